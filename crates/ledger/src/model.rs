@@ -1,0 +1,358 @@
+use std::fmt;
+
+use money::{Currency, Money};
+
+/// An account's id: deterministic from its owner, purpose and currency, so that a transfer
+/// can name its accounts without a look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// The id of `owner`'s account for `purpose` in `currency`, e.g. `acc_1/creator_pending/USD`.
+    pub fn of(owner: &str, purpose: Purpose, currency: Currency) -> AccountId {
+        AccountId(format!("{owner}/{}/{}", purpose.as_str(), currency.code()))
+    }
+
+    /// Wraps an id read back from the store.
+    pub fn from_stored(id: String) -> AccountId {
+        AccountId(id)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A transfer's id: unique forever; posting a transfer with an id already posted is a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransferId(String);
+
+impl TransferId {
+    /// Wraps an id chosen by the caller; callers derive ids from the business event
+    /// (`pur_…/share`) so that a retried event produces the same ids.
+    pub fn new(id: impl Into<String>) -> TransferId {
+        TransferId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an account is for. Stored as text; new purposes are added as the product grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Purpose {
+    /// Money received from the payment processor on the platform's behalf (debit-normal).
+    ProcessorClearing,
+    /// A creator's income still inside its hold period.
+    CreatorPending,
+    /// A creator's income that can be paid out.
+    CreatorAvailable,
+    /// What has been paid out to a creator.
+    CreatorPaidOut,
+    /// The platform's fee income.
+    PlatformFees,
+}
+
+impl Purpose {
+    /// Every purpose, for parsing and tests.
+    pub const ALL: [Purpose; 5] = [
+        Purpose::ProcessorClearing,
+        Purpose::CreatorPending,
+        Purpose::CreatorAvailable,
+        Purpose::CreatorPaidOut,
+        Purpose::PlatformFees,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::ProcessorClearing => "processor_clearing",
+            Purpose::CreatorPending => "creator_pending",
+            Purpose::CreatorAvailable => "creator_available",
+            Purpose::CreatorPaidOut => "creator_paid_out",
+            Purpose::PlatformFees => "platform_fees",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The balance rule an account of this purpose gets when it is opened.
+    pub fn default_rule(self) -> BalanceRule {
+        match self {
+            // Clearing is where card money enters the books: its debit balance grows freely.
+            Purpose::ProcessorClearing => BalanceRule::None,
+            // A creator may go negative after a chargeback; the debt is recovered later.
+            Purpose::CreatorPending | Purpose::CreatorAvailable => BalanceRule::None,
+            Purpose::CreatorPaidOut | Purpose::PlatformFees => BalanceRule::None,
+        }
+    }
+}
+
+/// A limit an account's balance must always respect, checked with pending amounts counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BalanceRule {
+    /// No limit.
+    None,
+    /// Debits (posted and pending) may never exceed posted credits: the account cannot go
+    /// below zero, like a viewer's prepaid wallet or a budget.
+    DebitsMustNotExceedCredits,
+    /// Credits (posted and pending) may never exceed posted debits.
+    CreditsMustNotExceedDebits,
+}
+
+impl BalanceRule {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalanceRule::None => "none",
+            BalanceRule::DebitsMustNotExceedCredits => "debits_must_not_exceed_credits",
+            BalanceRule::CreditsMustNotExceedDebits => "credits_must_not_exceed_debits",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<BalanceRule> {
+        [
+            BalanceRule::None,
+            BalanceRule::DebitsMustNotExceedCredits,
+            BalanceRule::CreditsMustNotExceedDebits,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Whether `b` respects the rule.
+    pub fn allows(self, b: &Balances) -> bool {
+        match self {
+            BalanceRule::None => true,
+            BalanceRule::DebitsMustNotExceedCredits => {
+                i128::from(b.debits_posted) + i128::from(b.debits_pending)
+                    <= i128::from(b.credits_posted)
+            }
+            BalanceRule::CreditsMustNotExceedDebits => {
+                i128::from(b.credits_posted) + i128::from(b.credits_pending)
+                    <= i128::from(b.debits_posted)
+            }
+        }
+    }
+}
+
+/// An account: its balances live beside it in [`Balances`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The id, from [`AccountId::of`].
+    pub id: AccountId,
+    /// Who the account belongs to: an account id of the product, or `platform`.
+    pub owner: String,
+    /// What it is for.
+    pub purpose: Purpose,
+    /// Its one currency.
+    pub currency: Currency,
+    /// The limit its balance keeps.
+    pub rule: BalanceRule,
+}
+
+impl Account {
+    /// The account of `owner` for `purpose` in `currency`, with the purpose's default rule.
+    pub fn of(owner: &str, purpose: Purpose, currency: Currency) -> Account {
+        Account {
+            id: AccountId::of(owner, purpose, currency),
+            owner: owner.to_owned(),
+            purpose,
+            currency,
+            rule: purpose.default_rule(),
+        }
+    }
+}
+
+/// The four running sums of an account, in minor units; each only ever grows but for the
+/// pending ones, which shrink when a pending transfer is posted or voided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balances {
+    /// Sum of posted transfers debiting the account.
+    pub debits_posted: i64,
+    /// Sum of posted transfers crediting the account.
+    pub credits_posted: i64,
+    /// Sum of pending transfers debiting the account.
+    pub debits_pending: i64,
+    /// Sum of pending transfers crediting the account.
+    pub credits_pending: i64,
+}
+
+impl Balances {
+    /// Posted credits minus posted debits: what a credit-normal account (a creator's
+    /// earnings) holds.
+    pub fn credit_balance(&self, currency: Currency) -> Money {
+        Money::new(self.credits_posted - self.debits_posted, currency)
+    }
+
+    /// `self - base`, field by field: what a batch changed.
+    pub fn delta_from(&self, base: &Balances) -> Balances {
+        Balances {
+            debits_posted: self.debits_posted - base.debits_posted,
+            credits_posted: self.credits_posted - base.credits_posted,
+            debits_pending: self.debits_pending - base.debits_pending,
+            credits_pending: self.credits_pending - base.credits_pending,
+        }
+    }
+
+    /// Whether every field is zero.
+    pub fn is_zero(&self) -> bool {
+        *self == Balances::default()
+    }
+}
+
+/// A transfer's role in the two-phase protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TransferKind {
+    /// Posted at once.
+    Posted,
+    /// Reserves the amount: counted in pending balances until posted or voided.
+    Pending,
+    /// Posts (all or part of) the pending transfer named; the rest is released.
+    PostPending(TransferId),
+    /// Releases the pending transfer named.
+    VoidPending(TransferId),
+}
+
+impl TransferKind {
+    /// The stored name of the kind (the pending id is stored beside it).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransferKind::Posted => "posted",
+            TransferKind::Pending => "pending",
+            TransferKind::PostPending(_) => "post_pending",
+            TransferKind::VoidPending(_) => "void_pending",
+        }
+    }
+
+    /// The pending transfer this one resolves, if any.
+    pub fn pending_id(&self) -> Option<&TransferId> {
+        match self {
+            TransferKind::PostPending(id) | TransferKind::VoidPending(id) => Some(id),
+            TransferKind::Posted | TransferKind::Pending => None,
+        }
+    }
+
+    /// Rebuilds a kind read back from the store.
+    pub fn from_stored(kind: &str, pending_id: Option<String>) -> Option<TransferKind> {
+        match (kind, pending_id) {
+            ("posted", None) => Some(TransferKind::Posted),
+            ("pending", None) => Some(TransferKind::Pending),
+            ("post_pending", Some(p)) => Some(TransferKind::PostPending(TransferId::new(p))),
+            ("void_pending", Some(p)) => Some(TransferKind::VoidPending(TransferId::new(p))),
+            _ => None,
+        }
+    }
+}
+
+/// What a transfer is for, as a small number the product defines (TigerBeetle's `code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(pub u16);
+
+impl Code {
+    /// A badge purchase's share for the creator.
+    pub const BADGE_SHARE: Code = Code(1);
+    /// A badge purchase's platform fee.
+    pub const BADGE_FEE: Code = Code(2);
+    /// Reversal of a badge share by a refund.
+    pub const BADGE_SHARE_REFUND: Code = Code(3);
+    /// Reversal of a badge fee by a refund.
+    pub const BADGE_FEE_REFUND: Code = Code(4);
+}
+
+/// An immutable movement of `amount` from `debit` to `credit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Unique id; reposting the same id with the same fields is a replay.
+    pub id: TransferId,
+    /// The account debited.
+    pub debit: AccountId,
+    /// The account credited.
+    pub credit: AccountId,
+    /// Positive amount in minor units of `currency`. A post moves at most the pending
+    /// amount (the rest is released); a void names exactly the pending amount.
+    pub amount: i64,
+    /// Must be both accounts' currency.
+    pub currency: Currency,
+    /// Posted, pending, or the resolution of a pending transfer.
+    pub kind: TransferKind,
+    /// What it is for.
+    pub code: Code,
+    /// The business object it belongs to (a purchase id), for statements and audits.
+    pub reference: String,
+}
+
+/// Why a set of transfers was refused. Nothing of a refused set is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// A transfer's amount is not positive.
+    #[error("transfer {0} must move a positive amount")]
+    AmountNotPositive(TransferId),
+    /// A transfer debits and credits the same account.
+    #[error("transfer {0} debits and credits the same account")]
+    SameAccount(TransferId),
+    /// An account named by a transfer does not exist.
+    #[error("transfer {transfer} names unknown account {account}")]
+    UnknownAccount {
+        /// The transfer.
+        transfer: TransferId,
+        /// The missing account.
+        account: AccountId,
+    },
+    /// Currencies of the transfer and its accounts differ.
+    #[error("transfer {0} mixes currencies")]
+    CurrencyMismatch(TransferId),
+    /// The id is taken by a transfer with other fields.
+    #[error("transfer {0} already exists with different fields")]
+    ExistsWithDifferentFields(TransferId),
+    /// Some transfers of the set exist and others do not: not a clean replay.
+    #[error("transfer set is partly applied already (at {0})")]
+    PartlyApplied(TransferId),
+    /// The set names the same transfer id twice.
+    #[error("transfer {0} appears twice in one set")]
+    DuplicateInSet(TransferId),
+    /// The pending transfer to post or void does not exist or is not pending.
+    #[error("transfer {transfer} resolves {pending}, which is not a pending transfer")]
+    PendingNotFound {
+        /// The resolving transfer.
+        transfer: TransferId,
+        /// The pending id it names.
+        pending: TransferId,
+    },
+    /// The pending transfer was already posted or voided.
+    #[error("pending transfer {0} was already posted or voided")]
+    PendingAlreadyResolved(TransferId),
+    /// A post or void differs from its pending transfer (accounts, currency, or a larger amount).
+    #[error("transfer {0} does not match its pending transfer")]
+    PendingMismatch(TransferId),
+    /// Applying the transfer would break an account's balance rule.
+    #[error("transfer {transfer} would break the balance rule of {account}")]
+    ExceedsBalanceRule {
+        /// The transfer.
+        transfer: TransferId,
+        /// The account whose rule it breaks.
+        account: AccountId,
+    },
+    /// A running sum would overflow.
+    #[error("transfer {0} overflows a balance")]
+    Overflow(TransferId),
+}

@@ -1,0 +1,175 @@
+//! The `ovation` binary: configuration, store, server — thin over the library crates.
+
+mod bench;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::{App, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ovation",
+    version,
+    about = "Creator monetization engine: Live Badges, earnings and an exact ledger"
+)]
+struct Cli {
+    /// TOML settings file (then OVATION_* variables override it).
+    #[arg(long, global = true, env = "OVATION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the HTTP server.
+    Serve {
+        /// Seeds a creator, viewers, a running live and purchases, and prints how to try them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Creates or updates the database schema, then exits.
+    Migrate,
+    /// The ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Benchmarks (figures for BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Recomputes every balance from the transfers and checks every rule; exits 1 on a problem.
+    Verify,
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_env("OVATION_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Settings::load(cli.config.as_deref())?.validate()?;
+    init_tracing(config.log_json);
+    match cli.command {
+        Command::Serve { demo } => serve(config, demo).await,
+        Command::Migrate => {
+            store::Store::migrate(&config.database_url).await?;
+            println!("migrated {}", config.database_url);
+            Ok(())
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => {
+            let app = App::build(config).await?;
+            let report = app.state.store.verify_ledger().await?;
+            println!(
+                "transfers: {}, accounts: {}",
+                report.transfers, report.accounts
+            );
+            for p in &report.problems {
+                println!("problem: {p}");
+            }
+            app.state.store.close().await;
+            if report.ok {
+                println!("ok");
+                Ok(())
+            } else {
+                std::process::exit(1);
+            }
+        }
+        Command::Bench { command } => bench::run(command, config).await,
+    }
+}
+
+async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let database = config.database_url.clone();
+    let app = App::build(config).await?;
+    let (listener, addr) = server::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(%addr, %database, "ovation listening");
+    println!("Ovation listening on http://{addr} (database {database})");
+    if app.admin_token_generated {
+        println!(
+            "Admin token (generated for this run; set OVATION_ADMIN_TOKEN to keep one): {}",
+            app.admin_token
+        );
+    }
+    if demo {
+        let d = server::demo::seed(&app.state, &app.admin_token).await?;
+        let base = format!("http://{addr}");
+        println!("\nDemo seeded.");
+        println!("  creator {}  token {}", d.creator.0, d.creator.1);
+        for (handle, id, token) in &d.viewers {
+            println!("  viewer  {handle} ({id})  token {token}");
+        }
+        println!("  live    {}", d.live_id);
+        let viewer_token = &d.viewers[0].2;
+        println!("\nTry:");
+        println!("  curl -s {base}/v1/badges/prices?country=JP");
+        println!(
+            "  curl -s -X POST {base}/v1/lives/{}/badges -H 'Authorization: Bearer {viewer_token}' -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' -d '{{\"tier\": 3, \"payment_method\": \"pm_card_visa\"}}'",
+            d.live_id
+        );
+        println!(
+            "  curl -s {base}/v1/lives/{}/comments -H 'Authorization: Bearer {viewer_token}'",
+            d.live_id
+        );
+        println!(
+            "  curl -s {base}/v1/lives/{}/supporters -H 'Authorization: Bearer {}'",
+            d.live_id, d.creator.1
+        );
+        println!(
+            "  curl -s {base}/v1/creators/{}/earnings -H 'Authorization: Bearer {}'",
+            d.creator.0, d.creator.1
+        );
+        println!(
+            "  curl -s {base}/v1/ledger/verify -H 'Authorization: Bearer {}'",
+            app.admin_token
+        );
+        println!("  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs");
+    }
+    app.serve(listener, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests and the ledger batch");
+}

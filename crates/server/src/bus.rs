@@ -1,0 +1,112 @@
+//! Live events: what a WebSocket viewer receives. Publishing sits behind [`EventBus`] so
+//! that several nodes can share events through a message bus; [`LocalBus`] is the
+//! in-process one, a bounded broadcast channel per live.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::broadcast;
+
+/// One event of a live, encoded once as the JSON text every viewer receives.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// The JSON message.
+    pub payload: Utf8Bytes,
+    /// The live has ended: viewers are sent this and then closed.
+    pub last: bool,
+}
+
+/// Publishes live events and subscribes viewers to them.
+pub trait EventBus: Send + Sync + Debug {
+    /// Sends `event` to every viewer of `live`. Never blocks: slow viewers are dropped.
+    fn publish(&self, live: &str, event: LiveEvent);
+    /// A receiver of `live`'s events from now on.
+    fn subscribe(&self, live: &str) -> broadcast::Receiver<LiveEvent>;
+}
+
+/// The in-process bus: one bounded broadcast channel per live with viewers.
+#[derive(Debug)]
+pub struct LocalBus {
+    capacity: usize,
+    lives: Mutex<HashMap<String, broadcast::Sender<LiveEvent>>>,
+}
+
+impl LocalBus {
+    /// A bus whose viewers may fall `capacity` events behind before they are dropped.
+    pub fn new(capacity: usize) -> LocalBus {
+        LocalBus {
+            capacity: capacity.max(1),
+            lives: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Lives with a channel, for metrics and tests.
+    pub fn channels(&self) -> usize {
+        self.lives.lock().expect("bus lock is never poisoned").len()
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, live: &str, event: LiveEvent) {
+        let mut lives = self.lives.lock().expect("bus lock is never poisoned");
+        if let Some(sender) = lives.get(live) {
+            if sender.send(event).is_err() || sender.receiver_count() == 0 {
+                // Nobody listens any more: forget the channel.
+                lives.remove(live);
+            }
+        }
+    }
+
+    fn subscribe(&self, live: &str) -> broadcast::Receiver<LiveEvent> {
+        let mut lives = self.lives.lock().expect("bus lock is never poisoned");
+        lives
+            .entry(live.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(text: &str) -> LiveEvent {
+        LiveEvent {
+            payload: Utf8Bytes::from(text.to_owned()),
+            last: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_receives_what_is_published_to_its_live_only() {
+        let bus = LocalBus::new(8);
+        let mut a = bus.subscribe("live_a");
+        let mut b = bus.subscribe("live_b");
+        bus.publish("live_a", event("one"));
+        assert_eq!(a.recv().await.expect("event").payload.as_str(), "one");
+        assert!(b.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_viewer_that_falls_behind_is_told_it_lagged() {
+        let bus = LocalBus::new(2);
+        let mut slow = bus.subscribe("live");
+        for i in 0..5 {
+            bus.publish("live", event(&i.to_string()));
+        }
+        assert!(matches!(
+            slow.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+    }
+
+    #[test]
+    fn channels_without_viewers_are_forgotten() {
+        let bus = LocalBus::new(2);
+        drop(bus.subscribe("live"));
+        bus.publish("live", event("x"));
+        assert_eq!(bus.channels(), 0);
+    }
+}

@@ -1,0 +1,323 @@
+//! The JSON shapes of the API (API.md), with their OpenAPI schemas.
+
+use money::Money;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+/// RFC 3339 in UTC.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .expect("a UTC time always formats as RFC 3339")
+}
+
+/// `{"amount": <minor units>, "currency": "USD"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct MoneyBody {
+    /// Integer minor units (cents; yen have none).
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl From<Money> for MoneyBody {
+    fn from(m: Money) -> MoneyBody {
+        MoneyBody {
+            amount: m.amount(),
+            currency: m.currency().code().to_owned(),
+        }
+    }
+}
+
+/// `POST /v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAccount {
+    /// 1–30 characters of a-z, 0-9, `_` and `.`.
+    pub handle: String,
+    /// `creator`, `viewer` or `brand`.
+    pub kind: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// Follower count.
+    #[serde(default)]
+    pub followers: Option<i64>,
+}
+
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountBody {
+    /// Id.
+    pub id: String,
+    /// Handle.
+    pub handle: String,
+    /// `creator`, `viewer` or `brand`.
+    pub kind: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// `YYYY-MM-DD`, when known.
+    pub birth_date: Option<String>,
+    /// Followers, when known.
+    pub followers: Option<u64>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A new user token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenBody {
+    /// Opaque secret; shown once.
+    pub token: String,
+}
+
+/// A tier's price.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierPriceBody {
+    /// 1, 2 or 3.
+    pub tier: u8,
+    /// Hearts shown.
+    pub hearts: u8,
+    /// Local price.
+    pub price: MoneyBody,
+}
+
+/// `GET /v1/badges/prices`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PricesBody {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// The three tiers.
+    pub tiers: Vec<TierPriceBody>,
+}
+
+/// `POST /v1/lives`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateLive {
+    /// 1–200 characters.
+    pub title: String,
+}
+
+/// A live.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveBody {
+    /// Id.
+    pub id: String,
+    /// The creator.
+    pub creator_id: String,
+    /// Title.
+    pub title: String,
+    /// `live` or `ended`.
+    pub status: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339, once ended.
+    pub ended_at: Option<String>,
+}
+
+impl From<&store::Live> for LiveBody {
+    fn from(l: &store::Live) -> LiveBody {
+        LiveBody {
+            id: l.id.to_string(),
+            creator_id: l.creator_id.to_string(),
+            title: l.title.clone(),
+            status: if l.active { "live" } else { "ended" }.to_owned(),
+            started_at: rfc3339(l.started_at),
+            ended_at: l.ended_at.map(rfc3339),
+        }
+    }
+}
+
+/// `POST /v1/lives/{id}/comments`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateComment {
+    /// 1–300 characters after trimming.
+    pub text: String,
+}
+
+/// A badge as shown beside a comment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BadgeBody {
+    /// 1, 2 or 3.
+    pub tier: u8,
+    /// Hearts.
+    pub hearts: u8,
+}
+
+/// A comment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentBody {
+    /// Id.
+    pub id: String,
+    /// The live.
+    pub live_id: String,
+    /// The author.
+    pub author_id: String,
+    /// The author's handle.
+    pub author_handle: String,
+    /// Text.
+    pub text: String,
+    /// The author's highest badge in this live.
+    pub badge: Option<BadgeBody>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&store::Comment> for CommentBody {
+    fn from(c: &store::Comment) -> CommentBody {
+        CommentBody {
+            id: c.id.to_string(),
+            live_id: c.live_id.to_string(),
+            author_id: c.author_id.to_string(),
+            author_handle: c.author_handle.clone(),
+            text: c.text.clone(),
+            badge: c.badge_tier.map(|t| BadgeBody {
+                tier: t.get(),
+                hearts: t.hearts(),
+            }),
+            created_at: rfc3339(c.created_at),
+        }
+    }
+}
+
+/// A page of comments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentList {
+    /// Oldest first.
+    pub data: Vec<CommentBody>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/lives/{id}/badges`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BuyBadge {
+    /// 1, 2 or 3.
+    pub tier: i64,
+    /// `pm_card_visa`, `pm_card_chargeDeclined`, …
+    pub payment_method: String,
+}
+
+/// A badge purchase.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurchaseBody {
+    /// Id.
+    pub id: String,
+    /// The live.
+    pub live_id: String,
+    /// The buyer.
+    pub viewer_id: String,
+    /// The live's creator.
+    pub creator_id: String,
+    /// 1, 2 or 3.
+    pub tier: u8,
+    /// Hearts.
+    pub hearts: u8,
+    /// What the buyer paid.
+    pub price: MoneyBody,
+    /// `succeeded` or `refunded`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, once refunded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+}
+
+impl From<&store::Purchase> for PurchaseBody {
+    fn from(p: &store::Purchase) -> PurchaseBody {
+        PurchaseBody {
+            id: p.id.to_string(),
+            live_id: p.live_id.to_string(),
+            viewer_id: p.viewer_id.to_string(),
+            creator_id: p.creator_id.to_string(),
+            tier: p.tier.get(),
+            hearts: p.tier.hearts(),
+            price: p.price.into(),
+            status: p.status.as_str().to_owned(),
+            created_at: rfc3339(p.created_at),
+            refunded_at: p.refunded_at.map(rfc3339),
+        }
+    }
+}
+
+/// A supporter of a live.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupporterBody {
+    /// The viewer.
+    pub viewer_id: String,
+    /// Their handle.
+    pub viewer_handle: String,
+    /// Highest tier bought.
+    pub top_tier: u8,
+    /// Spent per currency.
+    pub totals: Vec<MoneyBody>,
+    /// Purchases made.
+    pub purchases: u64,
+}
+
+/// A page of supporters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupporterList {
+    /// By top tier, then purchases, descending.
+    pub data: Vec<SupporterBody>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A creator's balances in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceBody {
+    /// ISO 4217.
+    pub currency: String,
+    /// In the hold period.
+    pub pending: MoneyBody,
+    /// Can be paid out.
+    pub available: MoneyBody,
+    /// Paid out.
+    pub paid_out: MoneyBody,
+}
+
+/// Income of one source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceBody {
+    /// `badges`, `match`, `commissions` or `brand_deals`.
+    pub source: String,
+    /// Net of refunds.
+    pub total: MoneyBody,
+}
+
+/// `GET /v1/creators/{id}/earnings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EarningsBody {
+    /// The creator.
+    pub creator_id: String,
+    /// Per currency.
+    pub balances: Vec<BalanceBody>,
+    /// Per source and currency.
+    pub by_source: Vec<SourceBody>,
+}
+
+/// `GET /v1/ledger/verify`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyBody {
+    /// No problem found.
+    pub ok: bool,
+    /// Transfers checked.
+    pub transfers: u64,
+    /// Accounts checked.
+    pub accounts: u64,
+    /// What is wrong.
+    pub problems: Vec<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusBody {
+    /// `ok` or `unavailable`.
+    pub status: String,
+}

@@ -1,0 +1,155 @@
+//! The one error type of the API: each variant has its stable `code` from API.md.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or a token we do not know.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Wrong role, or not the caller's resource.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing there (or nothing the caller may know of).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A malformed body or field; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// Handle taken.
+    #[error("handle is taken")]
+    HandleTaken,
+    /// Idempotency key reused with another body.
+    #[error("idempotency key was used with a different request")]
+    IdempotencyKeyReused,
+    /// Live has ended.
+    #[error("live is not active")]
+    LiveNotActive,
+    /// Badges are not offered in the country (422 for the price list, 403 for a buyer).
+    #[error("badges are not offered in {country}")]
+    CountryNotSupported {
+        /// The country.
+        country: String,
+        /// 403 for a buyer, 422 for a query.
+        status: StatusCode,
+    },
+    /// The live's creator buying in their own live.
+    #[error("a creator cannot buy badges in their own live")]
+    SelfPurchase,
+    /// Over a spending limit.
+    #[error("{0}")]
+    SpendingLimit(String),
+    /// The card was declined.
+    #[error("card was declined")]
+    CardDeclined,
+    /// Already refunded.
+    #[error("purchase is already refunded")]
+    AlreadyRefunded,
+    /// Creator not eligible; says why.
+    #[error("creator is not eligible: {0}")]
+    CreatorNotEligible(String),
+    /// The store or a provider is down: retry later.
+    #[error("service unavailable, retry later")]
+    Unavailable,
+    /// A bug or an unexpected failure; logged with its cause, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case.
+    pub code: String,
+    /// For humans.
+    pub message: String,
+}
+
+impl ApiError {
+    /// HTTP status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ApiError::HandleTaken => (StatusCode::CONFLICT, "handle_taken"),
+            ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            ApiError::LiveNotActive => (StatusCode::CONFLICT, "live_not_active"),
+            ApiError::CountryNotSupported { status, .. } => (*status, "country_not_supported"),
+            ApiError::SelfPurchase => (StatusCode::FORBIDDEN, "self_purchase"),
+            ApiError::SpendingLimit(_) => (StatusCode::FORBIDDEN, "spending_limit"),
+            ApiError::CardDeclined => (StatusCode::PAYMENT_REQUIRED, "card_declined"),
+            ApiError::AlreadyRefunded => (StatusCode::CONFLICT, "already_refunded"),
+            ApiError::CreatorNotEligible(_) => (StatusCode::FORBIDDEN, "creator_not_eligible"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The JSON body as text, for storing idempotent answers.
+    pub fn body_json(&self) -> String {
+        let (_, code) = self.status_and_code();
+        serde_json::to_string(&ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+            },
+        })
+        .expect("an error body always serializes")
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> ApiError {
+        match e {
+            store::StoreError::HandleTaken => ApiError::HandleTaken,
+            store::StoreError::Unavailable(_) | store::StoreError::WriterStopped => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "store unavailable");
+                ApiError::Unavailable
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// A rejection of one of our extractors.
+pub fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::Invalid(message.into())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        if let ApiError::Internal(cause) = &self {
+            // Logged once, here, with the whole cause chain; the client gets a generic message.
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body_json(),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

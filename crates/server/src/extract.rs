@@ -1,0 +1,245 @@
+//! Extractors that speak the API's error format: JSON bodies, query strings, the caller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use store::User;
+
+use crate::error::{ApiError, invalid};
+use crate::state::AppState;
+
+/// Largest JSON body accepted.
+pub const BODY_MAX_BYTES: usize = 64 * 1024;
+
+/// A JSON body whose rejections are 422 `invalid_request` naming what is wrong.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| invalid(format!("cannot read body: {e}")))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body with the API's error messages.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.len() > BODY_MAX_BYTES {
+        return Err(invalid(format!(
+            "body is larger than {BODY_MAX_BYTES} bytes"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            invalid(format!("invalid JSON body: {}", e.inner()))
+        } else {
+            invalid(format!("{path}: {}", e.inner()))
+        }
+    })?;
+    de.end()
+        .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    Ok(value)
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A JSON answer with a status other than 200.
+pub fn created<T: Serialize>(body: T) -> Response {
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The platform's admin token.
+    Admin,
+    /// A user token.
+    User(Arc<User>),
+}
+
+impl Caller {
+    /// The user, or 403 for the admin token.
+    pub fn user(&self) -> Result<&Arc<User>, ApiError> {
+        match self {
+            Caller::User(u) => Ok(u),
+            Caller::Admin => Err(ApiError::Forbidden(
+                "this needs a user token; the admin token acts as no account".into(),
+            )),
+        }
+    }
+
+    /// Ok for the admin token, 403 otherwise.
+    pub fn admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::User(_) => Err(ApiError::Forbidden("this needs the admin token".into())),
+        }
+    }
+
+    /// Ok for the admin token or the user `id`.
+    pub fn admin_or(&self, id: &store::UserId) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::User(u) if &u.id == id => Ok(()),
+            Caller::User(_) => Err(ApiError::Forbidden("not yours".into())),
+        }
+    }
+
+    /// The id idempotency keys are scoped to.
+    pub fn scope(&self) -> &str {
+        match self {
+            Caller::Admin => "admin",
+            Caller::User(u) => u.id.as_str(),
+        }
+    }
+}
+
+/// SHA-256 of a token, hex: what the store keeps.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
+        return Some(token.trim().to_owned());
+    }
+    // Browsers cannot set headers on a WebSocket: `?token=` is accepted too.
+    query_map(&parts.uri).ok()?.remove("token")
+}
+
+/// Decodes a query string into pairs (later duplicates win).
+pub fn query_map(uri: &axum::http::Uri) -> Result<HashMap<String, String>, ApiError> {
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| invalid(format!("invalid query string: {e}")))
+}
+
+/// Caches token look-ups: tokens are random and never change owner.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Arc<User>, Instant)>>,
+}
+
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+const TOKEN_CACHE_MAX: usize = 100_000;
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Arc<User>> {
+        let entries = self
+            .entries
+            .lock()
+            .expect("token cache lock is never poisoned");
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(u, _)| u.clone())
+    }
+
+    fn put(&self, hash: String, user: Arc<User>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("token cache lock is never poisoned");
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (user, Instant::now()));
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthenticated("missing bearer token"))?;
+        if token.is_empty() {
+            return Err(ApiError::Unauthenticated("missing bearer token"));
+        }
+        let hash = token_hash(&token);
+        if hash == state.admin_token_hash {
+            return Ok(Caller::Admin);
+        }
+        if let Some(user) = state.tokens.get(&hash) {
+            return Ok(Caller::User(user));
+        }
+        let user = state
+            .store
+            .user_by_token(&hash)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown token"))?;
+        let user = Arc::new(user);
+        state.tokens.put(hash, user.clone());
+        Ok(Caller::User(user))
+    }
+}
+
+/// `?limit=&cursor=` of lists.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    /// 1..=500, default 50.
+    pub limit: u32,
+    /// Where to start.
+    pub cursor: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut params = ListParams {
+            limit: 50,
+            cursor: None,
+        };
+        for (k, v) in query_map(&parts.uri)? {
+            match k.as_str() {
+                "limit" => {
+                    params.limit = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=500).contains(n))
+                        .ok_or_else(|| invalid("limit must be an integer from 1 to 500"))?;
+                }
+                "cursor" if !v.is_empty() => params.cursor = Some(v),
+                _ => {}
+            }
+        }
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        let uri: axum::http::Uri = "/x?a=1%202&b=x+y&c".parse().expect("valid uri");
+        let map = query_map(&uri).expect("decodes");
+        assert_eq!(map.get("a").map(String::as_str), Some("1 2"));
+        assert_eq!(map.get("b").map(String::as_str), Some("x y"));
+        assert_eq!(map.get("c").map(String::as_str), Some(""));
+    }
+}

@@ -1,0 +1,205 @@
+//! The HTTP face of Ovation: the axum API of API.md, live events over WebSockets, the
+//! OpenAPI document, metrics, authentication, settings and the payment-provider interface.
+//!
+//! Only this crate knows HTTP and JSON. It turns requests into calls on the domain crates
+//! (`live`, `ledger`, `money`) and the `store`, and never does arithmetic on money itself:
+//! prices come from the configured table, splits from `live`, balances from the ledger.
+
+pub mod bus;
+pub mod demo;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod payments;
+mod routes;
+pub mod settings;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::bus::{EventBus, LocalBus};
+use crate::error::ApiError;
+use crate::extract::{TokenCache, token_hash};
+use crate::payments::Sandbox;
+pub use crate::settings::{Config, Settings};
+use crate::state::{AppState, KeyLocks, Shared};
+
+/// The OpenAPI document, generated from the handlers and DTOs.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger."),
+    paths(
+        routes::ops::healthz,
+        routes::ops::readyz,
+        routes::ops::metrics,
+        routes::accounts::create_account,
+        routes::accounts::get_account,
+        routes::accounts::create_token,
+        routes::accounts::me,
+        routes::lives::prices,
+        routes::lives::create_live,
+        routes::lives::get_live,
+        routes::lives::end_live,
+        routes::lives::create_comment,
+        routes::lives::list_comments,
+        routes::lives::supporters,
+        routes::ws::events,
+        routes::purchases::buy_badge,
+        routes::purchases::refund,
+        routes::ops::earnings,
+        routes::ops::verify,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The process-wide Prometheus recorder (it can be installed only once).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the recorder is installed once, guarded by the OnceLock")
+        })
+        .clone()
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound("route").into_response()
+}
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    use routes::{accounts, lives, ops, purchases, ws};
+    let api = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/accounts", post(accounts::create_account))
+        .route("/v1/accounts/{id}", get(accounts::get_account))
+        .route("/v1/accounts/{id}/tokens", post(accounts::create_token))
+        .route("/v1/me", get(accounts::me))
+        .route("/v1/badges/prices", get(lives::prices))
+        .route("/v1/lives", post(lives::create_live))
+        .route("/v1/lives/{id}", get(lives::get_live))
+        .route("/v1/lives/{id}/end", post(lives::end_live))
+        .route(
+            "/v1/lives/{id}/comments",
+            post(lives::create_comment).get(lives::list_comments),
+        )
+        .route("/v1/lives/{id}/events", get(ws::events))
+        .route("/v1/lives/{id}/badges", post(purchases::buy_badge))
+        .route("/v1/lives/{id}/supporters", get(lives::supporters))
+        .route("/v1/purchases/{id}/refund", post(purchases::refund))
+        .route("/v1/creators/{id}/earnings", get(ops::earnings))
+        .route("/v1/ledger/verify", get(ops::verify))
+        .fallback(not_found)
+        .with_state(state);
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(extract::BODY_MAX_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// A built application: its state and the admin token it accepts.
+#[derive(Debug)]
+pub struct App {
+    /// Shared state.
+    pub state: AppState,
+    /// The admin token (configured, or generated for this run).
+    pub admin_token: String,
+    /// Whether the admin token was generated because none was configured.
+    pub admin_token_generated: bool,
+}
+
+impl App {
+    /// Opens the store and assembles the state.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store = store::Store::open(&store::StoreConfig {
+            database_url: config.database_url.clone(),
+            pool_size: config.pool_size,
+            writer: config.writer.clone(),
+        })
+        .await?;
+        let (admin_token, admin_token_generated) = match &config.admin_token {
+            Some(t) => (t.expose_secret().to_owned(), false),
+            None => (
+                routes::accounts::new_token().replacen("ovt_", "ova_", 1),
+                true,
+            ),
+        };
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.ws_buffer));
+        let state = AppState::new(Shared {
+            admin_token_hash: token_hash(&admin_token),
+            config,
+            store,
+            tokens: TokenCache::default(),
+            bus,
+            payments: Arc::new(Sandbox::new()),
+            key_locks: KeyLocks::default(),
+            metrics: metrics_handle(),
+        });
+        Ok(App {
+            state,
+            admin_token,
+            admin_token_generated,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets in-flight requests and
+    /// the current ledger batch finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        axum::serve(listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Binds `addr` (port 0 picks one) and returns the listener with its real address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

@@ -1,0 +1,120 @@
+//! Accounts and tokens.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use live::{AccountKind, CountryCode, Handle};
+use rand::RngExt;
+use store::{NewUser, User, UserId};
+
+use crate::dto::{AccountBody, CreateAccount, TokenBody, rfc3339};
+use crate::error::{ApiError, invalid};
+use crate::extract::{Caller, Json, created, token_hash};
+use crate::state::AppState;
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+pub(crate) fn account_body(u: &User) -> AccountBody {
+    AccountBody {
+        id: u.id.to_string(),
+        handle: u.handle.clone(),
+        kind: u.kind.as_str().to_owned(),
+        country: u.country.as_str().to_owned(),
+        birth_date: u.birth_date.and_then(|d| d.format(DATE_FORMAT).ok()),
+        followers: u.followers,
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+fn parse_new_user(body: CreateAccount) -> Result<NewUser, ApiError> {
+    let handle = Handle::parse(&body.handle).map_err(|e| invalid(e.to_string()))?;
+    let kind = AccountKind::parse(&body.kind).map_err(|e| invalid(e.to_string()))?;
+    let country = CountryCode::parse(&body.country).map_err(|e| invalid(e.to_string()))?;
+    let birth_date = body
+        .birth_date
+        .as_deref()
+        .map(|d| time::Date::parse(d, DATE_FORMAT))
+        .transpose()
+        .map_err(|_| invalid("birth_date must be a date as YYYY-MM-DD"))?;
+    if birth_date.is_some_and(|d| d > store::now().date()) {
+        return Err(invalid("birth_date must not be in the future"));
+    }
+    let followers = body
+        .followers
+        .map(u64::try_from)
+        .transpose()
+        .map_err(|_| invalid("followers must be a non-negative integer"))?;
+    Ok(NewUser {
+        handle,
+        kind,
+        country,
+        birth_date,
+        followers,
+    })
+}
+
+/// Creates an account (admin).
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountBody), (status = 409, description = "handle_taken", body = crate::error::ErrorBody),
+              (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateAccount>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let user = state.store.create_user(parse_new_user(body)?).await?;
+    Ok(created(account_body(&user)))
+}
+
+/// An account (admin, or the account itself).
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 200, body = AccountBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn get_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AccountBody>, ApiError> {
+    let id = UserId::from_string(id);
+    caller.admin_or(&id)?;
+    let user = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    Ok(Json(account_body(&user)))
+}
+
+/// Issues a user token that acts as the account (admin).
+#[utoipa::path(post, path = "/v1/accounts/{id}/tokens", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 201, body = TokenBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let id = UserId::from_string(id);
+    state
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    let token = new_token();
+    state.store.insert_token(&token_hash(&token), &id).await?;
+    Ok(created(TokenBody { token }))
+}
+
+/// A random opaque token: 32 bytes, hex, with a prefix that says what it is.
+pub(crate) fn new_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    format!("ovt_{}", hex::encode(bytes))
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/v1/me", tag = "accounts",
+    responses((status = 200, body = AccountBody), (status = 401, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn me(caller: Caller) -> Result<Json<AccountBody>, ApiError> {
+    Ok(Json(account_body(caller.user()?)))
+}

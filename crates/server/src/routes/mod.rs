@@ -1,0 +1,7 @@
+//! The HTTP handlers, one module per section of API.md.
+
+pub(crate) mod accounts;
+pub(crate) mod lives;
+pub(crate) mod ops;
+pub(crate) mod purchases;
+pub(crate) mod ws;

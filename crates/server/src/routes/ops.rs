@@ -1,0 +1,113 @@
+//! Health, metrics, earnings and the ledger audit.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::dto::{BalanceBody, EarningsBody, MoneyBody, SourceBody, StatusBody, VerifyBody};
+use crate::error::ApiError;
+use crate::extract::{Caller, Json};
+use crate::state::AppState;
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = StatusBody)))]
+pub(crate) async fn healthz() -> Json<StatusBody> {
+    Json(StatusBody {
+        status: "ok".into(),
+    })
+}
+
+/// The store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Json(StatusBody {
+            status: "ok".into(),
+        })
+        .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(StatusBody {
+                status: "unavailable".into(),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A creator's earnings (that creator, or admin).
+#[utoipa::path(get, path = "/v1/creators/{id}/earnings", tag = "earnings", params(("id" = String, Path)),
+    responses((status = 200, body = EarningsBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn earnings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EarningsBody>, ApiError> {
+    let id = store::UserId::from_string(id);
+    caller
+        .admin_or(&id)
+        .map_err(|_| ApiError::Forbidden("a creator sees only their own earnings".into()))?;
+    let user = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::NotFound("creator"))?;
+    if user.kind != live::AccountKind::Creator {
+        return Err(ApiError::NotFound("creator"));
+    }
+    let earnings = state.store.earnings(&id).await?;
+    Ok(Json(EarningsBody {
+        creator_id: id.to_string(),
+        balances: earnings
+            .balances
+            .into_iter()
+            .map(|b| BalanceBody {
+                currency: b.currency.code().to_owned(),
+                pending: b.pending.into(),
+                available: b.available.into(),
+                paid_out: b.paid_out.into(),
+            })
+            .collect(),
+        by_source: earnings
+            .by_source
+            .into_iter()
+            .map(|s| SourceBody {
+                source: s.source,
+                total: MoneyBody::from(s.total),
+            })
+            .collect(),
+    }))
+}
+
+/// Recomputes every balance from the transfers and checks every rule (admin).
+#[utoipa::path(get, path = "/v1/ledger/verify", tag = "earnings",
+    responses((status = 200, body = VerifyBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<VerifyBody>, ApiError> {
+    caller.admin()?;
+    let report = state.store.verify_ledger().await?;
+    Ok(Json(VerifyBody {
+        ok: report.ok,
+        transfers: report.transfers,
+        accounts: report.accounts,
+        problems: report.problems,
+    }))
+}

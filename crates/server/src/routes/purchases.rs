@@ -1,0 +1,516 @@
+//! Badge purchases and refunds: the money path.
+//!
+//! A purchase is validated, charged through the payment provider, and then handed to the
+//! ledger's batching writer as one job: the purchase row, its balanced transfers and the
+//! stored idempotent answer commit together or not at all. Only then is it answered and
+//! announced in the live.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
+use money::Money;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use store::{
+    Effect, Guard, IdempotencyRecord, Outcome, Purchase, PurchaseId, PurchaseStatus, Refusal, User,
+    WriteJob,
+};
+
+use crate::bus::LiveEvent;
+use crate::dto::{BuyBadge, PurchaseBody};
+use crate::error::{ApiError, invalid};
+use crate::extract::{Caller, parse_json};
+use crate::payments::{ChargeRequest, PaymentError};
+use crate::routes::lives::load_live;
+use crate::state::AppState;
+
+/// The owner of the platform's own ledger accounts.
+pub(crate) const PLATFORM: &str = "platform";
+
+/// The request's idempotency: key, fingerprint and the account it is scoped to.
+#[derive(Debug, Clone)]
+pub(crate) struct Idempotency {
+    scope: String,
+    key: String,
+    fingerprint: String,
+}
+
+impl Idempotency {
+    fn record(&self, status: StatusCode, body: String) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: self.scope.clone(),
+            key: self.key.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: status.as_u16(),
+            body,
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("Idempotency-Key must be visible ASCII"))?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(invalid("Idempotency-Key must be 1–255 characters"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Method, path and the body in canonical form (keys sorted, no spaces), hashed: two
+/// requests with the same meaning have the same fingerprint.
+fn fingerprint(path: &str, body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| v.to_string().into_bytes())
+        .unwrap_or_else(|_| body.to_vec());
+    let mut hash = Sha256::new();
+    hash.update(b"POST ");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    hash.update(&canonical);
+    hex::encode(hash.finalize())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The stored answer if the fingerprint matches, 409 otherwise.
+fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Response {
+    if record.fingerprint != fingerprint {
+        return ApiError::IdempotencyKeyReused.into_response();
+    }
+    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
+    let mut response = json_response(status, record.body.clone());
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Runs `handle` at most once per idempotency key: a stored answer is replayed, concurrent
+/// requests with one key on this node wait for the first.
+async fn once<F, Fut>(
+    state: &AppState,
+    scope: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+    handle: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Option<Idempotency>) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let Some(key) = idempotency_key(headers)? else {
+        return handle(None).await;
+    };
+    let fingerprint = fingerprint(uri.path(), body);
+    let _guard = state.key_locks.lock(scope, &key).await;
+    if let Some(record) = state.store.idempotency(scope, &key).await? {
+        return Ok(replay(&record, &fingerprint));
+    }
+    handle(Some(Idempotency {
+        scope: scope.to_owned(),
+        key,
+        fingerprint,
+    }))
+    .await
+}
+
+/// Buys a badge in a live.
+#[utoipa::path(post, path = "/v1/lives/{id}/badges", tag = "badges", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
+    request_body = BuyBadge,
+    responses((status = 201, body = PurchaseBody),
+        (status = 402, description = "card_declined", body = crate::error::ErrorBody),
+        (status = 403, description = "self_purchase, country_not_supported, spending_limit, forbidden", body = crate::error::ErrorBody),
+        (status = 409, description = "live_not_active, idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn buy_badge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = caller.user()?.clone();
+    if user.kind == live::AccountKind::Brand {
+        return Err(ApiError::Forbidden(
+            "badges are bought with a viewer or creator token".into(),
+        ));
+    }
+    once(&state, user.id.as_str(), &headers, &uri, &body, |idem| {
+        purchase(&state, &user, id, &body, idem)
+    })
+    .await
+}
+
+async fn purchase(
+    state: &AppState,
+    user: &User,
+    live_id: String,
+    body: &Bytes,
+    idem: Option<Idempotency>,
+) -> Result<Response, ApiError> {
+    let request: BuyBadge = parse_json(body)?;
+    let tier = live::Tier::new(request.tier).map_err(|_| invalid("tier must be 1, 2 or 3"))?;
+    if request.payment_method.trim().is_empty() {
+        return Err(invalid("payment_method is required"));
+    }
+    let live = load_live(state, live_id).await?;
+    if !live.active {
+        return Err(ApiError::LiveNotActive);
+    }
+    if live.creator_id == user.id {
+        return Err(ApiError::SelfPurchase);
+    }
+    let price = state
+        .config
+        .prices
+        .price(user.country, tier)
+        .ok_or_else(|| ApiError::CountryNotSupported {
+            country: user.country.to_string(),
+            status: StatusCode::FORBIDDEN,
+        })?;
+    let currency = price.currency();
+    let now = store::now();
+
+    // Minors may spend up to the operator's daily limit; checked here to refuse early and
+    // again inside the ledger batch, where it is exact.
+    let mut guards = Vec::new();
+    if live::is_minor(
+        user.birth_date,
+        now.date(),
+        state.config.eligibility.adult_age_years,
+    ) {
+        let limit = state
+            .config
+            .minors_daily_limit
+            .get(&currency)
+            .copied()
+            .unwrap_or(0);
+        let since = now.replace_time(time::Time::MIDNIGHT);
+        let spent = state.store.spent_since(&user.id, currency, since).await?;
+        if spent.saturating_add(price.amount()) > limit {
+            return Err(spending_limit(limit, price));
+        }
+        guards.push(Guard::SpendLimit {
+            viewer_id: user.id.clone(),
+            currency,
+            since,
+            amount: price.amount(),
+            limit,
+        });
+    }
+
+    let split = live::split_badge_price(price, state.config.platform_fee);
+    let purchase_id = PurchaseId::generate();
+    let charge = state
+        .payments
+        .charge(ChargeRequest {
+            idempotency_key: purchase_id.to_string(),
+            amount: price,
+            payment_method: request.payment_method.clone(),
+            description: format!("{}-heart badge in live {}", tier.hearts(), live.id),
+        })
+        .await;
+    let charge = match charge {
+        Ok(charge) => charge,
+        Err(PaymentError::Declined) => {
+            metrics::counter!("ovation_purchases_declined_total").increment(1);
+            let error = ApiError::CardDeclined;
+            if let Some(idem) = &idem {
+                // A decline is an answer: the same key replays it.
+                let job = WriteJob {
+                    idempotency: Some(idem.record(StatusCode::PAYMENT_REQUIRED, error.body_json())),
+                    ..WriteJob::default()
+                };
+                if let Outcome::Duplicate(record) = state.store.writer().submit(job).await? {
+                    return Ok(replay(&record, &idem.fingerprint));
+                }
+            }
+            return Err(error);
+        }
+        Err(PaymentError::UnknownPaymentMethod(pm)) => {
+            return Err(invalid(format!(
+                "payment_method {pm:?} is not a known payment method"
+            )));
+        }
+        Err(PaymentError::Unavailable(why)) => {
+            tracing::warn!(%why, "payment provider unavailable");
+            return Err(ApiError::Unavailable);
+        }
+    };
+
+    let purchase = Purchase {
+        id: purchase_id,
+        live_id: live.id.clone(),
+        viewer_id: user.id.clone(),
+        creator_id: live.creator_id.clone(),
+        tier,
+        price,
+        creator_share: split.creator_share,
+        platform_fee: split.platform_fee,
+        status: PurchaseStatus::Succeeded,
+        payment_id: charge.id.clone(),
+        created_at: now,
+        refunded_at: None,
+    };
+    let answer = PurchaseBody::from(&purchase);
+    let answer_json = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    let job = WriteJob {
+        accounts: purchase_accounts(&purchase),
+        transfers: purchase_transfers(&purchase),
+        idempotency: idem
+            .as_ref()
+            .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
+        guards,
+        effects: vec![Effect::InsertPurchase(Box::new(purchase.clone()))],
+    };
+    let outcome = state.store.writer().submit(job).await;
+    let refund_charge = || async {
+        if let Err(e) = state
+            .payments
+            .refund(&charge.id, price, &format!("void:{}", charge.id))
+            .await
+        {
+            tracing::error!(payment = %charge.id, error = %e, "could not void a charge that was not booked");
+        }
+    };
+    match outcome {
+        Ok(Outcome::Applied) => {
+            metrics::counter!("ovation_purchases_total", "tier" => tier.get().to_string())
+                .increment(1);
+            metrics::counter!("ovation_purchase_amount_minor_total", "currency" => currency.code())
+                .increment(u64::try_from(price.amount()).unwrap_or(0));
+            let event = json!({"type": "badge", "purchase": &answer, "viewer_handle": user.handle})
+                .to_string();
+            state.bus.publish(
+                live.id.as_str(),
+                LiveEvent {
+                    payload: event.into(),
+                    last: false,
+                },
+            );
+            Ok(json_response(StatusCode::CREATED, answer_json))
+        }
+        Ok(Outcome::Duplicate(record)) => {
+            refund_charge().await;
+            let fingerprint = idem.map(|i| i.fingerprint).unwrap_or_default();
+            Ok(replay(&record, &fingerprint))
+        }
+        Ok(Outcome::Refused(Refusal::SpendingLimit)) => {
+            refund_charge().await;
+            let limit = state
+                .config
+                .minors_daily_limit
+                .get(&currency)
+                .copied()
+                .unwrap_or(0);
+            Err(spending_limit(limit, price))
+        }
+        Ok(other) => {
+            refund_charge().await;
+            Err(ApiError::Internal(anyhow::anyhow!(
+                "purchase {} not booked: {other:?}",
+                purchase_id_of(&answer)
+            )))
+        }
+        Err(e) => {
+            refund_charge().await;
+            Err(e.into())
+        }
+    }
+}
+
+fn purchase_id_of(body: &PurchaseBody) -> &str {
+    &body.id
+}
+
+fn spending_limit(limit: i64, price: Money) -> ApiError {
+    ApiError::SpendingLimit(format!(
+        "daily badge spending limit for minors is {} and this badge costs {}",
+        Money::new(limit, price.currency()),
+        price
+    ))
+}
+
+fn purchase_accounts(p: &Purchase) -> Vec<Account> {
+    let c = p.price.currency();
+    vec![
+        Account::of(PLATFORM, Purpose::ProcessorClearing, c),
+        Account::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
+        Account::of(PLATFORM, Purpose::PlatformFees, c),
+    ]
+}
+
+/// Card money arrives in clearing and is split between the creator's pending earnings and
+/// the platform's fees. Zero amounts are not transfers.
+fn purchase_transfers(p: &Purchase) -> Vec<Transfer> {
+    let c = p.price.currency();
+    let clearing = AccountId::of(PLATFORM, Purpose::ProcessorClearing, c);
+    let mut transfers = Vec::with_capacity(2);
+    if p.creator_share.is_positive() {
+        transfers.push(Transfer {
+            id: TransferId::new(format!("{}/share", p.id)),
+            debit: clearing.clone(),
+            credit: AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
+            amount: p.creator_share.amount(),
+            currency: c,
+            kind: TransferKind::Posted,
+            code: Code::BADGE_SHARE,
+            reference: p.id.to_string(),
+        });
+    }
+    if p.platform_fee.is_positive() {
+        transfers.push(Transfer {
+            id: TransferId::new(format!("{}/fee", p.id)),
+            debit: clearing,
+            credit: AccountId::of(PLATFORM, Purpose::PlatformFees, c),
+            amount: p.platform_fee.amount(),
+            currency: c,
+            kind: TransferKind::Posted,
+            code: Code::BADGE_FEE,
+            reference: p.id.to_string(),
+        });
+    }
+    transfers
+}
+
+/// The reversal of [`purchase_transfers`]: each transfer mirrored back to clearing.
+fn refund_transfers(p: &Purchase) -> Vec<Transfer> {
+    purchase_transfers(p)
+        .into_iter()
+        .map(|t| Transfer {
+            id: TransferId::new(format!("{}/refund", t.id)),
+            debit: t.credit,
+            credit: t.debit,
+            code: if t.code == Code::BADGE_SHARE {
+                Code::BADGE_SHARE_REFUND
+            } else {
+                Code::BADGE_FEE_REFUND
+            },
+            ..t
+        })
+        .collect()
+}
+
+/// Refunds a purchase in full (admin).
+#[utoipa::path(post, path = "/v1/purchases/{id}/refund", tag = "badges", params(("id" = String, Path)),
+    responses((status = 200, body = PurchaseBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "already_refunded", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    once(&state, caller.scope(), &headers, &uri, &body, |idem| {
+        refund_purchase(&state, id, idem)
+    })
+    .await
+}
+
+async fn refund_purchase(
+    state: &AppState,
+    id: String,
+    idem: Option<Idempotency>,
+) -> Result<Response, ApiError> {
+    let mut purchase = state
+        .store
+        .purchase(&PurchaseId::from_string(id))
+        .await?
+        .ok_or(ApiError::NotFound("purchase"))?;
+    if purchase.status == PurchaseStatus::Refunded {
+        return Err(ApiError::AlreadyRefunded);
+    }
+    state
+        .payments
+        .refund(
+            &purchase.payment_id,
+            purchase.price,
+            &format!("refund:{}", purchase.id),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "refund at the provider failed");
+            ApiError::Unavailable
+        })?;
+    let now = store::now();
+    purchase.status = PurchaseStatus::Refunded;
+    purchase.refunded_at = Some(now);
+    let answer = serde_json::to_string(&PurchaseBody::from(&purchase))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let job = WriteJob {
+        accounts: purchase_accounts(&purchase),
+        transfers: refund_transfers(&purchase),
+        idempotency: idem
+            .as_ref()
+            .map(|i| i.record(StatusCode::OK, answer.clone())),
+        guards: vec![Guard::PurchaseSucceeded(purchase.id.clone())],
+        effects: vec![Effect::MarkRefunded {
+            purchase_id: purchase.id.clone(),
+            at: now,
+        }],
+    };
+    match state.store.writer().submit(job).await? {
+        Outcome::Applied => {
+            metrics::counter!("ovation_refunds_total").increment(1);
+            Ok(json_response(StatusCode::OK, answer))
+        }
+        Outcome::Duplicate(record) => Ok(replay(
+            &record,
+            &idem.map(|i| i.fingerprint).unwrap_or_default(),
+        )),
+        Outcome::Replayed | Outcome::Refused(Refusal::NotRefundable) => {
+            Err(ApiError::AlreadyRefunded)
+        }
+        Outcome::Refused(other) => Err(ApiError::Internal(anyhow::anyhow!(
+            "refund of {} refused: {other:?}",
+            purchase.id
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_ignores_key_order_and_spaces() {
+        let a = fingerprint(
+            "/v1/lives/l/badges",
+            br#"{"tier": 2, "payment_method": "pm_card_visa"}"#,
+        );
+        let b = fingerprint(
+            "/v1/lives/l/badges",
+            br#"{"payment_method":"pm_card_visa","tier":2}"#,
+        );
+        let c = fingerprint(
+            "/v1/lives/l/badges",
+            br#"{"payment_method":"pm_card_visa","tier":3}"#,
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

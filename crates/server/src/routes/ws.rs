@@ -1,0 +1,128 @@
+//! `GET /v1/lives/{id}/events`: a live's events over a WebSocket.
+//!
+//! Each event is encoded once by its publisher and shared by every viewer. A viewer's
+//! writes are coalesced: whatever is waiting is fed to the socket and flushed once. A viewer
+//! that falls more than the bus's buffer behind is closed (1008), so one slow phone can
+//! neither slow the others nor grow memory.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::bus::LiveEvent;
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::routes::lives::load_live;
+use crate::state::AppState;
+
+/// Most events written before one flush.
+const COALESCE_MAX: usize = 64;
+
+/// Subscribes to a live's events (any token; `?token=` for browsers).
+#[utoipa::path(get, path = "/v1/lives/{id}/events", tag = "lives", params(("id" = String, Path), ("token" = Option<String>, Query)),
+    responses((status = 101, description = "WebSocket of comment, badge and live_ended events"), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let live = load_live(&state, id).await?;
+    // Subscribe before answering, so no event published after the 101 is missed.
+    let rx = state.bus.subscribe(live.id.as_str());
+    let ended = !live.active;
+    let live_id = live.id.to_string();
+    Ok(upgrade
+        .max_message_size(4 * 1024)
+        .on_upgrade(move |socket| viewer(socket, rx, ended, live_id)))
+}
+
+struct Connected;
+
+impl Connected {
+    fn new() -> Connected {
+        metrics::gauge!("ovation_ws_connections").increment(1.0);
+        Connected
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::gauge!("ovation_ws_connections").decrement(1.0);
+    }
+}
+
+async fn viewer(
+    socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<LiveEvent>,
+    ended: bool,
+    live_id: String,
+) {
+    let _connected = Connected::new();
+    let (mut sink, mut stream) = socket.split();
+    if ended {
+        let payload = serde_json::json!({"type": "live_ended", "live_id": live_id}).to_string();
+        let _ = sink.send(Message::Text(payload.into())).await;
+        let _ = sink.send(close(1000, "live ended")).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = rx.recv() => {
+                let mut last = false;
+                let mut lagged = false;
+                match received {
+                    Ok(event) => {
+                        last = event.last;
+                        if sink.feed(Message::Text(event.payload)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => lagged = true,
+                    Err(RecvError::Closed) => return,
+                }
+                let mut written = 1;
+                while !last && !lagged && written < COALESCE_MAX {
+                    match rx.try_recv() {
+                        Ok(event) => {
+                            last = event.last;
+                            if sink.feed(Message::Text(event.payload)).await.is_err() {
+                                return;
+                            }
+                            written += 1;
+                        }
+                        Err(TryRecvError::Lagged(_)) => lagged = true,
+                        Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    }
+                }
+                if lagged {
+                    metrics::counter!("ovation_ws_dropped_slow_total").increment(1);
+                    let _ = sink.send(close(1008, "too slow: events were dropped")).await;
+                    return;
+                }
+                if last {
+                    let _ = sink.send(close(1000, "live ended")).await;
+                    return;
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                // Viewers only listen; pings are answered by the protocol layer.
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}

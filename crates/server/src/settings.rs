@@ -1,0 +1,385 @@
+//! Typed settings: defaults, then a TOML file, then `OVATION_*` environment variables,
+//! validated once at start-up into [`Config`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use live::{CountryCode, CountryPrices, EligibilityRules, PriceTable};
+use money::{Bps, Currency, Money};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The launch countries of Live Badges (DESIGN.md): configuration, not code.
+pub const DEFAULT_BADGE_COUNTRIES: [&str; 11] = [
+    "US", "FR", "GB", "DE", "IT", "TR", "ES", "BR", "MX", "AU", "JP",
+];
+
+/// Top-level keys that environment variables may set (`OVATION_<KEY>`); other `OVATION_*`
+/// variables (test switches, say) are not settings.
+const ENV_KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "admin_token",
+    "nats_url",
+    "webhook_secret",
+    "platform_fee_bps",
+    "hold_period_days",
+    "payout_minimum_major",
+    "adult_age_years",
+    "creator_follower_minimum",
+    "minors_daily_limit",
+    "badge_countries",
+    "writer_batch_max",
+    "writer_queue_max",
+    "writer_batch_wait_us",
+    "ws_buffer",
+    "log_format",
+    "pool_size",
+];
+
+/// One country's badge prices in the settings file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSetting {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units for tiers 1, 2 and 3.
+    pub tiers: [i64; 3],
+}
+
+/// Settings as read, before validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// `sqlite://path` (default `sqlite://ovation.db`).
+    pub database_url: String,
+    /// The platform's server-to-server key; generated and printed when unset.
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+    /// NATS for several nodes (not used yet by this build).
+    pub nats_url: Option<String>,
+    /// Secret of signed payment webhooks.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<SecretString>,
+    /// Platform fee on badges, in basis points.
+    pub platform_fee_bps: u32,
+    /// Days new income stays pending.
+    pub hold_period_days: u32,
+    /// Minimum payout, in major units of the payout currency.
+    pub payout_minimum_major: u64,
+    /// Age from which a person is an adult.
+    pub adult_age_years: u8,
+    /// Followers a creator needs to earn.
+    pub creator_follower_minimum: u64,
+    /// Minors' daily badge spending limit per currency, in minor units (absent = 0).
+    pub minors_daily_limit: BTreeMap<String, i64>,
+    /// Countries where badges are offered.
+    pub badge_countries: Vec<String>,
+    /// Price overrides or additions per country.
+    pub prices: Vec<PriceSetting>,
+    /// Most purchases committed in one ledger transaction.
+    pub writer_batch_max: usize,
+    /// Most purchases waiting for the ledger writer.
+    pub writer_queue_max: usize,
+    /// How long the writer waits to fill a batch, in microseconds (0 = no wait).
+    pub writer_batch_wait_us: u64,
+    /// Events buffered per WebSocket viewer before a slow one is dropped.
+    pub ws_buffer: usize,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Database connections for reads.
+    pub pool_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://ovation.db".into(),
+            admin_token: None,
+            nats_url: None,
+            webhook_secret: None,
+            platform_fee_bps: 0,
+            hold_period_days: 7,
+            payout_minimum_major: 100,
+            adult_age_years: 18,
+            creator_follower_minimum: 0,
+            minors_daily_limit: BTreeMap::new(),
+            badge_countries: DEFAULT_BADGE_COUNTRIES
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            prices: Vec::new(),
+            writer_batch_max: 4_096,
+            writer_queue_max: 65_536,
+            writer_batch_wait_us: 0,
+            ws_buffer: 1_024,
+            log_format: "text".into(),
+            pool_size: 8,
+        }
+    }
+}
+
+/// Why the settings cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Reading or merging failed.
+    #[error("cannot read settings: {0}")]
+    Read(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("setting {key}: {why}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// What was expected.
+        why: String,
+    },
+}
+
+fn invalid(key: &'static str, why: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        why: why.into(),
+    }
+}
+
+/// Validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Admin token, if configured (else the server generates one).
+    pub admin_token: Option<SecretString>,
+    /// NATS URL.
+    pub nats_url: Option<String>,
+    /// Platform fee on badges.
+    pub platform_fee: Bps,
+    /// Hold period.
+    pub hold_period_days: u32,
+    /// Minimum payout, major units.
+    pub payout_minimum_major: u64,
+    /// Creator eligibility.
+    pub eligibility: EligibilityRules,
+    /// Minors' daily limits.
+    pub minors_daily_limit: BTreeMap<Currency, i64>,
+    /// Badge prices per country.
+    pub prices: PriceTable,
+    /// Writer limits.
+    pub writer: store::WriterConfig,
+    /// Per-viewer WebSocket buffer.
+    pub ws_buffer: usize,
+    /// JSON logs.
+    pub log_json: bool,
+    /// Read connections.
+    pub pool_size: u32,
+}
+
+impl Settings {
+    /// Defaults, then the TOML file if given, then `OVATION_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid(
+                    "--config",
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment =
+            figment.merge(Env::prefixed("OVATION_").filter(|key| ENV_KEYS.contains(&key.as_str())));
+        figment
+            .extract()
+            .map_err(|e| SettingsError::Read(Box::new(e)))
+    }
+
+    /// Checks every value and builds the typed [`Config`].
+    pub fn validate(self) -> Result<Config, SettingsError> {
+        let bind: SocketAddr = self.bind.parse().map_err(|e| {
+            invalid(
+                "bind",
+                format!("expected host:port, got {:?} ({e})", self.bind),
+            )
+        })?;
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                "database_url",
+                "expected sqlite://path (PostgreSQL support is not built yet)",
+            ));
+        }
+        let platform_fee = Bps::new(self.platform_fee_bps)
+            .map_err(|_| invalid("platform_fee_bps", "expected 0..=10000 basis points"))?;
+        if self.adult_age_years == 0 || self.adult_age_years > 30 {
+            return Err(invalid("adult_age_years", "expected 1..=30"));
+        }
+        if self.hold_period_days > 365 {
+            return Err(invalid("hold_period_days", "expected at most 365"));
+        }
+        let mut countries = Vec::with_capacity(self.badge_countries.len());
+        for c in &self.badge_countries {
+            countries.push(
+                CountryCode::parse(c).map_err(|e| invalid("badge_countries", e.to_string()))?,
+            );
+        }
+        let defaults = PriceTable::defaults();
+        let mut entries: BTreeMap<CountryCode, CountryPrices> = BTreeMap::new();
+        for p in &self.prices {
+            let country =
+                CountryCode::parse(&p.country).map_err(|e| invalid("prices", e.to_string()))?;
+            let currency =
+                Currency::parse(&p.currency).map_err(|e| invalid("prices", e.to_string()))?;
+            entries.insert(
+                country,
+                CountryPrices {
+                    country,
+                    currency,
+                    tiers: p.tiers.map(|a| Money::new(a, currency)),
+                },
+            );
+        }
+        for c in &countries {
+            if !entries.contains_key(c) {
+                let prices = defaults.for_country(*c).cloned().ok_or_else(|| {
+                    invalid(
+                        "badge_countries",
+                        format!("{c} has no default prices: add it to `prices`"),
+                    )
+                })?;
+                entries.insert(*c, prices);
+            }
+        }
+        entries.retain(|c, _| countries.contains(c));
+        let prices = PriceTable::new(entries.into_values().collect())
+            .map_err(|e| invalid("prices", e.to_string()))?;
+        let mut minors_daily_limit = BTreeMap::new();
+        for (code, limit) in &self.minors_daily_limit {
+            let currency =
+                Currency::parse(code).map_err(|e| invalid("minors_daily_limit", e.to_string()))?;
+            if *limit < 0 {
+                return Err(invalid("minors_daily_limit", "limits must not be negative"));
+            }
+            minors_daily_limit.insert(currency, *limit);
+        }
+        if self.writer_batch_max == 0 || self.writer_batch_max > 65_536 {
+            return Err(invalid("writer_batch_max", "expected 1..=65536"));
+        }
+        if self.writer_queue_max == 0 || self.writer_queue_max > 1_048_576 {
+            return Err(invalid("writer_queue_max", "expected 1..=1048576"));
+        }
+        if self.writer_batch_wait_us > 100_000 {
+            return Err(invalid(
+                "writer_batch_wait_us",
+                "expected at most 100000 (100 ms)",
+            ));
+        }
+        if self.ws_buffer == 0 || self.ws_buffer > 65_536 {
+            return Err(invalid("ws_buffer", "expected 1..=65536"));
+        }
+        let log_json = match self.log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("expected text or json, got {other:?}"),
+                ));
+            }
+        };
+        if self.pool_size == 0 || self.pool_size > 256 {
+            return Err(invalid("pool_size", "expected 1..=256"));
+        }
+        Ok(Config {
+            bind,
+            database_url: self.database_url,
+            admin_token: self.admin_token,
+            nats_url: self.nats_url,
+            platform_fee,
+            hold_period_days: self.hold_period_days,
+            payout_minimum_major: self.payout_minimum_major,
+            eligibility: EligibilityRules {
+                adult_age_years: self.adult_age_years,
+                follower_minimum: self.creator_follower_minimum,
+                countries,
+            },
+            minors_daily_limit,
+            prices,
+            writer: store::WriterConfig {
+                batch_max: self.writer_batch_max,
+                queue_max: self.writer_queue_max,
+                batch_wait: std::time::Duration::from_micros(self.writer_batch_wait_us),
+            },
+            ws_buffer: self.ws_buffer,
+            log_json,
+            pool_size: self.pool_size,
+        })
+    }
+}
+
+impl Config {
+    /// Settings for tests and tools: defaults with `database_url`.
+    pub fn for_database(database_url: &str) -> Config {
+        Settings {
+            database_url: database_url.to_owned(),
+            ..Settings::default()
+        }
+        .validate()
+        .expect("the default settings are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_with_the_eleven_launch_countries() {
+        let config = Settings::default().validate().expect("defaults are valid");
+        assert_eq!(config.prices.countries().count(), 11);
+        assert_eq!(config.platform_fee, Bps::ZERO);
+        assert_eq!(config.hold_period_days, 7);
+    }
+
+    #[test]
+    fn a_fee_above_ten_thousand_basis_points_is_refused_by_name() {
+        let err = Settings {
+            platform_fee_bps: 10_001,
+            ..Settings::default()
+        }
+        .validate()
+        .expect_err("out of range");
+        assert!(err.to_string().contains("platform_fee_bps"), "{err}");
+    }
+
+    #[test]
+    fn a_country_without_prices_must_be_priced() {
+        let err = Settings {
+            badge_countries: vec!["NZ".into()],
+            ..Settings::default()
+        }
+        .validate()
+        .expect_err("NZ has no default prices");
+        assert!(err.to_string().contains("NZ"), "{err}");
+        let config = Settings {
+            badge_countries: vec!["NZ".into()],
+            prices: vec![PriceSetting {
+                country: "NZ".into(),
+                currency: "NZD".into(),
+                tiers: [149, 299, 799],
+            }],
+            ..Settings::default()
+        }
+        .validate()
+        .expect("priced");
+        assert_eq!(config.prices.countries().count(), 1);
+    }
+}

@@ -1,0 +1,146 @@
+//! What every handler shares.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::bus::EventBus;
+use crate::extract::TokenCache;
+use crate::payments::PaymentProvider;
+use crate::settings::Config;
+
+/// Shared state, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// Validated configuration.
+    pub config: Config,
+    /// The database.
+    pub store: store::Store,
+    /// SHA-256 of the admin token, hex.
+    pub admin_token_hash: String,
+    /// Token look-ups.
+    pub tokens: TokenCache,
+    /// Live events.
+    pub bus: Arc<dyn EventBus>,
+    /// The payment processor.
+    pub payments: Arc<dyn PaymentProvider>,
+    /// One request at a time per idempotency key on this node.
+    pub key_locks: KeyLocks,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+type KeyMap = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
+/// Serializes requests that carry the same idempotency key on this node, so that
+/// concurrent retries wait for the first answer instead of charging twice. Across nodes the
+/// database's unique key is the arbiter.
+#[derive(Debug, Default)]
+pub struct KeyLocks {
+    locks: Arc<Mutex<KeyMap>>,
+}
+
+/// Held while a keyed request runs; forgets the lock when nobody else waits for it.
+#[derive(Debug)]
+pub struct KeyGuard {
+    key: (String, String),
+    locks: Arc<Mutex<KeyMap>>,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl KeyLocks {
+    /// Waits for the lock of (`scope`, `key`).
+    pub async fn lock(&self, scope: &str, key: &str) -> KeyGuard {
+        let id = (scope.to_owned(), key.to_owned());
+        let mutex = self
+            .locks
+            .lock()
+            .expect("key locks are never poisoned")
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let guard = mutex.lock_owned().await;
+        KeyGuard {
+            key: id,
+            locks: self.locks.clone(),
+            guard: Some(guard),
+        }
+    }
+
+    /// Keys currently locked or waited for.
+    pub fn len(&self) -> usize {
+        self.locks
+            .lock()
+            .expect("key locks are never poisoned")
+            .len()
+    }
+
+    /// Whether no key is locked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self.locks.lock().expect("key locks are never poisoned");
+        // Only the map holds it: nobody waits.
+        if locks
+            .get(&self.key)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_released_key_is_forgotten() {
+        let locks = KeyLocks::default();
+        let guard = locks.lock("acc", "k").await;
+        assert_eq!(locks.len(), 1);
+        drop(guard);
+        assert!(locks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_holder_waits_for_the_first() {
+        let locks = Arc::new(KeyLocks::default());
+        let first = locks.lock("acc", "k").await;
+        let l2 = locks.clone();
+        let waiter = tokio::spawn(async move { l2.lock("acc", "k").await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(first);
+        let second = waiter.await.expect("the waiter gets the lock");
+        drop(second);
+        assert!(locks.is_empty());
+    }
+}

@@ -1,0 +1,568 @@
+//! Reads, and the small writes that move no money (accounts, tokens, lives, comments).
+
+use std::collections::BTreeMap;
+
+use ledger::{AccountId, Purpose};
+use live::{AccountKind, CountryCode, Tier};
+use money::{Currency, Money};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+
+use crate::rows::{
+    Comment, CommentId, CurrencyBalances, Earnings, IdempotencyRecord, Live, LiveId, Purchase,
+    PurchaseId, PurchaseStatus, SourceTotal, Supporter, User, UserId,
+};
+use crate::writer::idempotency_from_row;
+use crate::{Store, StoreError, from_micros, to_micros};
+
+/// A new user account, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Handle, already parsed.
+    pub handle: live::Handle,
+    /// Kind.
+    pub kind: AccountKind,
+    /// Country.
+    pub country: CountryCode,
+    /// Birth date, if the platform gave one.
+    pub birth_date: Option<time::Date>,
+    /// Followers, if given.
+    pub followers: Option<u64>,
+}
+
+/// One page of a list: the items and the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Items.
+    pub data: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let country: String = row.try_get("country")?;
+    let birth_date: Option<String> = row.try_get("birth_date")?;
+    let followers: Option<i64> = row.try_get("followers")?;
+    let suspended: i64 = row.try_get("suspended")?;
+    Ok(User {
+        handle: row.try_get("handle")?,
+        kind: AccountKind::parse(&kind).map_err(|e| corrupt(format!("user {id}: {e}")))?,
+        country: CountryCode::parse(&country).map_err(|e| corrupt(format!("user {id}: {e}")))?,
+        birth_date: birth_date
+            .map(|d| time::Date::parse(&d, DATE_FORMAT))
+            .transpose()
+            .map_err(|e| corrupt(format!("user {id}: {e}")))?,
+        followers: followers.map(|f| u64::try_from(f).unwrap_or(0)),
+        suspended: suspended != 0,
+        created_at: from_micros(row.try_get("created_at")?),
+        id: UserId::from_string(id),
+    })
+}
+
+fn live_from_row(row: &SqliteRow) -> Result<Live, StoreError> {
+    let status: String = row.try_get("status")?;
+    let ended_at: Option<i64> = row.try_get("ended_at")?;
+    Ok(Live {
+        id: LiveId::from_string(row.try_get("id")?),
+        creator_id: UserId::from_string(row.try_get("creator_id")?),
+        title: row.try_get("title")?,
+        active: status == "live",
+        started_at: from_micros(row.try_get("started_at")?),
+        ended_at: ended_at.map(from_micros),
+    })
+}
+
+fn tier_from(value: i64) -> Result<Tier, StoreError> {
+    Tier::new(value).map_err(|e| corrupt(e))
+}
+
+fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
+    let badge: Option<i64> = row.try_get("badge_tier")?;
+    Ok(Comment {
+        id: CommentId::from_string(row.try_get("id")?),
+        live_id: LiveId::from_string(row.try_get("live_id")?),
+        author_id: UserId::from_string(row.try_get("author_id")?),
+        author_handle: row.try_get("author_handle")?,
+        text: row.try_get("text")?,
+        badge_tier: badge.map(tier_from).transpose()?,
+        created_at: from_micros(row.try_get("created_at")?),
+    })
+}
+
+fn purchase_from_row(row: &SqliteRow) -> Result<Purchase, StoreError> {
+    let id: String = row.try_get("id")?;
+    let currency: String = row.try_get("currency")?;
+    let currency =
+        Currency::parse(&currency).map_err(|e| corrupt(format!("purchase {id}: {e}")))?;
+    let status: String = row.try_get("status")?;
+    let refunded_at: Option<i64> = row.try_get("refunded_at")?;
+    Ok(Purchase {
+        live_id: LiveId::from_string(row.try_get("live_id")?),
+        viewer_id: UserId::from_string(row.try_get("viewer_id")?),
+        creator_id: UserId::from_string(row.try_get("creator_id")?),
+        tier: tier_from(row.try_get("tier")?)?,
+        price: Money::new(row.try_get("amount")?, currency),
+        creator_share: Money::new(row.try_get("creator_share")?, currency),
+        platform_fee: Money::new(row.try_get("platform_fee")?, currency),
+        status: match status.as_str() {
+            "succeeded" => PurchaseStatus::Succeeded,
+            "refunded" => PurchaseStatus::Refunded,
+            other => return Err(corrupt(format!("purchase {id}: status {other}"))),
+        },
+        payment_id: row.try_get("payment_id")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        refunded_at: refunded_at.map(from_micros),
+        id: PurchaseId::from_string(id),
+    })
+}
+
+/// Decodes an offset cursor; anything else starts at the beginning.
+fn offset_of(cursor: Option<&str>) -> i64 {
+    cursor
+        .and_then(|c| c.strip_prefix("o"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+macro_rules! user_columns {
+    () => {
+        "id, handle, kind, country, birth_date, followers, suspended, created_at"
+    };
+}
+macro_rules! live_columns {
+    () => {
+        "id, creator_id, title, status, started_at, ended_at"
+    };
+}
+macro_rules! purchase_columns {
+    () => {
+        "id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at, refunded_at"
+    };
+}
+
+impl Store {
+    /// Creates a user account; a taken handle is [`StoreError::HandleTaken`].
+    pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let user = User {
+            id: UserId::generate(),
+            handle: new.handle.as_str().to_owned(),
+            kind: new.kind,
+            country: new.country,
+            birth_date: new.birth_date,
+            followers: new.followers,
+            suspended: false,
+            created_at: crate::now(),
+        };
+        let birth = user
+            .birth_date
+            .map(|d| d.format(DATE_FORMAT))
+            .transpose()
+            .map_err(|e| corrupt(e))?;
+        let followers = user.followers.map(|f| i64::try_from(f).unwrap_or(i64::MAX));
+        let result = sqlx::query(
+            "INSERT INTO users (id, handle, kind, country, birth_date, followers, suspended, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+        )
+        .bind(user.id.as_str())
+        .bind(&user.handle)
+        .bind(user.kind.as_str())
+        .bind(user.country.as_str())
+        .bind(birth)
+        .bind(followers)
+        .bind(to_micros(user.created_at))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(user),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::HandleTaken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    /// Stores a token's hash for a user.
+    pub async fn insert_token(&self, hash: &str, user: &UserId) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(hash)
+            .bind(user.as_str())
+            .bind(to_micros(crate::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user a token hash belongs to.
+    pub async fn user_by_token(&self, hash: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(
+            "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, u.created_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
+        )
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    /// Starts a live.
+    pub async fn create_live(&self, creator: &UserId, title: &str) -> Result<Live, StoreError> {
+        let live = Live {
+            id: LiveId::generate(),
+            creator_id: creator.clone(),
+            title: title.to_owned(),
+            active: true,
+            started_at: crate::now(),
+            ended_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO lives (id, creator_id, title, status, started_at) VALUES ($1, $2, $3, 'live', $4)",
+        )
+        .bind(live.id.as_str())
+        .bind(live.creator_id.as_str())
+        .bind(&live.title)
+        .bind(to_micros(live.started_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(live)
+    }
+
+    /// A live by id.
+    pub async fn live(&self, id: &LiveId) -> Result<Option<Live>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            live_columns!(),
+            " FROM lives WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(live_from_row)
+        .transpose()
+    }
+
+    /// Lives that are on now, newest first.
+    pub async fn active_lives(&self, limit: u32) -> Result<Vec<Live>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            live_columns!(),
+            " FROM lives WHERE status = 'live' ORDER BY started_at DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(live_from_row)
+        .collect()
+    }
+
+    /// Ends a live. Returns the live and whether this call ended it.
+    pub async fn end_live(&self, id: &LiveId) -> Result<Option<(Live, bool)>, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE lives SET status = 'ended', ended_at = $2 WHERE id = $1 AND status = 'live'",
+        )
+        .bind(id.as_str())
+        .bind(to_micros(crate::now()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0;
+        Ok(self.live(id).await?.map(|l| (l, changed)))
+    }
+
+    /// The highest tier `viewer` holds in `live` (refunded purchases do not count).
+    pub async fn top_tier(
+        &self,
+        live: &LiveId,
+        viewer: &UserId,
+    ) -> Result<Option<Tier>, StoreError> {
+        let tier: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(tier) FROM purchases WHERE live_id = $1 AND viewer_id = $2 AND status = 'succeeded'",
+        )
+        .bind(live.as_str())
+        .bind(viewer.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        tier.map(tier_from).transpose()
+    }
+
+    /// Adds a comment, with the author's badge in this live taken in the same statement.
+    pub async fn insert_comment(
+        &self,
+        live: &LiveId,
+        author: &User,
+        text: &str,
+    ) -> Result<Comment, StoreError> {
+        let id = CommentId::generate();
+        let created_at = crate::now();
+        let badge: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
+             VALUES ($1, $2, $3, $4, \
+               (SELECT MAX(tier) FROM purchases WHERE live_id = $2 AND viewer_id = $3 AND status = 'succeeded'), $5) \
+             RETURNING badge_tier",
+        )
+        .bind(id.as_str())
+        .bind(live.as_str())
+        .bind(author.id.as_str())
+        .bind(text)
+        .bind(to_micros(created_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Comment {
+            id,
+            live_id: live.clone(),
+            author_id: author.id.clone(),
+            author_handle: author.handle.clone(),
+            text: text.to_owned(),
+            badge_tier: badge.map(tier_from).transpose()?,
+            created_at,
+        })
+    }
+
+    /// Comments of a live, oldest first, after the cursor (a comment id).
+    pub async fn comments(
+        &self,
+        live: &LiveId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Comment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.live_id, c.author_id, u.handle AS author_handle, c.text, c.badge_tier, c.created_at \
+             FROM comments c JOIN users u ON u.id = c.author_id \
+             WHERE c.live_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
+        )
+        .bind(live.as_str())
+        .bind(cursor.unwrap_or(""))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut data: Vec<Comment> = rows
+            .iter()
+            .map(comment_from_row)
+            .collect::<Result<_, _>>()?;
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|c| c.id.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    /// A purchase by id.
+    pub async fn purchase(&self, id: &PurchaseId) -> Result<Option<Purchase>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            purchase_columns!(),
+            " FROM purchases WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(purchase_from_row)
+        .transpose()
+    }
+
+    /// What `viewer` spent in `currency` since `since` (succeeded purchases).
+    pub async fn spent_since(
+        &self,
+        viewer: &UserId,
+        currency: Currency,
+        since: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(SUM(amount), 0) FROM purchases \
+             WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
+        )
+        .bind(viewer.as_str())
+        .bind(currency.code())
+        .bind(to_micros(since))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Supporters of a live: by top tier, then number of purchases, both descending.
+    pub async fn supporters(
+        &self,
+        live: &LiveId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Supporter>, StoreError> {
+        let offset = offset_of(cursor);
+        let rows = sqlx::query(
+            "SELECT p.viewer_id, u.handle, MAX(p.tier) AS top_tier, COUNT(*) AS n \
+             FROM purchases p JOIN users u ON u.id = p.viewer_id \
+             WHERE p.live_id = $1 AND p.status = 'succeeded' \
+             GROUP BY p.viewer_id, u.handle \
+             ORDER BY top_tier DESC, n DESC, p.viewer_id \
+             LIMIT $2 OFFSET $3",
+        )
+        .bind(live.as_str())
+        .bind(i64::from(limit) + 1)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut data = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let viewer_id: String = row.try_get("viewer_id")?;
+            let n: i64 = row.try_get("n")?;
+            data.push(Supporter {
+                viewer_handle: row.try_get("handle")?,
+                top_tier: tier_from(row.try_get("top_tier")?)?,
+                totals: Vec::new(),
+                purchases: u64::try_from(n).unwrap_or(0),
+                viewer_id: UserId::from_string(viewer_id),
+            });
+        }
+        let next_cursor = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            Some(format!("o{}", offset + i64::from(limit)))
+        } else {
+            None
+        };
+        let ids: Vec<&str> = data.iter().map(|s| s.viewer_id.as_str()).collect();
+        if !ids.is_empty() {
+            let totals = sqlx::query(
+                "SELECT viewer_id, currency, SUM(amount) AS total FROM purchases \
+                 WHERE live_id = $1 AND status = 'succeeded' \
+                   AND viewer_id IN (SELECT value FROM json_each($2)) \
+                 GROUP BY viewer_id, currency ORDER BY viewer_id, currency",
+            )
+            .bind(live.as_str())
+            .bind(serde_json::to_string(&ids).map_err(|e| corrupt(e))?)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut by_viewer: BTreeMap<String, Vec<Money>> = BTreeMap::new();
+            for row in &totals {
+                let currency: String = row.try_get("currency")?;
+                let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+                by_viewer
+                    .entry(row.try_get("viewer_id")?)
+                    .or_default()
+                    .push(Money::new(row.try_get("total")?, currency));
+            }
+            for s in &mut data {
+                s.totals = by_viewer.remove(s.viewer_id.as_str()).unwrap_or_default();
+            }
+        }
+        Ok(Page { data, next_cursor })
+    }
+
+    /// A creator's balances per currency and income per source.
+    pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, StoreError> {
+        let rows = sqlx::query(
+            "SELECT purpose, currency, credits_posted - debits_posted AS balance \
+             FROM ledger_accounts WHERE owner = $1",
+        )
+        .bind(creator.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut balances: BTreeMap<Currency, CurrencyBalances> = BTreeMap::new();
+        for row in &rows {
+            let purpose: String = row.try_get("purpose")?;
+            let currency: String = row.try_get("currency")?;
+            let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+            let amount = Money::new(row.try_get("balance")?, currency);
+            let entry = balances
+                .entry(currency)
+                .or_insert_with(|| CurrencyBalances {
+                    currency,
+                    pending: Money::zero(currency),
+                    available: Money::zero(currency),
+                    paid_out: Money::zero(currency),
+                });
+            match Purpose::parse(&purpose) {
+                Some(Purpose::CreatorPending) => entry.pending = amount,
+                Some(Purpose::CreatorAvailable) => entry.available = amount,
+                // Paid-out money left the creator's accounts: its account is debit-normal.
+                Some(Purpose::CreatorPaidOut) => {
+                    entry.paid_out = Money::new(-amount.amount(), currency)
+                }
+                _ => {}
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT source, currency, amount FROM income_totals WHERE owner = $1 ORDER BY source, currency",
+        )
+        .bind(creator.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_source = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let currency: String = row.try_get("currency")?;
+            let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+            by_source.push(SourceTotal {
+                source: row.try_get("source")?,
+                total: Money::new(row.try_get("amount")?, currency),
+            });
+        }
+        Ok(Earnings {
+            balances: balances.into_values().collect(),
+            by_source,
+        })
+    }
+
+    /// The stored answer for an idempotency key.
+    pub async fn idempotency(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        sqlx::query(
+            "SELECT account_id, key, fingerprint, status, body FROM idempotency WHERE account_id = $1 AND key = $2",
+        )
+        .bind(account)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(idempotency_from_row)
+        .transpose()
+    }
+
+    /// The balance of one ledger account, if it exists.
+    pub async fn ledger_balance(
+        &self,
+        id: &AccountId,
+    ) -> Result<Option<ledger::Balances>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            crate::writer::account_columns!(),
+            " FROM ledger_accounts WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(|r| crate::writer::account_from_row(r).map(|(_, b)| b))
+        .transpose()
+    }
+}

@@ -1,0 +1,225 @@
+//! The records the store keeps, as plain values.
+
+use std::fmt;
+
+use money::{Currency, Money};
+use time::OffsetDateTime;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh, time-ordered id.
+            pub fn generate() -> $name {
+                $name(format!(concat!($prefix, "_{}"), uuid::Uuid::now_v7().simple()))
+            }
+
+            /// Wraps an id that came from outside (a path, the store); it is only compared,
+            /// never interpreted.
+            pub fn from_string(id: String) -> $name {
+                $name(id)
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user account's id (creator, viewer or brand).
+    UserId,
+    "acc"
+);
+id_type!(
+    /// A live's id.
+    LiveId,
+    "live"
+);
+id_type!(
+    /// A comment's id.
+    CommentId,
+    "cmt"
+);
+id_type!(
+    /// A badge purchase's id.
+    PurchaseId,
+    "pur"
+);
+
+/// A user account: a creator, a viewer or a brand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Unique handle.
+    pub handle: String,
+    /// `creator`, `viewer` or `brand`.
+    pub kind: live::AccountKind,
+    /// ISO 3166-1 alpha-2.
+    pub country: live::CountryCode,
+    /// When the platform told us.
+    pub birth_date: Option<time::Date>,
+    /// Follower count the platform reported.
+    pub followers: Option<u64>,
+    /// Suspended accounts are not eligible to earn.
+    pub suspended: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A live session of a creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// Its id.
+    pub id: LiveId,
+    /// The creator who is live.
+    pub creator_id: UserId,
+    /// Title.
+    pub title: String,
+    /// Whether it still runs.
+    pub active: bool,
+    /// Start time.
+    pub started_at: OffsetDateTime,
+    /// End time, once ended.
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// A chat message in a live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// Its id.
+    pub id: CommentId,
+    /// The live.
+    pub live_id: LiveId,
+    /// Who wrote it.
+    pub author_id: UserId,
+    /// The author's handle.
+    pub author_handle: String,
+    /// Trimmed text.
+    pub text: String,
+    /// The highest badge tier the author held in this live when writing.
+    pub badge_tier: Option<live::Tier>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Status of a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurchaseStatus {
+    /// Paid and posted.
+    Succeeded,
+    /// Reversed by a refund.
+    Refunded,
+}
+
+impl PurchaseStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurchaseStatus::Succeeded => "succeeded",
+            PurchaseStatus::Refunded => "refunded",
+        }
+    }
+}
+
+/// A badge purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// Its id.
+    pub id: PurchaseId,
+    /// The live it was bought in.
+    pub live_id: LiveId,
+    /// The buyer.
+    pub viewer_id: UserId,
+    /// The live's creator.
+    pub creator_id: UserId,
+    /// Badge tier.
+    pub tier: live::Tier,
+    /// What the buyer paid.
+    pub price: Money,
+    /// The creator's part of the price.
+    pub creator_share: Money,
+    /// The platform's part of the price.
+    pub platform_fee: Money,
+    /// Succeeded or refunded.
+    pub status: PurchaseStatus,
+    /// The payment provider's id for the charge.
+    pub payment_id: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Refund time.
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+/// The stored answer to a POST with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The calling account (`admin` for the admin token).
+    pub account_id: String,
+    /// The key as sent.
+    pub key: String,
+    /// Hash of the request (method, path, canonical body).
+    pub fingerprint: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// JSON body answered.
+    pub body: String,
+}
+
+/// A supporter of a live, aggregated over their non-refunded purchases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supporter {
+    /// The viewer.
+    pub viewer_id: UserId,
+    /// Their handle.
+    pub viewer_handle: String,
+    /// Highest tier bought.
+    pub top_tier: live::Tier,
+    /// Totals per currency.
+    pub totals: Vec<Money>,
+    /// Number of purchases.
+    pub purchases: u64,
+}
+
+/// A creator's balances in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyBalances {
+    /// The currency.
+    pub currency: Currency,
+    /// Income inside its hold period.
+    pub pending: Money,
+    /// Income that can be paid out.
+    pub available: Money,
+    /// Paid out so far.
+    pub paid_out: Money,
+}
+
+/// Income of one source in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTotal {
+    /// `badges`, `match`, `commissions` or `brand_deals`.
+    pub source: String,
+    /// Net of refunds.
+    pub total: Money,
+}
+
+/// A creator's earnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earnings {
+    /// Per currency.
+    pub balances: Vec<CurrencyBalances>,
+    /// Per source and currency.
+    pub by_source: Vec<SourceTotal>,
+}
