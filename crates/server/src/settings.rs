@@ -196,8 +196,11 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment =
-            figment.merge(Env::prefixed("OVATION_").filter(|key| ENV_KEYS.contains(&key.as_str())));
+        figment = figment.merge(Env::prefixed("OVATION_").filter(|key| {
+            ENV_KEYS
+                .iter()
+                .any(|k| key.as_str().eq_ignore_ascii_case(k))
+        }));
         figment
             .extract()
             .map_err(|e| SettingsError::Read(Box::new(e)))
@@ -381,5 +384,23 @@ mod tests {
         .validate()
         .expect("priced");
         assert_eq!(config.prices.countries().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn environment_variables_override_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OVATION_BIND", "127.0.0.1:9999");
+            jail.set_env("OVATION_PLATFORM_FEE_BPS", "1500");
+            jail.set_env("OVATION_TEST_REQUIRE_SERVICES", "1");
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(settings.bind, "127.0.0.1:9999");
+            assert_eq!(settings.platform_fee_bps, 1500);
+            Ok(())
+        });
     }
 }
