@@ -1,0 +1,179 @@
+//! The batching writer against a real SQLite file: batches commit atomically per job,
+//! idempotency keys and transfer ids make retries harmless, guards see earlier jobs of the
+//! same batch, and the ledger verifies after all of it.
+
+use ledger::{Account, AccountId, Code, LedgerError, Purpose, Transfer, TransferId, TransferKind};
+use money::{Currency, Money};
+use store::{
+    Effect, Guard, IdempotencyRecord, NewUser, Outcome, Purchase, PurchaseId, PurchaseStatus,
+    Refusal, Store, StoreConfig, UserId, WriteJob,
+};
+
+async fn open() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (Store::open(&StoreConfig::new(url)).await.expect("store opens"), dir)
+}
+
+fn accounts(creator: &str) -> Vec<Account> {
+    vec![
+        Account::of("platform", Purpose::ProcessorClearing, Currency::USD),
+        Account::of(creator, Purpose::CreatorPending, Currency::USD),
+    ]
+}
+
+fn share(id: &str, creator: &str, amount: i64) -> Transfer {
+    Transfer {
+        id: TransferId::new(id),
+        debit: AccountId::of("platform", Purpose::ProcessorClearing, Currency::USD),
+        credit: AccountId::of(creator, Purpose::CreatorPending, Currency::USD),
+        amount,
+        currency: Currency::USD,
+        kind: TransferKind::Posted,
+        code: Code::BADGE_SHARE,
+        reference: id.into(),
+    }
+}
+
+fn job(id: &str, creator: &str, amount: i64) -> WriteJob {
+    WriteJob { accounts: accounts(creator), transfers: vec![share(id, creator, amount)], ..WriteJob::default() }
+}
+
+fn record(key: &str, body: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        account_id: "acc_v".into(),
+        key: key.into(),
+        fingerprint: "fp".into(),
+        status: 201,
+        body: body.into(),
+    }
+}
+
+async fn pending_of(store: &Store, creator: &str) -> i64 {
+    store
+        .ledger_balance(&AccountId::of(creator, Purpose::CreatorPending, Currency::USD))
+        .await
+        .expect("reads")
+        .map(|b| b.credits_posted - b.debits_posted)
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn concurrent_jobs_commit_and_the_ledger_verifies() {
+    let (store, _dir) = open().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let writer = store.writer().clone();
+        tasks.push(tokio::spawn(async move {
+            writer.submit(job(&format!("t{i}"), &format!("c{}", i % 7), 99)).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("committed"), Outcome::Applied);
+    }
+    let total: i64 = {
+        let mut sum = 0;
+        for c in 0..7 {
+            sum += pending_of(&store, &format!("c{c}")).await;
+        }
+        sum
+    };
+    assert_eq!(total, 200 * 99);
+    let report = store.verify_ledger().await.expect("verifies");
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(report.transfers, 200);
+}
+
+#[tokio::test]
+async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
+    let (store, _dir) = open().await;
+    assert_eq!(store.writer().submit(job("same", "c", 500)).await.expect("ok"), Outcome::Applied);
+    assert_eq!(store.writer().submit(job("same", "c", 500)).await.expect("ok"), Outcome::Replayed);
+    let conflict = store.writer().submit(job("same", "c", 501)).await.expect("ok");
+    assert_eq!(
+        conflict,
+        Outcome::Refused(Refusal::Ledger(LedgerError::ExistsWithDifferentFields(TransferId::new("same"))))
+    );
+    assert_eq!(pending_of(&store, "c").await, 500);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_used_once_even_within_one_batch() {
+    let (store, _dir) = open().await;
+    let first = WriteJob { idempotency: Some(record("k", "first")), ..job("a", "c", 100) };
+    let second = WriteJob { idempotency: Some(record("k", "second")), ..job("b", "c", 100) };
+    let (w1, w2) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(w1.submit(first), w2.submit(second));
+    let outcomes = [r1.expect("ok"), r2.expect("ok")];
+    let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
+    assert_eq!(applied, 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| matches!(o, Outcome::Duplicate(r) if r.key == "k")), "{outcomes:?}");
+    assert_eq!(pending_of(&store, "c").await, 100);
+    assert!(store.idempotency("acc_v", "k").await.expect("reads").is_some());
+}
+
+#[tokio::test]
+async fn a_refused_job_writes_nothing_and_does_not_stop_its_batch() {
+    let (store, _dir) = open().await;
+    let bad = WriteJob { transfers: vec![share("neg", "c", -5)], ..job("x", "c", 1) };
+    let (w1, w2) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(w1.submit(bad), w2.submit(job("good", "c", 7)));
+    assert!(matches!(r1.expect("ok"), Outcome::Refused(Refusal::Ledger(LedgerError::AmountNotPositive(_)))));
+    assert_eq!(r2.expect("ok"), Outcome::Applied);
+    assert_eq!(pending_of(&store, "c").await, 7);
+}
+
+#[tokio::test]
+async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_batch() {
+    let (store, _dir) = open().await;
+    let viewer = store
+        .create_user(NewUser {
+            handle: live::Handle::parse("minor").expect("handle"),
+            kind: live::AccountKind::Viewer,
+            country: live::CountryCode::parse("US").expect("country"),
+            birth_date: None,
+            followers: None,
+        })
+        .await
+        .expect("user");
+    let since = store::now() - time::Duration::hours(1);
+    let purchase_job = |n: usize| {
+        let id = PurchaseId::generate();
+        let purchase = Purchase {
+            id: id.clone(),
+            live_id: store::LiveId::from_string("live_x".into()),
+            viewer_id: viewer.id.clone(),
+            creator_id: UserId::from_string("c".into()),
+            tier: live::Tier::new(1).expect("tier"),
+            price: Money::new(99, Currency::USD),
+            creator_share: Money::new(99, Currency::USD),
+            platform_fee: Money::zero(Currency::USD),
+            status: PurchaseStatus::Succeeded,
+            payment_id: format!("pi_{n}"),
+            created_at: store::now(),
+            refunded_at: None,
+        };
+        WriteJob {
+            guards: vec![Guard::SpendLimit {
+                viewer_id: viewer.id.clone(),
+                currency: Currency::USD,
+                since,
+                amount: 99,
+                limit: 250,
+            }],
+            effects: vec![Effect::InsertPurchase(Box::new(purchase))],
+            ..job(&format!("{id}/share"), "c", 99)
+        }
+    };
+    // Two fit under 250; the third does not, whether it shares their batch or comes later.
+    let (a, b, c) = (store.writer().clone(), store.writer().clone(), store.writer().clone());
+    let (r1, r2, r3) = tokio::join!(a.submit(purchase_job(1)), b.submit(purchase_job(2)), c.submit(purchase_job(3)));
+    let outcomes = [r1.expect("ok"), r2.expect("ok"), r3.expect("ok")];
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Applied).count(), 2, "{outcomes:?}");
+    assert_eq!(
+        store.writer().submit(purchase_job(4)).await.expect("ok"),
+        Outcome::Refused(Refusal::SpendingLimit)
+    );
+    assert_eq!(store.spent_since(&viewer.id, Currency::USD, since).await.expect("reads"), 198);
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}
