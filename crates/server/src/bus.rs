@@ -51,11 +51,12 @@ impl LocalBus {
 impl EventBus for LocalBus {
     fn publish(&self, live: &str, event: LiveEvent) {
         let mut lives = self.lives.lock().expect("bus lock is never poisoned");
-        if let Some(sender) = lives.get(live) {
-            if sender.send(event).is_err() || sender.receiver_count() == 0 {
-                // Nobody listens any more: forget the channel.
-                lives.remove(live);
-            }
+        let forget = lives
+            .get(live)
+            .is_some_and(|sender| sender.send(event).is_err() || sender.receiver_count() == 0);
+        if forget {
+            // Nobody listens any more: forget the channel.
+            lives.remove(live);
         }
     }
 

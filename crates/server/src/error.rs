@@ -17,6 +17,12 @@ pub enum ApiError {
     /// Nothing there (or nothing the caller may know of).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists but not with this method.
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    /// A plain HTTP request to a WebSocket endpoint; says what is missing.
+    #[error("this endpoint is a WebSocket: {0}")]
+    UpgradeRequired(String),
     /// A malformed body or field; the message names the field.
     #[error("{0}")]
     Invalid(String),
@@ -83,6 +89,8 @@ impl ApiError {
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::HandleTaken => (StatusCode::CONFLICT, "handle_taken"),
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),

@@ -99,6 +99,10 @@ async fn not_found() -> Response {
     ApiError::NotFound("route").into_response()
 }
 
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     use routes::{accounts, lives, ops, purchases, ws};
@@ -129,6 +133,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .merge(api)
+        // After every route: axum's own 405 has an empty body, not the API's error format.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_MAX_BYTES))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

@@ -61,13 +61,16 @@ pub trait PaymentProvider: Send + Sync + Debug {
 /// Most idempotency answers the sandbox remembers.
 const SANDBOX_KEYS_MAX: usize = 200_000;
 
+/// Remembered answers by idempotency key, and the keys oldest first.
+type Answers = (
+    HashMap<String, Result<Charge, PaymentError>>,
+    VecDeque<String>,
+);
+
 /// The default provider: Stripe's test payment methods, answered in memory.
 #[derive(Debug, Default)]
 pub struct Sandbox {
-    answers: Mutex<(
-        HashMap<String, Result<Charge, PaymentError>>,
-        VecDeque<String>,
-    )>,
+    answers: Mutex<Answers>,
 }
 
 impl Sandbox {
@@ -81,10 +84,13 @@ impl Sandbox {
         let (map, order) = &mut *guard;
         if map.insert(key.to_owned(), answer.clone()).is_none() {
             order.push_back(key.to_owned());
-            if order.len() > SANDBOX_KEYS_MAX {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
+            let evicted = if order.len() > SANDBOX_KEYS_MAX {
+                order.pop_front()
+            } else {
+                None
+            };
+            if let Some(old) = evicted {
+                map.remove(&old);
             }
         }
     }

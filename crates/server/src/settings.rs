@@ -392,6 +392,8 @@ mod env_tests {
     use super::*;
 
     #[test]
+    // figment's `Jail` closure returns figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
     fn environment_variables_override_the_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("OVATION_BIND", "127.0.0.1:9999");

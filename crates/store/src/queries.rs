@@ -83,7 +83,7 @@ fn live_from_row(row: &SqliteRow) -> Result<Live, StoreError> {
 }
 
 fn tier_from(value: i64) -> Result<Tier, StoreError> {
-    Tier::new(value).map_err(|e| corrupt(e))
+    Tier::new(value).map_err(corrupt)
 }
 
 fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
@@ -167,7 +167,7 @@ impl Store {
             .birth_date
             .map(|d| d.format(DATE_FORMAT))
             .transpose()
-            .map_err(|e| corrupt(e))?;
+            .map_err(corrupt)?;
         let followers = user.followers.map(|f| i64::try_from(f).unwrap_or(i64::MAX));
         let result = sqlx::query(
             "INSERT INTO users (id, handle, kind, country, birth_date, followers, suspended, created_at) \
@@ -457,13 +457,13 @@ impl Store {
                  GROUP BY viewer_id, currency ORDER BY viewer_id, currency",
             )
             .bind(live.as_str())
-            .bind(serde_json::to_string(&ids).map_err(|e| corrupt(e))?)
+            .bind(serde_json::to_string(&ids).map_err(corrupt)?)
             .fetch_all(&self.pool)
             .await?;
             let mut by_viewer: BTreeMap<String, Vec<Money>> = BTreeMap::new();
             for row in &totals {
                 let currency: String = row.try_get("currency")?;
-                let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+                let currency = Currency::parse(&currency).map_err(corrupt)?;
                 by_viewer
                     .entry(row.try_get("viewer_id")?)
                     .or_default()
@@ -489,7 +489,7 @@ impl Store {
         for row in &rows {
             let purpose: String = row.try_get("purpose")?;
             let currency: String = row.try_get("currency")?;
-            let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+            let currency = Currency::parse(&currency).map_err(corrupt)?;
             let amount = Money::new(row.try_get("balance")?, currency);
             let entry = balances
                 .entry(currency)
@@ -504,7 +504,7 @@ impl Store {
                 Some(Purpose::CreatorAvailable) => entry.available = amount,
                 // Paid-out money left the creator's accounts: its account is debit-normal.
                 Some(Purpose::CreatorPaidOut) => {
-                    entry.paid_out = Money::new(-amount.amount(), currency)
+                    entry.paid_out = Money::new(-amount.amount(), currency);
                 }
                 _ => {}
             }
@@ -518,7 +518,7 @@ impl Store {
         let mut by_source = Vec::with_capacity(rows.len());
         for row in &rows {
             let currency: String = row.try_get("currency")?;
-            let currency = Currency::parse(&currency).map_err(|e| corrupt(e))?;
+            let currency = Currency::parse(&currency).map_err(corrupt)?;
             by_source.push(SourceTotal {
                 source: row.try_get("source")?,
                 total: Money::new(row.try_get("amount")?, currency),

@@ -26,7 +26,7 @@ pub(crate) fn account_body(u: &User) -> AccountBody {
     }
 }
 
-fn parse_new_user(body: CreateAccount) -> Result<NewUser, ApiError> {
+fn parse_new_user(body: &CreateAccount) -> Result<NewUser, ApiError> {
     let handle = Handle::parse(&body.handle).map_err(|e| invalid(e.to_string()))?;
     let kind = AccountKind::parse(&body.kind).map_err(|e| invalid(e.to_string()))?;
     let country = CountryCode::parse(&body.country).map_err(|e| invalid(e.to_string()))?;
@@ -64,7 +64,7 @@ pub(crate) async fn create_account(
     Json(body): Json<CreateAccount>,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
-    let user = state.store.create_user(parse_new_user(body)?).await?;
+    let user = state.store.create_user(parse_new_user(&body)?).await?;
     Ok(created(account_body(&user)))
 }
 

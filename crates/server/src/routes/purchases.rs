@@ -5,6 +5,7 @@
 //! stored idempotent answer commit together or not at all. Only then is it answered and
 //! announced in the live.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -74,6 +75,12 @@ fn fingerprint(path: &str, body: &[u8]) -> String {
     hash.update(b"\n");
     hash.update(&canonical);
     hex::encode(hash.finalize())
+}
+
+/// The raw body, or 422 in the API's error format (axum's own rejection is plain text),
+/// as the [`crate::extract::Json`] extractor answers.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| invalid(format!("cannot read body: {e}")))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -147,9 +154,10 @@ pub(crate) async fn buy_badge(
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?.clone();
+    let body = read_body(body)?;
     if user.kind == live::AccountKind::Brand {
         return Err(ApiError::Forbidden(
             "badges are bought with a viewer or creator token".into(),
@@ -422,9 +430,10 @@ pub(crate) async fn refund(
     Path(id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
+    let body = read_body(body)?;
     once(&state, caller.scope(), &headers, &uri, &body, |idem| {
         refund_purchase(&state, id, idem)
     })

@@ -5,6 +5,7 @@
 //! that falls more than the bus's buffer behind is closed (1008), so one slow phone can
 //! neither slow the others nor grow memory.
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -22,15 +23,18 @@ const COALESCE_MAX: usize = 64;
 
 /// Subscribes to a live's events (any token; `?token=` for browsers).
 #[utoipa::path(get, path = "/v1/lives/{id}/events", tag = "lives", params(("id" = String, Path), ("token" = Option<String>, Query)),
-    responses((status = 101, description = "WebSocket of comment, badge and live_ended events"), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 101, description = "WebSocket of comment, badge and live_ended events"), (status = 404, body = crate::error::ErrorBody),
+        (status = 426, description = "upgrade_required: not a WebSocket upgrade request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     _caller: Caller,
     Path(id): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let live = load_live(&state, id).await?;
+    // axum's own rejection is plain text; the API answers errors in its JSON format.
+    let upgrade = upgrade.map_err(|e| ApiError::UpgradeRequired(e.body_text()))?;
     // Subscribe before answering, so no event published after the 101 is missed.
     let rx = state.bus.subscribe(live.id.as_str());
     let ended = !live.active;

@@ -1,0 +1,199 @@
+//! `GET /v1/lives/{id}/events`: the live's events over a WebSocket.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::common::{TestApp, assert_money, spawn_app, string};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for an event that should come.
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect_with_query(app: &TestApp, live: &str, token: &str) -> Socket {
+    let url = app.ws_url(&format!("/v1/lives/{live}/events?token={token}"));
+    let (socket, response) = connect_async(url).await.expect("the upgrade succeeds");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+async fn connect_with_header(app: &TestApp, live: &str, token: &str) -> Socket {
+    let mut request = app
+        .ws_url(&format!("/v1/lives/{live}/events"))
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    let (socket, response) = connect_async(request).await.expect("the upgrade succeeds");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// The next JSON event; panics on anything else or after [`WAIT`].
+async fn next_event(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("an event within the wait")
+            .expect("the socket is open")
+            .expect("a message");
+        match message {
+            Message::Text(text) => {
+                return serde_json::from_str(text.as_str()).expect("each message is JSON");
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a text event, got {other:?}"),
+        }
+    }
+}
+
+/// Asserts the server closes the socket (a close frame, then the end of the stream).
+async fn assert_closed(socket: &mut Socket) {
+    let mut saw_close = false;
+    loop {
+        match tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("the socket closes within the wait")
+        {
+            Some(Ok(Message::Close(_))) => saw_close = true,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(other)) => panic!("expected the close, got {other:?}"),
+            Some(Err(_)) | None => break,
+        }
+    }
+    assert!(saw_close, "the server should send a close frame");
+}
+
+async fn upgrade_status(request: impl IntoClientRequest + Unpin) -> u16 {
+    match connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_sees_comment_badge_and_live_ended_in_order_then_the_socket_closes() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "FR").await;
+    let watcher = app.viewer("watcher", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut socket = connect_with_query(&app, &live, &watcher.token).await;
+
+    let (status, plain) = app.comment(&bob.token, &live, "first").await;
+    assert_eq!(status, 201);
+    let purchase = app.bought(&bob.token, &live, 2).await;
+    let (status, badged) = app.comment(&bob.token, &live, "second").await;
+    assert_eq!(status, 201);
+    let (status, _) = app.end_live(&ana.token, &live).await;
+    assert_eq!(status, 200);
+
+    let event = next_event(&mut socket).await;
+    assert_eq!(event, json!({"type": "comment", "comment": plain}));
+    assert_eq!(event["comment"]["badge"], json!(null));
+
+    let event = next_event(&mut socket).await;
+    assert_eq!(event["type"], json!("badge"));
+    assert_eq!(event["viewer_handle"], json!("bob"));
+    assert_eq!(event["purchase"], purchase);
+    assert_eq!(event["purchase"]["tier"], json!(2));
+    assert_money(&event["purchase"]["price"], 219, "EUR");
+
+    let event = next_event(&mut socket).await;
+    assert_eq!(event, json!({"type": "comment", "comment": badged}));
+    assert_eq!(event["comment"]["badge"], json!({"tier": 2, "hearts": 2}));
+    assert_eq!(event["comment"]["text"], json!("second"));
+
+    let event = next_event(&mut socket).await;
+    assert_eq!(event, json!({"type": "live_ended", "live_id": live}));
+    assert_closed(&mut socket).await;
+    app.verify().await;
+}
+
+#[tokio::test]
+async fn the_token_may_be_an_authorization_header_and_every_viewer_gets_each_event() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut by_header = connect_with_header(&app, &live, &bob.token).await;
+    let mut by_query = connect_with_query(&app, &live, &ana.token).await;
+    let (_, comment) = app.comment(&bob.token, &live, "hi").await;
+    for socket in [&mut by_header, &mut by_query] {
+        let event = next_event(socket).await;
+        assert_eq!(event["type"], json!("comment"));
+        assert_eq!(event["comment"]["id"], comment["id"]);
+        assert_eq!(string(&event["comment"], "author_handle"), "bob");
+    }
+    app.end_live(&ana.token, &live).await;
+    for socket in [&mut by_header, &mut by_query] {
+        assert_eq!(next_event(socket).await["type"], json!("live_ended"));
+        assert_closed(socket).await;
+    }
+}
+
+#[tokio::test]
+async fn events_of_one_live_are_not_sent_to_viewers_of_another() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let other = app.start_live(&ana.token, "other").await;
+    let mut socket = connect_with_query(&app, &live, &bob.token).await;
+    app.comment(&bob.token, &other, "elsewhere").await;
+    let (_, here) = app.comment(&bob.token, &live, "here").await;
+    let event = next_event(&mut socket).await;
+    assert_eq!(event["comment"]["id"], here["id"]);
+}
+
+#[tokio::test]
+async fn joining_an_ended_live_gets_live_ended_and_a_close() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    app.end_live(&ana.token, &live).await;
+    let mut socket = connect_with_query(&app, &live, &ana.token).await;
+    let event = next_event(&mut socket).await;
+    assert_eq!(event, json!({"type": "live_ended", "live_id": live}));
+    assert_closed(&mut socket).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_without_a_token_or_with_a_bad_one_is_401() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let path = format!("/v1/lives/{live}/events");
+    assert_eq!(upgrade_status(app.ws_url(&path)).await, 401);
+    assert_eq!(
+        upgrade_status(app.ws_url(&format!("{path}?token=nope"))).await,
+        401
+    );
+    let mut request = app.ws_url(&path).into_client_request().expect("a request");
+    request.headers_mut().insert(
+        "authorization",
+        "Bearer nope".parse().expect("a header value"),
+    );
+    assert_eq!(upgrade_status(request).await, 401);
+    // Plain HTTP sees the error body.
+    let (status, body) = app.get(&path, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], json!("unauthenticated"));
+}
+
+#[tokio::test]
+async fn an_upgrade_to_an_unknown_live_is_404() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let url = app.ws_url(&format!("/v1/lives/nope/events?token={}", ana.token));
+    assert_eq!(upgrade_status(url).await, 404);
+}

@@ -1,0 +1,81 @@
+//! Health, metrics and the OpenAPI document.
+
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN, spawn_app};
+
+#[tokio::test]
+async fn healthz_is_200_ok() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/healthz", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_is_200_when_the_store_answers() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/readyz", None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_404_not_found() {
+    let app = spawn_app().await;
+    let answer = app.get("/v1/nothing-here", Some(ADMIN)).await;
+    crate::common::assert_error(&answer, 404, "not_found");
+}
+
+#[tokio::test]
+async fn metrics_count_purchases_once_one_is_made() {
+    let app = spawn_app().await;
+    let creator = app.creator("ana").await;
+    let viewer = app.viewer("bob", "US").await;
+    let live = app.start_live(&creator.token, "hello").await;
+    app.bought(&viewer.token, &live, 1).await;
+    let (status, text) = app.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ovation_purchases_total")),
+        "no ovation_purchases_total in:\n{text}"
+    );
+    app.verify().await;
+}
+
+#[tokio::test]
+async fn openapi_json_lists_every_path_of_the_contract() {
+    let app = spawn_app().await;
+    let (status, text) = app.get_text("/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).expect("the OpenAPI document is JSON");
+    assert!(doc["openapi"].is_string(), "not an OpenAPI document");
+    let paths = doc["paths"].as_object().expect("paths");
+    let expected = [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/v1/accounts", "post"),
+        ("/v1/accounts/{id}", "get"),
+        ("/v1/accounts/{id}/tokens", "post"),
+        ("/v1/me", "get"),
+        ("/v1/badges/prices", "get"),
+        ("/v1/lives", "post"),
+        ("/v1/lives/{id}", "get"),
+        ("/v1/lives/{id}/end", "post"),
+        ("/v1/lives/{id}/comments", "post"),
+        ("/v1/lives/{id}/comments", "get"),
+        ("/v1/lives/{id}/events", "get"),
+        ("/v1/lives/{id}/badges", "post"),
+        ("/v1/lives/{id}/supporters", "get"),
+        ("/v1/purchases/{id}/refund", "post"),
+        ("/v1/creators/{id}/earnings", "get"),
+        ("/v1/ledger/verify", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is missing from /openapi.json"
+        );
+    }
+}

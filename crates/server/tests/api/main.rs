@@ -1,0 +1,16 @@
+//! End-to-end tests of the HTTP API (API.md): the real server on port 0, a fresh database
+//! per test, plain HTTP and WebSocket clients. One binary, so that it links once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod accounts;
+mod authz;
+mod badges;
+mod errors;
+mod events;
+mod health;
+mod idempotency;
+mod ledger;
+mod lives;
+mod purchases;
