@@ -197,3 +197,48 @@ async fn an_upgrade_to_an_unknown_live_is_404() {
     let url = app.ws_url(&format!("/v1/lives/nope/events?token={}", ana.token));
     assert_eq!(upgrade_status(url).await, 404);
 }
+
+#[tokio::test]
+async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event() {
+    let app = crate::common::spawn_app_with(|c| c.ws_buffer = 64).await;
+    let ana = app.creator("ana").await;
+    let watcher = app.viewer("watcher", "US").await;
+    let live_id = app.start_live(&ana.token, "firehose").await;
+    // The slow viewer never reads; the fast one reads everything.
+    let mut slow = connect_with_query(&app, &live_id, &watcher.token).await;
+    let mut fast = connect_with_query(&app, &live_id, &watcher.token).await;
+    const EVENTS: usize = 600;
+    let reader = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < EVENTS {
+            let event = next_event(&mut fast).await;
+            assert_eq!(event["n"].as_u64(), Some(seen as u64), "in order, none missing");
+            seen += 1;
+        }
+        seen
+    });
+    // 600 events of 64 KiB (38 MiB) overflow the slow viewer's socket buffers and then its
+    // 64-event buffer on the server.
+    let pad = "x".repeat(64 * 1024);
+    for n in 0..EVENTS {
+        let payload = json!({"type": "comment", "n": n, "pad": pad}).to_string();
+        app.state
+            .bus
+            .publish(&live_id, server::bus::LiveEvent { payload: payload.into(), last: false });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(reader.await.expect("the fast viewer reads"), EVENTS);
+    // The slow viewer gets what its buffers held, then a 1008 close.
+    let mut close_code = None;
+    while let Ok(Some(message)) = tokio::time::timeout(WAIT, slow.next()).await {
+        match message {
+            Ok(Message::Close(frame)) => {
+                close_code = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(close_code, Some(1008), "a viewer that falls behind is closed with 1008");
+}

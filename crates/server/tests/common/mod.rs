@@ -23,6 +23,8 @@ pub(crate) struct TestApp {
     pub(crate) admin_token: String,
     /// Plain HTTP, no proxy.
     pub(crate) client: reqwest::Client,
+    /// The server's state, for tests that reach past HTTP (publishing straight to the bus).
+    pub(crate) state: server::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     // Last: the database is removed after the server has been told to stop.
     _dir: tempfile::TempDir,
@@ -53,6 +55,7 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) 
     configure(&mut config);
     let app = server::App::build(config).await.expect("the app builds");
     let admin_token = app.admin_token.clone();
+    let state = app.state.clone();
     let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into())
         .await
         .expect("port 0 binds");
@@ -73,6 +76,7 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) 
         addr,
         admin_token,
         client,
+        state,
         shutdown: Some(tx),
         _dir: dir,
     }
