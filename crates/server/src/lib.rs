@@ -179,6 +179,7 @@ impl App {
             payments: Arc::new(Sandbox::new()),
             key_locks: KeyLocks::default(),
             metrics: metrics_handle(),
+            lives: state::LiveCache::default(),
         });
         Ok(App {
             state,

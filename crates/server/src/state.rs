@@ -35,6 +35,44 @@ pub struct Shared {
     pub key_locks: KeyLocks,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Lives seen recently: their creator never changes and an ended live never restarts.
+    pub lives: LiveCache,
+}
+
+/// Most lives cached; the cache starts afresh when full.
+const LIVE_CACHE_MAX: usize = 100_000;
+
+/// Lives by id, so that purchases and comments need no read to learn a live's creator. An
+/// entry may say `active` after another node ended the live: whatever moves money or writes
+/// checks the live's status again inside its own write.
+#[derive(Debug, Default)]
+pub struct LiveCache {
+    lives: Mutex<HashMap<String, Arc<store::Live>>>,
+}
+
+impl LiveCache {
+    /// The cached live.
+    pub fn get(&self, id: &str) -> Option<Arc<store::Live>> {
+        self.lives
+            .lock()
+            .expect("live cache lock is never poisoned")
+            .get(id)
+            .cloned()
+    }
+
+    /// Caches (or refreshes) a live.
+    pub fn put(&self, live: store::Live) -> Arc<store::Live> {
+        let live = Arc::new(live);
+        let mut lives = self
+            .lives
+            .lock()
+            .expect("live cache lock is never poisoned");
+        if lives.len() >= LIVE_CACHE_MAX {
+            lives.clear();
+        }
+        lives.insert(live.id.to_string(), live.clone());
+        live
+    }
 }
 
 impl AppState {

@@ -313,19 +313,21 @@ impl Store {
         tier.map(tier_from).transpose()
     }
 
-    /// Adds a comment, with the author's badge in this live taken in the same statement.
+    /// Adds a comment, with the author's badge in this live taken in the same statement;
+    /// `None` when the live is not (or no longer) on.
     pub async fn insert_comment(
         &self,
         live: &LiveId,
         author: &User,
         text: &str,
-    ) -> Result<Comment, StoreError> {
+    ) -> Result<Option<Comment>, StoreError> {
         let id = CommentId::generate();
         let created_at = crate::now();
-        let badge: Option<i64> = sqlx::query_scalar(
+        let inserted: Option<Option<i64>> = sqlx::query_scalar(
             "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
-             VALUES ($1, $2, $3, $4, \
-               (SELECT MAX(tier) FROM purchases WHERE live_id = $2 AND viewer_id = $3 AND status = 'succeeded'), $5) \
+             SELECT $1, $2, $3, $4, \
+               (SELECT MAX(tier) FROM purchases WHERE live_id = $2 AND viewer_id = $3 AND status = 'succeeded'), $5 \
+             WHERE EXISTS (SELECT 1 FROM lives WHERE id = $2 AND status = 'live') \
              RETURNING badge_tier",
         )
         .bind(id.as_str())
@@ -333,9 +335,12 @@ impl Store {
         .bind(author.id.as_str())
         .bind(text)
         .bind(to_micros(created_at))
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(Comment {
+        let Some(badge) = inserted else {
+            return Ok(None);
+        };
+        Ok(Some(Comment {
             id,
             live_id: live.clone(),
             author_id: author.id.clone(),
@@ -343,7 +348,7 @@ impl Store {
             text: text.to_owned(),
             badge_tier: badge.map(tier_from).transpose()?,
             created_at,
-        })
+        }))
     }
 
     /// Comments of a live, oldest first, after the cursor (a comment id).

@@ -1,5 +1,7 @@
 //! Lives, chat and badge prices.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::Uri;
@@ -80,15 +82,26 @@ pub(crate) async fn create_live(
         .map_err(|why| ApiError::CreatorNotEligible(why.to_string()))?;
     let live = state.store.create_live(&user.id, title.as_str()).await?;
     metrics::counter!("ovation_lives_started_total").increment(1);
-    Ok(created(LiveBody::from(&live)))
+    let body = LiveBody::from(&live);
+    state.lives.put(live);
+    Ok(created(body))
 }
 
+/// The live as stored now.
 pub(crate) async fn load_live(state: &AppState, id: String) -> Result<Live, ApiError> {
     state
         .store
         .live(&LiveId::from_string(id))
         .await?
         .ok_or(ApiError::NotFound("live"))
+}
+
+/// The live from the cache, or the store: for requests whose own write checks the status.
+pub(crate) async fn cached_live(state: &AppState, id: String) -> Result<Arc<Live>, ApiError> {
+    if let Some(live) = state.lives.get(&id) {
+        return Ok(live);
+    }
+    Ok(state.lives.put(load_live(state, id).await?))
 }
 
 /// A live (any token).
@@ -120,6 +133,7 @@ pub(crate) async fn end_live(
         .end_live(&live.id)
         .await?
         .ok_or(ApiError::NotFound("live"))?;
+    state.lives.put(live.clone());
     if ended_now {
         let payload = json!({"type": "live_ended", "live_id": live.id.as_str()}).to_string();
         state.bus.publish(
@@ -144,15 +158,17 @@ pub(crate) async fn create_comment(
     Json(body): Json<CreateComment>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
-    let live = load_live(&state, id).await?;
+    let live = cached_live(&state, id).await?;
     let text = CommentText::parse(&body.text).map_err(|e| invalid(e.to_string()))?;
     if !live.active {
         return Err(ApiError::LiveNotActive);
     }
+    // The insert itself checks that the live is still on (another node may have ended it).
     let comment = state
         .store
         .insert_comment(&live.id, user, text.as_str())
-        .await?;
+        .await?
+        .ok_or(ApiError::LiveNotActive)?;
     let body = CommentBody::from(&comment);
     let payload = json!({"type": "comment", "comment": &body}).to_string();
     state.bus.publish(

@@ -24,7 +24,7 @@ use crate::dto::{BuyBadge, PurchaseBody};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, parse_json};
 use crate::payments::{ChargeRequest, PaymentError};
-use crate::routes::lives::load_live;
+use crate::routes::lives::cached_live;
 use crate::state::AppState;
 
 /// The owner of the platform's own ledger accounts.
@@ -181,7 +181,7 @@ async fn purchase(
     if request.payment_method.trim().is_empty() {
         return Err(invalid("payment_method is required"));
     }
-    let live = load_live(state, live_id).await?;
+    let live = cached_live(state, live_id).await?;
     if !live.active {
         return Err(ApiError::LiveNotActive);
     }
