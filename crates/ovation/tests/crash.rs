@@ -36,7 +36,11 @@ async fn start(db: &str) -> Node {
     let base = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("stdout reads") {
             if let Some(rest) = line.strip_prefix("Ovation listening on ") {
-                return rest.split_whitespace().next().expect("an address follows").to_owned();
+                return rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address follows")
+                    .to_owned();
             }
         }
         panic!("the server exited before listening");
@@ -48,7 +52,13 @@ async fn start(db: &str) -> Node {
     Node { child, base }
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: Value, key: Option<&str>) -> (u16, Value) {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Value,
+    key: Option<&str>,
+) -> (u16, Value) {
     let mut request = client.post(url).bearer_auth(token).json(&body);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
@@ -87,16 +97,43 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
         json!({"handle": "crash_creator", "kind": "creator", "country": "US", "birth_date": "1990-01-01"}), None).await;
     assert_eq!(s, 201, "{creator}");
     let creator_id = creator["id"].as_str().expect("id").to_owned();
-    let (_, t) = post(&client, &format!("{base}/v1/accounts/{creator_id}/tokens"), ADMIN, json!({}), None).await;
+    let (_, t) = post(
+        &client,
+        &format!("{base}/v1/accounts/{creator_id}/tokens"),
+        ADMIN,
+        json!({}),
+        None,
+    )
+    .await;
     let creator_token = t["token"].as_str().expect("token").to_owned();
-    let (_, live) = post(&client, &format!("{base}/v1/lives"), &creator_token, json!({"title": "crash"}), None).await;
+    let (_, live) = post(
+        &client,
+        &format!("{base}/v1/lives"),
+        &creator_token,
+        json!({"title": "crash"}),
+        None,
+    )
+    .await;
     let live_id = live["id"].as_str().expect("live id").to_owned();
     let mut viewers = Vec::new();
     for i in 0..20 {
-        let (_, v) = post(&client, &format!("{base}/v1/accounts"), ADMIN,
-            json!({"handle": format!("crash_viewer_{i}"), "kind": "viewer", "country": "US"}), None).await;
+        let (_, v) = post(
+            &client,
+            &format!("{base}/v1/accounts"),
+            ADMIN,
+            json!({"handle": format!("crash_viewer_{i}"), "kind": "viewer", "country": "US"}),
+            None,
+        )
+        .await;
         let id = v["id"].as_str().expect("viewer id").to_owned();
-        let (_, t) = post(&client, &format!("{base}/v1/accounts/{id}/tokens"), ADMIN, json!({}), None).await;
+        let (_, t) = post(
+            &client,
+            &format!("{base}/v1/accounts/{id}/tokens"),
+            ADMIN,
+            json!({}),
+            None,
+        )
+        .await;
         viewers.push(t["token"].as_str().expect("token").to_owned());
     }
 
@@ -111,11 +148,21 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
         buyers.push(tokio::spawn(async move {
             for n in 0.. {
                 let key = format!("w{w}-n{n}");
-                let (status, body) = post(&client, &url, &token, json!({"tier": 1, "payment_method": "pm_card_visa"}), Some(&key)).await;
+                let (status, body) = post(
+                    &client,
+                    &url,
+                    &token,
+                    json!({"tier": 1, "payment_method": "pm_card_visa"}),
+                    Some(&key),
+                )
+                .await;
                 match status {
                     201 => {
                         let id = body["id"].as_str().expect("purchase id").to_owned();
-                        acked.lock().expect("not poisoned").insert(key, (token.clone(), id));
+                        acked
+                            .lock()
+                            .expect("not poisoned")
+                            .insert(key, (token.clone(), id));
                     }
                     0 => return, // the server is gone
                     other => panic!("unexpected status {other}: {body}"),
@@ -148,22 +195,57 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
 
     // Every acknowledged purchase is there: its key replays the same purchase.
     for (key, (token, id)) in &acked {
-        let (status, body) = post(&client, &format!("{base}/v1/lives/{live_id}/badges"), token,
-            json!({"tier": 1, "payment_method": "pm_card_visa"}), Some(key)).await;
+        let (status, body) = post(
+            &client,
+            &format!("{base}/v1/lives/{live_id}/badges"),
+            token,
+            json!({"tier": 1, "payment_method": "pm_card_visa"}),
+            Some(key),
+        )
+        .await;
         assert_eq!(status, 201, "{key}: {body}");
-        assert_eq!(body["id"].as_str(), Some(id.as_str()), "{key} replays its purchase");
+        assert_eq!(
+            body["id"].as_str(),
+            Some(id.as_str()),
+            "{key} replays its purchase"
+        );
     }
 
     // Exactly once: one transfer per purchase (no fee), and the creator's pending earnings
     // are 99 cents times the purchases that committed, which include every acknowledged one.
-    let supporters = get(&client, &format!("{base}/v1/lives/{live_id}/supporters?limit=500"), &creator_token).await;
-    let committed: u64 = supporters["data"].as_array().expect("list").iter().map(|s| s["purchases"].as_u64().expect("count")).sum();
-    assert!(committed >= acked.len() as u64, "committed {committed} < acknowledged {}", acked.len());
+    let supporters = get(
+        &client,
+        &format!("{base}/v1/lives/{live_id}/supporters?limit=500"),
+        &creator_token,
+    )
+    .await;
+    let committed: u64 = supporters["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["purchases"].as_u64().expect("count"))
+        .sum();
+    assert!(
+        committed >= acked.len() as u64,
+        "committed {committed} < acknowledged {}",
+        acked.len()
+    );
     let report = get(&client, &format!("{base}/v1/ledger/verify"), ADMIN).await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["transfers"].as_u64(), Some(committed), "{report}");
-    let earnings = get(&client, &format!("{base}/v1/creators/{creator_id}/earnings"), &creator_token).await;
-    let pending = earnings["balances"][0]["pending"]["amount"].as_i64().expect("pending");
-    assert_eq!(pending, 99 * i64::try_from(committed).expect("fits"), "{earnings}");
+    let earnings = get(
+        &client,
+        &format!("{base}/v1/creators/{creator_id}/earnings"),
+        &creator_token,
+    )
+    .await;
+    let pending = earnings["balances"][0]["pending"]["amount"]
+        .as_i64()
+        .expect("pending");
+    assert_eq!(
+        pending,
+        99 * i64::try_from(committed).expect("fits"),
+        "{earnings}"
+    );
     drop(node);
 }

@@ -454,11 +454,11 @@ async fn write_batch(
     let mut refunds: Vec<(&PurchaseId, OffsetDateTime)> = Vec::new();
 
     for job in jobs {
-        if let Some(record) = &job.idempotency {
-            if let Some(stored) = answers.get(&(record.account_id.clone(), record.key.clone())) {
-                outcomes.push(Outcome::Duplicate(stored.clone()));
-                continue;
-            }
+        if let Some(record) = &job.idempotency
+            && let Some(stored) = answers.get(&(record.account_id.clone(), record.key.clone()))
+        {
+            outcomes.push(Outcome::Duplicate(stored.clone()));
+            continue;
         }
         if let Some(refusal) = check_guards(conn, job, &succeeded, &mut spent).await? {
             outcomes.push(Outcome::Refused(refusal));
@@ -586,6 +586,31 @@ fn assert_balanced(deltas: &[(AccountId, Balances)], book: &Book) -> Result<(), 
     Ok(())
 }
 
+/// Transfers per multi-row `INSERT … VALUES` (10 parameters each, well under SQLite's
+/// 32,766 and PostgreSQL's 65,535).
+const TRANSFER_ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO transfers … VALUES (?, …), (?, …)` for `rows` rows. Anonymous `?`
+/// placeholders: with thousands of numbered `$n` ones the statement ran 3× slower (each
+/// name is looked up); a PostgreSQL backend would number them.
+fn transfer_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, kind, pending_id, code, reference, created_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+fn full_transfer_insert() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| transfer_insert(TRANSFER_ROWS_PER_INSERT))
+}
+
 async fn write_changes(
     conn: &mut SqliteConnection,
     book: &Book,
@@ -616,33 +641,29 @@ async fn write_changes(
         .execute(&mut *conn)
         .await?;
     }
-    if !changes.transfers.is_empty() {
-        let rows: Vec<Value> = changes
-            .transfers
-            .iter()
-            .map(|t| {
-                json!([
-                    t.id.as_str(),
-                    t.debit.as_str(),
-                    t.credit.as_str(),
-                    t.amount,
-                    t.currency.code(),
-                    t.kind.as_str(),
-                    t.kind.pending_id().map(TransferId::as_str),
-                    t.code.0,
-                    t.reference
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, kind, pending_id, code, reference, created_at) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, $2 \
-             FROM json_each($1)",
-        )
-        .bind(Value::Array(rows).to_string())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    // Transfers are the bulk of a batch: multi-row VALUES with bound parameters (prepared
+    // once per chunk size and cached) cost less per row than extracting nine JSON fields.
+    for chunk in changes.transfers.chunks(TRANSFER_ROWS_PER_INSERT) {
+        // The SQL is built from constants only: placeholders for `chunk.len()` rows.
+        let mut query = if chunk.len() == TRANSFER_ROWS_PER_INSERT {
+            sqlx::query(full_transfer_insert())
+        } else {
+            sqlx::query(sqlx::AssertSqlSafe(transfer_insert(chunk.len())))
+        };
+        for t in chunk {
+            query = query
+                .bind(t.id.as_str())
+                .bind(t.debit.as_str())
+                .bind(t.credit.as_str())
+                .bind(t.amount)
+                .bind(t.currency.code())
+                .bind(t.kind.as_str())
+                .bind(t.kind.pending_id().map(TransferId::as_str))
+                .bind(i64::from(t.code.0))
+                .bind(t.reference.as_str())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
     }
     if !changes.deltas.is_empty() {
         let rows: Vec<Value> = changes

@@ -12,7 +12,12 @@ use store::{
 async fn open() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (Store::open(&StoreConfig::new(url)).await.expect("store opens"), dir)
+    (
+        Store::open(&StoreConfig::new(url))
+            .await
+            .expect("store opens"),
+        dir,
+    )
 }
 
 fn accounts(creator: &str) -> Vec<Account> {
@@ -36,7 +41,11 @@ fn share(id: &str, creator: &str, amount: i64) -> Transfer {
 }
 
 fn job(id: &str, creator: &str, amount: i64) -> WriteJob {
-    WriteJob { accounts: accounts(creator), transfers: vec![share(id, creator, amount)], ..WriteJob::default() }
+    WriteJob {
+        accounts: accounts(creator),
+        transfers: vec![share(id, creator, amount)],
+        ..WriteJob::default()
+    }
 }
 
 fn record(key: &str, body: &str) -> IdempotencyRecord {
@@ -51,7 +60,11 @@ fn record(key: &str, body: &str) -> IdempotencyRecord {
 
 async fn pending_of(store: &Store, creator: &str) -> i64 {
     store
-        .ledger_balance(&AccountId::of(creator, Purpose::CreatorPending, Currency::USD))
+        .ledger_balance(&AccountId::of(
+            creator,
+            Purpose::CreatorPending,
+            Currency::USD,
+        ))
         .await
         .expect("reads")
         .map(|b| b.credits_posted - b.debits_posted)
@@ -65,7 +78,9 @@ async fn concurrent_jobs_commit_and_the_ledger_verifies() {
     for i in 0..200 {
         let writer = store.writer().clone();
         tasks.push(tokio::spawn(async move {
-            writer.submit(job(&format!("t{i}"), &format!("c{}", i % 7), 99)).await
+            writer
+                .submit(job(&format!("t{i}"), &format!("c{}", i % 7), 99))
+                .await
         }));
     }
     for t in tasks {
@@ -87,12 +102,32 @@ async fn concurrent_jobs_commit_and_the_ledger_verifies() {
 #[tokio::test]
 async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
     let (store, _dir) = open().await;
-    assert_eq!(store.writer().submit(job("same", "c", 500)).await.expect("ok"), Outcome::Applied);
-    assert_eq!(store.writer().submit(job("same", "c", 500)).await.expect("ok"), Outcome::Replayed);
-    let conflict = store.writer().submit(job("same", "c", 501)).await.expect("ok");
+    assert_eq!(
+        store
+            .writer()
+            .submit(job("same", "c", 500))
+            .await
+            .expect("ok"),
+        Outcome::Applied
+    );
+    assert_eq!(
+        store
+            .writer()
+            .submit(job("same", "c", 500))
+            .await
+            .expect("ok"),
+        Outcome::Replayed
+    );
+    let conflict = store
+        .writer()
+        .submit(job("same", "c", 501))
+        .await
+        .expect("ok");
     assert_eq!(
         conflict,
-        Outcome::Refused(Refusal::Ledger(LedgerError::ExistsWithDifferentFields(TransferId::new("same"))))
+        Outcome::Refused(Refusal::Ledger(LedgerError::ExistsWithDifferentFields(
+            TransferId::new("same")
+        )))
     );
     assert_eq!(pending_of(&store, "c").await, 500);
 }
@@ -100,25 +135,48 @@ async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
 #[tokio::test]
 async fn an_idempotency_key_is_used_once_even_within_one_batch() {
     let (store, _dir) = open().await;
-    let first = WriteJob { idempotency: Some(record("k", "first")), ..job("a", "c", 100) };
-    let second = WriteJob { idempotency: Some(record("k", "second")), ..job("b", "c", 100) };
+    let first = WriteJob {
+        idempotency: Some(record("k", "first")),
+        ..job("a", "c", 100)
+    };
+    let second = WriteJob {
+        idempotency: Some(record("k", "second")),
+        ..job("b", "c", 100)
+    };
     let (w1, w2) = (store.writer().clone(), store.writer().clone());
     let (r1, r2) = tokio::join!(w1.submit(first), w2.submit(second));
     let outcomes = [r1.expect("ok"), r2.expect("ok")];
     let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
     assert_eq!(applied, 1, "{outcomes:?}");
-    assert!(outcomes.iter().any(|o| matches!(o, Outcome::Duplicate(r) if r.key == "k")), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Duplicate(r) if r.key == "k")),
+        "{outcomes:?}"
+    );
     assert_eq!(pending_of(&store, "c").await, 100);
-    assert!(store.idempotency("acc_v", "k").await.expect("reads").is_some());
+    assert!(
+        store
+            .idempotency("acc_v", "k")
+            .await
+            .expect("reads")
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn a_refused_job_writes_nothing_and_does_not_stop_its_batch() {
     let (store, _dir) = open().await;
-    let bad = WriteJob { transfers: vec![share("neg", "c", -5)], ..job("x", "c", 1) };
+    let bad = WriteJob {
+        transfers: vec![share("neg", "c", -5)],
+        ..job("x", "c", 1)
+    };
     let (w1, w2) = (store.writer().clone(), store.writer().clone());
     let (r1, r2) = tokio::join!(w1.submit(bad), w2.submit(job("good", "c", 7)));
-    assert!(matches!(r1.expect("ok"), Outcome::Refused(Refusal::Ledger(LedgerError::AmountNotPositive(_)))));
+    assert!(matches!(
+        r1.expect("ok"),
+        Outcome::Refused(Refusal::Ledger(LedgerError::AmountNotPositive(_)))
+    ));
     assert_eq!(r2.expect("ok"), Outcome::Applied);
     assert_eq!(pending_of(&store, "c").await, 7);
 }
@@ -166,14 +224,32 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
         }
     };
     // Two fit under 250; the third does not, whether it shares their batch or comes later.
-    let (a, b, c) = (store.writer().clone(), store.writer().clone(), store.writer().clone());
-    let (r1, r2, r3) = tokio::join!(a.submit(purchase_job(1)), b.submit(purchase_job(2)), c.submit(purchase_job(3)));
+    let (a, b, c) = (
+        store.writer().clone(),
+        store.writer().clone(),
+        store.writer().clone(),
+    );
+    let (r1, r2, r3) = tokio::join!(
+        a.submit(purchase_job(1)),
+        b.submit(purchase_job(2)),
+        c.submit(purchase_job(3))
+    );
     let outcomes = [r1.expect("ok"), r2.expect("ok"), r3.expect("ok")];
-    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Applied).count(), 2, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Applied).count(),
+        2,
+        "{outcomes:?}"
+    );
     assert_eq!(
         store.writer().submit(purchase_job(4)).await.expect("ok"),
         Outcome::Refused(Refusal::SpendingLimit)
     );
-    assert_eq!(store.spent_since(&viewer.id, Currency::USD, since).await.expect("reads"), 198);
+    assert_eq!(
+        store
+            .spent_since(&viewer.id, Currency::USD, since)
+            .await
+            .expect("reads"),
+        198
+    );
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }

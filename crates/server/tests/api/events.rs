@@ -212,7 +212,11 @@ async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event
         let mut seen = 0;
         while seen < EVENTS {
             let event = next_event(&mut fast).await;
-            assert_eq!(event["n"].as_u64(), Some(seen as u64), "in order, none missing");
+            assert_eq!(
+                event["n"].as_u64(),
+                Some(seen as u64),
+                "in order, none missing"
+            );
             seen += 1;
         }
         seen
@@ -222,9 +226,13 @@ async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event
     let pad = "x".repeat(64 * 1024);
     for n in 0..EVENTS {
         let payload = json!({"type": "comment", "n": n, "pad": pad}).to_string();
-        app.state
-            .bus
-            .publish(&live_id, server::bus::LiveEvent { payload: payload.into(), last: false });
+        app.state.bus.publish(
+            &live_id,
+            server::bus::LiveEvent {
+                payload: payload.into(),
+                last: false,
+            },
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert_eq!(reader.await.expect("the fast viewer reads"), EVENTS);
@@ -240,5 +248,9 @@ async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event
             Err(_) => break,
         }
     }
-    assert_eq!(close_code, Some(1008), "a viewer that falls behind is closed with 1008");
+    assert_eq!(
+        close_code,
+        Some(1008),
+        "a viewer that falls behind is closed with 1008"
+    );
 }

@@ -1,0 +1,307 @@
+//! `ovation bench purchases`: badge purchases over HTTP, end to end, durable.
+#![allow(
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss,
+    reason = "rates and averages of a benchmark report"
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Args;
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+
+use super::http::{Conn, Seeded, authority, seed};
+use super::report::{Block, Latencies, cpu_seconds, machine, mean, ms, per_sec, thousands};
+use super::{Common, temp_dir};
+
+/// Options of `ovation bench purchases`.
+#[derive(Debug, Args)]
+pub(crate) struct PurchasesArgs {
+    /// Purchases in the timed run.
+    #[arg(long, default_value_t = 200_000)]
+    purchases: u64,
+    /// Concurrent clients, one keep-alive connection each.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Viewers (buyers) to seed.
+    #[arg(long, default_value_t = 1_000)]
+    viewers: usize,
+    /// Untimed purchases first (fills the token cache, warms the database).
+    #[arg(long, default_value_t = 5_000)]
+    warmup: u64,
+    /// A running server to drive instead of an in-process one on a fresh database.
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token of the server at --url.
+    #[arg(long, env = "OVATION_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+struct Totals {
+    lat: Latencies,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+async fn drive(
+    addr: &str,
+    seeded: &Seeded,
+    from: u64,
+    count: u64,
+    concurrency: usize,
+    run: &str,
+) -> anyhow::Result<(Totals, Duration)> {
+    let viewers: Arc<Vec<(String, String)>> = Arc::new(seeded.viewers.clone());
+    let path: Arc<str> = format!("/v1/lives/{}/badges", seeded.live_id).into();
+    let next = Arc::new(AtomicU64::new(from));
+    let end = from + count;
+    // Connect everybody first: connection set-up is not part of the figure.
+    let mut conns = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.max(1) {
+        conns.push(Conn::connect(addr).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(conns.len());
+    for mut conn in conns {
+        let viewers = viewers.clone();
+        let path = path.clone();
+        let next = next.clone();
+        let run = run.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut totals = Totals {
+                lat: Latencies::with_capacity(4096),
+                errors: 0,
+                first_error: None,
+            };
+            let bodies: Vec<Bytes> = (1..=3)
+                .map(|t| Bytes::from(format!(r#"{{"tier":{t},"payment_method":"pm_card_visa"}}"#)))
+                .collect();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    break;
+                }
+                let (_, token) = &viewers[usize::try_from(n).unwrap_or(0) % viewers.len()];
+                let key = format!("bench-{run}-{n}");
+                let body = bodies[usize::try_from(n % 3).unwrap_or(0)].clone();
+                let t = Instant::now();
+                let answer = conn
+                    .send(Method::POST, &path, token, Some(&key), Some(body))
+                    .await;
+                totals.lat.record(t.elapsed());
+                match answer {
+                    Ok((StatusCode::CREATED, _)) => {}
+                    Ok((status, bytes)) => {
+                        totals.errors += 1;
+                        totals.first_error.get_or_insert_with(|| {
+                            format!("{status}: {}", String::from_utf8_lossy(&bytes))
+                        });
+                    }
+                    Err(e) => {
+                        totals.errors += 1;
+                        totals.first_error.get_or_insert_with(|| e.to_string());
+                        return totals;
+                    }
+                }
+            }
+            totals
+        }));
+    }
+    let mut all = Totals {
+        lat: Latencies::with_capacity(usize::try_from(count).unwrap_or(0)),
+        errors: 0,
+        first_error: None,
+    };
+    for t in tasks {
+        let t = t.await?;
+        all.lat.merge(t.lat);
+        all.errors += t.errors;
+        if all.first_error.is_none() {
+            all.first_error = t.first_error;
+        }
+    }
+    Ok((all, started.elapsed()))
+}
+
+/// `(sum, count)` of the writer's batch-size histogram from `/metrics`.
+async fn batch_metric(addr: &str) -> Option<(f64, u64)> {
+    let mut conn = Conn::connect(addr).await.ok()?;
+    let (_, bytes) = conn
+        .send(Method::GET, "/metrics", "-", None, None)
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let sum = value("ovation_ledger_batch_jobs_sum")?;
+    let count = value("ovation_ledger_batch_jobs_count")?;
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a count read back from a float"
+    )]
+    Some((sum, count as u64))
+}
+
+pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyhow::Result<()> {
+    let _dir;
+    let (addr, admin, server, where_) = match &args.url {
+        Some(url) => {
+            let admin = args.admin_token.clone().ok_or_else(|| {
+                anyhow::anyhow!("--url needs --admin-token (or OVATION_ADMIN_TOKEN)")
+            })?;
+            (authority(url)?, admin, None, format!("server at {url}"))
+        }
+        None => {
+            let dir = temp_dir(&args.common)?;
+            config.database_url = format!("sqlite://{}", dir.path().join("purchases.db").display());
+            config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+            _dir = dir;
+            let app = server::App::build(config.clone()).await?;
+            let admin = app.admin_token.clone();
+            let (listener, local) = server::bind(config.bind).await?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let handle = tokio::spawn(app.serve(listener, async {
+                let _ = stopped.await;
+            }));
+            (
+                local.to_string(),
+                admin,
+                Some((stop, handle)),
+                format!(
+                    "in-process server, fresh SQLite file (WAL, synchronous=FULL), writer batch_max {}",
+                    config.writer.batch_max
+                ),
+            )
+        }
+    };
+
+    let seed_started = Instant::now();
+    let seeded = seed(&addr, &admin, args.viewers.max(1), 16).await?;
+    let seed_time = seed_started.elapsed();
+    let run = format!("{:x}", std::process::id());
+    if args.warmup > 0 {
+        let (w, _) = drive(&addr, &seeded, 0, args.warmup, args.concurrency, &run).await?;
+        if let Some(e) = &w.first_error {
+            anyhow::bail!("warm-up purchase failed: {e}");
+        }
+    }
+
+    let before = batch_metric(&addr).await;
+    let cpu_before = cpu_seconds("self");
+    let (mut totals, elapsed) = drive(
+        &addr,
+        &seeded,
+        args.warmup,
+        args.purchases,
+        args.concurrency,
+        &run,
+    )
+    .await?;
+    let cpu = cpu_seconds("self").zip(cpu_before).map(|(a, b)| a - b);
+    let after = batch_metric(&addr).await;
+    totals.lat.sort();
+
+    let mut conn = Conn::connect(&addr).await?;
+    let verify_started = Instant::now();
+    let verify: Value = conn
+        .expect(Method::GET, "/v1/ledger/verify", &admin, None)
+        .await?;
+    let verify_time = verify_started.elapsed();
+    let verified = verify.get("ok").and_then(Value::as_bool) == Some(true);
+
+    if let Some((stop, handle)) = server {
+        let _ = stop.send(());
+        handle.await??;
+    }
+
+    let lat = &totals.lat;
+    let mut block = Block::new(
+        "ovation bench purchases — POST /v1/lives/{id}/badges over HTTP/1.1 keep-alive, durable",
+    );
+    block
+        .line("purchases/s", thousands(per_sec(args.purchases, elapsed)))
+        .line(
+            "latency",
+            format!(
+                "p50 {}  p90 {}  p99 {}  max {}",
+                ms(lat.pct(50)),
+                ms(lat.pct(90)),
+                ms(lat.pct(99)),
+                ms(lat.max())
+            ),
+        )
+        .line(
+            "errors",
+            format!(
+                "{} non-201{}",
+                totals.errors,
+                totals
+                    .first_error
+                    .as_deref()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default()
+            ),
+        );
+    if let (Some(b), Some(a)) = (before, after) {
+        let batches = a.1.saturating_sub(b.1);
+        block.line(
+            "ledger batches",
+            format!(
+                "{batches} commits, mean {:.1} purchases/commit",
+                mean(a.0 - b.0, batches)
+            ),
+        );
+    }
+    if let Some(cpu) = cpu {
+        block.line(
+            "CPU (this process)",
+            format!(
+                "{:.2} cores busy on average (client and server share the process when in-process)",
+                cpu / elapsed.as_secs_f64()
+            ),
+        );
+    }
+    block
+        .line(
+            "parameters",
+            format!(
+                "purchases {}, concurrency {} (one connection each), {} US viewers, tier 1–3 round robin, pm_card_visa, Idempotency-Key on each, warm-up {}",
+                args.purchases, args.concurrency, seeded.viewers.len(), args.warmup
+            ),
+        )
+        .line("server", where_)
+        .line(
+            "elapsed",
+            format!(
+                "{:.2} s (seeding {:.1} s)",
+                elapsed.as_secs_f64(),
+                seed_time.as_secs_f64()
+            ),
+        )
+        .line(
+            "ledger verify",
+            format!(
+                "{} ({} transfers) in {:.1} s",
+                if verified { "ok" } else { "FAILED" },
+                verify.get("transfers").map(Value::to_string).unwrap_or_default(),
+                verify_time.as_secs_f64()
+            ),
+        )
+        .line("machine", machine());
+    block.print();
+    anyhow::ensure!(verified, "GET /v1/ledger/verify is not ok: {verify}");
+    anyhow::ensure!(totals.errors == 0, "{} purchases failed", totals.errors);
+    Ok(())
+}
