@@ -123,7 +123,9 @@ impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> ApiError {
         match e {
             store::StoreError::HandleTaken => ApiError::HandleTaken,
-            store::StoreError::Unavailable(_) | store::StoreError::WriterStopped => {
+            store::StoreError::Unavailable(_)
+            | store::StoreError::Sqlite(_)
+            | store::StoreError::WriterStopped => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "store unavailable");
                 ApiError::Unavailable
             }

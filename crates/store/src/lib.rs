@@ -5,7 +5,10 @@
 //!
 //! It knows SQL and the ledger's model; it knows nothing of HTTP or JSON bodies of the API.
 //! Every money movement goes through [`Writer`], which applies sets of transfers with
-//! [`ledger::Book`] and commits many of them in one database transaction.
+//! [`ledger::Book`] and commits many of them in one database transaction. The writer is
+//! the one SQLite-specific part: it runs on its own OS thread with a `rusqlite`
+//! connection to the same file (cached prepared statements, no async round trip per
+//! statement); everything else uses the sqlx pool.
 
 mod queries;
 mod rows;
@@ -39,6 +42,9 @@ pub enum StoreError {
     /// The database did not answer or failed.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The ledger writer's SQLite connection failed (treated like [`StoreError::Unavailable`]).
+    #[error("database unavailable")]
+    Sqlite(#[source] rusqlite::Error),
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -53,6 +59,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         StoreError::Unavailable(e)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
     }
 }
 
@@ -116,8 +128,13 @@ impl Store {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        let writer_conn = options.connect().await?;
-        let writer = Writer::start(writer_conn, config.writer.clone());
+        let path = options.get_filename().to_path_buf();
+        let db = writer::WriterDb {
+            // sqlx names `sqlite::memory:` databases so; they are shared-cache.
+            in_memory: path.to_string_lossy().starts_with("file:sqlx-in-memory-"),
+            path,
+        };
+        let writer = Writer::start(db, config.writer.clone())?;
         Ok(Store { pool, writer })
     }
 

@@ -253,3 +253,164 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
     );
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
+
+async fn open_with_wait(wait: std::time::Duration) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut config = StoreConfig::new(url);
+    config.writer.batch_wait = wait;
+    (Store::open(&config).await.expect("store opens"), dir)
+}
+
+async fn user(store: &Store, handle: &str, kind: live::AccountKind) -> store::User {
+    store
+        .create_user(NewUser {
+            handle: live::Handle::parse(handle).expect("handle"),
+            kind,
+            country: live::CountryCode::parse("US").expect("country"),
+            birth_date: None,
+            followers: None,
+        })
+        .await
+        .expect("user")
+}
+
+fn purchase(id: &PurchaseId, live_id: &store::LiveId, n: usize) -> Purchase {
+    Purchase {
+        id: id.clone(),
+        live_id: live_id.clone(),
+        viewer_id: UserId::from_string("v".into()),
+        creator_id: UserId::from_string("c".into()),
+        tier: live::Tier::new(1).expect("tier"),
+        price: Money::new(99, Currency::USD),
+        creator_share: Money::new(99, Currency::USD),
+        platform_fee: Money::zero(Currency::USD),
+        status: PurchaseStatus::Succeeded,
+        payment_id: format!("pi_{n}"),
+        created_at: store::now(),
+        refunded_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
+    // A batch window long enough that the jobs submitted together share one batch.
+    let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let on_air = store
+        .create_live(&creator.id, "on air")
+        .await
+        .expect("live");
+    let ended = store.create_live(&creator.id, "over").await.expect("live");
+    store.end_live(&ended.id).await.expect("ends");
+    let missing = store::LiveId::from_string("live_missing".into());
+    let guarded = |id: &str, live_id: &store::LiveId| WriteJob {
+        guards: vec![Guard::LiveActive(live_id.clone())],
+        ..job(id, "c", 10)
+    };
+    let (a, b, c, d) = (
+        store.writer().clone(),
+        store.writer().clone(),
+        store.writer().clone(),
+        store.writer().clone(),
+    );
+    let (r1, r2, r3, r4) = tokio::join!(
+        a.submit(guarded("on1", &on_air.id)),
+        b.submit(guarded("ended", &ended.id)),
+        c.submit(guarded("missing", &missing)),
+        d.submit(guarded("on2", &on_air.id)),
+    );
+    assert_eq!(r1.expect("ok"), Outcome::Applied);
+    assert_eq!(r2.expect("ok"), Outcome::Refused(Refusal::LiveNotActive));
+    assert_eq!(r3.expect("ok"), Outcome::Refused(Refusal::LiveNotActive));
+    assert_eq!(r4.expect("ok"), Outcome::Applied);
+    assert_eq!(pending_of(&store, "c").await, 20);
+    // Ended after the fact: later jobs are refused.
+    store.end_live(&on_air.id).await.expect("ends");
+    assert_eq!(
+        store
+            .writer()
+            .submit(guarded("on3", &on_air.id))
+            .await
+            .expect("ok"),
+        Outcome::Refused(Refusal::LiveNotActive)
+    );
+    assert_eq!(pending_of(&store, "c").await, 20);
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_the_next_commits() {
+    let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
+    let live_id = store::LiveId::from_string("live_x".into());
+    let id = PurchaseId::generate();
+    let first = WriteJob {
+        effects: vec![Effect::InsertPurchase(Box::new(purchase(&id, &live_id, 1)))],
+        ..job("p1", "c", 99)
+    };
+    assert_eq!(
+        store.writer().submit(first).await.expect("ok"),
+        Outcome::Applied
+    );
+    // Same purchase id under new transfers: the ledger accepts it, the purchases table's
+    // primary key does not, and the whole batch (with the innocent job) rolls back.
+    let clash = WriteJob {
+        idempotency: Some(record("clash", "x")),
+        effects: vec![Effect::InsertPurchase(Box::new(purchase(&id, &live_id, 2)))],
+        ..job("p2", "c", 99)
+    };
+    let (w1, w2) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(w1.submit(job("innocent", "c", 7)), w2.submit(clash));
+    assert!(
+        matches!(r1, Err(store::StoreError::Unavailable(_))),
+        "{r1:?}"
+    );
+    assert!(
+        matches!(r2, Err(store::StoreError::Unavailable(_))),
+        "{r2:?}"
+    );
+    assert_eq!(pending_of(&store, "c").await, 99);
+    assert!(
+        store
+            .idempotency("acc_v", "clash")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    // The writer goes on (on a fresh connection): a retry of the innocent job commits.
+    assert_eq!(
+        store
+            .writer()
+            .submit(job("innocent", "c", 7))
+            .await
+            .expect("ok"),
+        Outcome::Applied
+    );
+    assert_eq!(pending_of(&store, "c").await, 106);
+    let report = store.verify_ledger().await.expect("verifies");
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(report.transfers, 2);
+}
+
+#[tokio::test]
+async fn a_batch_of_more_transfers_than_one_insert_chunk_commits_and_replays() {
+    let (store, _dir) = open().await;
+    // 600 transfers: two full 256-row chunks and a remainder written row at a time.
+    let many = WriteJob {
+        accounts: accounts("c"),
+        transfers: (0..600).map(|i| share(&format!("m{i}"), "c", 3)).collect(),
+        ..WriteJob::default()
+    };
+    assert_eq!(
+        store.writer().submit(many.clone()).await.expect("ok"),
+        Outcome::Applied
+    );
+    assert_eq!(
+        store.writer().submit(many).await.expect("ok"),
+        Outcome::Replayed
+    );
+    assert_eq!(pending_of(&store, "c").await, 1800);
+    let report = store.verify_ledger().await.expect("verifies");
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(report.transfers, 600);
+}

@@ -201,7 +201,8 @@ async fn purchase(
 
     // Minors may spend up to the operator's daily limit; checked here to refuse early and
     // again inside the ledger batch, where it is exact.
-    let mut guards = Vec::new();
+    // The live may have been ended on another node since it was cached: the batch checks.
+    let mut guards = vec![Guard::LiveActive(live.id.clone())];
     if live::is_minor(
         user.birth_date,
         now.date(),
@@ -322,6 +323,10 @@ async fn purchase(
             refund_charge().await;
             let fingerprint = idem.map(|i| i.fingerprint).unwrap_or_default();
             Ok(replay(&record, &fingerprint))
+        }
+        Ok(Outcome::Refused(Refusal::LiveNotActive)) => {
+            refund_charge().await;
+            Err(ApiError::LiveNotActive)
         }
         Ok(Outcome::Refused(Refusal::SpendingLimit)) => {
             refund_charge().await;

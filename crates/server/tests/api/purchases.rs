@@ -352,3 +352,26 @@ async fn ending_an_ended_live_again_is_200_ended() {
     assert_eq!(second["status"], json!("ended"));
     assert_eq!(second["ended_at"], first["ended_at"]);
 }
+
+#[tokio::test]
+async fn a_live_ended_behind_this_nodes_back_refuses_the_purchase_inside_the_ledger_batch() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    // The node has the live cached as on; another node ends it in the shared database.
+    let (status, p) = app.buy(&bob.token, &live, 1, "pm_card_visa", None).await;
+    assert_eq!(status, 201, "{p}");
+    app.state
+        .store
+        .end_live(&store::LiveId::from_string(live.clone()))
+        .await
+        .expect("the store ends the live");
+    let refused = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("after-end"))
+        .await;
+    crate::common::assert_error(&refused, 409, "live_not_active");
+    let earnings = app.earnings_of(&ana.id).await;
+    assert_money(&earnings["balances"][0]["pending"], 99, "USD");
+    app.verify().await;
+}
