@@ -1,7 +1,7 @@
 //! Persistence: the schema and its migrations, the queries the server needs, and the
 //! ledger's batching writer, on SQLite (the embedded default) — written so that a
-//! PostgreSQL backend shares the schema and the SQL (set-wise statements fed with JSON
-//! arrays, `$n` parameters, `ON CONFLICT`).
+//! PostgreSQL backend shares the schema and the sqlx queries (`$n` parameters,
+//! `ON CONFLICT`, no SQLite-only types).
 //!
 //! It knows SQL and the ledger's model; it knows nothing of HTTP or JSON bodies of the API.
 //! Every money movement goes through [`Writer`], which applies sets of transfers with

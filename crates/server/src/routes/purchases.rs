@@ -342,7 +342,7 @@ async fn purchase(
             refund_charge().await;
             Err(ApiError::Internal(anyhow::anyhow!(
                 "purchase {} not booked: {other:?}",
-                purchase_id_of(&answer)
+                answer.id
             )))
         }
         Err(e) => {
@@ -350,10 +350,6 @@ async fn purchase(
             Err(e.into())
         }
     }
-}
-
-fn purchase_id_of(body: &PurchaseBody) -> &str {
-    &body.id
 }
 
 fn spending_limit(limit: i64, price: Money) -> ApiError {
