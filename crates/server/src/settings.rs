@@ -214,11 +214,20 @@ impl Settings {
                 format!("expected host:port, got {:?} ({e})", self.bind),
             )
         })?;
-        if !self.database_url.starts_with("sqlite:") {
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(invalid(
                 "database_url",
-                "expected sqlite://path (PostgreSQL support is not built yet)",
+                "expected sqlite://path or postgres://user@host:port/database",
             ));
+        }
+        if let Some(nats) = &self.nats_url
+            && !(nats.starts_with("nats://") || nats.starts_with("tls://"))
+        {
+            return Err(invalid("nats_url", "expected nats://host:port"));
         }
         let platform_fee = Bps::new(self.platform_fee_bps)
             .map_err(|_| invalid("platform_fee_bps", "expected 0..=10000 basis points"))?;

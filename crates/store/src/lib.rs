@@ -1,15 +1,16 @@
 //! Persistence: the schema and its migrations, the queries the server needs, and the
-//! ledger's batching writer, on SQLite (the embedded default) — written so that a
-//! PostgreSQL backend shares the schema and the sqlx queries (`$n` parameters,
-//! `ON CONFLICT`, no SQLite-only types).
+//! ledger's batching writer, on SQLite (the embedded default, `sqlite://path`) or
+//! PostgreSQL (`postgres://…`, for several nodes sharing one database).
 //!
 //! It knows SQL and the ledger's model; it knows nothing of HTTP or JSON bodies of the API.
-//! Every money movement goes through [`Writer`], which applies sets of transfers with
-//! [`ledger::Book`] and commits many of them in one database transaction. The writer is
-//! the one SQLite-specific part: it runs on its own OS thread with a `rusqlite`
-//! connection to the same file (cached prepared statements, no async round trip per
-//! statement); everything else uses the sqlx pool.
+//! Both backends have the same schema but for types (`migrations/sqlite`,
+//! `migrations/postgres`) and share the sqlx queries of reads and small writes (`$n`
+//! parameters, `ON CONFLICT`, `CAST(SUM(…) AS BIGINT)`; every integer column decodes as
+//! `i64` on both). Every money movement goes through [`Writer`], which applies sets of
+//! transfers with [`ledger::Book`] and commits many of them in one database transaction;
+//! it is the one part written per backend (see the `writer` module).
 
+mod columns;
 mod queries;
 mod rows;
 mod verify;
@@ -18,8 +19,9 @@ mod writer;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
 pub use queries::{NewUser, Page};
@@ -71,7 +73,9 @@ impl From<rusqlite::Error> for StoreError {
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `sqlite://path` (the file is created when missing) or `sqlite::memory:`.
+    /// `sqlite://path` (the file is created when missing), `sqlite::memory:`, or
+    /// `postgres://user@host:port/database` (the database must exist; the schema is
+    /// migrated on open).
     pub database_url: String,
     /// Connections for reads and small writes.
     pub pool_size: u32,
@@ -90,67 +94,187 @@ impl StoreConfig {
     }
 }
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, one node.
+    Sqlite,
+    /// PostgreSQL: several nodes may share it.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is: the body
+/// is compiled once per backend, so a query is written once for both.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
 /// The store: a connection pool for reads and small writes, and the ledger writer.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Db,
     writer: Writer,
 }
 
-fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
-    if !url.starts_with("sqlite:") {
-        return Err(StoreError::InvalidUrl(format!(
-            "{url}: expected sqlite://path (postgres is not built yet)"
-        )));
+/// How long a request waits for a PostgreSQL connection before it is answered 503: when
+/// the database is unreachable, callers learn it quickly instead of piling up.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+enum Url {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+fn parse_url(url: &str) -> Result<Url, StoreError> {
+    let invalid = |e: sqlx::Error| StoreError::InvalidUrl(format!("{}: {e}", redact(url)));
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(invalid)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Durable before acknowledged: every commit is fsynced.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .log_statements(tracing::log::LevelFilter::Trace);
+        Ok(Url::Sqlite(options))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(invalid)?
+            .application_name("ovation")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        Ok(Url::Postgres(options))
+    } else {
+        Err(StoreError::InvalidUrl(format!(
+            "{}: expected sqlite://path or postgres://…",
+            redact(url)
+        )))
     }
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // Durable before acknowledged: every commit is fsynced.
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5))
-        .log_statements(tracing::log::LevelFilter::Trace);
-    Ok(options)
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Store {
-    /// Opens (creating when missing) and migrates the database, and starts the writer.
+    /// Opens (creating a SQLite file when missing) and migrates the database, and starts
+    /// the writer.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let options = connect_options(&config.database_url)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
-        let path = options.get_filename().to_path_buf();
-        let db = writer::WriterDb {
-            // sqlx names `sqlite::memory:` databases so; they are shared-cache.
-            in_memory: path.to_string_lossy().starts_with("file:sqlx-in-memory-"),
-            path,
-        };
-        let writer = Writer::start(db, config.writer.clone())?;
-        Ok(Store { pool, writer })
+        match parse_url(&config.database_url)? {
+            Url::Sqlite(options) => {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(config.pool_size.max(1))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options.clone())
+                    .await?;
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                let path = options.get_filename().to_path_buf();
+                let db = writer::sqlite::WriterDb {
+                    // sqlx names `sqlite::memory:` databases so; they are shared-cache.
+                    in_memory: path.to_string_lossy().starts_with("file:sqlx-in-memory-"),
+                    path,
+                };
+                let writer = writer::sqlite::start(db, config.writer.clone())?;
+                Ok(Store {
+                    db: Db::Sqlite(pool),
+                    writer,
+                })
+            }
+            Url::Postgres(options) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.pool_size.max(1))
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .connect_with(options.clone())
+                    .await?;
+                // Several nodes may start at once: sqlx serializes migrations with an
+                // advisory lock.
+                sqlx::migrate!("migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                let writer_pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                let writer = writer::postgres::start(writer_pool, config.writer.clone());
+                Ok(Store {
+                    db: Db::Postgres(pool),
+                    writer,
+                })
+            }
+        }
     }
 
     /// Runs the migrations only.
     pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
-        let options = connect_options(database_url)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migrate)?;
-        pool.close().await;
+        match parse_url(database_url)? {
+            Url::Sqlite(options) => {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                pool.close().await;
+            }
+            Url::Postgres(options) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/postgres")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                pool.close().await;
+            }
+        }
         Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// The ledger's batching writer.
@@ -160,14 +284,14 @@ impl Store {
 
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        with_pool!(&self.db, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Closes the pool after the writer has finished its queue.
     pub async fn close(&self) {
         self.writer.shutdown().await;
-        self.pool.close().await;
+        with_pool!(&self.db, pool => pool.close().await);
     }
 }
 

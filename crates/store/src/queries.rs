@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use ledger::{AccountId, Purpose};
 use live::{AccountKind, CountryCode, Tier};
 use money::{Currency, Money};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
+use crate::columns::{
+    Columns, account_columns, account_from, idempotency_columns, idempotency_from,
+};
 use crate::rows::{
     Comment, CommentId, CurrencyBalances, Earnings, IdempotencyRecord, Live, LiveId, Purchase,
     PurchaseId, PurchaseStatus, SourceTotal, Supporter, User, UserId,
 };
-use crate::writer::idempotency_from_row;
-use crate::{Store, StoreError, from_micros, to_micros};
+use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
 /// A new user account, validated by the caller.
 #[derive(Debug, Clone)]
@@ -40,22 +40,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
+use crate::columns::corrupt;
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
-    let id: String = row.try_get("id")?;
-    let kind: String = row.try_get("kind")?;
-    let country: String = row.try_get("country")?;
-    let birth_date: Option<String> = row.try_get("birth_date")?;
-    let followers: Option<i64> = row.try_get("followers")?;
-    let suspended: i64 = row.try_get("suspended")?;
+fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
+    let id = row.text("id")?;
+    let kind = row.text("kind")?;
+    let country = row.text("country")?;
+    let birth_date = row.opt_text("birth_date")?;
+    let followers = row.opt_int("followers")?;
+    let suspended = row.int("suspended")?;
     Ok(User {
-        handle: row.try_get("handle")?,
+        handle: row.text("handle")?,
         kind: AccountKind::parse(&kind).map_err(|e| corrupt(format!("user {id}: {e}")))?,
         country: CountryCode::parse(&country).map_err(|e| corrupt(format!("user {id}: {e}")))?,
         birth_date: birth_date
@@ -64,20 +62,20 @@ fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
             .map_err(|e| corrupt(format!("user {id}: {e}")))?,
         followers: followers.map(|f| u64::try_from(f).unwrap_or(0)),
         suspended: suspended != 0,
-        created_at: from_micros(row.try_get("created_at")?),
+        created_at: from_micros(row.int("created_at")?),
         id: UserId::from_string(id),
     })
 }
 
-fn live_from_row(row: &SqliteRow) -> Result<Live, StoreError> {
-    let status: String = row.try_get("status")?;
-    let ended_at: Option<i64> = row.try_get("ended_at")?;
+fn live_from_row(row: &impl Columns) -> Result<Live, StoreError> {
+    let status = row.text("status")?;
+    let ended_at = row.opt_int("ended_at")?;
     Ok(Live {
-        id: LiveId::from_string(row.try_get("id")?),
-        creator_id: UserId::from_string(row.try_get("creator_id")?),
-        title: row.try_get("title")?,
+        id: LiveId::from_string(row.text("id")?),
+        creator_id: UserId::from_string(row.text("creator_id")?),
+        title: row.text("title")?,
         active: status == "live",
-        started_at: from_micros(row.try_get("started_at")?),
+        started_at: from_micros(row.int("started_at")?),
         ended_at: ended_at.map(from_micros),
     })
 }
@@ -86,43 +84,53 @@ fn tier_from(value: i64) -> Result<Tier, StoreError> {
     Tier::new(value).map_err(corrupt)
 }
 
-fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
-    let badge: Option<i64> = row.try_get("badge_tier")?;
+fn comment_from_row(row: &impl Columns) -> Result<Comment, StoreError> {
+    let badge = row.opt_int("badge_tier")?;
     Ok(Comment {
-        id: CommentId::from_string(row.try_get("id")?),
-        live_id: LiveId::from_string(row.try_get("live_id")?),
-        author_id: UserId::from_string(row.try_get("author_id")?),
-        author_handle: row.try_get("author_handle")?,
-        text: row.try_get("text")?,
+        id: CommentId::from_string(row.text("id")?),
+        live_id: LiveId::from_string(row.text("live_id")?),
+        author_id: UserId::from_string(row.text("author_id")?),
+        author_handle: row.text("author_handle")?,
+        text: row.text("text")?,
         badge_tier: badge.map(tier_from).transpose()?,
-        created_at: from_micros(row.try_get("created_at")?),
+        created_at: from_micros(row.int("created_at")?),
     })
 }
 
-fn purchase_from_row(row: &SqliteRow) -> Result<Purchase, StoreError> {
-    let id: String = row.try_get("id")?;
-    let currency: String = row.try_get("currency")?;
+fn purchase_from_row(row: &impl Columns) -> Result<Purchase, StoreError> {
+    let id = row.text("id")?;
+    let currency = row.text("currency")?;
     let currency =
         Currency::parse(&currency).map_err(|e| corrupt(format!("purchase {id}: {e}")))?;
-    let status: String = row.try_get("status")?;
-    let refunded_at: Option<i64> = row.try_get("refunded_at")?;
+    let status = row.text("status")?;
+    let refunded_at = row.opt_int("refunded_at")?;
     Ok(Purchase {
-        live_id: LiveId::from_string(row.try_get("live_id")?),
-        viewer_id: UserId::from_string(row.try_get("viewer_id")?),
-        creator_id: UserId::from_string(row.try_get("creator_id")?),
-        tier: tier_from(row.try_get("tier")?)?,
-        price: Money::new(row.try_get("amount")?, currency),
-        creator_share: Money::new(row.try_get("creator_share")?, currency),
-        platform_fee: Money::new(row.try_get("platform_fee")?, currency),
+        live_id: LiveId::from_string(row.text("live_id")?),
+        viewer_id: UserId::from_string(row.text("viewer_id")?),
+        creator_id: UserId::from_string(row.text("creator_id")?),
+        tier: tier_from(row.int("tier")?)?,
+        price: Money::new(row.int("amount")?, currency),
+        creator_share: Money::new(row.int("creator_share")?, currency),
+        platform_fee: Money::new(row.int("platform_fee")?, currency),
         status: match status.as_str() {
             "succeeded" => PurchaseStatus::Succeeded,
             "refunded" => PurchaseStatus::Refunded,
             other => return Err(corrupt(format!("purchase {id}: status {other}"))),
         },
-        payment_id: row.try_get("payment_id")?,
-        created_at: from_micros(row.try_get("created_at")?),
+        payment_id: row.text("payment_id")?,
+        created_at: from_micros(row.int("created_at")?),
         refunded_at: refunded_at.map(from_micros),
         id: PurchaseId::from_string(id),
+    })
+}
+
+fn supporter_from_row(row: &impl Columns) -> Result<Supporter, StoreError> {
+    Ok(Supporter {
+        viewer_handle: row.text("handle")?,
+        top_tier: tier_from(row.int("top_tier")?)?,
+        totals: Vec::new(),
+        purchases: u64::try_from(row.int("n")?).unwrap_or(0),
+        viewer_id: UserId::from_string(row.text("viewer_id")?),
     })
 }
 
@@ -169,7 +177,7 @@ impl Store {
             .transpose()
             .map_err(corrupt)?;
         let followers = user.followers.map(|f| i64::try_from(f).unwrap_or(i64::MAX));
-        let result = sqlx::query(
+        let result = with_pool!(&self.db, pool => sqlx::query(
             "INSERT INTO users (id, handle, kind, country, birth_date, followers, suspended, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
         )
@@ -180,8 +188,9 @@ impl Store {
         .bind(birth)
         .bind(followers)
         .bind(to_micros(user.created_at))
-        .execute(&self.pool)
-        .await;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()));
         match result {
             Ok(_) => Ok(user),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -193,42 +202,43 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        sqlx::query(concat!(
+        with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users WHERE id = $1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
         .map(user_from_row)
-        .transpose()
+        .transpose())
     }
 
     /// Stores a token's hash for a user.
     pub async fn insert_token(&self, hash: &str, user: &UserId) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
+        with_pool!(&self.db, pool => sqlx::query("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(hash)
             .bind(user.as_str())
             .bind(to_micros(crate::now()))
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await?
+            .rows_affected());
         Ok(())
     }
 
     /// The user a token hash belongs to.
     pub async fn user_by_token(&self, hash: &str) -> Result<Option<User>, StoreError> {
-        sqlx::query(
+        with_pool!(&self.db, pool => sqlx::query(
             "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, u.created_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
         )
             .bind(hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?
             .as_ref()
             .map(user_from_row)
-            .transpose()
+            .transpose())
     }
 
     /// Starts a live.
@@ -241,59 +251,60 @@ impl Store {
             started_at: crate::now(),
             ended_at: None,
         };
-        sqlx::query(
+        with_pool!(&self.db, pool => sqlx::query(
             "INSERT INTO lives (id, creator_id, title, status, started_at) VALUES ($1, $2, $3, 'live', $4)",
         )
         .bind(live.id.as_str())
         .bind(live.creator_id.as_str())
         .bind(&live.title)
         .bind(to_micros(live.started_at))
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await?
+        .rows_affected());
         Ok(live)
     }
 
     /// A live by id.
     pub async fn live(&self, id: &LiveId) -> Result<Option<Live>, StoreError> {
-        sqlx::query(concat!(
+        with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT ",
             live_columns!(),
             " FROM lives WHERE id = $1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
         .map(live_from_row)
-        .transpose()
+        .transpose())
     }
 
     /// Lives that are on now, newest first.
     pub async fn active_lives(&self, limit: u32) -> Result<Vec<Live>, StoreError> {
-        sqlx::query(concat!(
+        with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT ",
             live_columns!(),
             " FROM lives WHERE status = 'live' ORDER BY started_at DESC LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?
         .iter()
         .map(live_from_row)
-        .collect()
+        .collect())
     }
 
     /// Ends a live. Returns the live and whether this call ended it.
     pub async fn end_live(&self, id: &LiveId) -> Result<Option<(Live, bool)>, StoreError> {
-        let changed = sqlx::query(
+        let changed = with_pool!(&self.db, pool => sqlx::query(
             "UPDATE lives SET status = 'ended', ended_at = $2 WHERE id = $1 AND status = 'live'",
         )
         .bind(id.as_str())
         .bind(to_micros(crate::now()))
-        .execute(&self.pool)
+        .execute(pool)
         .await?
         .rows_affected()
-            > 0;
+            > 0);
         Ok(self.live(id).await?.map(|l| (l, changed)))
     }
 
@@ -303,13 +314,13 @@ impl Store {
         live: &LiveId,
         viewer: &UserId,
     ) -> Result<Option<Tier>, StoreError> {
-        let tier: Option<i64> = sqlx::query_scalar(
+        let tier: Option<i64> = with_pool!(&self.db, pool => sqlx::query_scalar(
             "SELECT MAX(tier) FROM purchases WHERE live_id = $1 AND viewer_id = $2 AND status = 'succeeded'",
         )
         .bind(live.as_str())
         .bind(viewer.as_str())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await?);
         tier.map(tier_from).transpose()
     }
 
@@ -323,7 +334,7 @@ impl Store {
     ) -> Result<Option<Comment>, StoreError> {
         let id = CommentId::generate();
         let created_at = crate::now();
-        let inserted: Option<Option<i64>> = sqlx::query_scalar(
+        let inserted: Option<Option<i64>> = with_pool!(&self.db, pool => sqlx::query_scalar(
             "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
              SELECT $1, $2, $3, $4, \
                (SELECT MAX(tier) FROM purchases WHERE live_id = $2 AND viewer_id = $3 AND status = 'succeeded'), $5 \
@@ -335,8 +346,8 @@ impl Store {
         .bind(author.id.as_str())
         .bind(text)
         .bind(to_micros(created_at))
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await?);
         let Some(badge) = inserted else {
             return Ok(None);
         };
@@ -358,7 +369,7 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Comment>, StoreError> {
-        let rows = sqlx::query(
+        let rows = with_pool!(&self.db, pool => sqlx::query(
             "SELECT c.id, c.live_id, c.author_id, u.handle AS author_handle, c.text, c.badge_tier, c.created_at \
              FROM comments c JOIN users u ON u.id = c.author_id \
              WHERE c.live_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3",
@@ -366,12 +377,12 @@ impl Store {
         .bind(live.as_str())
         .bind(cursor.unwrap_or(""))
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut data: Vec<Comment> = rows
-            .iter()
-            .map(comment_from_row)
-            .collect::<Result<_, _>>()?;
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(comment_from_row)
+        .collect::<Result<Vec<_>, _>>())?;
+        let mut data: Vec<Comment> = rows;
         let next_cursor = if data.len() > limit as usize {
             data.truncate(limit as usize);
             data.last().map(|c| c.id.as_str().to_owned())
@@ -383,17 +394,17 @@ impl Store {
 
     /// A purchase by id.
     pub async fn purchase(&self, id: &PurchaseId) -> Result<Option<Purchase>, StoreError> {
-        sqlx::query(concat!(
+        with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT ",
             purchase_columns!(),
             " FROM purchases WHERE id = $1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
         .map(purchase_from_row)
-        .transpose()
+        .transpose())
     }
 
     /// What `viewer` spent in `currency` since `since` (succeeded purchases).
@@ -403,15 +414,15 @@ impl Store {
         currency: Currency,
         since: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(SUM(amount), 0) FROM purchases \
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
              WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
         )
         .bind(viewer.as_str())
         .bind(currency.code())
         .bind(to_micros(since))
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(pool)
+        .await?))
     }
 
     /// Supporters of a live: by top tier, then number of purchases, both descending.
@@ -422,7 +433,7 @@ impl Store {
         limit: u32,
     ) -> Result<Page<Supporter>, StoreError> {
         let offset = offset_of(cursor);
-        let rows = sqlx::query(
+        let rows = with_pool!(&self.db, pool => sqlx::query(
             "SELECT p.viewer_id, u.handle, MAX(p.tier) AS top_tier, COUNT(*) AS n \
              FROM purchases p JOIN users u ON u.id = p.viewer_id \
              WHERE p.live_id = $1 AND p.status = 'succeeded' \
@@ -433,46 +444,51 @@ impl Store {
         .bind(live.as_str())
         .bind(i64::from(limit) + 1)
         .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut data = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let viewer_id: String = row.try_get("viewer_id")?;
-            let n: i64 = row.try_get("n")?;
-            data.push(Supporter {
-                viewer_handle: row.try_get("handle")?,
-                top_tier: tier_from(row.try_get("top_tier")?)?,
-                totals: Vec::new(),
-                purchases: u64::try_from(n).unwrap_or(0),
-                viewer_id: UserId::from_string(viewer_id),
-            });
-        }
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(supporter_from_row)
+        .collect::<Result<Vec<_>, _>>())?;
+        let mut data = rows;
         let next_cursor = if data.len() > limit as usize {
             data.truncate(limit as usize);
             Some(format!("o{}", offset + i64::from(limit)))
         } else {
             None
         };
-        let ids: Vec<&str> = data.iter().map(|s| s.viewer_id.as_str()).collect();
-        if !ids.is_empty() {
-            let totals = sqlx::query(
-                "SELECT viewer_id, currency, SUM(amount) AS total FROM purchases \
-                 WHERE live_id = $1 AND status = 'succeeded' \
-                   AND viewer_id IN (SELECT value FROM json_each($2)) \
-                 GROUP BY viewer_id, currency ORDER BY viewer_id, currency",
-            )
-            .bind(live.as_str())
-            .bind(serde_json::to_string(&ids).map_err(corrupt)?)
-            .fetch_all(&self.pool)
-            .await?;
+        if !data.is_empty() {
+            // `viewer_id IN ($2, $3, …)`: one placeholder per supporter of the page, the
+            // same SQL on both backends.
+            let mut sql = String::from(
+                "SELECT viewer_id, currency, CAST(SUM(amount) AS BIGINT) AS total FROM purchases \
+                 WHERE live_id = $1 AND status = 'succeeded' AND viewer_id IN (",
+            );
+            for i in 0..data.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i + 2));
+            }
+            sql.push_str(") GROUP BY viewer_id, currency ORDER BY viewer_id, currency");
+            let totals = with_pool!(&self.db, pool => {
+                // Only `$n` placeholders are formatted into it: nothing of the input.
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(live.as_str());
+                for s in &data {
+                    query = query.bind(s.viewer_id.as_str());
+                }
+                query
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let currency = Currency::parse(&row.text("currency")?).map_err(corrupt)?;
+                        Ok((row.text("viewer_id")?, Money::new(row.int("total")?, currency)))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
             let mut by_viewer: BTreeMap<String, Vec<Money>> = BTreeMap::new();
-            for row in &totals {
-                let currency: String = row.try_get("currency")?;
-                let currency = Currency::parse(&currency).map_err(corrupt)?;
-                by_viewer
-                    .entry(row.try_get("viewer_id")?)
-                    .or_default()
-                    .push(Money::new(row.try_get("total")?, currency));
+            for (viewer, total) in totals {
+                by_viewer.entry(viewer).or_default().push(total);
             }
             for s in &mut data {
                 s.totals = by_viewer.remove(s.viewer_id.as_str()).unwrap_or_default();
@@ -483,19 +499,22 @@ impl Store {
 
     /// A creator's balances per currency and income per source.
     pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, StoreError> {
-        let rows = sqlx::query(
+        let rows = with_pool!(&self.db, pool => sqlx::query(
             "SELECT purpose, currency, credits_posted - debits_posted AS balance \
              FROM ledger_accounts WHERE owner = $1",
         )
         .bind(creator.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let currency = Currency::parse(&row.text("currency")?).map_err(corrupt)?;
+            Ok((row.text("purpose")?, Money::new(row.int("balance")?, currency)))
+        })
+        .collect::<Result<Vec<_>, StoreError>>())?;
         let mut balances: BTreeMap<Currency, CurrencyBalances> = BTreeMap::new();
-        for row in &rows {
-            let purpose: String = row.try_get("purpose")?;
-            let currency: String = row.try_get("currency")?;
-            let currency = Currency::parse(&currency).map_err(corrupt)?;
-            let amount = Money::new(row.try_get("balance")?, currency);
+        for (purpose, amount) in rows {
+            let currency = amount.currency();
             let entry = balances
                 .entry(currency)
                 .or_insert_with(|| CurrencyBalances {
@@ -514,21 +533,22 @@ impl Store {
                 _ => {}
             }
         }
-        let rows = sqlx::query(
+        let rows = with_pool!(&self.db, pool => sqlx::query(
             "SELECT source, currency, amount FROM income_totals WHERE owner = $1 ORDER BY source, currency",
         )
         .bind(creator.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut by_source = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let currency: String = row.try_get("currency")?;
-            let currency = Currency::parse(&currency).map_err(corrupt)?;
-            by_source.push(SourceTotal {
-                source: row.try_get("source")?,
-                total: Money::new(row.try_get("amount")?, currency),
-            });
-        }
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let currency = Currency::parse(&row.text("currency")?).map_err(corrupt)?;
+            Ok(SourceTotal {
+                source: row.text("source")?,
+                total: Money::new(row.int("amount")?, currency),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>())?;
+        let by_source = rows;
         Ok(Earnings {
             balances: balances.into_values().collect(),
             by_source,
@@ -541,16 +561,18 @@ impl Store {
         account: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        sqlx::query(
-            "SELECT account_id, key, fingerprint, status, body FROM idempotency WHERE account_id = $1 AND key = $2",
-        )
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT ",
+            idempotency_columns!(),
+            " FROM idempotency WHERE account_id = $1 AND key = $2"
+        ))
         .bind(account)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
-        .map(idempotency_from_row)
-        .transpose()
+        .map(idempotency_from)
+        .transpose())
     }
 
     /// The balance of one ledger account, if it exists.
@@ -558,16 +580,16 @@ impl Store {
         &self,
         id: &AccountId,
     ) -> Result<Option<ledger::Balances>, StoreError> {
-        sqlx::query(concat!(
+        with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT ",
-            crate::writer::account_columns!(),
+            account_columns!(),
             " FROM ledger_accounts WHERE id = $1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await?
         .as_ref()
-        .map(|r| crate::writer::account_from_row(r).map(|(_, b)| b))
-        .transpose()
+        .map(|r| account_from(r).map(|(_, b)| b))
+        .transpose())
     }
 }

@@ -1,0 +1,567 @@
+//! The ledger's batching writer (group commit).
+//!
+//! Every money movement is a [`WriteJob`]: a set of transfers to apply atomically, the rows
+//! that belong with it (a purchase, a refund mark, a stored idempotent answer), and guards
+//! that must hold. The writer takes every job waiting (up to `batch_max`), applies them in
+//! order with [`ledger::Book`], and commits the whole batch in one database transaction. A
+//! caller is answered only after the commit returned, so a 2xx means durable.
+//!
+//! A batch goes in three steps, the middle one shared by both backends:
+//! 1. **load** what the batch touches ([`Needs`] → [`Loaded`]): accounts with their
+//!    balances, existing transfers with the batch's ids, stored idempotent answers, the
+//!    rows guards name;
+//! 2. **plan** it in memory ([`plan`]): each job is refused, a duplicate, a replay or
+//!    applied, seeing the jobs before it; the result is the rows to write and the balance
+//!    changes summed per account;
+//! 3. **write** the plan and commit.
+//!
+//! The backends differ in how they load and write: [`sqlite`] runs on its own OS thread with
+//! a `rusqlite` connection (cached point statements; SQLite has one writer anyway);
+//! [`postgres`] is a task with one connection that works set-wise (`UNNEST` arrays, one
+//! statement per kind of row) and takes row locks in a fixed order, since several nodes'
+//! writers share the database (see that module).
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+use ledger::{
+    Account, AccountId, Applied, Balances, Book, Code, LedgerError, Transfer, TransferId,
+};
+use money::Currency;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+use crate::columns::corrupt;
+use crate::rows::{IdempotencyRecord, LiveId, Purchase, PurchaseId, UserId};
+
+/// Limits of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most jobs committed in one transaction.
+    pub batch_max: usize,
+    /// Most jobs waiting; senders wait when it is full.
+    pub queue_max: usize,
+    /// How long to wait for more jobs when fewer than `batch_max` are waiting. Zero takes
+    /// what is there: jobs arriving during a commit form the next batch by themselves.
+    pub batch_wait: std::time::Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> WriterConfig {
+        WriterConfig {
+            batch_max: 4_096,
+            queue_max: 65_536,
+            batch_wait: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// A condition checked inside the batch, against committed rows and the jobs before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// The viewer's succeeded purchases in `currency` since `since`, plus `amount`, must
+    /// not exceed `limit` (minor units).
+    SpendLimit {
+        /// The buyer.
+        viewer_id: UserId,
+        /// Currency of the limit.
+        currency: Currency,
+        /// Start of the period.
+        since: OffsetDateTime,
+        /// This purchase's amount.
+        amount: i64,
+        /// The cap.
+        limit: i64,
+    },
+    /// The purchase must exist and not be refunded.
+    PurchaseSucceeded(PurchaseId),
+    /// The live must exist and be on air (`status = 'live'`).
+    LiveActive(LiveId),
+}
+
+/// A row written when the job's transfers apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Records a new purchase.
+    InsertPurchase(Box<Purchase>),
+    /// Marks a purchase refunded.
+    MarkRefunded {
+        /// The purchase.
+        purchase_id: PurchaseId,
+        /// When.
+        at: OffsetDateTime,
+    },
+}
+
+/// One unit of work for the writer: all of it is committed, or none.
+#[derive(Debug, Clone, Default)]
+pub struct WriteJob {
+    /// Accounts to open if they do not exist yet.
+    pub accounts: Vec<Account>,
+    /// One set of transfers, applied atomically (may be empty).
+    pub transfers: Vec<Transfer>,
+    /// The answer to store under the caller's idempotency key.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// Conditions that must hold.
+    pub guards: Vec<Guard>,
+    /// Rows written with the transfers.
+    pub effects: Vec<Effect>,
+}
+
+/// Why a job was refused; nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The ledger refused the transfers.
+    Ledger(LedgerError),
+    /// A [`Guard::SpendLimit`] failed.
+    SpendingLimit,
+    /// A [`Guard::PurchaseSucceeded`] failed.
+    NotRefundable,
+    /// A [`Guard::LiveActive`] failed: no such live, or it has ended.
+    LiveNotActive,
+}
+
+/// What became of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written.
+    Applied,
+    /// Its transfers all existed already: nothing written.
+    Replayed,
+    /// Its idempotency key was already used: nothing written; here is the stored answer.
+    Duplicate(IdempotencyRecord),
+    /// Refused: nothing written.
+    Refused(Refusal),
+}
+
+pub(crate) enum Msg {
+    Job(Box<WriteJob>, oneshot::Sender<Result<Outcome, StoreError>>),
+    Stop(oneshot::Sender<()>),
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+/// Handle to the writer; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Writer {
+    /// Queues `job` and waits until its batch is committed (or refused).
+    pub async fn submit(&self, job: WriteJob) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Job(Box::new(job), reply))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Lets the writer commit what is queued, then stops it.
+    pub async fn shutdown(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Stop(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Which income source a transfer code counts for, and with which sign; the owner is the
+/// credited account's for +1 and the debited account's for -1.
+pub fn income_source(code: Code) -> Option<(&'static str, i64)> {
+    match code {
+        Code::BADGE_SHARE => Some(("badges", 1)),
+        Code::BADGE_SHARE_REFUND => Some(("badges", -1)),
+        _ => None,
+    }
+}
+
+/// Takes what is waiting, up to `batch_max` messages in all.
+pub(crate) fn drain(rx: &mut mpsc::Receiver<Msg>, msgs: &mut Vec<Msg>, batch_max: usize) {
+    while msgs.len() < batch_max {
+        match rx.try_recv() {
+            Ok(m) => msgs.push(m),
+            Err(_) => break,
+        }
+    }
+}
+
+/// One batch taken from the queue: the jobs, whom to answer, and a stop request if one
+/// came (jobs queued after it are refused with [`StoreError::WriterStopped`]).
+pub(crate) struct Batch {
+    pub(crate) jobs: Vec<WriteJob>,
+    replies: Vec<oneshot::Sender<Result<Outcome, StoreError>>>,
+    pub(crate) stop: Option<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    pub(crate) fn take(msgs: &mut Vec<Msg>) -> Batch {
+        let mut batch = Batch {
+            jobs: Vec::with_capacity(msgs.len()),
+            replies: Vec::with_capacity(msgs.len()),
+            stop: None,
+        };
+        for m in msgs.drain(..) {
+            match m {
+                Msg::Job(job, reply) if batch.stop.is_none() => {
+                    batch.jobs.push(*job);
+                    batch.replies.push(reply);
+                }
+                Msg::Job(_, reply) => {
+                    let _ = reply.send(Err(StoreError::WriterStopped));
+                }
+                Msg::Stop(ack) => batch.stop = Some(ack),
+            }
+        }
+        batch
+    }
+
+    /// Answers every caller with the batch's result; records the commit's metrics.
+    pub(crate) fn answer(self, result: Result<Vec<Outcome>, StoreError>, started: Instant) {
+        metrics::histogram!("ovation_ledger_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("ovation_ledger_batch_jobs").record(self.jobs.len() as f64);
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in self.replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), "ledger batch failed; rolled back");
+                for reply in self.replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(sqlx::Error::Protocol(
+                        "ledger batch failed".into(),
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// Refuses what is still queued and acknowledges the stop.
+pub(crate) fn stop(rx: &mut mpsc::Receiver<Msg>, ack: oneshot::Sender<()>) {
+    rx.close();
+    while let Ok(m) = rx.try_recv() {
+        if let Msg::Job(_, reply) = m {
+            let _ = reply.send(Err(StoreError::WriterStopped));
+        }
+    }
+    let _ = ack.send(());
+}
+
+/// What a batch must load, each set sorted (PostgreSQL locks rows in this order).
+#[derive(Debug, Default)]
+pub(crate) struct Needs<'a> {
+    /// Every account a job opens or a transfer names.
+    pub(crate) accounts: BTreeSet<&'a str>,
+    /// The accounts jobs open, by id (the first definition wins).
+    pub(crate) opened: BTreeMap<&'a str, &'a Account>,
+    /// Transfers named as the pending side of a post or void.
+    pub(crate) pending_ids: BTreeSet<&'a str>,
+    /// The batch's transfer ids and the pending ids.
+    pub(crate) transfer_ids: BTreeSet<&'a str>,
+    /// Idempotency keys, with the first record of each.
+    pub(crate) keys: BTreeMap<(&'a str, &'a str), &'a IdempotencyRecord>,
+    /// Purchases that must be refundable.
+    pub(crate) purchases: BTreeSet<&'a str>,
+    /// Lives that must be on.
+    pub(crate) lives: BTreeSet<&'a str>,
+    /// Spending to sum: viewer, currency, since (micros).
+    pub(crate) spends: BTreeSet<(&'a str, Currency, i64)>,
+}
+
+impl<'a> Needs<'a> {
+    pub(crate) fn of(jobs: &'a [WriteJob]) -> Needs<'a> {
+        let mut needs = Needs::default();
+        for job in jobs {
+            for a in &job.accounts {
+                needs.accounts.insert(a.id.as_str());
+                needs.opened.entry(a.id.as_str()).or_insert(a);
+            }
+            for t in &job.transfers {
+                needs.accounts.insert(t.debit.as_str());
+                needs.accounts.insert(t.credit.as_str());
+                needs.transfer_ids.insert(t.id.as_str());
+                if let Some(p) = t.kind.pending_id() {
+                    needs.pending_ids.insert(p.as_str());
+                    needs.transfer_ids.insert(p.as_str());
+                }
+            }
+            if let Some(r) = &job.idempotency {
+                needs
+                    .keys
+                    .entry((r.account_id.as_str(), r.key.as_str()))
+                    .or_insert(r);
+            }
+            for guard in &job.guards {
+                match guard {
+                    Guard::PurchaseSucceeded(p) => {
+                        needs.purchases.insert(p.as_str());
+                    }
+                    Guard::LiveActive(l) => {
+                        needs.lives.insert(l.as_str());
+                    }
+                    Guard::SpendLimit {
+                        viewer_id,
+                        currency,
+                        since,
+                        ..
+                    } => {
+                        needs.spends.insert((
+                            viewer_id.as_str(),
+                            *currency,
+                            crate::to_micros(*since),
+                        ));
+                    }
+                }
+            }
+        }
+        needs
+    }
+}
+
+/// What a batch found in the database.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    /// Existing accounts with their balances.
+    pub(crate) accounts: Vec<(Account, Balances)>,
+    /// Existing transfers, each with whether it is a pending one already posted or voided.
+    pub(crate) transfers: Vec<(Transfer, bool)>,
+    /// Stored answers of the batch's keys (not counting keys this batch claimed).
+    pub(crate) answers: HashMap<(String, String), IdempotencyRecord>,
+    /// Purchases named by guards that are refundable.
+    pub(crate) succeeded: HashSet<String>,
+    /// Lives named by guards that are on.
+    pub(crate) active_lives: HashSet<String>,
+    /// Committed spending per (viewer, currency, since).
+    pub(crate) spent: HashMap<(String, Currency, i64), i64>,
+}
+
+/// What a batch writes.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    /// One per job, in order.
+    pub(crate) outcomes: Vec<Outcome>,
+    /// Accounts opened, transfers applied, balance changes summed per account.
+    pub(crate) changes: ledger::Changes,
+    /// Income per (owner, source, currency) to add to `income_totals`.
+    pub(crate) income: Vec<(String, &'static str, Currency, i64)>,
+    /// Purchases to insert.
+    pub(crate) purchases: Vec<&'a Purchase>,
+    /// Purchases to mark refunded.
+    pub(crate) refunds: Vec<(&'a PurchaseId, OffsetDateTime)>,
+    /// Answers to store, one per key.
+    pub(crate) answers: Vec<&'a IdempotencyRecord>,
+}
+
+/// Decides every job of the batch in order, each seeing what the jobs before it did.
+pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreError> {
+    let Loaded {
+        accounts,
+        transfers,
+        mut answers,
+        mut succeeded,
+        active_lives,
+        spent: committed,
+    } = loaded;
+    let mut book = Book::new();
+    for (account, balances) in accounts {
+        book.load_account(account, balances);
+    }
+    for (transfer, resolved) in transfers {
+        book.load_transfer(transfer, resolved);
+    }
+
+    let mut spent: HashMap<(&str, Currency), i64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut new_answers: Vec<&IdempotencyRecord> = Vec::new();
+    let mut purchases: Vec<&Purchase> = Vec::new();
+    let mut refunds: Vec<(&PurchaseId, OffsetDateTime)> = Vec::new();
+
+    for job in jobs {
+        if let Some(record) = &job.idempotency
+            && let Some(stored) = answers.get(&(record.account_id.clone(), record.key.clone()))
+        {
+            outcomes.push(Outcome::Duplicate(stored.clone()));
+            continue;
+        }
+        if let Some(refusal) = check_guards(job, &succeeded, &active_lives, &committed, &spent) {
+            outcomes.push(Outcome::Refused(refusal));
+            continue;
+        }
+        for account in &job.accounts {
+            book.open_account(account.clone());
+        }
+        let applied = if job.transfers.is_empty() {
+            Applied::Posted
+        } else {
+            match book.apply(&job.transfers) {
+                Ok(applied) => applied,
+                Err(e) => {
+                    outcomes.push(Outcome::Refused(Refusal::Ledger(e)));
+                    continue;
+                }
+            }
+        };
+        if applied == Applied::Replayed {
+            outcomes.push(Outcome::Replayed);
+            continue;
+        }
+        // The job is in: later jobs of the batch see what it did.
+        for guard in &job.guards {
+            match guard {
+                Guard::SpendLimit {
+                    viewer_id,
+                    currency,
+                    amount,
+                    ..
+                } => {
+                    *spent.entry((viewer_id.as_str(), *currency)).or_default() += amount;
+                }
+                Guard::PurchaseSucceeded(p) => {
+                    succeeded.remove(p.as_str());
+                }
+                Guard::LiveActive(_) => {}
+            }
+        }
+        for effect in &job.effects {
+            match effect {
+                Effect::InsertPurchase(p) => purchases.push(p),
+                Effect::MarkRefunded { purchase_id, at } => refunds.push((purchase_id, *at)),
+            }
+        }
+        if let Some(record) = &job.idempotency {
+            answers.insert(
+                (record.account_id.clone(), record.key.clone()),
+                record.clone(),
+            );
+            new_answers.push(record);
+        }
+        outcomes.push(Outcome::Applied);
+    }
+
+    let changes = book.take_changes();
+    assert_balanced(&changes.deltas, &book)?;
+    let mut income: HashMap<(&str, &'static str, Currency), i64> = HashMap::new();
+    for t in &changes.transfers {
+        if let Some((source, sign)) = income_source(t.code) {
+            let account = if sign > 0 { &t.credit } else { &t.debit };
+            if let Some((a, _)) = book.account(account) {
+                *income
+                    .entry((a.owner.as_str(), source, t.currency))
+                    .or_default() += sign * t.amount;
+            }
+        }
+    }
+    let income = income
+        .into_iter()
+        .map(|((owner, source, currency), amount)| (owner.to_owned(), source, currency, amount))
+        .collect();
+    metrics::counter!("ovation_ledger_transfers_total").increment(changes.transfers.len() as u64);
+    Ok(Plan {
+        outcomes,
+        changes,
+        income,
+        purchases,
+        refunds,
+        answers: new_answers,
+    })
+}
+
+fn check_guards(
+    job: &WriteJob,
+    succeeded: &HashSet<String>,
+    active_lives: &HashSet<String>,
+    committed: &HashMap<(String, Currency, i64), i64>,
+    spent: &HashMap<(&str, Currency), i64>,
+) -> Option<Refusal> {
+    for guard in &job.guards {
+        match guard {
+            Guard::PurchaseSucceeded(p) => {
+                if !succeeded.contains(p.as_str()) {
+                    return Some(Refusal::NotRefundable);
+                }
+            }
+            Guard::LiveActive(l) => {
+                if !active_lives.contains(l.as_str()) {
+                    return Some(Refusal::LiveNotActive);
+                }
+            }
+            Guard::SpendLimit {
+                viewer_id,
+                currency,
+                since,
+                amount,
+                limit,
+            } => {
+                let before = committed
+                    .get(&(
+                        viewer_id.as_str().to_owned(),
+                        *currency,
+                        crate::to_micros(*since),
+                    ))
+                    .copied()
+                    .unwrap_or(0);
+                let in_batch = spent
+                    .get(&(viewer_id.as_str(), *currency))
+                    .copied()
+                    .unwrap_or(0);
+                if before.saturating_add(in_batch).saturating_add(*amount) > *limit {
+                    return Some(Refusal::SpendingLimit);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Debits equal credits in every currency, posted and pending, before anything is written
+/// (the verifier checks the same after the fact: TigerBeetle's paired assertions).
+fn assert_balanced(deltas: &[(AccountId, Balances)], book: &Book) -> Result<(), StoreError> {
+    let mut sums: HashMap<Currency, [i128; 4]> = HashMap::new();
+    for (id, d) in deltas {
+        let (account, _) = book
+            .account(id)
+            .ok_or_else(|| corrupt(format!("delta for unknown account {id}")))?;
+        let s = sums.entry(account.currency).or_default();
+        s[0] += i128::from(d.debits_posted);
+        s[1] += i128::from(d.credits_posted);
+        s[2] += i128::from(d.debits_pending);
+        s[3] += i128::from(d.credits_pending);
+    }
+    for (currency, s) in sums {
+        if s[0] != s[1] || s[2] != s[3] {
+            return Err(corrupt(format!("unbalanced batch in {currency}: {s:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// The pending ids of `transfers` that appear as resolved, for [`Loaded::transfers`].
+pub(crate) fn with_resolution(
+    found: Vec<Transfer>,
+    resolved: &HashSet<String>,
+) -> Vec<(Transfer, bool)> {
+    found
+        .into_iter()
+        .map(|t| {
+            let r = resolved.contains(t.id.as_str());
+            (t, r)
+        })
+        .collect()
+}
+
+/// The id of a transfer's pending side, as text.
+pub(crate) fn pending_text(t: &Transfer) -> Option<&str> {
+    t.kind.pending_id().map(TransferId::as_str)
+}

@@ -1,0 +1,566 @@
+//! The PostgreSQL writer: a task with its own connection, one transaction per batch, every
+//! kind of row loaded and written by one set-wise statement (`= ANY($1)` to read,
+//! `UNNEST($1::text[], …)` to write) so that a batch of thousands of purchases costs a
+//! dozen round trips, and balance changes go in summed per account.
+//!
+//! Several nodes' writers share the database, and the database is the arbiter:
+//! - idempotency keys are **claimed first**, by `INSERT … ON CONFLICT DO NOTHING`: a key
+//!   another transaction holds makes this one wait for it, then shows as taken, and the
+//!   job answers with the stored record (`Outcome::Duplicate`). Claims of jobs that end up
+//!   not applied are deleted before the commit;
+//! - rows are locked in one fixed order — idempotency keys, buyers (spending limits),
+//!   purchases (refunds), lives (`FOR SHARE`, so that ending a live waits), ledger accounts
+//!   — each kind sorted by id, so that two batches never wait on each other in a cycle
+//!   (batching writers that lock in arbitrary order deadlock). A deadlock or serialization
+//!   failure that happens anyway (two nodes opening the same new account) retries the batch.
+//! - everything read after a lock is taken sees what the transactions that held it
+//!   committed (READ COMMITTED takes a fresh snapshot per statement).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::mpsc;
+
+use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, WriteJob, Writer, WriterConfig};
+use crate::columns::{
+    Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
+    transfer_columns, transfer_from,
+};
+use crate::{StoreError, to_micros};
+
+/// Times a batch is tried when PostgreSQL reports a deadlock or a serialization failure.
+const ATTEMPTS: usize = 5;
+
+/// Starts the writer task on `pool` (a pool of its own, so that readers never make it wait
+/// for a connection).
+pub(crate) fn start(pool: PgPool, config: WriterConfig) -> Writer {
+    let (tx, rx) = mpsc::channel(config.queue_max.max(1));
+    tokio::spawn(run(pool, rx, config));
+    Writer { tx }
+}
+
+async fn run(pool: PgPool, mut rx: mpsc::Receiver<Msg>, config: WriterConfig) {
+    let batch_max = config.batch_max.max(1);
+    let mut msgs: Vec<Msg> = Vec::with_capacity(batch_max);
+    loop {
+        let Some(first) = rx.recv().await else {
+            pool.close().await;
+            return;
+        };
+        msgs.push(first);
+        super::drain(&mut rx, &mut msgs, batch_max);
+        if msgs.len() < batch_max && !config.batch_wait.is_zero() {
+            tokio::time::sleep(config.batch_wait).await;
+            super::drain(&mut rx, &mut msgs, batch_max);
+        }
+        let mut batch = Batch::take(&mut msgs);
+        let stop = batch.stop.take();
+        if !batch.jobs.is_empty() {
+            let started = Instant::now();
+            let result = commit_with_retries(&pool, &batch.jobs).await;
+            batch.answer(result, started);
+        }
+        if let Some(ack) = stop {
+            super::stop(&mut rx, ack);
+            pool.close().await;
+            return;
+        }
+    }
+}
+
+/// Why a batch is tried again.
+enum Retry {
+    Database(sqlx::Error),
+    ClaimVanished,
+}
+
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unavailable(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
+async fn commit_with_retries(pool: &PgPool, jobs: &[WriteJob]) -> Result<Vec<Outcome>, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let why = match commit_batch(pool, jobs).await {
+            Ok(Ok(outcomes)) => return Ok(outcomes),
+            Ok(Err(why)) => why,
+            Err(e) if retryable(&e) => match e {
+                StoreError::Unavailable(e) => Retry::Database(e),
+                other => return Err(other),
+            },
+            Err(e) => return Err(e),
+        };
+        if attempt >= ATTEMPTS {
+            return Err(match why {
+                Retry::Database(e) => StoreError::Unavailable(e),
+                Retry::ClaimVanished => corrupt("an idempotency key was neither free nor taken"),
+            });
+        }
+        match &why {
+            Retry::Database(e) => tracing::warn!(error = %e, attempt, "ledger batch retried"),
+            Retry::ClaimVanished => {
+                tracing::warn!(attempt, "ledger batch retried: a claim vanished");
+            }
+        }
+        attempt += 1;
+    }
+}
+
+async fn commit_batch(
+    pool: &PgPool,
+    jobs: &[WriteJob],
+) -> Result<Result<Vec<Outcome>, Retry>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let now = to_micros(crate::now());
+    let needs = Needs::of(jobs);
+    let mut loaded = Loaded::default();
+    let claimed = claim_keys(&mut tx, &needs, now, &mut loaded).await?;
+    if claimed.len() + loaded.answers.len() < needs.keys.len() {
+        return Ok(Err(Retry::ClaimVanished));
+    }
+    load(&mut tx, &needs, now, &mut loaded).await?;
+    let plan = super::plan(jobs, loaded)?;
+    write(&mut tx, &plan, now).await?;
+    settle_claims(&mut tx, &needs, &claimed, &plan).await?;
+    tx.commit().await?;
+    Ok(Ok(plan.outcomes))
+}
+
+type Tx = Transaction<'static, Postgres>;
+
+/// Inserts the batch's idempotency keys (with the first record of each); returns the keys
+/// this batch now holds, and loads the stored answers of the others.
+async fn claim_keys(
+    tx: &mut Tx,
+    needs: &Needs<'_>,
+    now: i64,
+    loaded: &mut Loaded,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let mut claimed = HashSet::new();
+    if needs.keys.is_empty() {
+        return Ok(claimed);
+    }
+    let (mut accounts, mut keys, mut prints, mut statuses, mut bodies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((account, key), r) in &needs.keys {
+        accounts.push(*account);
+        keys.push(*key);
+        prints.push(r.fingerprint.as_str());
+        statuses.push(i64::from(r.status));
+        bodies.push(r.body.as_str());
+    }
+    let rows = sqlx::query(
+        "INSERT INTO idempotency (account_id, key, fingerprint, status, body, created_at) \
+         SELECT a, k, f, s, b, $6 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS t(a, k, f, s, b) \
+         ORDER BY a, k \
+         ON CONFLICT (account_id, key) DO NOTHING \
+         RETURNING account_id, key",
+    )
+    .bind(&accounts)
+    .bind(&keys)
+    .bind(&prints)
+    .bind(&statuses)
+    .bind(&bodies)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        claimed.insert((row.text("account_id")?, row.text("key")?));
+    }
+    if claimed.len() < needs.keys.len() {
+        let (mut accounts, mut keys) = (Vec::new(), Vec::new());
+        for (account, key) in needs.keys.keys() {
+            if !claimed.contains(&((*account).to_owned(), (*key).to_owned())) {
+                accounts.push(*account);
+                keys.push(*key);
+            }
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            idempotency_columns!(),
+            " FROM idempotency JOIN UNNEST($1::text[], $2::text[]) AS t(a, k) \
+              ON account_id = t.a AND key = t.k"
+        ))
+        .bind(&accounts)
+        .bind(&keys)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &rows {
+            let record = idempotency_from(row)?;
+            loaded
+                .answers
+                .insert((record.account_id.clone(), record.key.clone()), record);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Locks and loads the rest of what the batch touches, in the order described above.
+async fn load(
+    tx: &mut Tx,
+    needs: &Needs<'_>,
+    now: i64,
+    loaded: &mut Loaded,
+) -> Result<(), StoreError> {
+    if !needs.spends.is_empty() {
+        let viewers: Vec<&str> = needs
+            .spends
+            .iter()
+            .map(|(v, _, _)| *v)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&viewers)
+            .fetch_all(&mut **tx)
+            .await?;
+        for (viewer, currency, since) in &needs.spends {
+            let sum: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
+                 WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
+            )
+            .bind(viewer)
+            .bind(currency.code())
+            .bind(since)
+            .fetch_one(&mut **tx)
+            .await?;
+            loaded
+                .spent
+                .insert(((*viewer).to_owned(), *currency, *since), sum);
+        }
+    }
+    if !needs.purchases.is_empty() {
+        let ids: Vec<&str> = needs.purchases.iter().copied().collect();
+        let rows = sqlx::query(
+            "SELECT id, status FROM purchases WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &rows {
+            if row.text("status")? == "succeeded" {
+                loaded.succeeded.insert(row.text("id")?);
+            }
+        }
+    }
+    if !needs.lives.is_empty() {
+        let ids: Vec<&str> = needs.lives.iter().copied().collect();
+        let rows =
+            sqlx::query("SELECT id, status FROM lives WHERE id = ANY($1) ORDER BY id FOR SHARE")
+                .bind(&ids)
+                .fetch_all(&mut **tx)
+                .await?;
+        for row in &rows {
+            if row.text("status")? == "live" {
+                loaded.active_lives.insert(row.text("id")?);
+            }
+        }
+    }
+    if !needs.accounts.is_empty() {
+        let ids: Vec<&str> = needs.accounts.iter().copied().collect();
+        lock_accounts(tx, &ids, loaded).await?;
+        // Accounts the jobs open that do not exist yet: create them (another node may be
+        // creating the same ones; the loser of the race waits and then does nothing), then
+        // lock them like the others, so that every balance is checked against its row.
+        let found: HashSet<&str> = loaded.accounts.iter().map(|(a, _)| a.id.as_str()).collect();
+        let missing: Vec<_> = needs
+            .opened
+            .iter()
+            .filter(|(id, _)| !found.contains(**id))
+            .map(|(_, a)| *a)
+            .collect();
+        drop(found);
+        if !missing.is_empty() {
+            let ids: Vec<&str> = missing.iter().map(|a| a.id.as_str()).collect();
+            let owners: Vec<&str> = missing.iter().map(|a| a.owner.as_str()).collect();
+            let purposes: Vec<&str> = missing.iter().map(|a| a.purpose.as_str()).collect();
+            let currencies: Vec<&str> = missing.iter().map(|a| a.currency.code()).collect();
+            let rules: Vec<&str> = missing.iter().map(|a| a.rule.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
+                 SELECT id, o, p, c, r, $6 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
+                 ORDER BY id ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&ids)
+            .bind(&owners)
+            .bind(&purposes)
+            .bind(&currencies)
+            .bind(&rules)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            lock_accounts(tx, &ids, loaded).await?;
+        }
+    }
+    if !needs.transfer_ids.is_empty() {
+        let ids: Vec<&str> = needs.transfer_ids.iter().copied().collect();
+        let mut resolved = HashSet::new();
+        if !needs.pending_ids.is_empty() {
+            let pending: Vec<&str> = needs.pending_ids.iter().copied().collect();
+            let rows = sqlx::query("SELECT pending_id FROM transfers WHERE pending_id = ANY($1)")
+                .bind(&pending)
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in &rows {
+                if let Some(id) = row.opt_text("pending_id")? {
+                    resolved.insert(id);
+                }
+            }
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM transfers WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        let found = rows
+            .iter()
+            .map(transfer_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        loaded.transfers = super::with_resolution(found, &resolved);
+    }
+    Ok(())
+}
+
+async fn lock_accounts(tx: &mut Tx, ids: &[&str], loaded: &mut Loaded) -> Result<(), StoreError> {
+    let rows: Vec<PgRow> = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        loaded.accounts.push(account_from(row)?);
+    }
+    Ok(())
+}
+
+/// Writes the plan: accounts, transfers (in the order applied), balance changes, income,
+/// purchases, refunds.
+async fn write(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
+    let changes = &plan.changes;
+    if !changes.accounts.is_empty() {
+        let a = &changes.accounts;
+        let ids: Vec<&str> = a.iter().map(|a| a.id.as_str()).collect();
+        let owners: Vec<&str> = a.iter().map(|a| a.owner.as_str()).collect();
+        let purposes: Vec<&str> = a.iter().map(|a| a.purpose.as_str()).collect();
+        let currencies: Vec<&str> = a.iter().map(|a| a.currency.code()).collect();
+        let rules: Vec<&str> = a.iter().map(|a| a.rule.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
+             SELECT id, o, p, c, r, $6 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
+             ORDER BY id ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&owners)
+        .bind(&purposes)
+        .bind(&currencies)
+        .bind(&rules)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !changes.transfers.is_empty() {
+        let t = &changes.transfers;
+        let ids: Vec<&str> = t.iter().map(|t| t.id.as_str()).collect();
+        let debits: Vec<&str> = t.iter().map(|t| t.debit.as_str()).collect();
+        let credits: Vec<&str> = t.iter().map(|t| t.credit.as_str()).collect();
+        let amounts: Vec<i64> = t.iter().map(|t| t.amount).collect();
+        let currencies: Vec<&str> = t.iter().map(|t| t.currency.code()).collect();
+        let kinds: Vec<&str> = t.iter().map(|t| t.kind.as_str()).collect();
+        let pendings: Vec<Option<&str>> = t.iter().map(super::pending_text).collect();
+        let codes: Vec<i64> = t.iter().map(|t| i64::from(t.code.0)).collect();
+        let references: Vec<&str> = t.iter().map(|t| t.reference.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, kind, pending_id, code, reference, created_at) \
+             SELECT id, d, c, a, cur, k, p, code, r, $10 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[]) \
+               WITH ORDINALITY AS t(id, d, c, a, cur, k, p, code, r, n) \
+             ORDER BY n",
+        )
+        .bind(&ids)
+        .bind(&debits)
+        .bind(&credits)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(&kinds)
+        .bind(&pendings)
+        .bind(&codes)
+        .bind(&references)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !changes.deltas.is_empty() {
+        let d = &changes.deltas;
+        let ids: Vec<&str> = d.iter().map(|(id, _)| id.as_str()).collect();
+        let dp: Vec<i64> = d.iter().map(|(_, b)| b.debits_posted).collect();
+        let cp: Vec<i64> = d.iter().map(|(_, b)| b.credits_posted).collect();
+        let dpe: Vec<i64> = d.iter().map(|(_, b)| b.debits_pending).collect();
+        let cpe: Vec<i64> = d.iter().map(|(_, b)| b.credits_pending).collect();
+        let updated = sqlx::query(
+            "UPDATE ledger_accounts AS a SET \
+                debits_posted = a.debits_posted + t.dp, credits_posted = a.credits_posted + t.cp, \
+                debits_pending = a.debits_pending + t.dpe, credits_pending = a.credits_pending + t.cpe \
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t(id, dp, cp, dpe, cpe) \
+             WHERE a.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&dp)
+        .bind(&cp)
+        .bind(&dpe)
+        .bind(&cpe)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if updated != d.len() as u64 {
+            return Err(corrupt(format!(
+                "balance update touched {updated} of {} accounts",
+                d.len()
+            )));
+        }
+    }
+    if !plan.income.is_empty() {
+        let i = &plan.income;
+        let owners: Vec<&str> = i.iter().map(|(o, _, _, _)| o.as_str()).collect();
+        let sources: Vec<&str> = i.iter().map(|(_, s, _, _)| *s).collect();
+        let currencies: Vec<&str> = i.iter().map(|(_, _, c, _)| c.code()).collect();
+        let amounts: Vec<i64> = i.iter().map(|(_, _, _, a)| *a).collect();
+        sqlx::query(
+            "INSERT INTO income_totals (owner, source, currency, amount) \
+             SELECT o, s, c, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(o, s, c, a) \
+             ORDER BY o, s, c \
+             ON CONFLICT (owner, source, currency) DO UPDATE SET amount = income_totals.amount + excluded.amount",
+        )
+        .bind(&owners)
+        .bind(&sources)
+        .bind(&currencies)
+        .bind(&amounts)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.purchases.is_empty() {
+        let p = &plan.purchases;
+        let ids: Vec<&str> = p.iter().map(|p| p.id.as_str()).collect();
+        let lives: Vec<&str> = p.iter().map(|p| p.live_id.as_str()).collect();
+        let viewers: Vec<&str> = p.iter().map(|p| p.viewer_id.as_str()).collect();
+        let creators: Vec<&str> = p.iter().map(|p| p.creator_id.as_str()).collect();
+        let tiers: Vec<i64> = p.iter().map(|p| i64::from(p.tier.get())).collect();
+        let amounts: Vec<i64> = p.iter().map(|p| p.price.amount()).collect();
+        let currencies: Vec<&str> = p.iter().map(|p| p.price.currency().code()).collect();
+        let shares: Vec<i64> = p.iter().map(|p| p.creator_share.amount()).collect();
+        let fees: Vec<i64> = p.iter().map(|p| p.platform_fee.amount()).collect();
+        let statuses: Vec<&str> = p.iter().map(|p| p.status.as_str()).collect();
+        let payments: Vec<&str> = p.iter().map(|p| p.payment_id.as_str()).collect();
+        let created: Vec<i64> = p.iter().map(|p| to_micros(p.created_at)).collect();
+        sqlx::query(
+            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])",
+        )
+        .bind(&ids)
+        .bind(&lives)
+        .bind(&viewers)
+        .bind(&creators)
+        .bind(&tiers)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(&shares)
+        .bind(&fees)
+        .bind(&statuses)
+        .bind(&payments)
+        .bind(&created)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.refunds.is_empty() {
+        let ids: Vec<&str> = plan.refunds.iter().map(|(id, _)| id.as_str()).collect();
+        let at: Vec<i64> = plan.refunds.iter().map(|(_, at)| to_micros(*at)).collect();
+        sqlx::query(
+            "UPDATE purchases AS p SET status = 'refunded', refunded_at = t.at \
+             FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) WHERE p.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Keeps the claims of applied jobs (rewriting those whose answer is not the claimed one:
+/// an earlier job with the same key was refused) and deletes the others.
+async fn settle_claims(
+    tx: &mut Tx,
+    needs: &Needs<'_>,
+    claimed: &HashSet<(String, String)>,
+    plan: &Plan<'_>,
+) -> Result<(), StoreError> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let applied: HashMap<(&str, &str), _> = plan
+        .answers
+        .iter()
+        .map(|r| ((r.account_id.as_str(), r.key.as_str()), *r))
+        .collect();
+    let (mut drop_accounts, mut drop_keys) = (Vec::new(), Vec::new());
+    let mut rewrite = Vec::new();
+    for ((account, key), first) in &needs.keys {
+        if !claimed.contains(&((*account).to_owned(), (*key).to_owned())) {
+            continue;
+        }
+        match applied.get(&(*account, *key)) {
+            None => {
+                drop_accounts.push(*account);
+                drop_keys.push(*key);
+            }
+            Some(answer) if *answer != *first => rewrite.push(*answer),
+            Some(_) => {}
+        }
+    }
+    if !drop_keys.is_empty() {
+        sqlx::query(
+            "DELETE FROM idempotency AS i USING UNNEST($1::text[], $2::text[]) AS t(a, k) \
+             WHERE i.account_id = t.a AND i.key = t.k",
+        )
+        .bind(&drop_accounts)
+        .bind(&drop_keys)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rewrite.is_empty() {
+        let accounts: Vec<&str> = rewrite.iter().map(|r| r.account_id.as_str()).collect();
+        let keys: Vec<&str> = rewrite.iter().map(|r| r.key.as_str()).collect();
+        let prints: Vec<&str> = rewrite.iter().map(|r| r.fingerprint.as_str()).collect();
+        let statuses: Vec<i64> = rewrite.iter().map(|r| i64::from(r.status)).collect();
+        let bodies: Vec<&str> = rewrite.iter().map(|r| r.body.as_str()).collect();
+        sqlx::query(
+            "UPDATE idempotency AS i SET fingerprint = t.f, status = t.s, body = t.b \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS t(a, k, f, s, b) \
+             WHERE i.account_id = t.a AND i.key = t.k",
+        )
+        .bind(&accounts)
+        .bind(&keys)
+        .bind(&prints)
+        .bind(&statuses)
+        .bind(&bodies)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

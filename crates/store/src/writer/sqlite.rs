@@ -1,0 +1,398 @@
+//! The SQLite writer: one OS thread owns one `rusqlite` connection to the database file
+//! (the same file, or shared in-memory database, the sqlx pool uses). SQLite has one writer
+//! at a time anyway; here it is this thread, which loads with cached point statements (a
+//! few microseconds each, without the per-statement channel round trips of sqlx's worker),
+//! plans, and writes in one `BEGIN IMMEDIATE … COMMIT`. Transfers go in 256-row inserts.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ledger::Transfer;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tokio::sync::mpsc;
+
+use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, WriteJob, Writer, WriterConfig};
+use crate::columns::{
+    account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
+    transfer_columns, transfer_from,
+};
+use crate::{StoreError, to_micros};
+
+/// Where the writer's connection goes: the same file (or shared in-memory database) the
+/// sqlx pool uses.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterDb {
+    /// The file name sqlx resolved from the URL.
+    pub(crate) path: PathBuf,
+    /// sqlx's `sqlite::memory:` (a shared-cache in-memory database named by `path`).
+    pub(crate) in_memory: bool,
+}
+
+impl WriterDb {
+    /// Opens a connection with the store's pragmas: WAL, `synchronous=FULL` (every commit
+    /// is fsynced before anyone is answered), foreign keys, a 5 s busy timeout.
+    fn open(&self) -> Result<Connection, rusqlite::Error> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if self.in_memory {
+            flags |= OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
+        }
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        if !self.in_memory {
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(rusqlite::Error::InvalidParameterName(format!(
+                    "journal_mode is {mode}, not wal"
+                )));
+            }
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+}
+
+/// Opens the writer's connection and starts its thread.
+pub(crate) fn start(db: WriterDb, config: WriterConfig) -> Result<Writer, StoreError> {
+    let conn = db.open()?;
+    let (tx, rx) = mpsc::channel(config.queue_max.max(1));
+    std::thread::Builder::new()
+        .name("ledger-writer".into())
+        .spawn(move || run(&db, conn, rx, &config))
+        .map_err(|e| StoreError::Corrupt(format!("cannot start the ledger writer: {e}")))?;
+    Ok(Writer { tx })
+}
+
+fn run(db: &WriterDb, conn: Connection, mut rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
+    let batch_max = config.batch_max.max(1);
+    let mut conn = Some(conn);
+    let mut msgs: Vec<Msg> = Vec::with_capacity(batch_max);
+    loop {
+        let Some(first) = rx.blocking_recv() else {
+            return;
+        };
+        msgs.push(first);
+        super::drain(&mut rx, &mut msgs, batch_max);
+        if msgs.len() < batch_max && !config.batch_wait.is_zero() {
+            std::thread::sleep(config.batch_wait);
+            super::drain(&mut rx, &mut msgs, batch_max);
+        }
+        let mut batch = Batch::take(&mut msgs);
+        let stop = batch.stop.take();
+        if !batch.jobs.is_empty() {
+            let started = Instant::now();
+            if conn.is_none() {
+                match db.open() {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reopen the ledger writer's connection");
+                    }
+                }
+            }
+            let result = match conn.as_mut() {
+                Some(c) => commit_batch(c, &batch.jobs),
+                None => Err(StoreError::Unavailable(sqlx::Error::Protocol(
+                    "ledger writer has no connection".into(),
+                ))),
+            };
+            if result.is_err() {
+                // The transaction was rolled back when it was dropped. Start the next
+                // batch on a fresh connection (and a fresh statement cache) in case this
+                // one is broken; reopening costs about a millisecond.
+                conn = None;
+            }
+            batch.answer(result, started);
+        }
+        if let Some(ack) = stop {
+            super::stop(&mut rx, ack);
+            return;
+        }
+    }
+}
+
+/// Runs the batch in one `BEGIN IMMEDIATE … COMMIT`; on any error the transaction is
+/// rolled back (rusqlite rolls back a transaction dropped uncommitted).
+fn commit_batch(conn: &mut Connection, jobs: &[WriteJob]) -> Result<Vec<Outcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = to_micros(crate::now());
+    let needs = Needs::of(jobs);
+    let loaded = load(&tx, &needs)?;
+    let plan = super::plan(jobs, loaded)?;
+    write_changes(&tx, &plan, now)?;
+    write_rows(&tx, &plan, now)?;
+    tx.commit()?;
+    Ok(plan.outcomes)
+}
+
+/// Loads what the batch touches, one cached point query per row.
+fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
+    let mut loaded = Loaded::default();
+    if !needs.accounts.is_empty() {
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM ledger_accounts WHERE id = ?1"
+        ))?;
+        for id in &needs.accounts {
+            let mut rows = stmt.query([id])?;
+            if let Some(row) = rows.next()? {
+                loaded.accounts.push(account_from(row)?);
+            }
+        }
+    }
+    if !needs.transfer_ids.is_empty() {
+        let mut resolved: HashSet<String> = HashSet::new();
+        if !needs.pending_ids.is_empty() {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM transfers WHERE pending_id = ?1")?;
+            for id in &needs.pending_ids {
+                if stmt.exists([id])? {
+                    resolved.insert((*id).to_owned());
+                }
+            }
+        }
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM transfers WHERE id = ?1"
+        ))?;
+        let mut found = Vec::new();
+        for id in &needs.transfer_ids {
+            let mut rows = stmt.query([id])?;
+            if let Some(row) = rows.next()? {
+                found.push(transfer_from(row)?);
+            }
+        }
+        loaded.transfers = super::with_resolution(found, &resolved);
+    }
+    if !needs.keys.is_empty() {
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT ",
+            idempotency_columns!(),
+            " FROM idempotency WHERE account_id = ?1 AND key = ?2"
+        ))?;
+        for (account_id, key) in needs.keys.keys() {
+            let mut rows = stmt.query([account_id, key])?;
+            if let Some(row) = rows.next()? {
+                let record = idempotency_from(row)?;
+                loaded
+                    .answers
+                    .insert((record.account_id.clone(), record.key.clone()), record);
+            }
+        }
+    }
+    if !needs.purchases.is_empty() {
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM purchases WHERE id = ?1 AND status = 'succeeded'")?;
+        for id in &needs.purchases {
+            if stmt.exists([id])? {
+                loaded.succeeded.insert((*id).to_owned());
+            }
+        }
+    }
+    if !needs.lives.is_empty() {
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM lives WHERE id = ?1 AND status = 'live'")?;
+        for id in &needs.lives {
+            if stmt.exists([id])? {
+                loaded.active_lives.insert((*id).to_owned());
+            }
+        }
+    }
+    if !needs.spends.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT COALESCE(SUM(amount), 0) FROM purchases \
+             WHERE viewer_id = ?1 AND currency = ?2 AND status = 'succeeded' AND created_at >= ?3",
+        )?;
+        for (viewer, currency, since) in &needs.spends {
+            let sum: i64 = stmt.query_row(params![viewer, currency.code(), since], |r| r.get(0))?;
+            loaded
+                .spent
+                .insert(((*viewer).to_owned(), *currency, *since), sum);
+        }
+    }
+    Ok(loaded)
+}
+
+fn write_changes(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
+    let changes = &plan.changes;
+    if !changes.accounts.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+        )?;
+        for a in &changes.accounts {
+            stmt.execute(params![
+                a.id.as_str(),
+                a.owner,
+                a.purpose.as_str(),
+                a.currency.code(),
+                a.rule.as_str(),
+                now
+            ])?;
+        }
+    }
+    insert_transfers(conn, &changes.transfers, now)?;
+    if !changes.deltas.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE ledger_accounts SET \
+                debits_posted = debits_posted + ?2, credits_posted = credits_posted + ?3, \
+                debits_pending = debits_pending + ?4, credits_pending = credits_pending + ?5 \
+             WHERE id = ?1",
+        )?;
+        for (id, d) in &changes.deltas {
+            let n = stmt.execute(params![
+                id.as_str(),
+                d.debits_posted,
+                d.credits_posted,
+                d.debits_pending,
+                d.credits_pending
+            ])?;
+            if n != 1 {
+                return Err(corrupt(format!("balance update for missing account {id}")));
+            }
+        }
+    }
+    if !plan.income.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO income_totals (owner, source, currency, amount) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (owner, source, currency) DO UPDATE SET amount = income_totals.amount + excluded.amount",
+        )?;
+        for (owner, source, currency, amount) in &plan.income {
+            stmt.execute(params![owner, source, currency.code(), amount])?;
+        }
+    }
+    Ok(())
+}
+
+/// Transfers per multi-row `INSERT … VALUES` (10 parameters each).
+const TRANSFER_ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT INTO transfers … VALUES (?, …), (?, …)` for `rows` rows.
+fn transfer_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, kind, pending_id, code, reference, created_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+fn full_transfer_insert() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| transfer_insert(TRANSFER_ROWS_PER_INSERT))
+}
+
+/// Transfers are the bulk of a big batch: full chunks of 256 go through one cached 256-row
+/// statement (measured ~7 % faster than row at a time for 8,192 rows), the rest row at a
+/// time through a cached one-row statement (no statement per remainder size to prepare).
+fn insert_transfers(conn: &Connection, transfers: &[Transfer], now: i64) -> Result<(), StoreError> {
+    let mut chunks = transfers.chunks_exact(TRANSFER_ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(full_transfer_insert())?;
+        for chunk in chunks.by_ref() {
+            let mut i = 0;
+            for t in chunk {
+                stmt.raw_bind_parameter(i + 1, t.id.as_str())?;
+                stmt.raw_bind_parameter(i + 2, t.debit.as_str())?;
+                stmt.raw_bind_parameter(i + 3, t.credit.as_str())?;
+                stmt.raw_bind_parameter(i + 4, t.amount)?;
+                stmt.raw_bind_parameter(i + 5, t.currency.code())?;
+                stmt.raw_bind_parameter(i + 6, t.kind.as_str())?;
+                stmt.raw_bind_parameter(i + 7, super::pending_text(t))?;
+                stmt.raw_bind_parameter(i + 8, i64::from(t.code.0))?;
+                stmt.raw_bind_parameter(i + 9, t.reference.as_str())?;
+                stmt.raw_bind_parameter(i + 10, now)?;
+                i += 10;
+            }
+            stmt.raw_execute()?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, kind, pending_id, code, reference, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for t in rest {
+            stmt.execute(params![
+                t.id.as_str(),
+                t.debit.as_str(),
+                t.credit.as_str(),
+                t.amount,
+                t.currency.code(),
+                t.kind.as_str(),
+                super::pending_text(t),
+                i64::from(t.code.0),
+                t.reference.as_str(),
+                now
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
+    let Plan {
+        purchases,
+        refunds,
+        answers,
+        ..
+    } = plan;
+    if !purchases.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for p in purchases {
+            stmt.execute(params![
+                p.id.as_str(),
+                p.live_id.as_str(),
+                p.viewer_id.as_str(),
+                p.creator_id.as_str(),
+                p.tier.get(),
+                p.price.amount(),
+                p.price.currency().code(),
+                p.creator_share.amount(),
+                p.platform_fee.amount(),
+                p.status.as_str(),
+                p.payment_id,
+                to_micros(p.created_at)
+            ])?;
+        }
+    }
+    if !refunds.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE purchases SET status = 'refunded', refunded_at = ?2 WHERE id = ?1",
+        )?;
+        for (id, at) in refunds {
+            stmt.execute(params![id.as_str(), to_micros(*at)])?;
+        }
+    }
+    if !answers.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO idempotency (account_id, key, fingerprint, status, body, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in answers {
+            stmt.execute(params![
+                r.account_id,
+                r.key,
+                r.fingerprint,
+                r.status,
+                r.body,
+                now
+            ])?;
+        }
+    }
+    Ok(())
+}
