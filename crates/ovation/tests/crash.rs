@@ -1,140 +1,31 @@
 //! Kill the server with SIGKILL while purchases are under way, restart it on the same
-//! database file, and check that every purchase answered 201 is in the ledger exactly once
-//! and that the ledger verifies.
+//! database, and check that every purchase answered 201 is in the ledger exactly once and
+//! that the ledger verifies. On SQLite and on PostgreSQL.
+
+mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use serde_json::json;
+use testkit::{TestDb, conformance};
 
-const ADMIN: &str = "crash-admin";
+use common::{Node, account, get, live, post, verified_transfers};
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-/// Starts `ovation serve` on a free port and waits for its "listening" line.
-async fn start(db: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ovation"))
-        .arg("serve")
-        .env("OVATION_DATABASE_URL", db)
-        .env("OVATION_BIND", "127.0.0.1:0")
-        .env("OVATION_ADMIN_TOKEN", ADMIN)
-        .env("OVATION_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the ovation binary starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("stdout reads") {
-            if let Some(rest) = line.strip_prefix("Ovation listening on ") {
-                return rest
-                    .split_whitespace()
-                    .next()
-                    .expect("an address follows")
-                    .to_owned();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server listens within 30 s");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Node { child, base }
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    body: Value,
-    key: Option<&str>,
-) -> (u16, Value) {
-    let mut request = client.post(url).bearer_auth(token).json(&body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    match request.send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
-}
-
-async fn get(client: &reqwest::Client, url: &str, token: &str) -> Value {
-    client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request is answered")
-        .json()
-        .await
-        .expect("answer is JSON")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
 async fn purchases_answered_201_survive_sigkill_exactly_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = format!("sqlite://{}", dir.path().join("ovation.db").display());
+    let db = TestDb::fresh().await;
     let client = reqwest::Client::new();
-    let node = start(&db).await;
+    let node = Node::start(db.url(), &[]).await;
     let base = node.base.clone();
 
     // A creator with a live and twenty viewers.
-    let (s, creator) = post(&client, &format!("{base}/v1/accounts"), ADMIN,
-        json!({"handle": "crash_creator", "kind": "creator", "country": "US", "birth_date": "1990-01-01"}), None).await;
-    assert_eq!(s, 201, "{creator}");
-    let creator_id = creator["id"].as_str().expect("id").to_owned();
-    let (_, t) = post(
-        &client,
-        &format!("{base}/v1/accounts/{creator_id}/tokens"),
-        ADMIN,
-        json!({}),
-        None,
-    )
-    .await;
-    let creator_token = t["token"].as_str().expect("token").to_owned();
-    let (_, live) = post(
-        &client,
-        &format!("{base}/v1/lives"),
-        &creator_token,
-        json!({"title": "crash"}),
-        None,
-    )
-    .await;
-    let live_id = live["id"].as_str().expect("live id").to_owned();
+    let (creator_id, creator_token, live_id) = live(&client, &base, "crash_creator").await;
     let mut viewers = Vec::new();
     for i in 0..20 {
-        let (_, v) = post(
-            &client,
-            &format!("{base}/v1/accounts"),
-            ADMIN,
-            json!({"handle": format!("crash_viewer_{i}"), "kind": "viewer", "country": "US"}),
-            None,
-        )
-        .await;
-        let id = v["id"].as_str().expect("viewer id").to_owned();
-        let (_, t) = post(
-            &client,
-            &format!("{base}/v1/accounts/{id}/tokens"),
-            ADMIN,
-            json!({}),
-            None,
-        )
-        .await;
-        viewers.push(t["token"].as_str().expect("token").to_owned());
+        let (_, token) = account(&client, &base, &format!("crash_viewer_{i}"), "viewer").await;
+        viewers.push(token);
     }
 
     // Sixteen buyers hammer the live; every 201 is remembered with its key.
@@ -152,7 +43,7 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
                     &client,
                     &url,
                     &token,
-                    json!({"tier": 1, "payment_method": "pm_card_visa"}),
+                    &json!({"tier": 1, "payment_method": "pm_card_visa"}),
                     Some(&key),
                 )
                 .await;
@@ -187,11 +78,10 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
     let acked = acked.lock().expect("not poisoned").clone();
     assert!(acked.len() >= 300);
 
-    // Restart on the same file.
-    let node = start(&db).await;
+    // Restart on the same database.
+    let node = Node::start(db.url(), &[]).await;
     let base = node.base.clone();
-    let report = get(&client, &format!("{base}/v1/ledger/verify"), ADMIN).await;
-    assert_eq!(report["ok"], true, "{report}");
+    verified_transfers(&client, &base).await;
 
     // Every acknowledged purchase is there: its key replays the same purchase.
     for (key, (token, id)) in &acked {
@@ -199,7 +89,7 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
             &client,
             &format!("{base}/v1/lives/{live_id}/badges"),
             token,
-            json!({"tier": 1, "payment_method": "pm_card_visa"}),
+            &json!({"tier": 1, "payment_method": "pm_card_visa"}),
             Some(key),
         )
         .await;
@@ -230,9 +120,7 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
         "committed {committed} < acknowledged {}",
         acked.len()
     );
-    let report = get(&client, &format!("{base}/v1/ledger/verify"), ADMIN).await;
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["transfers"].as_u64(), Some(committed), "{report}");
+    assert_eq!(verified_transfers(&client, &base).await, committed);
     let earnings = get(
         &client,
         &format!("{base}/v1/creators/{creator_id}/earnings"),

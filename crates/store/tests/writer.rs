@@ -1,6 +1,7 @@
-//! The batching writer against a real SQLite file: batches commit atomically per job,
-//! idempotency keys and transfer ids make retries harmless, guards see earlier jobs of the
-//! same batch, and the ledger verifies after all of it.
+//! The batching writer against a real database, each test on SQLite and on PostgreSQL
+//! (`#[conformance]`): batches commit atomically per job, idempotency keys and transfer ids
+//! make retries harmless, guards see earlier jobs of the same batch, and the ledger
+//! verifies after all of it.
 
 use ledger::{Account, AccountId, Code, LedgerError, Purpose, Transfer, TransferId, TransferKind};
 use money::{Currency, Money};
@@ -8,16 +9,10 @@ use store::{
     Effect, Guard, IdempotencyRecord, NewUser, Outcome, Purchase, PurchaseId, PurchaseStatus,
     Refusal, Store, StoreConfig, UserId, WriteJob,
 };
+use testkit::{TestDb, conformance};
 
-async fn open() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (
-        Store::open(&StoreConfig::new(url))
-            .await
-            .expect("store opens"),
-        dir,
-    )
+async fn open() -> (Store, TestDb) {
+    open_with_wait(std::time::Duration::ZERO).await
 }
 
 fn accounts(creator: &str) -> Vec<Account> {
@@ -71,7 +66,7 @@ async fn pending_of(store: &Store, creator: &str) -> i64 {
         .unwrap_or(0)
 }
 
-#[tokio::test]
+#[conformance]
 async fn concurrent_jobs_commit_and_the_ledger_verifies() {
     let (store, _dir) = open().await;
     let mut tasks = Vec::new();
@@ -99,7 +94,7 @@ async fn concurrent_jobs_commit_and_the_ledger_verifies() {
     assert_eq!(report.transfers, 200);
 }
 
-#[tokio::test]
+#[conformance]
 async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
     let (store, _dir) = open().await;
     assert_eq!(
@@ -132,7 +127,7 @@ async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
     assert_eq!(pending_of(&store, "c").await, 500);
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_idempotency_key_is_used_once_even_within_one_batch() {
     let (store, _dir) = open().await;
     let first = WriteJob {
@@ -164,7 +159,7 @@ async fn an_idempotency_key_is_used_once_even_within_one_batch() {
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_refused_job_writes_nothing_and_does_not_stop_its_batch() {
     let (store, _dir) = open().await;
     let bad = WriteJob {
@@ -181,7 +176,7 @@ async fn a_refused_job_writes_nothing_and_does_not_stop_its_batch() {
     assert_eq!(pending_of(&store, "c").await, 7);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_batch() {
     let (store, _dir) = open().await;
     let viewer = store
@@ -254,12 +249,12 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
 
-async fn open_with_wait(wait: std::time::Duration) -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut config = StoreConfig::new(url);
+/// A store on a fresh database whose writer waits `wait` for more jobs before each batch.
+async fn open_with_wait(wait: std::time::Duration) -> (Store, TestDb) {
+    let db = TestDb::fresh().await;
+    let mut config = StoreConfig::new(db.url());
     config.writer.batch_wait = wait;
-    (Store::open(&config).await.expect("store opens"), dir)
+    (Store::open(&config).await.expect("store opens"), db)
 }
 
 async fn user(store: &Store, handle: &str, kind: live::AccountKind) -> store::User {
@@ -292,7 +287,7 @@ fn purchase(id: &PurchaseId, live_id: &store::LiveId, n: usize) -> Purchase {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
     // A batch window long enough that the jobs submitted together share one batch.
     let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
@@ -339,7 +334,7 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_the_next_commits() {
     let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
     let live_id = store::LiveId::from_string("live_x".into());
@@ -392,7 +387,7 @@ async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_th
     assert_eq!(report.transfers, 2);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_batch_of_more_transfers_than_one_insert_chunk_commits_and_replays() {
     let (store, _dir) = open().await;
     // 600 transfers: two full 256-row chunks and a remainder written row at a time.

@@ -1,12 +1,14 @@
 //! Accounts and tokens (admin), and `/v1/me`.
 
+use testkit::conformance;
+
 use serde_json::json;
 
 use crate::common::{
     ADMIN, assert_error, assert_invalid, assert_time, born_years_ago, spawn_app, string,
 };
 
-#[tokio::test]
+#[conformance]
 async fn creating_an_account_is_201_with_the_contract_fields() {
     let app = spawn_app().await;
     let (status, body) = app
@@ -23,7 +25,7 @@ async fn creating_an_account_is_201_with_the_contract_fields() {
     assert_time(&body, "created_at");
 }
 
-#[tokio::test]
+#[conformance]
 async fn birth_date_and_followers_are_optional() {
     let app = spawn_app().await;
     for kind in ["creator", "viewer", "brand"] {
@@ -34,7 +36,7 @@ async fn birth_date_and_followers_are_optional() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_taken_handle_is_409_handle_taken() {
     let app = spawn_app().await;
     app.create_account("ana", "creator", "US", None, None).await;
@@ -44,7 +46,7 @@ async fn a_taken_handle_is_409_handle_taken() {
     assert_error(&answer, 409, "handle_taken");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_malformed_json_body_is_422_invalid_request() {
     let app = spawn_app().await;
     for body in ["{", "not json", r#"{"handle": "ana",}"#, "[]", ""] {
@@ -53,7 +55,7 @@ async fn a_malformed_json_body_is_422_invalid_request() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_bad_handle_is_422_naming_handle() {
     let app = spawn_app().await;
     let too_long = "a".repeat(31);
@@ -68,7 +70,7 @@ async fn a_bad_handle_is_422_naming_handle() {
         .await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_bad_country_is_422_naming_country() {
     let app = spawn_app().await;
     for country in ["us", "USA", "XX", "", "U1"] {
@@ -79,7 +81,7 @@ async fn a_bad_country_is_422_naming_country() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_bad_kind_is_422_naming_kind() {
     let app = spawn_app().await;
     let answer = app
@@ -88,7 +90,7 @@ async fn a_bad_kind_is_422_naming_kind() {
     assert_invalid(&answer, "kind");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_bad_birth_date_is_422_naming_birth_date() {
     let app = spawn_app().await;
     let future = born_years_ago(-1);
@@ -108,7 +110,7 @@ async fn a_bad_birth_date_is_422_naming_birth_date() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn negative_followers_are_422_naming_followers() {
     let app = spawn_app().await;
     for followers in [json!(-1), json!("many"), json!(1.5)] {
@@ -121,7 +123,7 @@ async fn negative_followers_are_422_naming_followers() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_missing_field_is_422_naming_it() {
     let app = spawn_app().await;
     let full = json!({"handle": "ana", "kind": "viewer", "country": "US"});
@@ -133,7 +135,7 @@ async fn a_missing_field_is_422_naming_it() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_account_is_200_for_the_admin_and_for_itself() {
     let app = spawn_app().await;
     let ana = app.viewer("ana", "FR").await;
@@ -150,7 +152,7 @@ async fn an_account_is_200_for_the_admin_and_for_itself() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_unknown_account_is_404_not_found() {
     let app = spawn_app().await;
     let answer = app.get("/v1/accounts/nobody", Some(ADMIN)).await;
@@ -161,7 +163,7 @@ async fn an_unknown_account_is_404_not_found() {
     assert_error(&answer, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_token_is_201_and_acts_as_its_account() {
     let app = spawn_app().await;
     let account = app.create_account("ana", "viewer", "DE", None, None).await;

@@ -1,6 +1,8 @@
 //! Who may call what: 401 without a (valid) token, 403 for the wrong role or another
 //! account's resource, for every endpoint.
 
+use testkit::conformance;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -95,7 +97,7 @@ impl World {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn every_endpoint_is_401_without_a_token() {
     let w = world().await;
     for (method, path, body) in w.endpoints() {
@@ -106,7 +108,7 @@ async fn every_endpoint_is_401_without_a_token() {
     w.nothing_changed().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn every_endpoint_is_401_with_a_bad_token() {
     let w = world().await;
     let bogus = format!("{}x", w.bob.token);
@@ -130,14 +132,14 @@ async fn every_endpoint_is_401_with_a_bad_token() {
     w.nothing_changed().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn prices_are_public() {
     let w = world().await;
     let (status, body) = w.app.get("/v1/badges/prices?country=US", None).await;
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
+#[conformance]
 async fn creating_an_account_needs_the_admin_token() {
     let w = world().await;
     let body = json!({"handle": "newbie", "kind": "viewer", "country": "US"});
@@ -151,7 +153,7 @@ async fn creating_an_account_needs_the_admin_token() {
         .await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn issuing_a_token_needs_the_admin_token_even_for_ones_own_account() {
     let w = world().await;
     for (user, target) in [(&w.bob, &w.bob), (&w.bob, &w.ana), (&w.ana, &w.ana)] {
@@ -166,7 +168,7 @@ async fn issuing_a_token_needs_the_admin_token_even_for_ones_own_account() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn reading_another_users_account_is_403() {
     let w = world().await;
     let answer = w
@@ -176,7 +178,7 @@ async fn reading_another_users_account_is_403() {
     assert_error(&answer, 403, "forbidden");
 }
 
-#[tokio::test]
+#[conformance]
 async fn me_with_the_admin_token_is_403() {
     let w = world().await;
     assert_error(&w.app.get("/v1/me", Some(ADMIN)).await, 403, "forbidden");
@@ -184,7 +186,7 @@ async fn me_with_the_admin_token_is_403() {
     assert_eq!((status, &me["id"]), (200, &json!(w.acme.id)));
 }
 
-#[tokio::test]
+#[conformance]
 async fn only_a_creator_starts_a_live() {
     let w = world().await;
     for token in [w.bob.token.as_str(), w.acme.token.as_str(), ADMIN] {
@@ -193,7 +195,7 @@ async fn only_a_creator_starts_a_live() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn ending_someone_elses_live_is_403() {
     let w = world().await;
     for user in [&w.bob, &w.eve, &w.acme] {
@@ -206,7 +208,7 @@ async fn ending_someone_elses_live_is_403() {
     w.nothing_changed().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn any_token_reads_a_live_and_its_comments() {
     let w = world().await;
     for token in [
@@ -228,7 +230,7 @@ async fn any_token_reads_a_live_and_its_comments() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn commenting_needs_a_user_token() {
     let w = world().await;
     assert_error(&w.app.comment(ADMIN, &w.live, "hi").await, 403, "forbidden");
@@ -237,7 +239,7 @@ async fn commenting_needs_a_user_token() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn buying_with_the_admin_token_or_a_brand_token_is_403() {
     let w = world().await;
     for token in [ADMIN, w.acme.token.as_str()] {
@@ -247,7 +249,7 @@ async fn buying_with_the_admin_token_or_a_brand_token_is_403() {
     w.nothing_changed().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn supporters_are_for_the_lives_creator_and_the_admin() {
     let w = world().await;
     let path = format!("/v1/lives/{}/supporters", w.live);
@@ -261,7 +263,7 @@ async fn supporters_are_for_the_lives_creator_and_the_admin() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn refunding_needs_the_admin_token() {
     let w = world().await;
     for user in [&w.bob, &w.ana, &w.eve] {
@@ -271,7 +273,7 @@ async fn refunding_needs_the_admin_token() {
     w.nothing_changed().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn earnings_are_for_that_creator_and_the_admin() {
     let w = world().await;
     for user in [&w.eve, &w.bob, &w.acme] {
@@ -283,7 +285,7 @@ async fn earnings_are_for_that_creator_and_the_admin() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn verifying_the_ledger_needs_the_admin_token() {
     let w = world().await;
     for user in [&w.ana, &w.bob, &w.acme] {

@@ -1,10 +1,12 @@
 //! Badge prices (public).
 
+use testkit::conformance;
+
 use serde_json::json;
 
 use crate::common::{assert_error, assert_invalid, assert_money, spawn_app};
 
-#[tokio::test]
+#[conformance]
 async fn prices_in_japan_are_three_tiers_in_yen() {
     let app = spawn_app().await;
     let (status, body) = app.get("/v1/badges/prices?country=JP", None).await;
@@ -20,7 +22,7 @@ async fn prices_in_japan_are_three_tiers_in_yen() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn prices_in_the_us_are_99_199_and_499_cents() {
     let app = spawn_app().await;
     let (status, body) = app.get("/v1/badges/prices?country=US", None).await;
@@ -35,7 +37,7 @@ async fn prices_in_the_us_are_99_199_and_499_cents() {
     assert_eq!(amounts, [99, 199, 499]);
 }
 
-#[tokio::test]
+#[conformance]
 async fn every_launch_country_is_priced_in_its_own_currency() {
     let app = spawn_app().await;
     for (country, currency) in [
@@ -60,14 +62,14 @@ async fn every_launch_country_is_priced_in_its_own_currency() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn prices_for_a_country_without_badges_are_422_country_not_supported() {
     let app = spawn_app().await;
     let answer = app.get("/v1/badges/prices?country=NZ", None).await;
     assert_error(&answer, 422, "country_not_supported");
 }
 
-#[tokio::test]
+#[conformance]
 async fn prices_without_a_valid_country_are_422_naming_country() {
     let app = spawn_app().await;
     for query in ["", "?country=", "?country=USA", "?country=1"] {

@@ -1,11 +1,13 @@
 //! Every error answer, whatever produced it, is `{"error": {"code", "message"}}`.
 
+use testkit::conformance;
+
 use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{ADMIN, assert_error, spawn_app};
 
-#[tokio::test]
+#[conformance]
 async fn a_wrong_method_is_405_in_the_error_format() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -23,7 +25,7 @@ async fn a_wrong_method_is_405_in_the_error_format() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_oversized_body_is_422_invalid_request_on_every_post() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -54,7 +56,7 @@ async fn an_oversized_body_is_422_invalid_request_on_every_post() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn answers_and_errors_are_application_json() {
     let app = spawn_app().await;
     let body = json!({"handle": "ana", "kind": "viewer", "country": "US"});
@@ -81,7 +83,7 @@ async fn answers_and_errors_are_application_json() {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_plain_get_of_the_events_socket_is_426_upgrade_required() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;

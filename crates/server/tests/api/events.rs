@@ -1,5 +1,7 @@
 //! `GET /v1/lives/{id}/events`: the live's events over a WebSocket.
 
+use testkit::conformance;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -80,7 +82,7 @@ async fn upgrade_status(request: impl IntoClientRequest + Unpin) -> u16 {
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_viewer_sees_comment_badge_and_live_ended_in_order_then_the_socket_closes() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -119,7 +121,7 @@ async fn a_viewer_sees_comment_badge_and_live_ended_in_order_then_the_socket_clo
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn the_token_may_be_an_authorization_header_and_every_viewer_gets_each_event() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -141,7 +143,7 @@ async fn the_token_may_be_an_authorization_header_and_every_viewer_gets_each_eve
     }
 }
 
-#[tokio::test]
+#[conformance]
 async fn events_of_one_live_are_not_sent_to_viewers_of_another() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -155,7 +157,7 @@ async fn events_of_one_live_are_not_sent_to_viewers_of_another() {
     assert_eq!(event["comment"]["id"], here["id"]);
 }
 
-#[tokio::test]
+#[conformance]
 async fn joining_an_ended_live_gets_live_ended_and_a_close() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -167,7 +169,7 @@ async fn joining_an_ended_live_gets_live_ended_and_a_close() {
     assert_closed(&mut socket).await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_upgrade_without_a_token_or_with_a_bad_one_is_401() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -190,7 +192,7 @@ async fn an_upgrade_without_a_token_or_with_a_bad_one_is_401() {
     assert_eq!(body["error"]["code"], json!("unauthenticated"));
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_upgrade_to_an_unknown_live_is_404() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -198,7 +200,7 @@ async fn an_upgrade_to_an_unknown_live_is_404() {
     assert_eq!(upgrade_status(url).await, 404);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event() {
     let app = crate::common::spawn_app_with(|c| c.ws_buffer = 64).await;
     let ana = app.creator("ana").await;

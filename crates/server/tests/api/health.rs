@@ -1,10 +1,12 @@
 //! Health, metrics and the OpenAPI document.
 
+use testkit::conformance;
+
 use serde_json::{Value, json};
 
 use crate::common::{ADMIN, spawn_app};
 
-#[tokio::test]
+#[conformance]
 async fn healthz_is_200_ok() {
     let app = spawn_app().await;
     let (status, body) = app.get("/healthz", None).await;
@@ -12,21 +14,21 @@ async fn healthz_is_200_ok() {
     assert_eq!(body, json!({"status": "ok"}));
 }
 
-#[tokio::test]
+#[conformance]
 async fn readyz_is_200_when_the_store_answers() {
     let app = spawn_app().await;
     let (status, body) = app.get("/readyz", None).await;
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_unknown_route_is_404_not_found() {
     let app = spawn_app().await;
     let answer = app.get("/v1/nothing-here", Some(ADMIN)).await;
     crate::common::assert_error(&answer, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn metrics_count_purchases_once_one_is_made() {
     let app = spawn_app().await;
     let creator = app.creator("ana").await;
@@ -43,7 +45,7 @@ async fn metrics_count_purchases_once_one_is_made() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn openapi_json_lists_every_path_of_the_contract() {
     let app = spawn_app().await;
     let (status, text) = app.get_text("/openapi.json").await;

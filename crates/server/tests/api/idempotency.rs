@@ -1,5 +1,7 @@
 //! `Idempotency-Key` on the POSTs that move money.
 
+use testkit::conformance;
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -8,7 +10,7 @@ use crate::common::{
     ADMIN, assert_error, assert_invalid, assert_money, badge_totals, balance, spawn_app, string,
 };
 
-#[tokio::test]
+#[conformance]
 async fn a_replay_with_the_same_key_and_body_returns_the_identical_answer_and_moves_no_money() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -51,7 +53,7 @@ async fn a_replay_with_the_same_key_and_body_returns_the_identical_answer_and_mo
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn the_same_key_with_another_body_is_409_idempotency_key_reused() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -78,7 +80,7 @@ async fn the_same_key_with_another_body_is_409_idempotency_key_reused() {
     app.verify().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_concurrent_requests_with_one_key_make_exactly_one_purchase() {
     let app = Arc::new(spawn_app().await);
     let ana = app.creator("ana").await;
@@ -114,7 +116,7 @@ async fn sixteen_concurrent_requests_with_one_key_make_exactly_one_purchase() {
     assert_eq!(transfers, transfers_before + 1);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_declined_card_replays_its_402_under_the_same_key() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -137,7 +139,7 @@ async fn a_declined_card_replays_its_402_under_the_same_key() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn keys_are_scoped_to_the_calling_account() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -162,7 +164,7 @@ async fn keys_are_scoped_to_the_calling_account() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn without_a_key_each_request_is_processed_once() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -178,7 +180,7 @@ async fn without_a_key_each_request_is_processed_once() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_empty_key_or_one_of_more_than_255_characters_is_422() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -201,7 +203,7 @@ async fn an_empty_key_or_one_of_more_than_255_characters_is_422() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_refund_replayed_under_its_key_returns_the_same_200() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -226,7 +228,7 @@ async fn a_refund_replayed_under_its_key_returns_the_same_200() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_purchase_replays_its_201_after_the_live_ended_and_the_badge_was_refunded() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;

@@ -1,5 +1,7 @@
 //! Earnings, supporters and the ledger audit.
 
+use testkit::conformance;
+
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -12,7 +14,7 @@ fn share_after_15_percent(price: i64) -> i64 {
     price - price * 1_500 / 10_000
 }
 
-#[tokio::test]
+#[conformance]
 async fn earnings_are_200_with_the_contract_fields() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -37,7 +39,7 @@ async fn earnings_are_200_with_the_contract_fields() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_creator_without_income_has_no_balances() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -49,7 +51,7 @@ async fn a_creator_without_income_has_no_balances() {
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn earnings_of_an_unknown_account_or_of_a_viewer_are_404() {
     let app = spawn_app().await;
     let bob = app.viewer("bob", "US").await;
@@ -57,7 +59,7 @@ async fn earnings_of_an_unknown_account_or_of_a_viewer_are_404() {
     assert_error(&app.earnings(ADMIN, &bob.id).await, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn earnings_are_the_creator_shares_of_purchases_minus_refunds_per_currency() {
     let app = spawn_app_with(|c| {
         c.platform_fee = money::Bps::new(1_500).expect("15% is a valid fee");
@@ -124,7 +126,7 @@ async fn earnings_are_the_creator_shares_of_purchases_minus_refunds_per_currency
     assert_eq!(app.verify().await["transfers"], json!(16));
 }
 
-#[tokio::test]
+#[conformance]
 async fn verify_is_200_with_counts_and_no_problems() {
     let app = spawn_app().await;
     let (status, report) = app.get("/v1/ledger/verify", Some(ADMIN)).await;
@@ -176,7 +178,7 @@ async fn a_live_with_supporters(app: &TestApp) -> (User, String) {
     (ana, live)
 }
 
-#[tokio::test]
+#[conformance]
 async fn supporters_are_ordered_by_top_tier_then_purchases_and_refunds_do_not_count() {
     let app = spawn_app().await;
     let (ana, live) = a_live_with_supporters(&app).await;
@@ -213,7 +215,7 @@ async fn supporters_are_ordered_by_top_tier_then_purchases_and_refunds_do_not_co
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn supporters_come_in_pages_of_limit_with_a_next_cursor() {
     let app = spawn_app().await;
     let (_, live) = a_live_with_supporters(&app).await;
@@ -253,7 +255,7 @@ async fn supporters_come_in_pages_of_limit_with_a_next_cursor() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn supporters_of_an_unknown_live_are_404() {
     let app = spawn_app().await;
     assert_error(

@@ -1,5 +1,7 @@
 //! Lives and chat.
 
+use testkit::conformance;
+
 use serde_json::json;
 
 use crate::common::{
@@ -7,7 +9,7 @@ use crate::common::{
     spawn_app_with, string,
 };
 
-#[tokio::test]
+#[conformance]
 async fn starting_a_live_is_201_with_the_contract_fields() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -20,7 +22,7 @@ async fn starting_a_live_is_201_with_the_contract_fields() {
     assert_time(&live, "started_at");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_minor_creator_is_403_creator_not_eligible_saying_why() {
     let app = spawn_app().await;
     let teen = app
@@ -41,7 +43,7 @@ async fn a_minor_creator_is_403_creator_not_eligible_saying_why() {
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_creator_below_the_follower_minimum_is_403_creator_not_eligible() {
     let app = spawn_app_with(|c| c.eligibility.follower_minimum = 10_000).await;
     let small = app.user("small", "creator", "US", None, Some(9_999)).await;
@@ -58,7 +60,7 @@ async fn a_creator_below_the_follower_minimum_is_403_creator_not_eligible() {
     app.start_live(&enough.token, "hi").await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_creator_in_a_country_without_badges_is_403_creator_not_eligible() {
     let app = spawn_app().await;
     let kiwi = app.user("kiwi", "creator", "NZ", None, Some(50_000)).await;
@@ -66,7 +68,7 @@ async fn a_creator_in_a_country_without_badges_is_403_creator_not_eligible() {
     assert_error(&answer, 403, "creator_not_eligible");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_bad_or_missing_title_is_422_naming_title() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -82,7 +84,7 @@ async fn a_bad_or_missing_title_is_422_naming_title() {
     assert_error(&answer, 422, "invalid_request");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_live_is_200_for_any_token_and_an_unknown_one_is_404() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -101,7 +103,7 @@ async fn a_live_is_200_for_any_token_and_an_unknown_one_is_404() {
     assert_error(&answer, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn ending_a_live_is_200_with_status_ended() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -118,7 +120,7 @@ async fn ending_a_live_is_200_with_status_ended() {
     assert_eq!((status, &body["status"]), (200, &json!("ended")));
 }
 
-#[tokio::test]
+#[conformance]
 async fn the_admin_may_end_any_live_and_an_unknown_live_is_404() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -128,7 +130,7 @@ async fn the_admin_may_end_any_live_and_an_unknown_live_is_404() {
     assert_error(&app.end_live(ADMIN, "nope").await, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn commenting_is_201_with_the_contract_fields_and_no_badge_before_a_purchase() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -151,7 +153,7 @@ async fn commenting_is_201_with_the_contract_fields_and_no_badge_before_a_purcha
     assert_eq!(status, 201);
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_empty_or_301_character_comment_is_422_naming_text() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -176,7 +178,7 @@ async fn an_empty_or_301_character_comment_is_422_naming_text() {
     assert_eq!(status, 201, "{body}");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_comment_on_an_ended_live_is_409_live_not_active() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -197,7 +199,7 @@ async fn a_comment_on_an_ended_live_is_409_live_not_active() {
     assert_eq!(assert_page(&list).len(), 1);
 }
 
-#[tokio::test]
+#[conformance]
 async fn comment_lists_come_in_pages_of_50_by_default() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -226,7 +228,7 @@ async fn comment_lists_come_in_pages_of_50_by_default() {
     assert_eq!(assert_page(&all).len(), 51);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_comment_on_an_unknown_live_is_404() {
     let app = spawn_app().await;
     let bob = app.viewer("bob", "US").await;
@@ -242,7 +244,7 @@ async fn a_comment_on_an_unknown_live_is_404() {
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn comments_are_listed_oldest_first_in_pages() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -289,7 +291,7 @@ async fn comments_are_listed_oldest_first_in_pages() {
     );
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_comment_carries_the_authors_highest_non_refunded_tier_in_that_live() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;

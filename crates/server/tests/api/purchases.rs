@@ -1,5 +1,7 @@
 //! Badge purchases and refunds.
 
+use testkit::conformance;
+
 use serde_json::json;
 
 use crate::common::{
@@ -7,7 +9,7 @@ use crate::common::{
     born_years_ago, spawn_app, spawn_app_with, string,
 };
 
-#[tokio::test]
+#[conformance]
 async fn buying_a_badge_is_201_with_the_contract_fields_at_the_buyers_price() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -30,7 +32,7 @@ async fn buying_a_badge_is_201_with_the_contract_fields_at_the_buyers_price() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_creator_may_buy_in_another_creators_live() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -48,7 +50,7 @@ async fn a_creator_may_buy_in_another_creators_live() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_declined_card_is_402_card_declined_and_moves_no_money() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -68,7 +70,7 @@ async fn a_declined_card_is_402_card_declined_and_moves_no_money() {
     assert_eq!(supporters["data"][0]["top_tier"], json!(1));
 }
 
-#[tokio::test]
+#[conformance]
 async fn buying_in_an_ended_live_is_409_live_not_active() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -81,7 +83,7 @@ async fn buying_in_an_ended_live_is_409_live_not_active() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn buying_in_an_unknown_live_is_404() {
     let app = spawn_app().await;
     let bob = app.viewer("bob", "US").await;
@@ -89,7 +91,7 @@ async fn buying_in_an_unknown_live_is_404() {
     assert_error(&answer, 404, "not_found");
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_buyer_in_a_country_without_badges_is_403_country_not_supported() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -100,7 +102,7 @@ async fn a_buyer_in_a_country_without_badges_is_403_country_not_supported() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_creator_buying_in_their_own_live_is_403_self_purchase() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -111,7 +113,7 @@ async fn a_creator_buying_in_their_own_live_is_403_self_purchase() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn an_unknown_tier_is_422_naming_tier() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -131,7 +133,7 @@ async fn an_unknown_tier_is_422_naming_tier() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_missing_or_unknown_payment_method_is_422_naming_payment_method() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -155,7 +157,7 @@ async fn a_missing_or_unknown_payment_method_is_422_naming_payment_method() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_minor_cannot_buy_by_default_403_spending_limit() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -174,7 +176,7 @@ async fn a_minor_cannot_buy_by_default_403_spending_limit() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_minor_over_the_configured_daily_limit_is_403_spending_limit() {
     let app = spawn_app_with(|c| {
         c.minors_daily_limit.insert(money::Currency::USD, 300);
@@ -206,7 +208,7 @@ async fn a_minor_over_the_configured_daily_limit_is_403_spending_limit() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn refunding_a_purchase_is_200_refunded_and_takes_back_the_earnings() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -235,7 +237,7 @@ async fn refunding_a_purchase_is_200_refunded_and_takes_back_the_earnings() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn refund_of_a_refunded_purchase_is_409_already_refunded() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -255,13 +257,13 @@ async fn refund_of_a_refunded_purchase_is_409_already_refunded() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn refund_of_an_unknown_purchase_is_404() {
     let app = spawn_app().await;
     assert_error(&app.refund(ADMIN, "nope", None).await, 404, "not_found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_purchases_of_a_minor_stop_exactly_at_the_daily_limit() {
     let app = std::sync::Arc::new(
         spawn_app_with(|c| {
@@ -302,7 +304,7 @@ async fn concurrent_purchases_of_a_minor_stop_exactly_at_the_daily_limit() {
     app.verify().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_refunds_of_one_purchase_refund_it_once() {
     let app = std::sync::Arc::new(spawn_app().await);
     let ana = app.creator("ana").await;
@@ -341,7 +343,7 @@ async fn concurrent_refunds_of_one_purchase_refund_it_once() {
     app.verify().await;
 }
 
-#[tokio::test]
+#[conformance]
 async fn ending_an_ended_live_again_is_200_ended() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
@@ -353,7 +355,7 @@ async fn ending_an_ended_live_again_is_200_ended() {
     assert_eq!(second["ended_at"], first["ended_at"]);
 }
 
-#[tokio::test]
+#[conformance]
 async fn a_live_ended_behind_this_nodes_back_refuses_the_purchase_inside_the_ledger_batch() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;

@@ -1,6 +1,6 @@
-//! `spawn_app()`: the real server, in process, on port 0, with a fresh SQLite database per
-//! test, and a `TestApp` with typed request helpers (zero-to-production's
-//! `tests/api/helpers.rs`).
+//! `spawn_app()`: the real server, in process, on port 0, with a fresh database per test on
+//! the backend of the running `#[conformance]` test (SQLite or PostgreSQL, see `testkit`),
+//! and a `TestApp` with typed request helpers (zero-to-production's `tests/api/helpers.rs`).
 
 #![allow(dead_code)]
 
@@ -27,7 +27,7 @@ pub(crate) struct TestApp {
     pub(crate) state: server::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     // Last: the database is removed after the server has been told to stop.
-    _dir: tempfile::TempDir,
+    db: testkit::TestDb,
 }
 
 /// An account with a token that acts as it.
@@ -48,9 +48,8 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// A server whose configuration `configure` changed from the defaults.
 pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("ovation.db").display());
-    let mut config = server::Config::for_database(&url);
+    let db = testkit::TestDb::fresh().await;
+    let mut config = server::Config::for_database(db.url());
     config.admin_token = Some(secrecy::SecretString::from(ADMIN));
     configure(&mut config);
     let app = server::App::build(config).await.expect("the app builds");
@@ -78,7 +77,7 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) 
         client,
         state,
         shutdown: Some(tx),
-        _dir: dir,
+        db,
     }
 }
 

@@ -1,0 +1,304 @@
+//! What the test suites share: a fresh database per test on either store backend, the
+//! `#[conformance]` attribute that runs one test on both, and the rule for tests that need
+//! a service (PostgreSQL, NATS) this machine may not run.
+//!
+//! A dev-dependency only: nothing here ships in the binary. It knows how to create and drop
+//! a database; it knows nothing of Ovation's schema or API.
+//!
+//! - PostgreSQL comes from `OVATION_TEST_POSTGRES_URL` (default
+//!   `postgres://postgres@127.0.0.1:5432/test`): each test gets a database of its own,
+//!   created from there and dropped (with its connections) when the test ends.
+//! - NATS comes from `OVATION_TEST_NATS_URL` (default `nats://127.0.0.1:4222`).
+//! - When a service is not reachable, its tests print why and pass, unless
+//!   `OVATION_TEST_REQUIRE_SERVICES=1` (as in CI), where they fail.
+
+use std::future::Future;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sqlx::{Connection, Executor, PgConnection};
+
+pub use testkit_macros::conformance;
+
+/// A store backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A database of its own on the test PostgreSQL server.
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// The backend of the running `#[conformance]` test; SQLite outside one.
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// Runs `test` with [`backend`] answering `backend`, or skips it (saying why) when that
+/// backend's server is not reachable and not required.
+pub async fn run_on(backend: Backend, test: impl Future<Output = ()>) {
+    if backend == Backend::Postgres && postgres_url().is_none() {
+        return;
+    }
+    BACKEND.scope(backend, test).await;
+}
+
+/// Whether tests must fail, rather than skip, when a service is missing.
+pub fn services_required() -> bool {
+    std::env::var("OVATION_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The server PostgreSQL tests create their databases on, or `None` (after saying why,
+/// once per process) when it is not reachable and not required.
+pub fn postgres_url() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var("OVATION_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        reachable("PostgreSQL", &url).then_some(url)
+    })
+    .as_deref()
+}
+
+/// The NATS server, or `None` (after saying why) when it is not reachable and not required.
+pub fn nats_url() -> Option<String> {
+    let url =
+        std::env::var("OVATION_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    reachable("NATS", &url).then_some(url)
+}
+
+/// Whether `host:port` of `url` accepts a TCP connection; panics when it does not and
+/// services are required.
+fn reachable(service: &str, url: &str) -> bool {
+    let address = host_port(url);
+    let error = match address.parse() {
+        Ok(addr) => match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(_) => return true,
+            Err(e) => e.to_string(),
+        },
+        // A name rather than an address: let the connection resolve it.
+        Err(_) => match TcpStream::connect(address) {
+            Ok(_) => return true,
+            Err(e) => e.to_string(),
+        },
+    };
+    assert!(
+        !services_required(),
+        "OVATION_TEST_REQUIRE_SERVICES=1 but {service} is not reachable at {url}: {error}"
+    );
+    eprintln!("skipping the {service} tests: {service} is not reachable at {url}: {error}");
+    false
+}
+
+/// `host:port` of `scheme://[user[:password]@]host:port[/…]`.
+pub fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split(['/', ',', '?']).next().unwrap_or(rest)
+}
+
+/// A port on 127.0.0.1 that nothing listened on a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A `nats-server` of the test's own on 127.0.0.1, to stop and start again (the shared
+/// one must stay up for the other tests); killed when dropped, also when the test panics.
+#[derive(Debug)]
+pub struct OwnNats {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnNats {
+    /// Whether a `nats-server` binary can be started here (Debian's `nats-server` package).
+    pub fn installed() -> bool {
+        std::process::Command::new("nats-server")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// Starts one on `port` and waits until it listens.
+    pub fn start(port: u16) -> OwnNats {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let server = OwnNats { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// `nats://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A database for one test, removed when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    url: String,
+    place: Place,
+}
+
+#[derive(Debug)]
+enum Place {
+    /// The directory holding the file, removed with it.
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        server: String,
+        name: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh, empty database on [`backend`].
+    pub async fn fresh() -> TestDb {
+        TestDb::on(backend()).await
+    }
+
+    /// A fresh, empty database on `backend`. Panics when that backend is not reachable:
+    /// tests reach here through [`run_on`], which skipped them already.
+    pub async fn on(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let path: PathBuf = dir.path().join("ovation.db");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    place: Place::Sqlite { _dir: dir },
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_url().expect("PostgreSQL is reachable").to_owned();
+                let name = format!("ovation_t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::connect(&server)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+                let _ = conn.close().await;
+                TestDb {
+                    url: with_database(&server, &name),
+                    place: Place::Postgres { server, name },
+                }
+            }
+        }
+    }
+
+    /// The database URL, as `OVATION_DATABASE_URL` takes it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Which backend it is on.
+    pub fn backend(&self) -> Backend {
+        match self.place {
+            Place::Sqlite { .. } => Backend::Sqlite,
+            Place::Postgres { .. } => Backend::Postgres,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Place::Postgres { server, name } = &self.place else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which must not be blocked on itself: the
+        // database is dropped from a thread of its own, with connections still open to it
+        // (the server under test may not have closed its pool) ended by FORCE.
+        let (server, name) = (server.clone(), name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&server).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database: {e}");
+        }
+    }
+}
+
+/// `url` with its database path replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_gets_the_test_database_in_place_of_its_own() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h:1/test?sslmode=disable", "t1"),
+            "postgres://u:p@h:1/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "t1"), "postgres://h:1/t1");
+    }
+
+    #[test]
+    fn host_port_skips_credentials_and_paths() {
+        assert_eq!(host_port("nats://u:p@127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432/test"),
+            "127.0.0.1:5432"
+        );
+    }
+}
