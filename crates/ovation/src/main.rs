@@ -104,6 +104,7 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
     let bind = config.bind;
     let database = config.database_url.clone();
     let app = App::build(config).await?;
+    let shutdown = shutdown_signal()?;
     let (listener, addr) = server::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
@@ -149,27 +150,33 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
         );
         println!("  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs");
     }
-    app.serve(listener, shutdown_signal()).await
+    app.serve(listener, shutdown).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on ctrl-c or SIGTERM. The handlers are installed now, not when the future is
+/// first polled, so that a signal sent as soon as the server says it listens stops it
+/// gracefully instead of killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    })
+}
+
+/// Resolves on ctrl-c.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests and the ledger batch");
+        tracing::info!(signal = "ctrl-c", "shutdown requested");
+    })
 }

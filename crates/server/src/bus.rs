@@ -1,6 +1,11 @@
 //! Live events: what a WebSocket viewer receives. Publishing sits behind [`EventBus`] so
 //! that several nodes can share events through a message bus; [`LocalBus`] is the
-//! in-process one, a bounded broadcast channel per live.
+//! in-process one, a bounded broadcast channel per live, and [`NatsBus`] shares events
+//! between nodes through NATS, delivering to its own viewers through a `LocalBus`.
+
+mod nats;
+
+pub use nats::{BusError, NatsBus};
 
 use std::collections::HashMap;
 use std::fmt::Debug;

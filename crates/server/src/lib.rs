@@ -18,6 +18,7 @@ pub mod state;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,7 +33,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::bus::{EventBus, LocalBus};
+use anyhow::Context;
+
+use crate::bus::{EventBus, LocalBus, NatsBus};
 use crate::error::ApiError;
 use crate::extract::{TokenCache, token_hash};
 use crate::payments::Sandbox;
@@ -169,17 +172,32 @@ impl App {
                 true,
             ),
         };
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(config.ws_buffer));
+        // With a NATS URL, live events are shared with the other nodes; the first
+        // connection must succeed (a wrong URL stops the start), later drops reconnect.
+        let nats = match &config.nats_url {
+            Some(url) => Some(Arc::new(
+                NatsBus::connect(url, config.ws_buffer)
+                    .await
+                    .with_context(|| format!("cannot use nats at {}", store::redact(url)))?,
+            )),
+            None => None,
+        };
+        let bus: Arc<dyn EventBus> = match &nats {
+            Some(nats) => nats.clone(),
+            None => Arc::new(LocalBus::new(config.ws_buffer)),
+        };
         let state = AppState::new(Shared {
             admin_token_hash: token_hash(&admin_token),
             config,
             store,
             tokens: TokenCache::default(),
             bus,
+            nats,
             payments: Arc::new(Sandbox::new()),
             key_locks: KeyLocks::default(),
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         });
         Ok(App {
             state,
@@ -188,21 +206,71 @@ impl App {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then lets in-flight requests and
-    /// the current ledger batch finish.
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, closes every
+    /// WebSocket with 1001, lets in-flight requests finish and stops the ledger writer once
+    /// it has committed its batch and queue. Fails if that takes more than
+    /// [`SHUTDOWN_GRACE`].
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
-        axum::serve(listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        state.store.close().await;
-        Ok(())
+        let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
+        let signal = {
+            let state = self.state.clone();
+            async move {
+                shutdown.await;
+                // An upgraded WebSocket is no longer a request: axum neither tells it nor
+                // waits for it. Tell viewers first, so they close while requests drain.
+                tracing::info!(
+                    websockets = state.shutdown.receiver_count(),
+                    "shutting down: closing WebSockets, finishing requests"
+                );
+                state.shutdown.send_replace(true);
+                let _ = began.send(());
+            }
+        };
+        let drain = async {
+            axum::serve(listener, router(self.state))
+                .with_graceful_shutdown(signal)
+                .await?;
+            // Requests are answered and the listener is closed; viewers are closing.
+            state.shutdown.closed().await;
+            // The writer commits the batch it holds and everything queued, then stops.
+            state.store.close().await;
+            // The events of the last requests reach the other nodes before the node goes.
+            if let Some(nats) = &state.nats
+                && let Err(e) = nats.close().await
+            {
+                tracing::warn!(error = %e, "live events of the last requests may not have reached nats");
+            }
+            anyhow::Ok(())
+        };
+        let grace = async {
+            let _ = grace_starts.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            drained = drain => {
+                drained?;
+                tracing::info!("shut down: requests answered, WebSockets closed, ledger writer stopped");
+                Ok(())
+            }
+            // Exiting mid-batch is safe: an uncommitted batch rolls back and none of its
+            // requests was answered.
+            () = grace => Err(anyhow::anyhow!(
+                "shutdown did not finish within {} s: exiting with requests in flight",
+                SHUTDOWN_GRACE.as_secs()
+            )),
+        }
     }
 }
+
+/// How long requests, WebSockets and the ledger writer get to finish after the shutdown
+/// signal: less than the 30 s Kubernetes waits between SIGTERM and SIGKILL by default, so
+/// that a slow drain still ends with a message rather than a kill.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Binds `addr` (port 0 picks one) and returns the listener with its real address.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {

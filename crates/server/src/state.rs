@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::bus::EventBus;
+use crate::bus::{EventBus, NatsBus};
 use crate::extract::TokenCache;
 use crate::payments::PaymentProvider;
 use crate::settings::Config;
@@ -29,6 +29,8 @@ pub struct Shared {
     pub tokens: TokenCache,
     /// Live events.
     pub bus: Arc<dyn EventBus>,
+    /// The NATS bus behind `bus`, when live events are shared between nodes.
+    pub nats: Option<Arc<NatsBus>>,
     /// The payment processor.
     pub payments: Arc<dyn PaymentProvider>,
     /// One request at a time per idempotency key on this node.
@@ -37,6 +39,9 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Lives seen recently: their creator never changes and an ended live never restarts.
     pub lives: LiveCache,
+    /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
+    /// has closed, so `closed()` resolves when every viewer has had its close frame.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Most lives cached; the cache starts afresh when full.

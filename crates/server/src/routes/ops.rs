@@ -19,22 +19,31 @@ pub(crate) async fn healthz() -> Json<StatusBody> {
     })
 }
 
-/// The store answers.
+/// The store answers, and NATS is connected when live events go through it.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Json(StatusBody {
+    let store = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let bus = state.nats.as_ref().is_none_or(|nats| nats.connected());
+    if store && bus {
+        return Json(StatusBody {
             status: "ok".into(),
         })
-        .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(StatusBody {
-                status: "unavailable".into(),
-            }),
-        )
-            .into_response(),
+        .into_response();
     }
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(StatusBody {
+            status: "unavailable".into(),
+        }),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Prometheus text format.

@@ -3,7 +3,10 @@
 //! Each event is encoded once by its publisher and shared by every viewer. A viewer's
 //! writes are coalesced: whatever is waiting is fed to the socket and flushed once. A viewer
 //! that falls more than the bus's buffer behind is closed (1008), so one slow phone can
-//! neither slow the others nor grow memory.
+//! neither slow the others nor grow memory. When the server shuts down, every viewer is
+//! closed with 1001 (going away) and given a moment to answer the close.
+
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -11,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::watch;
 
 use crate::bus::LiveEvent;
 use crate::error::ApiError;
@@ -20,6 +24,10 @@ use crate::state::AppState;
 
 /// Most events written before one flush.
 const COALESCE_MAX: usize = 64;
+
+/// How long a viewer told that the server is going away has to answer the close frame.
+/// Dropping the connection before the answer could reset it and lose the frame in flight.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 
 /// Subscribes to a live's events (any token; `?token=` for browsers).
 #[utoipa::path(get, path = "/v1/lives/{id}/events", tag = "lives", params(("id" = String, Path), ("token" = Option<String>, Query)),
@@ -37,6 +45,8 @@ pub(crate) async fn events(
     let upgrade = upgrade.map_err(|e| ApiError::UpgradeRequired(e.body_text()))?;
     // Subscribe before answering, so no event published after the 101 is missed.
     let rx = state.bus.subscribe(live.id.as_str());
+    // Held until the socket is closed: shutdown waits for every receiver to be dropped.
+    let shutdown = state.shutdown.subscribe();
     let ended = !live.active;
     let live_id = live.id.to_string();
     Ok(upgrade
@@ -44,7 +54,7 @@ pub(crate) async fn events(
         // Viewers only listen: tungstenite's default 128 KiB read buffer per socket would
         // cost 1.3 GiB for 10,000 viewers.
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| viewer(socket, rx, ended, live_id)))
+        .on_upgrade(move |socket| viewer(socket, rx, shutdown, ended, live_id)))
 }
 
 struct Connected;
@@ -65,6 +75,7 @@ impl Drop for Connected {
 async fn viewer(
     socket: WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<LiveEvent>,
+    mut shutdown: watch::Receiver<bool>,
     ended: bool,
     live_id: String,
 ) {
@@ -122,9 +133,29 @@ async fn viewer(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 // Viewers only listen; pings are answered by the protocol layer.
                 Some(Ok(_)) => {}
+            },
+            () = going_away(&mut shutdown) => {
+                if sink.send(close(1001, "server shutting down")).await.is_err() {
+                    return;
+                }
+                // The closing handshake: the viewer answers with its own close frame.
+                let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            return;
+                        }
+                    }
+                })
+                .await;
+                return;
             }
         }
     }
+}
+
+/// Resolves once the server is shutting down (or its state is gone).
+async fn going_away(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|&stopping| stopping).await;
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
