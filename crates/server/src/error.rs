@@ -124,6 +124,7 @@ impl From<store::StoreError> for ApiError {
         match e {
             store::StoreError::HandleTaken => ApiError::HandleTaken,
             store::StoreError::Unavailable(_)
+            | store::StoreError::CommitUncertain
             | store::StoreError::Sqlite(_)
             | store::StoreError::WriterStopped => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "store unavailable");

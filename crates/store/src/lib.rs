@@ -53,6 +53,11 @@ pub enum StoreError {
     /// A stored row cannot be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database connection failed while a ledger batch was committing: the batch may
+    /// or may not be committed. A retry with the same idempotency key or transfer ids
+    /// settles it (a replay if it was).
+    #[error("database unavailable while committing; the outcome is unknown")]
+    CommitUncertain,
     /// The batching writer has stopped.
     #[error("ledger writer stopped")]
     WriterStopped,

@@ -118,14 +118,25 @@ pub struct OwnNats {
 }
 
 impl OwnNats {
-    /// Whether a `nats-server` binary can be started here (Debian's `nats-server` package).
-    pub fn installed() -> bool {
-        std::process::Command::new("nats-server")
+    /// Whether a `nats-server` binary can be started here (Debian's `nats-server` package);
+    /// when it cannot, says so, and panics if services are required.
+    pub fn available() -> bool {
+        let installed = std::process::Command::new("nats-server")
             .arg("--version")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
-            .is_ok_and(|status| status.success())
+            .is_ok_and(|status| status.success());
+        assert!(
+            installed || !services_required(),
+            "OVATION_TEST_REQUIRE_SERVICES=1 but there is no nats-server binary to start"
+        );
+        if !installed {
+            eprintln!(
+                "skipping: no nats-server binary to start and stop (apt-get install nats-server)"
+            );
+        }
+        installed
     }
 
     /// Starts one on `port` and waits until it listens.
@@ -158,6 +169,98 @@ impl Drop for OwnNats {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a server, that a test cuts to make the server
+/// unreachable (every connection through it is dropped and new ones are refused, as when
+/// the server's host goes away) and restores on the same port. The server itself stays up
+/// for the other tests.
+#[derive(Debug)]
+pub struct CutProxy {
+    addr: std::net::SocketAddr,
+    upstream: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl CutProxy {
+    /// A proxy to `upstream` (`host:port`) on a free port, up.
+    pub async fn start(upstream: &str) -> CutProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let proxy = CutProxy {
+            addr,
+            upstream: upstream.to_owned(),
+            up: tokio::sync::watch::Sender::new(true),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// `127.0.0.1:port`, where clients connect.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Drops every connection and stops listening: connecting is refused.
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&self) {
+        // The old listener is closed when its task sees the cut; until then the port is
+        // taken, so binding is retried for a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "rebind the proxy: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        self.up.send_replace(true);
+        self.serve(listener);
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let mut up = self.up.subscribe();
+        let upstream = self.upstream.clone();
+        let links = self.up.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = up.wait_for(|up| !up) => return,
+                    accepted = listener.accept() => {
+                        let Ok((mut client, _)) = accepted else { continue };
+                        let mut cut = links.subscribe();
+                        let upstream = upstream.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = cut.wait_for(|up| !up) => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.up.send_replace(false);
     }
 }
 

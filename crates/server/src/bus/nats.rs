@@ -401,7 +401,7 @@ fn log_event(node: &str, event: &Event) {
             tracing::warn!(node, sid, "nats dropped live events for this slow node");
         }
         Event::ServerError(err) => tracing::error!(node, error = %err, "nats server error"),
-        Event::ClientError(err) => tracing::error!(node, error = %err, "nats client error"),
+        Event::ClientError(err) => tracing::warn!(node, error = %err, "nats client error"),
     }
 }
 

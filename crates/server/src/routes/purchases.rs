@@ -345,6 +345,13 @@ async fn purchase(
                 answer.id
             )))
         }
+        Err(store::StoreError::CommitUncertain) => {
+            // The purchase may be booked: voiding its charge could pay the creator from
+            // nothing. The client's retry with its key replays it if it was booked; a charge
+            // that was not is left for reconciliation with the provider.
+            tracing::error!(payment = %charge.id, purchase = %answer.id, "purchase commit uncertain: charge kept");
+            Err(ApiError::Unavailable)
+        }
         Err(e) => {
             refund_charge().await;
             Err(e.into())

@@ -237,11 +237,16 @@ impl Batch {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), "ledger batch failed; rolled back");
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), "ledger batch failed");
+                let uncertain = matches!(e, StoreError::CommitUncertain);
                 for reply in self.replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(sqlx::Error::Protocol(
-                        "ledger batch failed".into(),
-                    ))));
+                    let _ = reply.send(Err(if uncertain {
+                        StoreError::CommitUncertain
+                    } else {
+                        StoreError::Unavailable(sqlx::Error::Protocol(
+                            "ledger batch failed and rolled back".into(),
+                        ))
+                    }));
                 }
             }
         }

@@ -129,7 +129,11 @@ async fn commit_batch(
     let plan = super::plan(jobs, loaded)?;
     write(&mut tx, &plan, now).await?;
     settle_claims(&mut tx, &needs, &claimed, &plan).await?;
-    tx.commit().await?;
+    // Everything before this rolls back when it fails; a failed COMMIT may have committed.
+    if let Err(e) = tx.commit().await {
+        tracing::error!(error = %e, jobs = jobs.len(), "ledger batch commit failed: outcome unknown");
+        return Err(StoreError::CommitUncertain);
+    }
     Ok(Ok(plan.outcomes))
 }
 
