@@ -3,7 +3,7 @@
 //! a service (PostgreSQL, NATS) this machine may not run.
 //!
 //! A dev-dependency only: nothing here ships in the binary. It knows how to create and drop
-//! a database; it knows nothing of Ovation's schema or API.
+//! a database (through `store`'s helpers); it knows nothing of Ovation's schema or API.
 //!
 //! - PostgreSQL comes from `OVATION_TEST_POSTGRES_URL` (default
 //!   `postgres://postgres@127.0.0.1:5432/test`): each test gets a database of its own,
@@ -17,8 +17,6 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
-
-use sqlx::{Connection, Executor, PgConnection};
 
 pub use testkit_macros::conformance;
 
@@ -304,15 +302,11 @@ impl TestDb {
             Backend::Postgres => {
                 let server = postgres_url().expect("PostgreSQL is reachable").to_owned();
                 let name = format!("ovation_t_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::connect(&server)
-                    .await
-                    .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                let url = store::create_database(&server, &name)
                     .await
                     .unwrap_or_else(|e| panic!("create database {name}: {e}"));
-                let _ = conn.close().await;
                 TestDb {
-                    url: with_database(&server, &name),
+                    url,
                     place: Place::Postgres { server, name },
                 }
             }
@@ -347,14 +341,7 @@ impl Drop for TestDb {
                 .enable_all()
                 .build()
                 .expect("a runtime");
-            runtime.block_on(async {
-                let mut conn = PgConnection::connect(&server).await?;
-                conn.execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await?;
-                conn.close().await
-            })
+            runtime.block_on(store::drop_database(&server, &name))
         })
         .join();
         if let Ok(Err(e)) = dropped {
@@ -363,38 +350,9 @@ impl Drop for TestDb {
     }
 }
 
-/// `url` with its database path replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_database_url_gets_the_test_database_in_place_of_its_own() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h:1/test?sslmode=disable", "t1"),
-            "postgres://u:p@h:1/t1?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h:1", "t1"), "postgres://h:1/t1");
-    }
 
     #[test]
     fn host_port_skips_credentials_and_paths() {

@@ -37,6 +37,11 @@ pub(crate) struct PurchasesArgs {
     /// A running server to drive instead of an in-process one on a fresh database.
     #[arg(long)]
     url: Option<String>,
+    /// Run the in-process server on a fresh PostgreSQL database created on this server
+    /// (any database URL of it, e.g. postgres://postgres@127.0.0.1:5432/test) and dropped
+    /// afterwards, instead of a fresh SQLite file.
+    #[arg(long, conflicts_with = "url")]
+    postgres: Option<String>,
     /// The admin token of the server at --url.
     #[arg(long, env = "OVATION_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -154,8 +159,23 @@ async fn batch_metric(addr: &str) -> Option<(f64, u64)> {
     Some((sum, count as u64))
 }
 
+/// A benchmark's own PostgreSQL database, dropped at the end of the run.
+struct BenchDb {
+    server: String,
+    name: String,
+}
+
+impl BenchDb {
+    async fn drop_now(self) {
+        if let Err(e) = store::drop_database(&self.server, &self.name).await {
+            eprintln!("could not drop the benchmark database {}: {e}", self.name);
+        }
+    }
+}
+
 pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyhow::Result<()> {
-    let _dir;
+    let mut _dir = None;
+    let mut bench_db: Option<BenchDb> = None;
     let (addr, admin, server, where_) = match &args.url {
         Some(url) => {
             let admin = args.admin_token.clone().ok_or_else(|| {
@@ -164,10 +184,25 @@ pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyh
             (authority(url)?, admin, None, format!("server at {url}"))
         }
         None => {
-            let dir = temp_dir(&args.common)?;
-            config.database_url = format!("sqlite://{}", dir.path().join("purchases.db").display());
+            let store_desc = match &args.postgres {
+                Some(server) => {
+                    let name = format!("ovation_bench_{}", std::process::id());
+                    config.database_url = store::create_database(server, &name).await?;
+                    bench_db = Some(BenchDb {
+                        server: server.clone(),
+                        name,
+                    });
+                    "fresh PostgreSQL database (synchronous_commit as the server sets it)"
+                }
+                None => {
+                    let dir = temp_dir(&args.common)?;
+                    config.database_url =
+                        format!("sqlite://{}", dir.path().join("purchases.db").display());
+                    _dir = Some(dir);
+                    "fresh SQLite file (WAL, synchronous=FULL)"
+                }
+            };
             config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-            _dir = dir;
             let app = server::App::build(config.clone()).await?;
             let admin = app.admin_token.clone();
             let (listener, local) = server::bind(config.bind).await?;
@@ -180,7 +215,7 @@ pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyh
                 admin,
                 Some((stop, handle)),
                 format!(
-                    "in-process server, fresh SQLite file (WAL, synchronous=FULL), writer batch_max {}",
+                    "in-process server, {store_desc}, writer batch_max {}",
                     config.writer.batch_max
                 ),
             )
@@ -224,6 +259,9 @@ pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyh
     if let Some((stop, handle)) = server {
         let _ = stop.send(());
         handle.await??;
+    }
+    if let Some(db) = bench_db.take() {
+        db.drop_now().await;
     }
 
     let lat = &totals.lat;
