@@ -5,6 +5,7 @@
 mod fanout;
 mod http;
 mod ledger;
+mod nodes;
 mod purchases;
 mod report;
 
@@ -20,6 +21,9 @@ pub(crate) enum BenchCommand {
     Purchases(purchases::PurchasesArgs),
     /// One live, many WebSocket viewers: deliveries/s, time to reach all, server RSS.
     Fanout(fanout::FanoutArgs),
+    /// Two nodes sharing live events through NATS: events/s across nodes, and the latency
+    /// a cross-node event adds over a same-node one.
+    Nodes(nodes::NodesArgs),
 }
 
 /// Options every benchmark shares.
@@ -35,6 +39,7 @@ pub(crate) async fn run(command: BenchCommand, config: server::Config) -> anyhow
         BenchCommand::Ledger(args) => ledger::run(args).await,
         BenchCommand::Purchases(args) => purchases::run(args, config).await,
         BenchCommand::Fanout(args) => fanout::run(args).await,
+        BenchCommand::Nodes(args) => nodes::run(args).await,
     }
 }
 
