@@ -35,6 +35,7 @@ const ENV_KEYS: &[&str] = &[
     "writer_batch_max",
     "writer_queue_max",
     "writer_batch_wait_us",
+    "writer_postgres_connections",
     "ws_buffer",
     "log_format",
     "pool_size",
@@ -90,6 +91,8 @@ pub struct Settings {
     pub writer_queue_max: usize,
     /// How long the writer waits to fill a batch, in microseconds (0 = no wait).
     pub writer_batch_wait_us: u64,
+    /// Ledger batches committing at once on PostgreSQL, one connection each.
+    pub writer_postgres_connections: usize,
     /// Events buffered per WebSocket viewer before a slow one is dropped.
     pub ws_buffer: usize,
     /// `text` or `json`.
@@ -119,6 +122,7 @@ impl Default for Settings {
             prices: Vec::new(),
             writer_batch_max: 4_096,
             writer_queue_max: 65_536,
+            writer_postgres_connections: 1,
             writer_batch_wait_us: 0,
             ws_buffer: 1_024,
             log_format: "text".into(),
@@ -285,6 +289,9 @@ impl Settings {
         if self.writer_batch_max == 0 || self.writer_batch_max > 65_536 {
             return Err(invalid("writer_batch_max", "expected 1..=65536"));
         }
+        if self.writer_postgres_connections == 0 || self.writer_postgres_connections > 64 {
+            return Err(invalid("writer_postgres_connections", "expected 1..=64"));
+        }
         if self.writer_queue_max == 0 || self.writer_queue_max > 1_048_576 {
             return Err(invalid("writer_queue_max", "expected 1..=1048576"));
         }
@@ -329,6 +336,7 @@ impl Settings {
                 batch_max: self.writer_batch_max,
                 queue_max: self.writer_queue_max,
                 batch_wait: std::time::Duration::from_micros(self.writer_batch_wait_us),
+                postgres_connections: self.writer_postgres_connections,
             },
             ws_buffer: self.ws_buffer,
             log_json,

@@ -169,13 +169,6 @@ fn parse_url(url: &str) -> Result<Url, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(invalid)?
             .application_name("ovation")
-            // sqlx prepares every statement once per connection. After five runs PostgreSQL
-            // may switch a prepared statement to a generic plan costed on the statistics of
-            // that moment, and keeps it until the table is next analyzed: a plan made while
-            // `transfers` was empty seq-scanned it in every batch (20 ms per batch at 15,000
-            // rows, growing). Custom plans see the table's real size each time, for ~0.1 ms
-            // of planning per statement.
-            .options([("plan_cache_mode", "force_custom_plan")])
             .log_statements(tracing::log::LevelFilter::Trace);
         Ok(Url::Postgres(options))
     } else {
@@ -240,9 +233,18 @@ impl Store {
                     .await
                     .map_err(StoreError::Migrate)?;
                 let writer_pool = PgPoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(
+                        u32::try_from(config.writer.postgres_connections.max(1)).unwrap_or(64),
+                    )
                     .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(options);
+                    // sqlx prepares every statement once per connection. After five runs
+                    // PostgreSQL may switch a prepared statement to a generic plan costed on
+                    // the statistics of that moment, and keep it until the table is next
+                    // analyzed: a plan made while `transfers` was empty seq-scanned it in
+                    // every batch (20 ms per batch at 15,000 rows, growing). The writer's
+                    // set-wise statements get custom plans, which see the tables' real
+                    // sizes; the readers' point look-ups by key are fine with generic ones.
+                    .connect_lazy_with(options.options([("plan_cache_mode", "force_custom_plan")]));
                 let writer = writer::postgres::start(writer_pool, config.writer.clone());
                 Ok(Store {
                     db: Db::Postgres(pool),

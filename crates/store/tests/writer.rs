@@ -254,6 +254,8 @@ async fn open_with_wait(wait: std::time::Duration) -> (Store, TestDb) {
     let db = TestDb::fresh().await;
     let mut config = StoreConfig::new(db.url());
     config.writer.batch_wait = wait;
+    // On PostgreSQL, batches overlap: they must still never deadlock or double-apply.
+    config.writer.postgres_connections = 3;
     (Store::open(&config).await.expect("store opens"), db)
 }
 

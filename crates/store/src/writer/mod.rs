@@ -48,6 +48,9 @@ pub struct WriterConfig {
     /// How long to wait for more jobs when fewer than `batch_max` are waiting. Zero takes
     /// what is there: jobs arriving during a commit form the next batch by themselves.
     pub batch_wait: std::time::Duration,
+    /// Batches committing at once, each on its own connection (PostgreSQL only; SQLite has
+    /// one writer). While one batch waits for its commit, the next is loaded and planned.
+    pub postgres_connections: usize,
 }
 
 impl Default for WriterConfig {
@@ -56,6 +59,7 @@ impl Default for WriterConfig {
             batch_max: 4_096,
             queue_max: 65_536,
             batch_wait: std::time::Duration::ZERO,
+            postgres_connections: 1,
         }
     }
 }
@@ -255,13 +259,24 @@ impl Batch {
 
 /// Refuses what is still queued and acknowledges the stop.
 pub(crate) fn stop(rx: &mut mpsc::Receiver<Msg>, ack: oneshot::Sender<()>) {
+    refuse_queued(rx);
+    let _ = ack.send(());
+}
+
+/// Closes the queue and refuses what is still in it; a second stop request is
+/// acknowledged at once.
+pub(crate) fn refuse_queued(rx: &mut mpsc::Receiver<Msg>) {
     rx.close();
     while let Ok(m) = rx.try_recv() {
-        if let Msg::Job(_, reply) = m {
-            let _ = reply.send(Err(StoreError::WriterStopped));
+        match m {
+            Msg::Job(_, reply) => {
+                let _ = reply.send(Err(StoreError::WriterStopped));
+            }
+            Msg::Stop(ack) => {
+                let _ = ack.send(());
+            }
         }
     }
-    let _ = ack.send(());
 }
 
 /// What a batch must load, each set sorted (PostgreSQL locks rows in this order).

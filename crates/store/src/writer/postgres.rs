@@ -1,27 +1,39 @@
-//! The PostgreSQL writer: a task with its own connection, one transaction per batch, every
-//! kind of row loaded and written by one set-wise statement (`= ANY($1)` to read,
-//! `UNNEST($1::text[], …)` to write) so that a batch of thousands of purchases costs a
-//! dozen round trips, and balance changes go in summed per account.
+//! The PostgreSQL writer: a few tasks, each with its own connection, each committing one
+//! batch per transaction; every kind of row is loaded and written by one set-wise statement
+//! (`= ANY($1)` to read, `UNNEST($1::text[], …)` to write), so that a batch of thousands of
+//! purchases costs a dozen round trips, and balance changes go in summed per account.
 //!
-//! Several nodes' writers share the database, and the database is the arbiter:
+//! Several tasks — and several nodes' writers — share the database, and the database is
+//! the arbiter:
 //! - idempotency keys are **claimed first**, by `INSERT … ON CONFLICT DO NOTHING`: a key
 //!   another transaction holds makes this one wait for it, then shows as taken, and the
 //!   job answers with the stored record (`Outcome::Duplicate`). Claims of jobs that end up
 //!   not applied are deleted before the commit;
 //! - rows are locked in one fixed order — idempotency keys, buyers (spending limits),
-//!   purchases (refunds), lives (`FOR SHARE`, so that ending a live waits), ledger accounts
-//!   — each kind sorted by id, so that two batches never wait on each other in a cycle
-//!   (batching writers that lock in arbitrary order deadlock). A deadlock or serialization
-//!   failure that happens anyway (two nodes opening the same new account) retries the batch.
+//!   purchases (refunds), lives (`FOR SHARE`, so that ending a live waits), accounts with a
+//!   balance rule, and **last, just before the commit**, the accounts without one — each
+//!   kind sorted by id, so that two batches never wait on each other in a cycle (batching
+//!   writers that lock in arbitrary order deadlock). A deadlock or serialization failure
+//!   that happens anyway, or two batches inserting the same transfer, retries the batch;
+//! - an account with a balance rule (a wallet, a budget) is locked before the batch is
+//!   planned, so its rule is checked against its committed balance. An account without
+//!   one (clearing, fees, a creator's pending balance) needs no balance to plan: its
+//!   change is added in place (`x = x + Δ`), and its row is locked only for the last
+//!   statements and the commit. Every card purchase touches the platform's clearing and
+//!   fee accounts, so this is what lets batches overlap: while one waits for its commit,
+//!   the next is loaded, planned and written up to its balances;
 //! - everything read after a lock is taken sees what the transactions that held it
 //!   committed (READ COMMITTED takes a fresh snapshot per statement).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use ledger::{Account, BalanceRule, Balances};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, WriteJob, Writer, WriterConfig};
 use crate::columns::{
@@ -33,38 +45,77 @@ use crate::{StoreError, to_micros};
 /// Times a batch is tried when PostgreSQL reports a deadlock or a serialization failure.
 const ATTEMPTS: usize = 5;
 
-/// Starts the writer task on `pool` (a pool of its own, so that readers never make it wait
-/// for a connection).
+/// Starts `config.postgres_connections` writer tasks on `pool` (a pool of its own, so
+/// that readers never make a writer wait for a connection).
 pub(crate) fn start(pool: PgPool, config: WriterConfig) -> Writer {
     let (tx, rx) = mpsc::channel(config.queue_max.max(1));
-    tokio::spawn(run(pool, rx, config));
+    let tasks = config.postgres_connections.max(1);
+    let shared = Arc::new(Tasks {
+        rx: Mutex::new(rx),
+        busy: Semaphore::new(tasks),
+        tasks,
+        pool,
+        config,
+    });
+    for _ in 0..tasks {
+        tokio::spawn(run(Arc::clone(&shared)));
+    }
     Writer { tx }
 }
 
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Msg>, config: WriterConfig) {
-    let batch_max = config.batch_max.max(1);
+/// What the writer tasks share: the queue, taken by one task at a time, and a permit per
+/// task held while it commits, so that stopping waits for the batches in flight.
+struct Tasks {
+    rx: Mutex<mpsc::Receiver<Msg>>,
+    busy: Semaphore,
+    tasks: usize,
+    pool: PgPool,
+    config: WriterConfig,
+}
+
+async fn run(shared: Arc<Tasks>) {
+    let batch_max = shared.config.batch_max.max(1);
     let mut msgs: Vec<Msg> = Vec::with_capacity(batch_max);
     loop {
-        let Some(first) = rx.recv().await else {
-            pool.close().await;
-            return;
-        };
-        msgs.push(first);
-        super::drain(&mut rx, &mut msgs, batch_max);
-        if msgs.len() < batch_max && !config.batch_wait.is_zero() {
-            tokio::time::sleep(config.batch_wait).await;
+        let (mut batch, permit) = {
+            let mut rx = shared.rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                // Stopped: the queue is closed and empty.
+                return;
+            };
+            msgs.push(first);
             super::drain(&mut rx, &mut msgs, batch_max);
-        }
-        let mut batch = Batch::take(&mut msgs);
+            if msgs.len() < batch_max && !shared.config.batch_wait.is_zero() {
+                tokio::time::sleep(shared.config.batch_wait).await;
+                super::drain(&mut rx, &mut msgs, batch_max);
+            }
+            // Taken before the queue is released: a stop that follows waits for this batch.
+            let permit = shared
+                .busy
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            let batch = Batch::take(&mut msgs);
+            if batch.stop.is_some() {
+                // Closed while this task holds the queue: the others, waiting for it, then
+                // find it closed and end.
+                super::refuse_queued(&mut rx);
+            }
+            (batch, permit)
+        };
         let stop = batch.stop.take();
         if !batch.jobs.is_empty() {
             let started = Instant::now();
-            let result = commit_with_retries(&pool, &batch.jobs).await;
+            let result = commit_with_retries(&shared.pool, &batch.jobs).await;
             batch.answer(result, started);
         }
+        drop(permit);
         if let Some(ack) = stop {
-            super::stop(&mut rx, ack);
-            pool.close().await;
+            // The other tasks finish the batches they hold, then find the queue closed.
+            let tasks = u32::try_from(shared.tasks).unwrap_or(u32::MAX);
+            let _all = shared.busy.acquire_many(tasks).await;
+            let _ = ack.send(());
+            shared.pool.close().await;
             return;
         }
     }
@@ -76,11 +127,18 @@ enum Retry {
     ClaimVanished,
 }
 
+/// Deadlocks, serialization failures, and another batch inserting the same transfer (or
+/// resolving the same pending one) first: on a retry the batch sees what that one did.
 fn retryable(e: &StoreError) -> bool {
     match e {
-        StoreError::Unavailable(sqlx::Error::Database(db)) => {
-            matches!(db.code().as_deref(), Some("40P01" | "40001"))
-        }
+        StoreError::Unavailable(sqlx::Error::Database(db)) => match db.code().as_deref() {
+            Some("40P01" | "40001") => true,
+            Some("23505") => matches!(
+                db.constraint(),
+                Some("transfers_id_key" | "transfers_resolving")
+            ),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -127,8 +185,9 @@ async fn commit_batch(
     }
     load(&mut tx, &needs, now, &mut loaded).await?;
     let plan = super::plan(jobs, loaded)?;
-    write(&mut tx, &plan, now).await?;
+    write_rows(&mut tx, &plan, now).await?;
     settle_claims(&mut tx, &needs, &claimed, &plan).await?;
+    write_balances(&mut tx, &plan).await?;
     // Everything before this rolls back when it fails; a failed COMMIT may have committed.
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, jobs = jobs.len(), "ledger batch commit failed: outcome unknown");
@@ -270,40 +329,37 @@ async fn load(
     }
     if !needs.accounts.is_empty() {
         let ids: Vec<&str> = needs.accounts.iter().copied().collect();
-        lock_accounts(tx, &ids, loaded).await?;
-        // Accounts the jobs open that do not exist yet: create them (another node may be
-        // creating the same ones; the loser of the race waits and then does nothing), then
-        // lock them like the others, so that every balance is checked against its row.
-        let found: HashSet<&str> = loaded.accounts.iter().map(|(a, _)| a.id.as_str()).collect();
-        let missing: Vec<_> = needs
+        let mut found = read_accounts(tx, &ids, false).await?;
+        // Accounts the jobs open that do not exist yet: create them (another batch may be
+        // creating the same ones; the loser of the race waits and then does nothing).
+        let existing: HashSet<&str> = found.iter().map(|(a, _)| a.id.as_str()).collect();
+        let missing: Vec<&Account> = needs
             .opened
             .iter()
-            .filter(|(id, _)| !found.contains(**id))
+            .filter(|(id, _)| !existing.contains(**id))
             .map(|(_, a)| *a)
             .collect();
-        drop(found);
+        drop(existing);
         if !missing.is_empty() {
+            insert_accounts(tx, &missing, now).await?;
             let ids: Vec<&str> = missing.iter().map(|a| a.id.as_str()).collect();
-            let owners: Vec<&str> = missing.iter().map(|a| a.owner.as_str()).collect();
-            let purposes: Vec<&str> = missing.iter().map(|a| a.purpose.as_str()).collect();
-            let currencies: Vec<&str> = missing.iter().map(|a| a.currency.code()).collect();
-            let rules: Vec<&str> = missing.iter().map(|a| a.rule.as_str()).collect();
-            sqlx::query(
-                "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
-                 SELECT id, o, p, c, r, $6 \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
-                 ORDER BY id ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&ids)
-            .bind(&owners)
-            .bind(&purposes)
-            .bind(&currencies)
-            .bind(&rules)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            lock_accounts(tx, &ids, loaded).await?;
+            found.extend(read_accounts(tx, &ids, false).await?);
         }
+        // Accounts with a balance rule are planned against their committed balance: lock
+        // them now and read it again.
+        let mut ruled: Vec<&str> = found
+            .iter()
+            .filter(|(a, _)| a.rule != BalanceRule::None)
+            .map(|(a, _)| a.id.as_str())
+            .collect();
+        if !ruled.is_empty() {
+            ruled.sort_unstable();
+            let locked = read_accounts(tx, &ruled, true).await?;
+            let ruled: HashSet<String> = locked.iter().map(|(a, _)| a.id.to_string()).collect();
+            found.retain(|(a, _)| !ruled.contains(a.id.as_str()));
+            found.extend(locked);
+        }
+        loaded.accounts = found;
     }
     if !needs.transfer_ids.is_empty() {
         let ids: Vec<&str> = needs.transfer_ids.iter().copied().collect();
@@ -337,46 +393,61 @@ async fn load(
     Ok(())
 }
 
-async fn lock_accounts(tx: &mut Tx, ids: &[&str], loaded: &mut Loaded) -> Result<(), StoreError> {
-    let rows: Vec<PgRow> = sqlx::query(concat!(
-        "SELECT ",
-        account_columns!(),
-        " FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
-    ))
-    .bind(ids)
-    .fetch_all(&mut **tx)
+/// The accounts among `ids` with their balances; locked (in id order, `ids` sorted) with
+/// `lock`.
+async fn read_accounts(
+    tx: &mut Tx,
+    ids: &[&str],
+    lock: bool,
+) -> Result<Vec<(Account, Balances)>, StoreError> {
+    let query = if lock {
+        concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        )
+    } else {
+        concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM ledger_accounts WHERE id = ANY($1)"
+        )
+    };
+    let rows: Vec<PgRow> = sqlx::query(query).bind(ids).fetch_all(&mut **tx).await?;
+    rows.iter().map(account_from).collect()
+}
+
+/// Creates `accounts` where they do not exist yet.
+async fn insert_accounts(tx: &mut Tx, accounts: &[&Account], now: i64) -> Result<(), StoreError> {
+    let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+    let owners: Vec<&str> = accounts.iter().map(|a| a.owner.as_str()).collect();
+    let purposes: Vec<&str> = accounts.iter().map(|a| a.purpose.as_str()).collect();
+    let currencies: Vec<&str> = accounts.iter().map(|a| a.currency.code()).collect();
+    let rules: Vec<&str> = accounts.iter().map(|a| a.rule.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
+         SELECT id, o, p, c, r, $6 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
+         ORDER BY id ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&owners)
+    .bind(&purposes)
+    .bind(&currencies)
+    .bind(&rules)
+    .bind(now)
+    .execute(&mut **tx)
     .await?;
-    for row in &rows {
-        loaded.accounts.push(account_from(row)?);
-    }
     Ok(())
 }
 
-/// Writes the plan: accounts, transfers (in the order applied), balance changes, income,
-/// purchases, refunds.
-async fn write(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
+/// Writes the plan's rows, which no other batch locks: accounts it opened, transfers (in
+/// the order applied), purchases, refund marks.
+async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
     let changes = &plan.changes;
     if !changes.accounts.is_empty() {
-        let a = &changes.accounts;
-        let ids: Vec<&str> = a.iter().map(|a| a.id.as_str()).collect();
-        let owners: Vec<&str> = a.iter().map(|a| a.owner.as_str()).collect();
-        let purposes: Vec<&str> = a.iter().map(|a| a.purpose.as_str()).collect();
-        let currencies: Vec<&str> = a.iter().map(|a| a.currency.code()).collect();
-        let rules: Vec<&str> = a.iter().map(|a| a.rule.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
-             SELECT id, o, p, c, r, $6 \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
-             ORDER BY id ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(&owners)
-        .bind(&purposes)
-        .bind(&currencies)
-        .bind(&rules)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        let accounts: Vec<&Account> = changes.accounts.iter().collect();
+        insert_accounts(tx, &accounts, now).await?;
     }
     if !changes.transfers.is_empty() {
         let t = &changes.transfers;
@@ -406,54 +477,6 @@ async fn write(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreError>
         .bind(&codes)
         .bind(&references)
         .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if !changes.deltas.is_empty() {
-        let d = &changes.deltas;
-        let ids: Vec<&str> = d.iter().map(|(id, _)| id.as_str()).collect();
-        let dp: Vec<i64> = d.iter().map(|(_, b)| b.debits_posted).collect();
-        let cp: Vec<i64> = d.iter().map(|(_, b)| b.credits_posted).collect();
-        let dpe: Vec<i64> = d.iter().map(|(_, b)| b.debits_pending).collect();
-        let cpe: Vec<i64> = d.iter().map(|(_, b)| b.credits_pending).collect();
-        let updated = sqlx::query(
-            "UPDATE ledger_accounts AS a SET \
-                debits_posted = a.debits_posted + t.dp, credits_posted = a.credits_posted + t.cp, \
-                debits_pending = a.debits_pending + t.dpe, credits_pending = a.credits_pending + t.cpe \
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t(id, dp, cp, dpe, cpe) \
-             WHERE a.id = t.id",
-        )
-        .bind(&ids)
-        .bind(&dp)
-        .bind(&cp)
-        .bind(&dpe)
-        .bind(&cpe)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if updated != d.len() as u64 {
-            return Err(corrupt(format!(
-                "balance update touched {updated} of {} accounts",
-                d.len()
-            )));
-        }
-    }
-    if !plan.income.is_empty() {
-        let i = &plan.income;
-        let owners: Vec<&str> = i.iter().map(|(o, _, _, _)| o.as_str()).collect();
-        let sources: Vec<&str> = i.iter().map(|(_, s, _, _)| *s).collect();
-        let currencies: Vec<&str> = i.iter().map(|(_, _, c, _)| c.code()).collect();
-        let amounts: Vec<i64> = i.iter().map(|(_, _, _, a)| *a).collect();
-        sqlx::query(
-            "INSERT INTO income_totals (owner, source, currency, amount) \
-             SELECT o, s, c, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(o, s, c, a) \
-             ORDER BY o, s, c \
-             ON CONFLICT (owner, source, currency) DO UPDATE SET amount = income_totals.amount + excluded.amount",
-        )
-        .bind(&owners)
-        .bind(&sources)
-        .bind(&currencies)
-        .bind(&amounts)
         .execute(&mut **tx)
         .await?;
     }
@@ -500,6 +523,70 @@ async fn write(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreError>
         )
         .bind(&ids)
         .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Last before the commit: locks every account the batch changes (in id order; those with a
+/// balance rule are held already), adds the balance changes and the income totals. The hot
+/// accounts are held from here to the commit only.
+async fn write_balances(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
+    let changes = &plan.changes;
+    if !changes.deltas.is_empty() {
+        // Deltas come sorted by account id.
+        let ids: Vec<&str> = changes.deltas.iter().map(|(id, _)| id.as_str()).collect();
+        sqlx::query("SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !changes.deltas.is_empty() {
+        let d = &changes.deltas;
+        let ids: Vec<&str> = d.iter().map(|(id, _)| id.as_str()).collect();
+        let dp: Vec<i64> = d.iter().map(|(_, b)| b.debits_posted).collect();
+        let cp: Vec<i64> = d.iter().map(|(_, b)| b.credits_posted).collect();
+        let dpe: Vec<i64> = d.iter().map(|(_, b)| b.debits_pending).collect();
+        let cpe: Vec<i64> = d.iter().map(|(_, b)| b.credits_pending).collect();
+        let updated = sqlx::query(
+            "UPDATE ledger_accounts AS a SET \
+                debits_posted = a.debits_posted + t.dp, credits_posted = a.credits_posted + t.cp, \
+                debits_pending = a.debits_pending + t.dpe, credits_pending = a.credits_pending + t.cpe \
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS t(id, dp, cp, dpe, cpe) \
+             WHERE a.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&dp)
+        .bind(&cp)
+        .bind(&dpe)
+        .bind(&cpe)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if updated != d.len() as u64 {
+            return Err(corrupt(format!(
+                "balance update touched {updated} of {} accounts",
+                d.len()
+            )));
+        }
+    }
+    if !plan.income.is_empty() {
+        let i = &plan.income;
+        let owners: Vec<&str> = i.iter().map(|(o, _, _, _)| o.as_str()).collect();
+        let sources: Vec<&str> = i.iter().map(|(_, s, _, _)| *s).collect();
+        let currencies: Vec<&str> = i.iter().map(|(_, _, c, _)| c.code()).collect();
+        let amounts: Vec<i64> = i.iter().map(|(_, _, _, a)| *a).collect();
+        sqlx::query(
+            "INSERT INTO income_totals (owner, source, currency, amount) \
+             SELECT o, s, c, a FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(o, s, c, a) \
+             ORDER BY o, s, c \
+             ON CONFLICT (owner, source, currency) DO UPDATE SET amount = income_totals.amount + excluded.amount",
+        )
+        .bind(&owners)
+        .bind(&sources)
+        .bind(&currencies)
+        .bind(&amounts)
         .execute(&mut **tx)
         .await?;
     }
