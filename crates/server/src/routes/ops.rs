@@ -20,7 +20,8 @@ pub(crate) async fn healthz() -> Json<StatusBody> {
 }
 
 /// The store answers, and NATS is connected when live events go through it.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = StatusBody),
+    (status = 503, body = StatusBody, headers(("Retry-After" = String, description = "seconds to wait before asking again")))))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let store = matches!(
         tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
