@@ -204,10 +204,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options.clone())
                     .await?;
-                sqlx::migrate!("migrations/sqlite")
-                    .run(&pool)
-                    .await
-                    .map_err(StoreError::Migrate)?;
+                migrate_sqlite(&pool).await?;
                 let path = options.get_filename().to_path_buf();
                 let db = writer::sqlite::WriterDb {
                     // sqlx names `sqlite::memory:` databases so; they are shared-cache.
@@ -226,12 +223,7 @@ impl Store {
                     .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect_with(options.clone())
                     .await?;
-                // Several nodes may start at once: sqlx serializes migrations with an
-                // advisory lock.
-                sqlx::migrate!("migrations/postgres")
-                    .run(&pool)
-                    .await
-                    .map_err(StoreError::Migrate)?;
+                migrate_postgres(&pool).await?;
                 let writer_pool = PgPoolOptions::new()
                     .max_connections(
                         u32::try_from(config.writer.postgres_connections.max(1)).unwrap_or(64),
@@ -262,10 +254,7 @@ impl Store {
                     .max_connections(1)
                     .connect_with(options)
                     .await?;
-                sqlx::migrate!("migrations/sqlite")
-                    .run(&pool)
-                    .await
-                    .map_err(StoreError::Migrate)?;
+                migrate_sqlite(&pool).await?;
                 pool.close().await;
             }
             Url::Postgres(options) => {
@@ -273,10 +262,7 @@ impl Store {
                     .max_connections(1)
                     .connect_with(options)
                     .await?;
-                sqlx::migrate!("migrations/postgres")
-                    .run(&pool)
-                    .await
-                    .map_err(StoreError::Migrate)?;
+                migrate_postgres(&pool).await?;
                 pool.close().await;
             }
         }
@@ -307,6 +293,21 @@ impl Store {
         self.writer.shutdown().await;
         with_pool!(&self.db, pool => pool.close().await);
     }
+}
+
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::migrate!("migrations/sqlite")
+        .run(pool)
+        .await
+        .map_err(StoreError::Migrate)
+}
+
+/// Several nodes may start at once: sqlx serializes migrations with an advisory lock.
+async fn migrate_postgres(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::migrate!("migrations/postgres")
+        .run(pool)
+        .await
+        .map_err(StoreError::Migrate)
 }
 
 /// Creates the empty PostgreSQL database `name` on the server of `server_url` (any

@@ -164,26 +164,26 @@ impl NatsBus {
     /// Waits until the NATS server has received the events published before this call
     /// (and so has routed them to the other nodes' connections).
     pub async fn flush(&self) -> Result<(), BusError> {
-        let (done, flushed) = oneshot::channel();
-        self.outbound
-            .send(Outbound::Flush(done))
-            .await
-            .map_err(|_| BusError::Closed)?;
-        flushed
-            .await
-            .map_err(|_| BusError::Closed)?
-            .map_err(BusError::Flush)
+        self.after_queued(Outbound::Flush).await
     }
 
     /// Flushes the events published before this call, then closes the NATS connection.
     /// Events published afterwards reach this node's viewers only.
     pub async fn close(&self) -> Result<(), BusError> {
-        let (done, flushed) = oneshot::channel();
+        self.after_queued(Outbound::Close).await
+    }
+
+    /// Queues `request` behind the events published so far and waits for its answer.
+    async fn after_queued(
+        &self,
+        request: fn(oneshot::Sender<Result<(), RequestError>>) -> Outbound,
+    ) -> Result<(), BusError> {
+        let (done, answered) = oneshot::channel();
         self.outbound
-            .send(Outbound::Close(done))
+            .send(request(done))
             .await
             .map_err(|_| BusError::Closed)?;
-        flushed
+        answered
             .await
             .map_err(|_| BusError::Closed)?
             .map_err(BusError::Flush)
