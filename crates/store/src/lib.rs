@@ -99,25 +99,6 @@ impl StoreConfig {
     }
 }
 
-/// Which database a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The embedded default: one file, one node.
-    Sqlite,
-    /// PostgreSQL: several nodes may share it.
-    Postgres,
-}
-
-impl Backend {
-    /// `sqlite` or `postgres`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePool),
@@ -267,14 +248,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Which database this is.
-    pub fn backend(&self) -> Backend {
-        match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
-        }
     }
 
     /// The ledger's batching writer.

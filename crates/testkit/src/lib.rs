@@ -282,15 +282,10 @@ enum Place {
 }
 
 impl TestDb {
-    /// A fresh, empty database on [`backend`].
-    pub async fn fresh() -> TestDb {
-        TestDb::on(backend()).await
-    }
-
-    /// A fresh, empty database on `backend`. Panics when that backend is not reachable:
+    /// A fresh, empty database on [`backend`]. Panics when that backend is not reachable:
     /// tests reach here through [`run_on`], which skipped them already.
-    pub async fn on(backend: Backend) -> TestDb {
-        match backend {
+    pub async fn fresh() -> TestDb {
+        match backend() {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let path: PathBuf = dir.path().join("ovation.db");
@@ -316,14 +311,6 @@ impl TestDb {
     /// The database URL, as `OVATION_DATABASE_URL` takes it.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Which backend it is on.
-    pub fn backend(&self) -> Backend {
-        match self.place {
-            Place::Sqlite { .. } => Backend::Sqlite,
-            Place::Postgres { .. } => Backend::Postgres,
-        }
     }
 }
 

@@ -52,3 +52,68 @@ pub(crate) fn temp_dir(common: &Common) -> anyhow::Result<tempfile::TempDir> {
         None => builder.tempdir()?,
     })
 }
+
+/// A benchmark's own PostgreSQL database, created fresh on a server and dropped by
+/// [`BenchDb::drop_now`].
+pub(crate) struct BenchDb {
+    server: String,
+    name: String,
+    /// Its URL, as `OVATION_DATABASE_URL` takes it.
+    pub(crate) url: String,
+}
+
+impl BenchDb {
+    /// Creates `<label>_<pid>` on the server of `server` (any database URL of it).
+    pub(crate) async fn create(server: &str, label: &str) -> anyhow::Result<BenchDb> {
+        let name = format!("{label}_{}", std::process::id());
+        let url = store::create_database(server, &name).await?;
+        Ok(BenchDb {
+            server: server.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// Drops it (with the connections still open to it), saying so if that fails.
+    pub(crate) async fn drop_now(self) {
+        if let Err(e) = store::drop_database(&self.server, &self.name).await {
+            eprintln!("could not drop the benchmark database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The real server in this process, on a free port of 127.0.0.1.
+pub(crate) struct InProcess {
+    /// Where it listens.
+    pub(crate) addr: std::net::SocketAddr,
+    /// The admin token it accepts.
+    pub(crate) admin: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    /// Builds the app from `config` (its `bind` is ignored) and serves it.
+    pub(crate) async fn start(config: server::Config) -> anyhow::Result<InProcess> {
+        let app = server::App::build(config).await?;
+        let admin = app.admin_token.clone();
+        let (listener, addr) =
+            server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(app.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(InProcess {
+            addr,
+            admin,
+            stop,
+            served,
+        })
+    }
+
+    /// Shuts it down gracefully and waits until it has.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.served.await?
+    }
+}

@@ -29,6 +29,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::http::{Conn, seed};
 use super::report::{Block, Latencies, machine, ms, per_sec, thousands};
+use super::{BenchDb, InProcess};
 
 /// Options of `ovation bench nodes`.
 #[derive(Debug, Args)]
@@ -165,21 +166,12 @@ struct Latency {
 
 type Viewer = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn start_node(
-    database_url: &str,
-    nats: &str,
-) -> anyhow::Result<(SocketAddr, String, tokio::sync::oneshot::Sender<()>)> {
+/// A node in this process on `database_url`, sharing live events through `nats`.
+async fn start_node(database_url: &str, nats: &str) -> anyhow::Result<InProcess> {
     let mut config = server::Config::for_database(database_url);
     config.nats_url = Some(nats.to_owned());
     config.admin_token = Some(secrecy::SecretString::from("bench-nodes-admin"));
-    let app = server::App::build(config).await?;
-    let admin = app.admin_token.clone();
-    let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    Ok((addr, admin, stop))
+    InProcess::start(config).await
 }
 
 async fn watch(addr: SocketAddr, live: &str, token: &str) -> anyhow::Result<Viewer> {
@@ -207,19 +199,17 @@ async fn arrival(viewer: &mut Viewer, text: &str) -> anyhow::Result<Instant> {
 }
 
 async fn cross_node_latency(args: &NodesArgs) -> anyhow::Result<Latency> {
-    let name = format!("ovation_bench_nodes_{}", std::process::id());
-    let database_url = store::create_database(&args.postgres, &name).await?;
-    let result = timed_comments(args, &database_url).await;
-    if let Err(e) = store::drop_database(&args.postgres, &name).await {
-        eprintln!("could not drop the benchmark database {name}: {e}");
-    }
+    let db = BenchDb::create(&args.postgres, "ovation_bench_nodes").await?;
+    let result = timed_comments(args, &db.url).await;
+    db.drop_now().await;
     result
 }
 
 async fn timed_comments(args: &NodesArgs, database_url: &str) -> anyhow::Result<Latency> {
-    let (a, admin, stop_a) = start_node(database_url, &args.nats).await?;
-    let (b, _, stop_b) = start_node(database_url, &args.nats).await?;
-    let seeded = seed(&b.to_string(), &admin, 2, 2).await?;
+    let node_a = start_node(database_url, &args.nats).await?;
+    let node_b = start_node(database_url, &args.nats).await?;
+    let (a, b) = (node_a.addr, node_b.addr);
+    let seeded = seed(&b.to_string(), &node_a.admin, 2, 2).await?;
     let (_, token) = &seeded.viewers[0];
     let mut on_a = watch(a, &seeded.live_id, token).await?;
     let mut on_b = watch(b, &seeded.live_id, token).await?;
@@ -250,8 +240,10 @@ async fn timed_comments(args: &NodesArgs, database_url: &str) -> anyhow::Result<
         cross.record(at_a - started);
         added.record(at_a.saturating_duration_since(at_b));
     }
-    let _ = stop_a.send(());
-    let _ = stop_b.send(());
+    // Viewers go first, so the nodes need not wait for them to answer their close.
+    drop((on_a, on_b, conn));
+    node_a.stop().await?;
+    node_b.stop().await?;
     for l in [&mut same, &mut cross, &mut added] {
         l.sort();
     }

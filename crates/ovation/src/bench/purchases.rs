@@ -5,7 +5,6 @@
     reason = "rates and averages of a benchmark report"
 )]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use serde_json::Value;
 
 use super::http::{Conn, Seeded, authority, seed};
 use super::report::{Block, Latencies, cpu_seconds, machine, mean, ms, per_sec, thousands};
-use super::{Common, temp_dir};
+use super::{BenchDb, Common, InProcess, temp_dir};
 
 /// Options of `ovation bench purchases`.
 #[derive(Debug, Args)]
@@ -159,23 +158,30 @@ async fn batch_metric(addr: &str) -> Option<(f64, u64)> {
     Some((sum, count as u64))
 }
 
-/// A benchmark's own PostgreSQL database, dropped at the end of the run.
-struct BenchDb {
-    server: String,
-    name: String,
-}
-
-impl BenchDb {
-    async fn drop_now(self) {
-        if let Err(e) = store::drop_database(&self.server, &self.name).await {
-            eprintln!("could not drop the benchmark database {}: {e}", self.name);
-        }
-    }
-}
-
 pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyhow::Result<()> {
+    // Created here and dropped whatever the run's outcome.
+    let db = match (&args.url, &args.postgres) {
+        (None, Some(server)) => Some(BenchDb::create(server, "ovation_bench").await?),
+        _ => None,
+    };
+    if let Some(db) = &db {
+        config.database_url.clone_from(&db.url);
+    }
+    let result = measure(&args, config, db.is_some()).await;
+    if let Some(db) = db {
+        db.drop_now().await;
+    }
+    result
+}
+
+/// The run, on the server at `--url`, or in process on `config`'s database (a fresh
+/// PostgreSQL one when `postgres`, else a fresh SQLite file).
+async fn measure(
+    args: &PurchasesArgs,
+    mut config: server::Config,
+    postgres: bool,
+) -> anyhow::Result<()> {
     let mut _dir = None;
-    let mut bench_db: Option<BenchDb> = None;
     let (addr, admin, server, where_) = match &args.url {
         Some(url) => {
             let admin = args.admin_token.clone().ok_or_else(|| {
@@ -184,40 +190,22 @@ pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyh
             (authority(url)?, admin, None, format!("server at {url}"))
         }
         None => {
-            let store_desc = match &args.postgres {
-                Some(server) => {
-                    let name = format!("ovation_bench_{}", std::process::id());
-                    config.database_url = store::create_database(server, &name).await?;
-                    bench_db = Some(BenchDb {
-                        server: server.clone(),
-                        name,
-                    });
-                    "fresh PostgreSQL database (synchronous_commit as the server sets it)"
-                }
-                None => {
-                    let dir = temp_dir(&args.common)?;
-                    config.database_url =
-                        format!("sqlite://{}", dir.path().join("purchases.db").display());
-                    _dir = Some(dir);
-                    "fresh SQLite file (WAL, synchronous=FULL)"
-                }
+            let store_desc = if postgres {
+                "fresh PostgreSQL database (synchronous_commit as the server sets it)"
+            } else {
+                let dir = temp_dir(&args.common)?;
+                config.database_url =
+                    format!("sqlite://{}", dir.path().join("purchases.db").display());
+                _dir = Some(dir);
+                "fresh SQLite file (WAL, synchronous=FULL)"
             };
-            config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-            let app = server::App::build(config.clone()).await?;
-            let admin = app.admin_token.clone();
-            let (listener, local) = server::bind(config.bind).await?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let handle = tokio::spawn(app.serve(listener, async {
-                let _ = stopped.await;
-            }));
+            let batch_max = config.writer.batch_max;
+            let server = InProcess::start(config).await?;
             (
-                local.to_string(),
-                admin,
-                Some((stop, handle)),
-                format!(
-                    "in-process server, {store_desc}, writer batch_max {}",
-                    config.writer.batch_max
-                ),
+                server.addr.to_string(),
+                server.admin.clone(),
+                Some(server),
+                format!("in-process server, {store_desc}, writer batch_max {batch_max}"),
             )
         }
     };
@@ -256,12 +244,8 @@ pub(crate) async fn run(args: PurchasesArgs, mut config: server::Config) -> anyh
     let verify_time = verify_started.elapsed();
     let verified = verify.get("ok").and_then(Value::as_bool) == Some(true);
 
-    if let Some((stop, handle)) = server {
-        let _ = stop.send(());
-        handle.await??;
-    }
-    if let Some(db) = bench_db.take() {
-        db.drop_now().await;
+    if let Some(server) = server {
+        server.stop().await?;
     }
 
     let lat = &totals.lat;

@@ -17,9 +17,9 @@
 //!
 //! The backends differ in how they load and write: [`sqlite`] runs on its own OS thread with
 //! a `rusqlite` connection (cached point statements; SQLite has one writer anyway);
-//! [`postgres`] is a task with one connection that works set-wise (`UNNEST` arrays, one
-//! statement per kind of row) and takes row locks in a fixed order, since several nodes'
-//! writers share the database (see that module).
+//! [`postgres`] runs `postgres_connections` tasks, a connection each, that work set-wise
+//! (`UNNEST` arrays, one statement per kind of row) and take row locks in a fixed order,
+//! since other tasks and other nodes' writers share the database (see that module).
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;

@@ -121,11 +121,9 @@ async fn run(shared: Arc<Tasks>) {
     }
 }
 
-/// Why a batch is tried again.
-enum Retry {
-    Database(sqlx::Error),
-    ClaimVanished,
-}
+/// A claimed key was neither inserted by this batch nor found stored (its holder rolled
+/// back between the two statements): the batch is tried again.
+struct ClaimVanished;
 
 /// Deadlocks, serialization failures, and another batch inserting the same transfer (or
 /// resolving the same pending one) first: on a retry the batch sees what that one did.
@@ -146,27 +144,16 @@ fn retryable(e: &StoreError) -> bool {
 async fn commit_with_retries(pool: &PgPool, jobs: &[WriteJob]) -> Result<Vec<Outcome>, StoreError> {
     let mut attempt = 1;
     loop {
-        let why = match commit_batch(pool, jobs).await {
+        let error = match commit_batch(pool, jobs).await {
             Ok(Ok(outcomes)) => return Ok(outcomes),
-            Ok(Err(why)) => why,
-            Err(e) if retryable(&e) => match e {
-                StoreError::Unavailable(e) => Retry::Database(e),
-                other => return Err(other),
-            },
+            Ok(Err(ClaimVanished)) => corrupt("an idempotency key was neither free nor taken"),
+            Err(e) if retryable(&e) => e,
             Err(e) => return Err(e),
         };
         if attempt >= ATTEMPTS {
-            return Err(match why {
-                Retry::Database(e) => StoreError::Unavailable(e),
-                Retry::ClaimVanished => corrupt("an idempotency key was neither free nor taken"),
-            });
+            return Err(error);
         }
-        match &why {
-            Retry::Database(e) => tracing::warn!(error = %e, attempt, "ledger batch retried"),
-            Retry::ClaimVanished => {
-                tracing::warn!(attempt, "ledger batch retried: a claim vanished");
-            }
-        }
+        tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), attempt, "ledger batch retried");
         attempt += 1;
     }
 }
@@ -174,14 +161,14 @@ async fn commit_with_retries(pool: &PgPool, jobs: &[WriteJob]) -> Result<Vec<Out
 async fn commit_batch(
     pool: &PgPool,
     jobs: &[WriteJob],
-) -> Result<Result<Vec<Outcome>, Retry>, StoreError> {
+) -> Result<Result<Vec<Outcome>, ClaimVanished>, StoreError> {
     let mut tx = pool.begin().await?;
     let now = to_micros(crate::now());
     let needs = Needs::of(jobs);
     let mut loaded = Loaded::default();
     let claimed = claim_keys(&mut tx, &needs, now, &mut loaded).await?;
     if claimed.len() + loaded.answers.len() < needs.keys.len() {
-        return Ok(Err(Retry::ClaimVanished));
+        return Ok(Err(ClaimVanished));
     }
     load(&mut tx, &needs, now, &mut loaded).await?;
     let plan = super::plan(jobs, loaded)?;
