@@ -66,16 +66,31 @@ pub enum Purpose {
     CreatorPaidOut,
     /// The platform's fee income.
     PlatformFees,
+    /// What the payment processor kept of card payments (its fee).
+    ProcessorFees,
+    /// The platform's own money put into the books (it funds match budgets): debit-normal.
+    PlatformFunds,
+    /// A match program's budget (owner: the program): never below zero.
+    MatchBudget,
+    /// A viewer's prepaid wallet: never below zero.
+    Wallet,
+    /// Losses the platform bears (a disputed wallet top-up already spent).
+    PlatformLosses,
 }
 
 impl Purpose {
     /// Every purpose, for parsing and tests.
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 10] = [
         Purpose::ProcessorClearing,
         Purpose::CreatorPending,
         Purpose::CreatorAvailable,
         Purpose::CreatorPaidOut,
         Purpose::PlatformFees,
+        Purpose::ProcessorFees,
+        Purpose::PlatformFunds,
+        Purpose::MatchBudget,
+        Purpose::Wallet,
+        Purpose::PlatformLosses,
     ];
 
     /// The stored name.
@@ -86,6 +101,11 @@ impl Purpose {
             Purpose::CreatorAvailable => "creator_available",
             Purpose::CreatorPaidOut => "creator_paid_out",
             Purpose::PlatformFees => "platform_fees",
+            Purpose::ProcessorFees => "processor_fees",
+            Purpose::PlatformFunds => "platform_funds",
+            Purpose::MatchBudget => "match_budget",
+            Purpose::Wallet => "wallet",
+            Purpose::PlatformLosses => "platform_losses",
         }
     }
 
@@ -101,7 +121,12 @@ impl Purpose {
             Purpose::ProcessorClearing => BalanceRule::None,
             // A creator may go negative after a chargeback; the debt is recovered later.
             Purpose::CreatorPending | Purpose::CreatorAvailable => BalanceRule::None,
-            Purpose::CreatorPaidOut | Purpose::PlatformFees => BalanceRule::None,
+            Purpose::CreatorPaidOut | Purpose::PlatformFees | Purpose::ProcessorFees => {
+                BalanceRule::None
+            }
+            Purpose::PlatformFunds | Purpose::PlatformLosses => BalanceRule::None,
+            // A budget and a wallet hold money that exists: they never go below zero.
+            Purpose::MatchBudget | Purpose::Wallet => BalanceRule::DebitsMustNotExceedCredits,
         }
     }
 }
@@ -277,6 +302,38 @@ impl Code {
     pub const BADGE_SHARE_REFUND: Code = Code(3);
     /// Reversal of a badge fee by a refund.
     pub const BADGE_FEE_REFUND: Code = Code(4);
+    /// The payment processor's fee on a card payment.
+    pub const PROCESSOR_FEE: Code = Code(5);
+    /// Reversal of a processor fee by a refund.
+    pub const PROCESSOR_FEE_REFUND: Code = Code(6);
+    /// Reversal of a badge share by a chargeback (a dispute).
+    pub const BADGE_SHARE_CHARGEBACK: Code = Code(7);
+    /// Reversal of a badge fee by a chargeback.
+    pub const BADGE_FEE_CHARGEBACK: Code = Code(8);
+    /// Reversal of a processor fee by a chargeback.
+    pub const PROCESSOR_FEE_CHARGEBACK: Code = Code(9);
+    /// Income whose hold period ended: pending → available.
+    pub const HOLD_RELEASE: Code = Code(10);
+    /// A payout to the creator's bank (pending until the provider confirms).
+    pub const PAYOUT: Code = Code(11);
+    /// The platform's match of a purchase, from a match program's budget.
+    pub const MATCH: Code = Code(12);
+    /// Reversal of a match by a refund.
+    pub const MATCH_REFUND: Code = Code(13);
+    /// Reversal of a match by a chargeback.
+    pub const MATCH_CHARGEBACK: Code = Code(14);
+    /// The platform funding a match program's budget.
+    pub const MATCH_FUNDING: Code = Code(15);
+    /// A viewer's wallet top-up paid by card.
+    pub const WALLET_TOPUP: Code = Code(16);
+    /// The processor's fee on a wallet top-up, borne by the platform.
+    pub const TOPUP_PROCESSOR_FEE: Code = Code(17);
+    /// Reversal of a wallet top-up by a chargeback (from what is left in the wallet).
+    pub const WALLET_TOPUP_CHARGEBACK: Code = Code(18);
+    /// The part of a disputed top-up already spent: the platform's loss.
+    pub const TOPUP_CHARGEBACK_LOSS: Code = Code(19);
+    /// A match budget's unspent money returned to the platform.
+    pub const MATCH_DEFUNDING: Code = Code(20);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Holds and payouts.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
     /// Benchmarks (figures for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -49,6 +54,13 @@ enum Command {
 enum LedgerCommand {
     /// Recomputes every balance from the transfers and checks every rule; exits 1 on a problem.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum PayoutsCommand {
+    /// Releases income whose hold period has ended (as `serve` does on its schedule); safe to
+    /// run while servers run, on any number of machines.
+    Release,
 }
 
 fn init_tracing(json: bool) {
@@ -95,6 +107,31 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 std::process::exit(1);
             }
+        }
+        Command::Payouts {
+            command: PayoutsCommand::Release,
+        } => {
+            let app = App::build(config).await?;
+            let report = server::books::release_due(&app.state.store, store::now()).await;
+            app.state.store.close().await;
+            let report = report?;
+            let amounts: Vec<String> = report
+                .released
+                .iter()
+                .map(|(c, a)| money::Money::new(*a, *c).to_string())
+                .collect();
+            println!(
+                "released {} holds in {} transfers ({}); {} already released elsewhere",
+                report.holds,
+                report.releases,
+                if amounts.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    amounts.join(", ")
+                },
+                report.skipped
+            );
+            Ok(())
         }
         Command::Bench { command } => bench::run(command, config).await,
     }

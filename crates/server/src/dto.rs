@@ -321,3 +321,45 @@ pub struct StatusBody {
     /// `ok` or `unavailable`.
     pub status: String,
 }
+
+/// `POST /v1/holds/release`: what one release run did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseBody {
+    /// Holds whose period had ended and that were released now.
+    pub holds: u64,
+    /// Release transfers posted (one per creator and currency per page of holds).
+    pub releases: u64,
+    /// Released amounts per currency.
+    pub released: Vec<MoneyBody>,
+    /// Holds another run (another node) released first, or a reversal took back meanwhile.
+    pub skipped: u64,
+}
+
+impl From<crate::books::ReleaseReport> for ReleaseBody {
+    fn from(r: crate::books::ReleaseReport) -> ReleaseBody {
+        ReleaseBody {
+            holds: r.holds,
+            releases: r.releases,
+            released: r
+                .released
+                .into_iter()
+                .map(|(c, a)| MoneyBody::from(Money::new(a, c)))
+                .collect(),
+            skipped: r.skipped,
+        }
+    }
+}
+
+/// `POST /v1/webhooks/payments`: what became of the event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookBody {
+    /// The event's id.
+    pub id: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `already_applied`, `refunded`, `charged_back`, `already_refunded`,
+    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`,
+    /// `partial_refund_not_booked` or `ignored`.
+    pub result: String,
+}

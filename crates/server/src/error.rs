@@ -55,6 +55,15 @@ pub enum ApiError {
     /// Already refunded.
     #[error("purchase is already refunded")]
     AlreadyRefunded,
+    /// The purchase was charged back: it cannot be refunded as well.
+    #[error("purchase was charged back by the buyer's bank")]
+    PurchaseDisputed,
+    /// A webhook's signature is missing, malformed, wrong or outside the tolerance.
+    #[error("{0}")]
+    InvalidSignature(&'static str),
+    /// The wallet holds less than the price.
+    #[error("{0}")]
+    InsufficientFunds(String),
     /// Creator not eligible; says why.
     #[error("creator is not eligible: {0}")]
     CreatorNotEligible(String),
@@ -100,6 +109,9 @@ impl ApiError {
             ApiError::SpendingLimit(_) => (StatusCode::FORBIDDEN, "spending_limit"),
             ApiError::CardDeclined => (StatusCode::PAYMENT_REQUIRED, "card_declined"),
             ApiError::AlreadyRefunded => (StatusCode::CONFLICT, "already_refunded"),
+            ApiError::PurchaseDisputed => (StatusCode::CONFLICT, "purchase_disputed"),
+            ApiError::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "invalid_signature"),
+            ApiError::InsufficientFunds(_) => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
             ApiError::CreatorNotEligible(_) => (StatusCode::FORBIDDEN, "creator_not_eligible"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

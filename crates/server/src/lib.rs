@@ -5,6 +5,7 @@
 //! (`live`, `ledger`, `money`) and the `store`, and never does arithmetic on money itself:
 //! prices come from the configured table, splits from `live`, balances from the ledger.
 
+pub mod books;
 pub mod bus;
 pub mod demo;
 pub mod dto;
@@ -14,6 +15,7 @@ pub mod payments;
 mod routes;
 pub mod settings;
 pub mod state;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,10 +67,12 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::purchases::refund,
         routes::ops::earnings,
         routes::ops::verify,
+        routes::payouts::release_holds,
+        routes::webhooks::payment_webhook,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"),
     )
 )]
 pub struct ApiDoc;
@@ -107,7 +111,7 @@ async fn method_not_allowed() -> Response {
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
-    use routes::{accounts, lives, ops, purchases, ws};
+    use routes::{accounts, lives, ops, payouts, purchases, webhooks, ws};
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -130,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/purchases/{id}/refund", post(purchases::refund))
         .route("/v1/creators/{id}/earnings", get(ops::earnings))
         .route("/v1/ledger/verify", get(ops::verify))
+        .route("/v1/holds/release", post(payouts::release_holds))
+        .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
         .fallback(not_found)
         .with_state(state);
     Router::new()
@@ -185,6 +191,10 @@ impl App {
             Some(nats) => nats.clone(),
             None => Arc::new(LocalBus::new(config.ws_buffer)),
         };
+        let webhook_secret = config.webhooks.secret.clone().unwrap_or_else(|| {
+            secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
+        });
+        let (sandbox, outbox) = Sandbox::with_webhooks();
         let state = AppState::new(Shared {
             admin_token_hash: token_hash(&admin_token),
             config,
@@ -192,12 +202,14 @@ impl App {
             tokens: TokenCache::default(),
             bus,
             nats,
-            payments: Arc::new(Sandbox::new()),
+            payments: Arc::new(sandbox),
+            webhook_secret,
             key_locks: KeyLocks::default(),
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
+        tokio::spawn(deliver_sandbox_webhooks(state.clone(), outbox));
         Ok(App {
             state,
             admin_token,
@@ -215,6 +227,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
+        if let Some(every) = state.config.release_interval {
+            tokio::spawn(release_on_schedule(state.clone(), every));
+        }
         let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
         let signal = {
             let state = self.state.clone();
@@ -262,6 +277,92 @@ impl App {
                 "shutdown did not finish within {} s: exiting with requests in flight",
                 SHUTDOWN_GRACE.as_secs()
             )),
+        }
+    }
+}
+
+/// Times the sandbox tries to deliver one webhook, doubling the wait from one second.
+const SANDBOX_DELIVERY_ATTEMPTS: u32 = 8;
+
+/// Sends the sandbox's webhooks, signed, through the server's own router (the same handler
+/// a processor's requests reach), each when due, retrying with backoff until it is answered
+/// 2xx; stops when the server shuts down (what is still queued is dropped: a processor's
+/// webhooks are at-least-once, and these only confirm what is booked).
+async fn deliver_sandbox_webhooks(
+    state: AppState,
+    mut outbox: tokio::sync::mpsc::Receiver<payments::Outgoing>,
+) {
+    use tower::ServiceExt;
+    let mut stopping = state.shutdown.subscribe();
+    let app = router(state.clone());
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    loop {
+        let next = tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            next = outbox.recv() => next,
+        };
+        let Some(outgoing) = next else { return };
+        tokio::time::sleep_until(outgoing.due.into()).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let (app, state) = (app.clone(), state.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let body = outgoing.event.to_string();
+            let mut wait = Duration::from_secs(1);
+            for attempt in 1..=SANDBOX_DELIVERY_ATTEMPTS {
+                if *state.shutdown.borrow() {
+                    return;
+                }
+                let t = time::OffsetDateTime::now_utc().unix_timestamp();
+                let signature = webhooks::sign(
+                    secrecy::ExposeSecret::expose_secret(&state.webhook_secret).as_bytes(),
+                    t,
+                    body.as_bytes(),
+                );
+                let request = axum::http::Request::post("/v1/webhooks/payments")
+                    .header("content-type", "application/json")
+                    .header(state.payments.signature_header(), signature)
+                    .body(axum::body::Body::from(body.clone()))
+                    .expect("a request from valid parts");
+                let status = app.clone().oneshot(request).await.map(|r| r.status());
+                match status {
+                    Ok(s) if s.is_success() => return,
+                    other => {
+                        tracing::debug!(?other, attempt, "sandbox webhook not accepted; retrying")
+                    }
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            tracing::warn!(event = %outgoing.event["id"], "sandbox webhook given up after {SANDBOX_DELIVERY_ATTEMPTS} attempts");
+        });
+    }
+}
+
+/// Releases due holds every `every` until the server shuts down (it holds a shutdown
+/// receiver, so the shutdown waits for a run in progress before it stops the writer).
+async fn release_on_schedule(state: AppState, every: Duration) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        match books::release_due(&state.store, store::now()).await {
+            Ok(report) if report.holds > 0 => {
+                tracing::info!(
+                    holds = report.holds,
+                    releases = report.releases,
+                    skipped = report.skipped,
+                    "released held income"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "releasing held income failed; retried next time"),
         }
     }
 }

@@ -1,12 +1,17 @@
 //! The payment-provider interface and the `sandbox` provider, which behaves like a card
 //! processor's test mode: test payment method ids that succeed or decline while the request
-//! waits.
+//! waits, followed by the signed webhooks a processor sends (Stripe's events), delivered
+//! through the server's own `POST /v1/webhooks/payments` with retries, so that the sandbox
+//! exercises the real webhook path.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use money::Money;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 /// A card charge to make.
 #[derive(Debug, Clone)]
@@ -19,6 +24,8 @@ pub struct ChargeRequest {
     pub payment_method: String,
     /// What for.
     pub description: String,
+    /// Ovation's id of what is paid (a purchase), kept in the payment's metadata.
+    pub reference: String,
 }
 
 /// A successful charge.
@@ -47,6 +54,10 @@ pub enum PaymentError {
 pub trait PaymentProvider: Send + Sync + Debug {
     /// The provider's name in configuration.
     fn name(&self) -> &'static str;
+    /// The header its webhooks carry their signature in (lowercase).
+    fn signature_header(&self) -> &'static str {
+        "ovation-signature"
+    }
     /// Charges a payment method; the same idempotency key gives the same answer.
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError>;
     /// Refunds a charge in full; the same key refunds once.
@@ -67,16 +78,70 @@ type Answers = (
     VecDeque<String>,
 );
 
+/// How long after the charge the sandbox sends its webhook, like a processor's own delay:
+/// by then the purchase is booked, and the event is recognised as already applied.
+pub const SANDBOX_WEBHOOK_DELAY: Duration = Duration::from_millis(500);
+
+/// Most webhooks waiting to be sent; more are dropped (with a warning): they only confirm.
+const SANDBOX_OUTBOX_MAX: usize = 65_536;
+
+/// A webhook the sandbox wants delivered, not before `due`.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// When to send it.
+    pub due: Instant,
+    /// The event, Stripe-shaped.
+    pub event: Value,
+}
+
 /// The default provider: Stripe's test payment methods, answered in memory.
 #[derive(Debug, Default)]
 pub struct Sandbox {
     answers: Mutex<Answers>,
+    outbox: Option<mpsc::Sender<Outgoing>>,
 }
 
 impl Sandbox {
-    /// A fresh sandbox.
+    /// A fresh sandbox that sends no webhooks.
     pub fn new() -> Sandbox {
         Sandbox::default()
+    }
+
+    /// A sandbox whose webhooks come out of the receiver, for the server to deliver.
+    pub fn with_webhooks() -> (Sandbox, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(SANDBOX_OUTBOX_MAX);
+        (
+            Sandbox {
+                answers: Mutex::default(),
+                outbox: Some(tx),
+            },
+            rx,
+        )
+    }
+
+    /// Queues a Stripe-shaped event about `object`.
+    fn send(&self, kind: &str, object: Value) {
+        let Some(outbox) = &self.outbox else {
+            return;
+        };
+        let mut data = serde_json::Map::new();
+        data.insert("object".into(), object);
+        let event = json!({
+            "id": format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            "object": "event",
+            "type": kind,
+            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "livemode": false,
+            "data": Value::Object(data),
+        });
+        let outgoing = Outgoing {
+            due: Instant::now() + SANDBOX_WEBHOOK_DELAY,
+            event,
+        };
+        if outbox.try_send(outgoing).is_err() {
+            metrics::counter!("ovation_sandbox_webhooks_dropped_total").increment(1);
+            tracing::warn!(kind, "sandbox webhook outbox full: event dropped");
+        }
     }
 
     fn remember(&self, key: &str, answer: &Result<Charge, PaymentError>) {
@@ -112,28 +177,64 @@ impl PaymentProvider for Sandbox {
         {
             return answer.clone();
         }
+        let disputed = request.payment_method == "pm_card_createDispute";
         let answer = match request.payment_method.as_str() {
-            "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" => {
-                Ok(Charge {
-                    id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
-                })
-            }
+            "pm_card_visa"
+            | "pm_card_mastercard"
+            | "pm_card_amex"
+            | "pm_card_visa_debit"
+            | "pm_card_createDispute" => Ok(Charge {
+                id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
+            }),
             "pm_card_chargeDeclined"
             | "pm_card_chargeDeclinedInsufficientFunds"
             | "pm_card_chargeDeclinedExpiredCard" => Err(PaymentError::Declined),
             other => return Err(PaymentError::UnknownPaymentMethod(other.to_owned())),
         };
         self.remember(&request.idempotency_key, &answer);
+        if let Ok(charge) = &answer {
+            let amount = request.amount.amount();
+            let currency = request.amount.currency().code().to_ascii_lowercase();
+            self.send(
+                "payment_intent.succeeded",
+                json!({
+                    "id": charge.id, "object": "payment_intent", "status": "succeeded",
+                    "amount": amount, "currency": currency,
+                    "metadata": {"ovation_reference": request.reference},
+                }),
+            );
+            // Stripe's test card whose payment succeeds and is then disputed.
+            if disputed {
+                self.send(
+                    "charge.dispute.created",
+                    json!({
+                        "id": format!("dp_{}", charge.id.trim_start_matches("pi_")),
+                        "object": "dispute", "status": "needs_response", "reason": "fraudulent",
+                        "charge": format!("ch_{}", charge.id.trim_start_matches("pi_")),
+                        "payment_intent": charge.id, "amount": amount, "currency": currency,
+                    }),
+                );
+            }
+        }
         answer
     }
 
     async fn refund(
         &self,
         payment_id: &str,
-        _amount: Money,
+        amount: Money,
         _key: &str,
     ) -> Result<String, PaymentError> {
-        Ok(format!("re_{}", payment_id.trim_start_matches("pi_")))
+        let id = payment_id.trim_start_matches("pi_");
+        self.send(
+            "charge.refunded",
+            json!({
+                "id": format!("ch_{id}"), "object": "charge", "payment_intent": payment_id,
+                "amount": amount.amount(), "amount_refunded": amount.amount(), "refunded": true,
+                "currency": amount.currency().code().to_ascii_lowercase(),
+            }),
+        );
+        Ok(format!("re_{id}"))
     }
 }
 
@@ -148,6 +249,7 @@ mod tests {
             amount: Money::new(199, Currency::USD),
             payment_method: pm.into(),
             description: "test".into(),
+            reference: "pur_test".into(),
         }
     }
 
@@ -163,6 +265,32 @@ mod tests {
             sandbox.charge(request("c", "pm_nope")).await,
             Err(PaymentError::UnknownPaymentMethod(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_charge_is_followed_by_its_webhooks() {
+        let (sandbox, mut outbox) = Sandbox::with_webhooks();
+        let charge = sandbox
+            .charge(request("d", "pm_card_createDispute"))
+            .await
+            .expect("succeeds");
+        let first = outbox.recv().await.expect("an event");
+        assert_eq!(first.event["type"], "payment_intent.succeeded");
+        assert_eq!(first.event["data"]["object"]["id"], charge.id.as_str());
+        assert_eq!(
+            first.event["data"]["object"]["metadata"]["ovation_reference"],
+            "pur_test"
+        );
+        let second = outbox.recv().await.expect("an event");
+        assert_eq!(second.event["type"], "charge.dispute.created");
+        assert_eq!(
+            second.event["data"]["object"]["payment_intent"],
+            charge.id.as_str()
+        );
+        assert!(second.due >= first.due);
+        // A decline sends nothing.
+        let _ = sandbox.charge(request("e", "pm_card_chargeDeclined")).await;
+        assert!(outbox.try_recv().is_err());
     }
 
     #[tokio::test]

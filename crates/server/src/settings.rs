@@ -25,8 +25,16 @@ const ENV_KEYS: &[&str] = &[
     "admin_token",
     "nats_url",
     "webhook_secret",
+    "webhook_tolerance_secs",
+    "payment_provider",
+    "stripe_secret_key",
+    "stripe_api_base",
     "platform_fee_bps",
+    "platform_fee_bps_by_source",
+    "processor_fee_bps",
+    "processor_fee_fixed",
     "hold_period_days",
+    "release_interval_secs",
     "payout_minimum_major",
     "adult_age_years",
     "creator_follower_minimum",
@@ -66,13 +74,33 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// NATS for several nodes (not used yet by this build).
     pub nats_url: Option<String>,
-    /// Secret of signed payment webhooks.
+    /// Secret of signed payment webhooks; generated per process when unset (fine for the
+    /// sandbox, which signs its own; the `stripe` provider needs Stripe's `whsec_…`).
     #[serde(skip_serializing)]
     pub webhook_secret: Option<SecretString>,
-    /// Platform fee on badges, in basis points.
+    /// How far a webhook's signed time may be from the server's clock, in seconds.
+    pub webhook_tolerance_secs: u64,
+    /// `sandbox` (default) or `stripe`.
+    pub payment_provider: String,
+    /// Stripe's secret API key (`sk_…`), for the `stripe` provider.
+    #[serde(skip_serializing)]
+    pub stripe_secret_key: Option<SecretString>,
+    /// Stripe's API address (a test double's, in tests).
+    pub stripe_api_base: String,
+    /// Platform fee on badges, in basis points (and on every source without its own).
     pub platform_fee_bps: u32,
+    /// Platform fee per income source (`badges`, `commissions`, `brand_deals`), in basis
+    /// points; a source not listed pays `platform_fee_bps`.
+    pub platform_fee_bps_by_source: BTreeMap<String, u32>,
+    /// The payment processor's fee on each card payment: a percentage in basis points…
+    pub processor_fee_bps: u32,
+    /// …plus a fixed amount per currency, in minor units (absent = 0).
+    pub processor_fee_fixed: BTreeMap<String, i64>,
     /// Days new income stays pending.
     pub hold_period_days: u32,
+    /// How often `serve` releases income whose hold ended, in seconds (0 = never; then
+    /// run `ovation payouts release`).
+    pub release_interval_secs: u64,
     /// Minimum payout, in major units of the payout currency.
     pub payout_minimum_major: u64,
     /// Age from which a person is an adult.
@@ -109,8 +137,16 @@ impl Default for Settings {
             admin_token: None,
             nats_url: None,
             webhook_secret: None,
+            webhook_tolerance_secs: 300,
+            payment_provider: "sandbox".into(),
+            stripe_secret_key: None,
+            stripe_api_base: "https://api.stripe.com".into(),
             platform_fee_bps: 0,
+            platform_fee_bps_by_source: BTreeMap::new(),
+            processor_fee_bps: 0,
+            processor_fee_fixed: BTreeMap::new(),
             hold_period_days: 7,
+            release_interval_secs: 60,
             payout_minimum_major: 100,
             adult_age_years: 18,
             creator_follower_minimum: 0,
@@ -167,8 +203,20 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// Platform fee on badges.
     pub platform_fee: Bps,
-    /// Hold period.
-    pub hold_period_days: u32,
+    /// Platform fee per income source other than badges' (`platform_fee` when absent).
+    pub platform_fee_by_source: BTreeMap<String, Bps>,
+    /// The processor's fee on card payments: basis points, and a fixed part per currency.
+    pub processor_fee_bps: Bps,
+    /// The fixed part, minor units per currency.
+    pub processor_fee_fixed: BTreeMap<Currency, i64>,
+    /// How long new income stays pending.
+    pub hold_period: std::time::Duration,
+    /// How often `serve` releases due income (`None`: never).
+    pub release_interval: Option<std::time::Duration>,
+    /// The payment provider.
+    pub payments: PaymentsConfig,
+    /// Signed webhooks.
+    pub webhooks: WebhookConfig,
     /// Minimum payout, major units.
     pub payout_minimum_major: u64,
     /// Creator eligibility.
@@ -185,6 +233,60 @@ pub struct Config {
     pub log_json: bool,
     /// Read connections.
     pub pool_size: u32,
+}
+
+/// Which payment provider, and what it needs.
+#[derive(Debug, Clone)]
+pub enum PaymentsConfig {
+    /// The built-in test-mode processor.
+    Sandbox,
+    /// Stripe's HTTP API.
+    Stripe {
+        /// `sk_…`.
+        secret_key: SecretString,
+        /// `https://api.stripe.com`, or a test double.
+        api_base: String,
+    },
+}
+
+/// How webhooks are authenticated.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The signing secret; `None` generates one per process.
+    pub secret: Option<SecretString>,
+    /// Largest distance between the signed time and the server's clock.
+    pub tolerance: std::time::Duration,
+}
+
+/// The income sources whose platform fee can be set.
+pub const FEE_SOURCES: [&str; 3] = ["badges", "commissions", "brand_deals"];
+
+impl Config {
+    /// The platform's fee on income of `source`.
+    pub fn platform_fee_for(&self, source: &str) -> Bps {
+        self.platform_fee_by_source
+            .get(source)
+            .copied()
+            .unwrap_or(self.platform_fee)
+    }
+
+    /// The processor's fee on a card payment in `currency`.
+    pub fn processor_fee(&self, currency: Currency) -> live::ProcessorFee {
+        live::ProcessorFee {
+            bps: self.processor_fee_bps,
+            fixed_minor: self
+                .processor_fee_fixed
+                .get(&currency)
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+
+    /// The smallest payout in `currency`, in minor units.
+    pub fn payout_minimum(&self, currency: Currency) -> i64 {
+        let major = i64::try_from(self.payout_minimum_major).unwrap_or(i64::MAX);
+        major.saturating_mul(10_i64.pow(u32::from(currency.exponent())))
+    }
 }
 
 impl Settings {
@@ -241,6 +343,68 @@ impl Settings {
         if self.hold_period_days > 365 {
             return Err(invalid("hold_period_days", "expected at most 365"));
         }
+        let mut platform_fee_by_source = BTreeMap::new();
+        for (source, bps) in &self.platform_fee_bps_by_source {
+            if !FEE_SOURCES.contains(&source.as_str()) {
+                return Err(invalid(
+                    "platform_fee_bps_by_source",
+                    format!("unknown source {source:?}; expected one of {FEE_SOURCES:?}"),
+                ));
+            }
+            let bps = Bps::new(*bps).map_err(|_| {
+                invalid(
+                    "platform_fee_bps_by_source",
+                    "expected 0..=10000 basis points",
+                )
+            })?;
+            platform_fee_by_source.insert(source.clone(), bps);
+        }
+        let processor_fee_bps = Bps::new(self.processor_fee_bps)
+            .map_err(|_| invalid("processor_fee_bps", "expected 0..=10000 basis points"))?;
+        let mut processor_fee_fixed = BTreeMap::new();
+        for (code, fixed) in &self.processor_fee_fixed {
+            let currency =
+                Currency::parse(code).map_err(|e| invalid("processor_fee_fixed", e.to_string()))?;
+            if *fixed < 0 {
+                return Err(invalid("processor_fee_fixed", "fees must not be negative"));
+            }
+            processor_fee_fixed.insert(currency, *fixed);
+        }
+        if self.webhook_tolerance_secs == 0 || self.webhook_tolerance_secs > 3_600 {
+            return Err(invalid("webhook_tolerance_secs", "expected 1..=3600"));
+        }
+        let payments = match self.payment_provider.as_str() {
+            "sandbox" => PaymentsConfig::Sandbox,
+            "stripe" => {
+                let secret_key = self.stripe_secret_key.clone().ok_or_else(|| {
+                    invalid(
+                        "stripe_secret_key",
+                        "the stripe provider needs Stripe's secret key",
+                    )
+                })?;
+                if self.webhook_secret.is_none() {
+                    return Err(invalid(
+                        "webhook_secret",
+                        "the stripe provider needs the endpoint's signing secret (whsec_…)",
+                    ));
+                }
+                if !(self.stripe_api_base.starts_with("https://")
+                    || self.stripe_api_base.starts_with("http://"))
+                {
+                    return Err(invalid("stripe_api_base", "expected an http(s) URL"));
+                }
+                PaymentsConfig::Stripe {
+                    secret_key,
+                    api_base: self.stripe_api_base.trim_end_matches('/').to_owned(),
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "payment_provider",
+                    format!("expected sandbox or stripe, got {other:?}"),
+                ));
+            }
+        };
         let mut countries = Vec::with_capacity(self.badge_countries.len());
         for c in &self.badge_countries {
             countries.push(
@@ -323,7 +487,17 @@ impl Settings {
             admin_token: self.admin_token,
             nats_url: self.nats_url,
             platform_fee,
-            hold_period_days: self.hold_period_days,
+            platform_fee_by_source,
+            processor_fee_bps,
+            processor_fee_fixed,
+            hold_period: std::time::Duration::from_secs(u64::from(self.hold_period_days) * 86_400),
+            release_interval: (self.release_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.release_interval_secs)),
+            payments,
+            webhooks: WebhookConfig {
+                secret: self.webhook_secret,
+                tolerance: std::time::Duration::from_secs(self.webhook_tolerance_secs),
+            },
             payout_minimum_major: self.payout_minimum_major,
             eligibility: EligibilityRules {
                 adult_age_years: self.adult_age_years,
@@ -366,7 +540,12 @@ mod tests {
         let config = Settings::default().validate().expect("defaults are valid");
         assert_eq!(config.prices.countries().count(), 11);
         assert_eq!(config.platform_fee, Bps::ZERO);
-        assert_eq!(config.hold_period_days, 7);
+        assert_eq!(
+            config.hold_period,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(config.payout_minimum(Currency::USD), 10_000);
+        assert_eq!(config.payout_minimum(Currency::JPY), 100);
     }
 
     #[test]

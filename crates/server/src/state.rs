@@ -33,6 +33,8 @@ pub struct Shared {
     pub nats: Option<Arc<NatsBus>>,
     /// The payment processor.
     pub payments: Arc<dyn PaymentProvider>,
+    /// The secret payment webhooks are signed with (configured, or generated for this run).
+    pub webhook_secret: secrecy::SecretString,
     /// One request at a time per idempotency key on this node.
     pub key_locks: KeyLocks,
     /// Renders `/metrics`.

@@ -26,10 +26,14 @@ use time::OffsetDateTime;
 
 pub use queries::{NewUser, Page};
 pub use rows::{
-    Comment, CommentId, CurrencyBalances, Earnings, IdempotencyRecord, Live, LiveId, Purchase,
-    PurchaseId, PurchaseStatus, SourceTotal, Supporter, User, UserId,
+    Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
+    LiveId, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, SourceTotal, Supporter, User,
+    UserId,
 };
-pub use writer::{Effect, Guard, Outcome, Refusal, WriteJob, Writer, WriterConfig, income_source};
+pub use writer::{
+    Effect, Guard, Outcome, Refusal, RowRef, WriteJob, Writer, WriterConfig, income_source,
+    income_sources,
+};
 
 /// What can go wrong in the store. Domain outcomes (a taken handle) are variants; the rest
 /// is the database being unreachable or broken.

@@ -11,8 +11,9 @@ use crate::columns::{
     Columns, account_columns, account_from, idempotency_columns, idempotency_from,
 };
 use crate::rows::{
-    Comment, CommentId, CurrencyBalances, Earnings, IdempotencyRecord, Live, LiveId, Purchase,
-    PurchaseId, PurchaseStatus, SourceTotal, Supporter, User, UserId,
+    Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
+    LiveId, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, SourceTotal, Supporter, User,
+    UserId,
 };
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
@@ -112,11 +113,15 @@ fn purchase_from_row(row: &impl Columns) -> Result<Purchase, StoreError> {
         price: Money::new(row.int("amount")?, currency),
         creator_share: Money::new(row.int("creator_share")?, currency),
         platform_fee: Money::new(row.int("platform_fee")?, currency),
-        status: match status.as_str() {
-            "succeeded" => PurchaseStatus::Succeeded,
-            "refunded" => PurchaseStatus::Refunded,
-            other => return Err(corrupt(format!("purchase {id}: status {other}"))),
+        processor_fee: Money::new(row.int("processor_fee")?, currency),
+        match_amount: Money::new(row.int("match_amount")?, currency),
+        payment_method: {
+            let method = row.text("payment_method")?;
+            PaymentMethod::parse(&method)
+                .ok_or_else(|| corrupt(format!("purchase {id}: payment method {method}")))?
         },
+        status: PurchaseStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("purchase {id}: status {status}")))?,
         payment_id: row.text("payment_id")?,
         created_at: from_micros(row.int("created_at")?),
         refunded_at: refunded_at.map(from_micros),
@@ -154,8 +159,36 @@ macro_rules! live_columns {
 }
 macro_rules! purchase_columns {
     () => {
-        "id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at, refunded_at"
+        "id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, processor_fee, match_amount, payment_method, status, payment_id, created_at, refunded_at"
     };
+}
+
+macro_rules! hold_columns {
+    () => {
+        "id, owner, currency, amount, source, status, release_at, created_at"
+    };
+}
+
+fn hold_from_row(row: &impl Columns) -> Result<Hold, StoreError> {
+    let id = row.text("id")?;
+    let currency =
+        Currency::parse(&row.text("currency")?).map_err(|e| corrupt(format!("hold {id}: {e}")))?;
+    let source = row.text("source")?;
+    let status = row.text("status")?;
+    Ok(Hold {
+        owner: UserId::from_string(row.text("owner")?),
+        amount: Money::new(row.int("amount")?, currency),
+        source: crate::income_sources()
+            .iter()
+            .copied()
+            .find(|s| *s == source)
+            .ok_or_else(|| corrupt(format!("hold {id}: source {source}")))?,
+        status: HoldStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("hold {id}: status {status}")))?,
+        release_at: from_micros(row.int("release_at")?),
+        created_at: from_micros(row.int("created_at")?),
+        id,
+    })
 }
 
 impl Store {
@@ -407,6 +440,66 @@ impl Store {
         .transpose())
     }
 
+    /// The purchase paid by the provider's payment `payment_id`.
+    pub async fn purchase_by_payment(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<Purchase>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT ",
+            purchase_columns!(),
+            " FROM purchases WHERE payment_id = $1"
+        ))
+        .bind(payment_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(purchase_from_row)
+        .transpose())
+    }
+
+    /// A hold by id (the income event's id).
+    pub async fn hold(&self, id: &str) -> Result<Option<Hold>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT ",
+            hold_columns!(),
+            " FROM holds WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(hold_from_row)
+        .transpose())
+    }
+
+    /// Holds whose period ended by `now`, oldest first, after `after` (the last hold of
+    /// the previous page: its release time and id).
+    pub async fn due_holds(
+        &self,
+        now: OffsetDateTime,
+        after: Option<(OffsetDateTime, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Hold>, StoreError> {
+        let (after_at, after_id) = after.map_or((i64::MIN, ""), |(at, id)| (to_micros(at), id));
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT ",
+            hold_columns!(),
+            " FROM holds WHERE status = 'held' AND release_at <= $1 \
+               AND (release_at > $2 OR (release_at = $2 AND id > $3)) \
+             ORDER BY release_at, id LIMIT $4"
+        ))
+        .bind(to_micros(now))
+        .bind(after_at)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(hold_from_row)
+        .collect::<Result<Vec<_>, _>>())
+    }
+
     /// What `viewer` spent in `currency` since `since` (succeeded purchases).
     pub async fn spent_since(
         &self,
@@ -499,8 +592,10 @@ impl Store {
 
     /// A creator's balances per currency and income per source.
     pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, StoreError> {
+        // A payout waiting for the provider is already out of the available balance.
         let rows = with_pool!(&self.db, pool => sqlx::query(
-            "SELECT purpose, currency, credits_posted - debits_posted AS balance \
+            "SELECT purpose, currency, \
+                    credits_posted - debits_posted - CASE WHEN purpose = 'creator_available' THEN debits_pending ELSE 0 END AS balance \
              FROM ledger_accounts WHERE owner = $1",
         )
         .bind(creator.as_str())
@@ -526,10 +621,8 @@ impl Store {
             match Purpose::parse(&purpose) {
                 Some(Purpose::CreatorPending) => entry.pending = amount,
                 Some(Purpose::CreatorAvailable) => entry.available = amount,
-                // Paid-out money left the creator's accounts: its account is debit-normal.
-                Some(Purpose::CreatorPaidOut) => {
-                    entry.paid_out = Money::new(-amount.amount(), currency);
-                }
+                // A payout is credited to it once the provider confirms it.
+                Some(Purpose::CreatorPaidOut) => entry.paid_out = amount,
                 _ => {}
             }
         }

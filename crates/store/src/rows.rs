@@ -122,6 +122,8 @@ pub enum PurchaseStatus {
     Succeeded,
     /// Reversed by a refund.
     Refunded,
+    /// Reversed by a chargeback: the buyer disputed the payment with their bank.
+    Disputed,
 }
 
 impl PurchaseStatus {
@@ -130,7 +132,45 @@ impl PurchaseStatus {
         match self {
             PurchaseStatus::Succeeded => "succeeded",
             PurchaseStatus::Refunded => "refunded",
+            PurchaseStatus::Disputed => "disputed",
         }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PurchaseStatus> {
+        [
+            PurchaseStatus::Succeeded,
+            PurchaseStatus::Refunded,
+            PurchaseStatus::Disputed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// How a purchase was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    /// A card charge through the payment provider.
+    Card,
+    /// The buyer's prepaid wallet.
+    Wallet,
+}
+
+impl PaymentMethod {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Wallet => "wallet",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PaymentMethod> {
+        [PaymentMethod::Card, PaymentMethod::Wallet]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 
@@ -153,13 +193,19 @@ pub struct Purchase {
     pub creator_share: Money,
     /// The platform's part of the price.
     pub platform_fee: Money,
-    /// Succeeded or refunded.
+    /// The payment processor's part of the price (zero for wallet payments).
+    pub processor_fee: Money,
+    /// What a match program added for the creator (decided inside the ledger batch).
+    pub match_amount: Money,
+    /// Card or wallet.
+    pub payment_method: PaymentMethod,
+    /// Succeeded, refunded or disputed.
     pub status: PurchaseStatus,
-    /// The payment provider's id for the charge.
+    /// The payment provider's id for the charge (the wallet payment's own id for a wallet).
     pub payment_id: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
-    /// Refund time.
+    /// When it was refunded or charged back.
     pub refunded_at: Option<OffsetDateTime>,
 }
 
@@ -222,4 +268,53 @@ pub struct Earnings {
     pub balances: Vec<CurrencyBalances>,
     /// Per source and currency.
     pub by_source: Vec<SourceTotal>,
+}
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldStatus {
+    /// Inside its hold period: the money is in the creator's pending balance.
+    Held,
+    /// Moved to the creator's available balance.
+    Released,
+    /// Taken back by a refund or a chargeback before it was released.
+    Reversed,
+}
+
+impl HoldStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Released => "released",
+            HoldStatus::Reversed => "reversed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        [HoldStatus::Held, HoldStatus::Released, HoldStatus::Reversed]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
+/// New income inside its hold period: one per income event (its id is the event's, a
+/// purchase id), released to the owner's available balance at `release_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The income event's id.
+    pub id: String,
+    /// The creator.
+    pub owner: UserId,
+    /// How much, in the owner's pending balance (the share plus any match).
+    pub amount: Money,
+    /// `badges`, and later other income sources.
+    pub source: &'static str,
+    /// Held, released or reversed.
+    pub status: HoldStatus,
+    /// When the hold period ends.
+    pub release_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
 }

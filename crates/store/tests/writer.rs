@@ -6,8 +6,8 @@
 use ledger::{Account, AccountId, Code, LedgerError, Purpose, Transfer, TransferId, TransferKind};
 use money::{Currency, Money};
 use store::{
-    Effect, Guard, IdempotencyRecord, NewUser, Outcome, Purchase, PurchaseId, PurchaseStatus,
-    Refusal, Store, StoreConfig, UserId, WriteJob,
+    Effect, Guard, IdempotencyRecord, NewUser, Outcome, PaymentMethod, Purchase, PurchaseId,
+    PurchaseStatus, Refusal, RowRef, Store, StoreConfig, UserId, WriteJob,
 };
 use testkit::{TestDb, conformance};
 
@@ -201,6 +201,9 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
             price: Money::new(99, Currency::USD),
             creator_share: Money::new(99, Currency::USD),
             platform_fee: Money::zero(Currency::USD),
+            processor_fee: Money::zero(Currency::USD),
+            match_amount: Money::zero(Currency::USD),
+            payment_method: PaymentMethod::Card,
             status: PurchaseStatus::Succeeded,
             payment_id: format!("pi_{n}"),
             created_at: store::now(),
@@ -282,6 +285,9 @@ fn purchase(id: &PurchaseId, live_id: &store::LiveId, n: usize) -> Purchase {
         price: Money::new(99, Currency::USD),
         creator_share: Money::new(99, Currency::USD),
         platform_fee: Money::zero(Currency::USD),
+        processor_fee: Money::zero(Currency::USD),
+        match_amount: Money::zero(Currency::USD),
+        payment_method: PaymentMethod::Card,
         status: PurchaseStatus::Succeeded,
         payment_id: format!("pi_{n}"),
         created_at: store::now(),
@@ -302,7 +308,7 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
     store.end_live(&ended.id).await.expect("ends");
     let missing = store::LiveId::from_string("live_missing".into());
     let guarded = |id: &str, live_id: &store::LiveId| WriteJob {
-        guards: vec![Guard::LiveActive(live_id.clone())],
+        guards: vec![Guard::live_active(live_id)],
         ..job(id, "c", 10)
     };
     let (a, b, c, d) = (
@@ -318,8 +324,14 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
         d.submit(guarded("on2", &on_air.id)),
     );
     assert_eq!(r1.expect("ok"), Outcome::Applied);
-    assert_eq!(r2.expect("ok"), Outcome::Refused(Refusal::LiveNotActive));
-    assert_eq!(r3.expect("ok"), Outcome::Refused(Refusal::LiveNotActive));
+    assert_eq!(
+        r2.expect("ok"),
+        Outcome::Refused(Refusal::Status(RowRef::Live(ended.id.clone())))
+    );
+    assert_eq!(
+        r3.expect("ok"),
+        Outcome::Refused(Refusal::Status(RowRef::Live(missing.clone())))
+    );
     assert_eq!(r4.expect("ok"), Outcome::Applied);
     assert_eq!(pending_of(&store, "c").await, 20);
     // Ended after the fact: later jobs are refused.
@@ -330,7 +342,7 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
             .submit(guarded("on3", &on_air.id))
             .await
             .expect("ok"),
-        Outcome::Refused(Refusal::LiveNotActive)
+        Outcome::Refused(Refusal::Status(RowRef::Live(on_air.id.clone())))
     );
     assert_eq!(pending_of(&store, "c").await, 20);
     assert!(store.verify_ledger().await.expect("verifies").ok);

@@ -14,8 +14,8 @@ use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKi
 use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
 use money::{Currency, Money};
 use store::{
-    Effect, IdempotencyRecord, LiveId, Outcome, Purchase, PurchaseId, PurchaseStatus, Store,
-    StoreConfig, UserId, WriteJob, WriterConfig,
+    Effect, IdempotencyRecord, LiveId, Outcome, PaymentMethod, Purchase, PurchaseId,
+    PurchaseStatus, Store, StoreConfig, UserId, WriteJob, WriterConfig,
 };
 
 use super::report::{Block, Latencies, machine, mean, ms, per_sec, thousands};
@@ -145,6 +145,9 @@ fn purchase_job(run: &str, n: u64, creators: u32, with_rows: bool) -> WriteJob {
             price: Money::new(price, usd),
             creator_share: Money::new(share, usd),
             platform_fee: Money::new(fee, usd),
+            processor_fee: Money::zero(usd),
+            match_amount: Money::zero(usd),
+            payment_method: PaymentMethod::Card,
             status: PurchaseStatus::Succeeded,
             payment_id: format!("pi_{run}_{n}"),
             created_at: store::now(),

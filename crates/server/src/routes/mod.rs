@@ -3,5 +3,7 @@
 pub(crate) mod accounts;
 pub(crate) mod lives;
 pub(crate) mod ops;
+pub(crate) mod payouts;
 pub(crate) mod purchases;
+pub(crate) mod webhooks;
 pub(crate) mod ws;

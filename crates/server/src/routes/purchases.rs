@@ -10,15 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
 use money::Money;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use store::{
-    Effect, Guard, IdempotencyRecord, Outcome, Purchase, PurchaseId, PurchaseStatus, Refusal, User,
-    WriteJob,
+    Effect, Guard, IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus,
+    Refusal, RowRef, User, WriteJob,
 };
 
+use crate::books::{self, Reversal};
 use crate::bus::LiveEvent;
 use crate::dto::{BuyBadge, PurchaseBody};
 use crate::error::{ApiError, invalid};
@@ -26,9 +26,6 @@ use crate::extract::{Caller, parse_json};
 use crate::payments::{ChargeRequest, PaymentError};
 use crate::routes::lives::cached_live;
 use crate::state::AppState;
-
-/// The owner of the platform's own ledger accounts.
-pub(crate) const PLATFORM: &str = "platform";
 
 /// The request's idempotency: key, fingerprint and the account it is scoped to.
 #[derive(Debug, Clone)]
@@ -65,7 +62,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// Method, path and the body in canonical form (keys sorted, no spaces), hashed: two
 /// requests with the same meaning have the same fingerprint.
-fn fingerprint(path: &str, body: &[u8]) -> String {
+pub(crate) fn fingerprint(path: &str, body: &[u8]) -> String {
     let canonical = serde_json::from_slice::<serde_json::Value>(body)
         .map(|v| v.to_string().into_bytes())
         .unwrap_or_else(|_| body.to_vec());
@@ -79,11 +76,11 @@ fn fingerprint(path: &str, body: &[u8]) -> String {
 
 /// The raw body, or 422 in the API's error format (axum's own rejection is plain text),
 /// as the [`crate::extract::Json`] extractor answers.
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| invalid(format!("cannot read body: {e}")))
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     (
         status,
         [(
@@ -96,7 +93,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
 }
 
 /// The stored answer if the fingerprint matches, 409 otherwise.
-fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Response {
+pub(crate) fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Response {
     if record.fingerprint != fingerprint {
         return ApiError::IdempotencyKeyReused.into_response();
     }
@@ -202,7 +199,7 @@ async fn purchase(
     // Minors may spend up to the operator's daily limit; checked here to refuse early and
     // again inside the ledger batch, where it is exact.
     // The live may have been ended on another node since it was cached: the batch checks.
-    let mut guards = vec![Guard::LiveActive(live.id.clone())];
+    let mut guards = vec![Guard::live_active(&live.id)];
     if live::is_minor(
         user.birth_date,
         now.date(),
@@ -228,7 +225,11 @@ async fn purchase(
         });
     }
 
-    let split = live::split_badge_price(price, state.config.platform_fee);
+    let split = live::split_badge_price(
+        price,
+        state.config.processor_fee(currency),
+        state.config.platform_fee_for("badges"),
+    );
     let purchase_id = PurchaseId::generate();
     let charge = state
         .payments
@@ -237,6 +238,7 @@ async fn purchase(
             amount: price,
             payment_method: request.payment_method.clone(),
             description: format!("{}-heart badge in live {}", tier.hearts(), live.id),
+            reference: purchase_id.to_string(),
         })
         .await;
     let charge = match charge {
@@ -276,6 +278,9 @@ async fn purchase(
         price,
         creator_share: split.creator_share,
         platform_fee: split.platform_fee,
+        processor_fee: split.processor_fee,
+        match_amount: Money::zero(currency),
+        payment_method: PaymentMethod::Card,
         status: PurchaseStatus::Succeeded,
         payment_id: charge.id.clone(),
         created_at: now,
@@ -283,14 +288,18 @@ async fn purchase(
     };
     let answer = PurchaseBody::from(&purchase);
     let answer_json = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut effects = vec![Effect::InsertPurchase(Box::new(purchase.clone()))];
+    if let Some(hold) = books::purchase_hold(&purchase, state.config.hold_period) {
+        effects.push(Effect::InsertHold(Box::new(hold)));
+    }
     let job = WriteJob {
-        accounts: purchase_accounts(&purchase),
-        transfers: purchase_transfers(&purchase),
+        accounts: books::purchase_accounts(&purchase),
+        transfers: books::purchase_transfers(&purchase),
         idempotency: idem
             .as_ref()
             .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
         guards,
-        effects: vec![Effect::InsertPurchase(Box::new(purchase.clone()))],
+        effects,
     };
     let outcome = state.store.writer().submit(job).await;
     let refund_charge = || async {
@@ -324,7 +333,7 @@ async fn purchase(
             let fingerprint = idem.map(|i| i.fingerprint).unwrap_or_default();
             Ok(replay(&record, &fingerprint))
         }
-        Ok(Outcome::Refused(Refusal::LiveNotActive)) => {
+        Ok(Outcome::Refused(Refusal::Status(RowRef::Live(_)))) => {
             refund_charge().await;
             Err(ApiError::LiveNotActive)
         }
@@ -367,66 +376,6 @@ fn spending_limit(limit: i64, price: Money) -> ApiError {
     ))
 }
 
-fn purchase_accounts(p: &Purchase) -> Vec<Account> {
-    let c = p.price.currency();
-    vec![
-        Account::of(PLATFORM, Purpose::ProcessorClearing, c),
-        Account::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
-        Account::of(PLATFORM, Purpose::PlatformFees, c),
-    ]
-}
-
-/// Card money arrives in clearing and is split between the creator's pending earnings and
-/// the platform's fees. Zero amounts are not transfers.
-fn purchase_transfers(p: &Purchase) -> Vec<Transfer> {
-    let c = p.price.currency();
-    let clearing = AccountId::of(PLATFORM, Purpose::ProcessorClearing, c);
-    let mut transfers = Vec::with_capacity(2);
-    if p.creator_share.is_positive() {
-        transfers.push(Transfer {
-            id: TransferId::new(format!("{}/share", p.id)),
-            debit: clearing.clone(),
-            credit: AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
-            amount: p.creator_share.amount(),
-            currency: c,
-            kind: TransferKind::Posted,
-            code: Code::BADGE_SHARE,
-            reference: p.id.to_string(),
-        });
-    }
-    if p.platform_fee.is_positive() {
-        transfers.push(Transfer {
-            id: TransferId::new(format!("{}/fee", p.id)),
-            debit: clearing,
-            credit: AccountId::of(PLATFORM, Purpose::PlatformFees, c),
-            amount: p.platform_fee.amount(),
-            currency: c,
-            kind: TransferKind::Posted,
-            code: Code::BADGE_FEE,
-            reference: p.id.to_string(),
-        });
-    }
-    transfers
-}
-
-/// The reversal of [`purchase_transfers`]: each transfer mirrored back to clearing.
-fn refund_transfers(p: &Purchase) -> Vec<Transfer> {
-    purchase_transfers(p)
-        .into_iter()
-        .map(|t| Transfer {
-            id: TransferId::new(format!("{}/refund", t.id)),
-            debit: t.credit,
-            credit: t.debit,
-            code: if t.code == Code::BADGE_SHARE {
-                Code::BADGE_SHARE_REFUND
-            } else {
-                Code::BADGE_FEE_REFUND
-            },
-            ..t
-        })
-        .collect()
-}
-
 /// Refunds a purchase in full (admin).
 #[utoipa::path(post, path = "/v1/purchases/{id}/refund", tag = "badges", params(("id" = String, Path)),
     responses((status = 200, body = PurchaseBody), (status = 404, body = crate::error::ErrorBody),
@@ -458,39 +407,35 @@ async fn refund_purchase(
         .purchase(&PurchaseId::from_string(id))
         .await?
         .ok_or(ApiError::NotFound("purchase"))?;
-    if purchase.status == PurchaseStatus::Refunded {
-        return Err(ApiError::AlreadyRefunded);
+    match purchase.status {
+        PurchaseStatus::Succeeded => {}
+        PurchaseStatus::Refunded => return Err(ApiError::AlreadyRefunded),
+        PurchaseStatus::Disputed => return Err(ApiError::PurchaseDisputed),
     }
-    state
-        .payments
-        .refund(
-            &purchase.payment_id,
-            purchase.price,
-            &format!("refund:{}", purchase.id),
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "refund at the provider failed");
-            ApiError::Unavailable
-        })?;
+    // A wallet purchase is refunded to the wallet by the ledger alone.
+    if purchase.payment_method == PaymentMethod::Card {
+        state
+            .payments
+            .refund(
+                &purchase.payment_id,
+                purchase.price,
+                &format!("refund:{}", purchase.id),
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "refund at the provider failed");
+                ApiError::Unavailable
+            })?;
+    }
     let now = store::now();
     purchase.status = PurchaseStatus::Refunded;
     purchase.refunded_at = Some(now);
     let answer = serde_json::to_string(&PurchaseBody::from(&purchase))
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let job = WriteJob {
-        accounts: purchase_accounts(&purchase),
-        transfers: refund_transfers(&purchase),
-        idempotency: idem
-            .as_ref()
-            .map(|i| i.record(StatusCode::OK, answer.clone())),
-        guards: vec![Guard::PurchaseSucceeded(purchase.id.clone())],
-        effects: vec![Effect::MarkRefunded {
-            purchase_id: purchase.id.clone(),
-            at: now,
-        }],
-    };
-    match state.store.writer().submit(job).await? {
+    let record = idem
+        .as_ref()
+        .map(|i| i.record(StatusCode::OK, answer.clone()));
+    match books::reverse_purchase(&state.store, &purchase, Reversal::Refund, record, now).await? {
         Outcome::Applied => {
             metrics::counter!("ovation_refunds_total").increment(1);
             Ok(json_response(StatusCode::OK, answer))
@@ -499,7 +444,7 @@ async fn refund_purchase(
             &record,
             &idem.map(|i| i.fingerprint).unwrap_or_default(),
         )),
-        Outcome::Replayed | Outcome::Refused(Refusal::NotRefundable) => {
+        Outcome::Replayed | Outcome::Refused(Refusal::Status(RowRef::Purchase(_))) => {
             Err(ApiError::AlreadyRefunded)
         }
         Outcome::Refused(other) => Err(ApiError::Internal(anyhow::anyhow!(

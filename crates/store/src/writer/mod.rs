@@ -36,7 +36,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 use crate::columns::corrupt;
-use crate::rows::{IdempotencyRecord, LiveId, Purchase, PurchaseId, UserId};
+use crate::rows::{
+    Hold, HoldStatus, IdempotencyRecord, LiveId, Purchase, PurchaseId, PurchaseStatus, UserId,
+};
 
 /// Limits of the writer.
 #[derive(Debug, Clone)]
@@ -64,6 +66,29 @@ impl Default for WriterConfig {
     }
 }
 
+/// A row whose status a [`Guard::Status`] checks. The order of the variants is the order in
+/// which PostgreSQL locks them (purchases, holds, lives), each kind sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowRef {
+    /// A purchase (`succeeded`, `refunded`, `disputed`).
+    Purchase(PurchaseId),
+    /// A hold (`held`, `released`, `reversed`).
+    Hold(String),
+    /// A live (`live`, `ended`); locked `FOR SHARE` on PostgreSQL, so that ending it waits.
+    Live(LiveId),
+}
+
+impl RowRef {
+    /// The row's id.
+    pub fn id(&self) -> &str {
+        match self {
+            RowRef::Purchase(id) => id.as_str(),
+            RowRef::Hold(id) => id,
+            RowRef::Live(id) => id.as_str(),
+        }
+    }
+}
+
 /// A condition checked inside the batch, against committed rows and the jobs before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Guard {
@@ -81,10 +106,28 @@ pub enum Guard {
         /// The cap.
         limit: i64,
     },
-    /// The purchase must exist and not be refunded.
-    PurchaseSucceeded(PurchaseId),
-    /// The live must exist and be on air (`status = 'live'`).
-    LiveActive(LiveId),
+    /// The row must exist and have this status.
+    Status(RowRef, &'static str),
+}
+
+impl Guard {
+    /// The purchase exists and is neither refunded nor disputed.
+    pub fn purchase_succeeded(id: &PurchaseId) -> Guard {
+        Guard::Status(
+            RowRef::Purchase(id.clone()),
+            PurchaseStatus::Succeeded.as_str(),
+        )
+    }
+
+    /// The live exists and is on air.
+    pub fn live_active(id: &LiveId) -> Guard {
+        Guard::Status(RowRef::Live(id.clone()), "live")
+    }
+
+    /// The hold exists with `status`.
+    pub fn hold(id: &str, status: HoldStatus) -> Guard {
+        Guard::Status(RowRef::Hold(id.to_owned()), status.as_str())
+    }
 }
 
 /// A row written when the job's transfers apply.
@@ -92,13 +135,49 @@ pub enum Guard {
 pub enum Effect {
     /// Records a new purchase.
     InsertPurchase(Box<Purchase>),
-    /// Marks a purchase refunded.
-    MarkRefunded {
+    /// Records new held income.
+    InsertHold(Box<Hold>),
+    /// Marks a purchase refunded or disputed.
+    SetPurchaseStatus {
         /// The purchase.
         purchase_id: PurchaseId,
+        /// Its new status.
+        status: PurchaseStatus,
         /// When.
         at: OffsetDateTime,
     },
+    /// Marks a hold released (by the release named) or reversed.
+    SetHoldStatus {
+        /// The hold.
+        hold_id: String,
+        /// Its new status.
+        status: HoldStatus,
+        /// The release transfer's id, for a release.
+        release_id: Option<String>,
+        /// When.
+        at: OffsetDateTime,
+    },
+}
+
+impl Effect {
+    /// The status the effect gives a row, so that later jobs of the batch see it.
+    fn sets(&self) -> Option<(RowRef, &'static str)> {
+        match self {
+            Effect::InsertPurchase(p) => Some((
+                RowRef::Purchase(p.id.clone()),
+                PurchaseStatus::Succeeded.as_str(),
+            )),
+            Effect::InsertHold(h) => Some((RowRef::Hold(h.id.clone()), h.status.as_str())),
+            Effect::SetPurchaseStatus {
+                purchase_id,
+                status,
+                ..
+            } => Some((RowRef::Purchase(purchase_id.clone()), status.as_str())),
+            Effect::SetHoldStatus {
+                hold_id, status, ..
+            } => Some((RowRef::Hold(hold_id.clone()), status.as_str())),
+        }
+    }
 }
 
 /// One unit of work for the writer: all of it is committed, or none.
@@ -123,10 +202,8 @@ pub enum Refusal {
     Ledger(LedgerError),
     /// A [`Guard::SpendLimit`] failed.
     SpendingLimit,
-    /// A [`Guard::PurchaseSucceeded`] failed.
-    NotRefundable,
-    /// A [`Guard::LiveActive`] failed: no such live, or it has ended.
-    LiveNotActive,
+    /// A [`Guard::Status`] failed: the row is missing or has another status.
+    Status(RowRef),
 }
 
 /// What became of a job.
@@ -184,9 +261,16 @@ impl Writer {
 pub fn income_source(code: Code) -> Option<(&'static str, i64)> {
     match code {
         Code::BADGE_SHARE => Some(("badges", 1)),
-        Code::BADGE_SHARE_REFUND => Some(("badges", -1)),
+        Code::BADGE_SHARE_REFUND | Code::BADGE_SHARE_CHARGEBACK => Some(("badges", -1)),
+        Code::MATCH => Some(("match", 1)),
+        Code::MATCH_REFUND | Code::MATCH_CHARGEBACK => Some(("match", -1)),
         _ => None,
     }
+}
+
+/// Every income source a creator's earnings are counted by.
+pub fn income_sources() -> &'static [&'static str] {
+    &["badges", "match", "commissions", "brand_deals"]
 }
 
 /// Takes what is waiting, up to `batch_max` messages in all.
@@ -292,10 +376,8 @@ pub(crate) struct Needs<'a> {
     pub(crate) transfer_ids: BTreeSet<&'a str>,
     /// Idempotency keys, with the first record of each.
     pub(crate) keys: BTreeMap<(&'a str, &'a str), &'a IdempotencyRecord>,
-    /// Purchases that must be refundable.
-    pub(crate) purchases: BTreeSet<&'a str>,
-    /// Lives that must be on.
-    pub(crate) lives: BTreeSet<&'a str>,
+    /// Rows whose status guards check, in lock order.
+    pub(crate) rows: BTreeSet<&'a RowRef>,
     /// Spending to sum: viewer, currency, since (micros).
     pub(crate) spends: BTreeSet<(&'a str, Currency, i64)>,
 }
@@ -325,11 +407,8 @@ impl<'a> Needs<'a> {
             }
             for guard in &job.guards {
                 match guard {
-                    Guard::PurchaseSucceeded(p) => {
-                        needs.purchases.insert(p.as_str());
-                    }
-                    Guard::LiveActive(l) => {
-                        needs.lives.insert(l.as_str());
+                    Guard::Status(row, _) => {
+                        needs.rows.insert(row);
                     }
                     Guard::SpendLimit {
                         viewer_id,
@@ -359,10 +438,8 @@ pub(crate) struct Loaded {
     pub(crate) transfers: Vec<(Transfer, bool)>,
     /// Stored answers of the batch's keys (not counting keys this batch claimed).
     pub(crate) answers: HashMap<(String, String), IdempotencyRecord>,
-    /// Purchases named by guards that are refundable.
-    pub(crate) succeeded: HashSet<String>,
-    /// Lives named by guards that are on.
-    pub(crate) active_lives: HashSet<String>,
+    /// The status of each row guards name that exists.
+    pub(crate) statuses: HashMap<RowRef, String>,
     /// Committed spending per (viewer, currency, since).
     pub(crate) spent: HashMap<(String, Currency, i64), i64>,
 }
@@ -378,8 +455,12 @@ pub(crate) struct Plan<'a> {
     pub(crate) income: Vec<(String, &'static str, Currency, i64)>,
     /// Purchases to insert.
     pub(crate) purchases: Vec<&'a Purchase>,
-    /// Purchases to mark refunded.
-    pub(crate) refunds: Vec<(&'a PurchaseId, OffsetDateTime)>,
+    /// Holds to insert.
+    pub(crate) holds: Vec<&'a Hold>,
+    /// Purchases whose status changes.
+    pub(crate) purchase_statuses: Vec<(&'a PurchaseId, PurchaseStatus, OffsetDateTime)>,
+    /// Holds whose status changes, with the release that released them.
+    pub(crate) hold_statuses: Vec<(&'a str, HoldStatus, Option<&'a str>, OffsetDateTime)>,
     /// Answers to store, one per key.
     pub(crate) answers: Vec<&'a IdempotencyRecord>,
 }
@@ -390,8 +471,7 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         accounts,
         transfers,
         mut answers,
-        mut succeeded,
-        active_lives,
+        mut statuses,
         spent: committed,
     } = loaded;
     let mut book = Book::new();
@@ -406,7 +486,9 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut new_answers: Vec<&IdempotencyRecord> = Vec::new();
     let mut purchases: Vec<&Purchase> = Vec::new();
-    let mut refunds: Vec<(&PurchaseId, OffsetDateTime)> = Vec::new();
+    let mut holds: Vec<&Hold> = Vec::new();
+    let mut purchase_statuses = Vec::new();
+    let mut hold_statuses = Vec::new();
 
     for job in jobs {
         if let Some(record) = &job.idempotency
@@ -415,7 +497,7 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
             outcomes.push(Outcome::Duplicate(stored.clone()));
             continue;
         }
-        if let Some(refusal) = check_guards(job, &succeeded, &active_lives, &committed, &spent) {
+        if let Some(refusal) = check_guards(job, &statuses, &committed, &spent) {
             outcomes.push(Outcome::Refused(refusal));
             continue;
         }
@@ -439,25 +521,34 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         }
         // The job is in: later jobs of the batch see what it did.
         for guard in &job.guards {
-            match guard {
-                Guard::SpendLimit {
-                    viewer_id,
-                    currency,
-                    amount,
-                    ..
-                } => {
-                    *spent.entry((viewer_id.as_str(), *currency)).or_default() += amount;
-                }
-                Guard::PurchaseSucceeded(p) => {
-                    succeeded.remove(p.as_str());
-                }
-                Guard::LiveActive(_) => {}
+            if let Guard::SpendLimit {
+                viewer_id,
+                currency,
+                amount,
+                ..
+            } = guard
+            {
+                *spent.entry((viewer_id.as_str(), *currency)).or_default() += amount;
             }
         }
         for effect in &job.effects {
+            if let Some((row, status)) = effect.sets() {
+                statuses.insert(row, status.to_owned());
+            }
             match effect {
                 Effect::InsertPurchase(p) => purchases.push(p),
-                Effect::MarkRefunded { purchase_id, at } => refunds.push((purchase_id, *at)),
+                Effect::InsertHold(h) => holds.push(h),
+                Effect::SetPurchaseStatus {
+                    purchase_id,
+                    status,
+                    at,
+                } => purchase_statuses.push((purchase_id, *status, *at)),
+                Effect::SetHoldStatus {
+                    hold_id,
+                    status,
+                    release_id,
+                    at,
+                } => hold_statuses.push((hold_id.as_str(), *status, release_id.as_deref(), *at)),
             }
         }
         if let Some(record) = &job.idempotency {
@@ -493,28 +584,24 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         changes,
         income,
         purchases,
-        refunds,
+        holds,
+        purchase_statuses,
+        hold_statuses,
         answers: new_answers,
     })
 }
 
 fn check_guards(
     job: &WriteJob,
-    succeeded: &HashSet<String>,
-    active_lives: &HashSet<String>,
+    statuses: &HashMap<RowRef, String>,
     committed: &HashMap<(String, Currency, i64), i64>,
     spent: &HashMap<(&str, Currency), i64>,
 ) -> Option<Refusal> {
     for guard in &job.guards {
         match guard {
-            Guard::PurchaseSucceeded(p) => {
-                if !succeeded.contains(p.as_str()) {
-                    return Some(Refusal::NotRefundable);
-                }
-            }
-            Guard::LiveActive(l) => {
-                if !active_lives.contains(l.as_str()) {
-                    return Some(Refusal::LiveNotActive);
+            Guard::Status(row, expected) => {
+                if statuses.get(row).map(String::as_str) != Some(*expected) {
+                    return Some(Refusal::Status(row.clone()));
                 }
             }
             Guard::SpendLimit {

@@ -35,7 +35,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
-use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, WriteJob, Writer, WriterConfig};
+use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
@@ -287,32 +287,38 @@ async fn load(
                 .insert(((*viewer).to_owned(), *currency, *since), sum);
         }
     }
-    if !needs.purchases.is_empty() {
-        let ids: Vec<&str> = needs.purchases.iter().copied().collect();
-        let rows = sqlx::query(
-            "SELECT id, status FROM purchases WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await?;
-        for row in &rows {
-            if row.text("status")? == "succeeded" {
-                loaded.succeeded.insert(row.text("id")?);
+    // Guarded rows, kind by kind in lock order (purchases, holds, lives), each sorted.
+    let mut start = 0;
+    let rows: Vec<&RowRef> = needs.rows.iter().copied().collect();
+    while start < rows.len() {
+        let kind = std::mem::discriminant(rows[start]);
+        let end = rows[start..]
+            .iter()
+            .position(|r| std::mem::discriminant(*r) != kind)
+            .map_or(rows.len(), |n| start + n);
+        let ids: Vec<&str> = rows[start..end].iter().map(|r| r.id()).collect();
+        let sql = match rows[start] {
+            RowRef::Purchase(_) => {
+                "SELECT id, status FROM purchases WHERE id = ANY($1) ORDER BY id FOR UPDATE"
             }
-        }
-    }
-    if !needs.lives.is_empty() {
-        let ids: Vec<&str> = needs.lives.iter().copied().collect();
-        let rows =
-            sqlx::query("SELECT id, status FROM lives WHERE id = ANY($1) ORDER BY id FOR SHARE")
-                .bind(&ids)
-                .fetch_all(&mut **tx)
-                .await?;
-        for row in &rows {
-            if row.text("status")? == "live" {
-                loaded.active_lives.insert(row.text("id")?);
+            RowRef::Hold(_) => {
+                "SELECT id, status FROM holds WHERE id = ANY($1) ORDER BY id FOR UPDATE"
             }
+            RowRef::Live(_) => {
+                "SELECT id, status FROM lives WHERE id = ANY($1) ORDER BY id FOR SHARE"
+            }
+        };
+        let found = sqlx::query(sql).bind(&ids).fetch_all(&mut **tx).await?;
+        for row in &found {
+            let id = row.text("id")?;
+            let key = match rows[start] {
+                RowRef::Purchase(_) => RowRef::Purchase(crate::PurchaseId::from_string(id)),
+                RowRef::Hold(_) => RowRef::Hold(id),
+                RowRef::Live(_) => RowRef::Live(crate::LiveId::from_string(id)),
+            };
+            loaded.statuses.insert(key, row.text("status")?);
         }
+        start = end;
     }
     if !needs.accounts.is_empty() {
         let ids: Vec<&str> = needs.accounts.iter().copied().collect();
@@ -478,13 +484,18 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         let currencies: Vec<&str> = p.iter().map(|p| p.price.currency().code()).collect();
         let shares: Vec<i64> = p.iter().map(|p| p.creator_share.amount()).collect();
         let fees: Vec<i64> = p.iter().map(|p| p.platform_fee.amount()).collect();
+        let processor: Vec<i64> = p.iter().map(|p| p.processor_fee.amount()).collect();
+        let matched: Vec<i64> = p.iter().map(|p| p.match_amount.amount()).collect();
+        let methods: Vec<&str> = p.iter().map(|p| p.payment_method.as_str()).collect();
         let statuses: Vec<&str> = p.iter().map(|p| p.status.as_str()).collect();
         let payments: Vec<&str> = p.iter().map(|p| p.payment_id.as_str()).collect();
         let created: Vec<i64> = p.iter().map(|p| to_micros(p.created_at)).collect();
         sqlx::query(
-            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at) \
+            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
+                                    processor_fee, match_amount, payment_method, status, payment_id, created_at) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
-                                  $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])",
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], \
+                                  $13::text[], $14::text[], $15::bigint[])",
         )
         .bind(&ids)
         .bind(&lives)
@@ -495,20 +506,70 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .bind(&currencies)
         .bind(&shares)
         .bind(&fees)
+        .bind(&processor)
+        .bind(&matched)
+        .bind(&methods)
         .bind(&statuses)
         .bind(&payments)
         .bind(&created)
         .execute(&mut **tx)
         .await?;
     }
-    if !plan.refunds.is_empty() {
-        let ids: Vec<&str> = plan.refunds.iter().map(|(id, _)| id.as_str()).collect();
-        let at: Vec<i64> = plan.refunds.iter().map(|(_, at)| to_micros(*at)).collect();
+    if !plan.holds.is_empty() {
+        let h = &plan.holds;
+        let ids: Vec<&str> = h.iter().map(|h| h.id.as_str()).collect();
+        let owners: Vec<&str> = h.iter().map(|h| h.owner.as_str()).collect();
+        let currencies: Vec<&str> = h.iter().map(|h| h.amount.currency().code()).collect();
+        let amounts: Vec<i64> = h.iter().map(|h| h.amount.amount()).collect();
+        let sources: Vec<&str> = h.iter().map(|h| h.source).collect();
+        let statuses: Vec<&str> = h.iter().map(|h| h.status.as_str()).collect();
+        let release: Vec<i64> = h.iter().map(|h| to_micros(h.release_at)).collect();
+        let created: Vec<i64> = h.iter().map(|h| to_micros(h.created_at)).collect();
         sqlx::query(
-            "UPDATE purchases AS p SET status = 'refunded', refunded_at = t.at \
-             FROM UNNEST($1::text[], $2::bigint[]) AS t(id, at) WHERE p.id = t.id",
+            "INSERT INTO holds (id, owner, currency, amount, source, status, release_at, created_at, updated_at) \
+             SELECT i, o, c, a, s, st, r, cr, cr \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) \
+               AS t(i, o, c, a, s, st, r, cr)",
         )
         .bind(&ids)
+        .bind(&owners)
+        .bind(&currencies)
+        .bind(&amounts)
+        .bind(&sources)
+        .bind(&statuses)
+        .bind(&release)
+        .bind(&created)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.purchase_statuses.is_empty() {
+        let p = &plan.purchase_statuses;
+        let ids: Vec<&str> = p.iter().map(|(id, _, _)| id.as_str()).collect();
+        let statuses: Vec<&str> = p.iter().map(|(_, s, _)| s.as_str()).collect();
+        let at: Vec<i64> = p.iter().map(|(_, _, at)| to_micros(*at)).collect();
+        sqlx::query(
+            "UPDATE purchases AS p SET status = t.s, refunded_at = t.at \
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t(id, s, at) WHERE p.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !plan.hold_statuses.is_empty() {
+        let h = &plan.hold_statuses;
+        let ids: Vec<&str> = h.iter().map(|(id, _, _, _)| *id).collect();
+        let statuses: Vec<&str> = h.iter().map(|(_, s, _, _)| s.as_str()).collect();
+        let releases: Vec<Option<&str>> = h.iter().map(|(_, _, r, _)| *r).collect();
+        let at: Vec<i64> = h.iter().map(|(_, _, _, at)| to_micros(*at)).collect();
+        sqlx::query(
+            "UPDATE holds AS h SET status = t.s, release_id = COALESCE(t.r, h.release_id), updated_at = t.at \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(id, s, r, at) WHERE h.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&releases)
         .bind(&at)
         .execute(&mut **tx)
         .await?;

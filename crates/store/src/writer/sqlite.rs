@@ -12,7 +12,7 @@ use ledger::Transfer;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, WriteJob, Writer, WriterConfig};
+use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
 use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
@@ -186,22 +186,16 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
             }
         }
     }
-    if !needs.purchases.is_empty() {
-        let mut stmt =
-            conn.prepare_cached("SELECT 1 FROM purchases WHERE id = ?1 AND status = 'succeeded'")?;
-        for id in &needs.purchases {
-            if stmt.exists([id])? {
-                loaded.succeeded.insert((*id).to_owned());
-            }
-        }
-    }
-    if !needs.lives.is_empty() {
-        let mut stmt =
-            conn.prepare_cached("SELECT 1 FROM lives WHERE id = ?1 AND status = 'live'")?;
-        for id in &needs.lives {
-            if stmt.exists([id])? {
-                loaded.active_lives.insert((*id).to_owned());
-            }
+    for row in &needs.rows {
+        let sql = match row {
+            RowRef::Purchase(_) => "SELECT status FROM purchases WHERE id = ?1",
+            RowRef::Hold(_) => "SELECT status FROM holds WHERE id = ?1",
+            RowRef::Live(_) => "SELECT status FROM lives WHERE id = ?1",
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([row.id()])?;
+        if let Some(found) = rows.next()? {
+            loaded.statuses.insert((*row).clone(), found.get(0)?);
         }
     }
     if !needs.spends.is_empty() {
@@ -344,14 +338,17 @@ fn insert_transfers(conn: &Connection, transfers: &[Transfer], now: i64) -> Resu
 fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
     let Plan {
         purchases,
-        refunds,
+        holds,
+        purchase_statuses,
+        hold_statuses,
         answers,
         ..
     } = plan;
     if !purchases.is_empty() {
         let mut stmt = conn.prepare_cached(
-            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, status, payment_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
+                                    processor_fee, match_amount, payment_method, status, payment_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for p in purchases {
             stmt.execute(params![
@@ -364,18 +361,46 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
                 p.price.currency().code(),
                 p.creator_share.amount(),
                 p.platform_fee.amount(),
+                p.processor_fee.amount(),
+                p.match_amount.amount(),
+                p.payment_method.as_str(),
                 p.status.as_str(),
                 p.payment_id,
                 to_micros(p.created_at)
             ])?;
         }
     }
-    if !refunds.is_empty() {
+    if !holds.is_empty() {
         let mut stmt = conn.prepare_cached(
-            "UPDATE purchases SET status = 'refunded', refunded_at = ?2 WHERE id = ?1",
+            "INSERT INTO holds (id, owner, currency, amount, source, status, release_at, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         )?;
-        for (id, at) in refunds {
-            stmt.execute(params![id.as_str(), to_micros(*at)])?;
+        for h in holds {
+            stmt.execute(params![
+                h.id,
+                h.owner.as_str(),
+                h.amount.currency().code(),
+                h.amount.amount(),
+                h.source,
+                h.status.as_str(),
+                to_micros(h.release_at),
+                to_micros(h.created_at)
+            ])?;
+        }
+    }
+    if !purchase_statuses.is_empty() {
+        let mut stmt = conn
+            .prepare_cached("UPDATE purchases SET status = ?2, refunded_at = ?3 WHERE id = ?1")?;
+        for (id, status, at) in purchase_statuses {
+            stmt.execute(params![id.as_str(), status.as_str(), to_micros(*at)])?;
+        }
+    }
+    if !hold_statuses.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE holds SET status = ?2, release_id = COALESCE(?3, release_id), updated_at = ?4 WHERE id = ?1",
+        )?;
+        for (id, status, release, at) in hold_statuses {
+            stmt.execute(params![id, status.as_str(), release, to_micros(*at)])?;
         }
     }
     if !answers.is_empty() {

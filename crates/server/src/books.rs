@@ -1,0 +1,344 @@
+//! How each business event is written on the ledger: the accounts and balanced transfers of
+//! a badge purchase, of its reversal (a refund or a chargeback), and of the release of held
+//! income. The HTTP handlers, the webhook handler, the scheduled release and the CLI all
+//! build their ledger jobs here, so that one event always moves money the same way.
+//!
+//! A card purchase of price P, split by [`live::split_badge_price`]:
+//!
+//! ```text
+//! platform/processor_clearing ──share──▶ creator/creator_pending     (BADGE_SHARE)
+//!                             ──fee────▶ platform/platform_fees      (BADGE_FEE)
+//!                             ──fee────▶ platform/processor_fees     (PROCESSOR_FEE)
+//! ```
+//!
+//! A wallet purchase debits the buyer's wallet instead of clearing and has no processor fee.
+//! The share is held ([`store::Hold`]) for the hold period, then released:
+//! `creator_pending ──▶ creator_available` (HOLD_RELEASE). A reversal mirrors every line back
+//! to where it came from; the creator's line is taken from `creator_pending` while the hold
+//! is held and from `creator_available` once it was released, which may leave the available
+//! balance negative (a chargeback after a payout): later income pays that debt first, since
+//! a payout only pays a positive available balance.
+
+use std::collections::BTreeMap;
+
+use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
+use money::{Currency, Money};
+use store::{
+    Effect, Guard, Hold, HoldStatus, IdempotencyRecord, Outcome, PaymentMethod, Purchase,
+    PurchaseStatus, Refusal, RowRef, Store, StoreError, UserId, WriteJob,
+};
+use time::OffsetDateTime;
+
+/// The owner of the platform's own ledger accounts.
+pub const PLATFORM: &str = "platform";
+
+/// The account a purchase is paid from: the processor's clearing for a card, the buyer's
+/// wallet for a wallet.
+fn source_account(p: &Purchase) -> AccountId {
+    let c = p.price.currency();
+    match p.payment_method {
+        PaymentMethod::Card => AccountId::of(PLATFORM, Purpose::ProcessorClearing, c),
+        PaymentMethod::Wallet => AccountId::of(p.viewer_id.as_str(), Purpose::Wallet, c),
+    }
+}
+
+/// The accounts a purchase's transfers name, to open if they do not exist yet.
+pub fn purchase_accounts(p: &Purchase) -> Vec<Account> {
+    let c = p.price.currency();
+    let mut accounts = vec![
+        Account::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
+        Account::of(p.creator_id.as_str(), Purpose::CreatorAvailable, c),
+        Account::of(PLATFORM, Purpose::PlatformFees, c),
+    ];
+    match p.payment_method {
+        PaymentMethod::Card => {
+            accounts.push(Account::of(PLATFORM, Purpose::ProcessorClearing, c));
+            accounts.push(Account::of(PLATFORM, Purpose::ProcessorFees, c));
+        }
+        PaymentMethod::Wallet => {
+            accounts.push(Account::of(p.viewer_id.as_str(), Purpose::Wallet, c));
+        }
+    }
+    accounts
+}
+
+fn line(p: &Purchase, suffix: &str, credit: AccountId, amount: Money, code: Code) -> Transfer {
+    Transfer {
+        id: TransferId::new(format!("{}/{suffix}", p.id)),
+        debit: source_account(p),
+        credit,
+        amount: amount.amount(),
+        currency: p.price.currency(),
+        kind: TransferKind::Posted,
+        code,
+        reference: p.id.to_string(),
+    }
+}
+
+/// The purchase's transfers: the price split into the creator's share, the platform's fee
+/// and the processor's fee, each from the paying account. Zero amounts are not transfers.
+pub fn purchase_transfers(p: &Purchase) -> Vec<Transfer> {
+    let c = p.price.currency();
+    let lines = [
+        (
+            "share",
+            AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
+            p.creator_share,
+            Code::BADGE_SHARE,
+        ),
+        (
+            "fee",
+            AccountId::of(PLATFORM, Purpose::PlatformFees, c),
+            p.platform_fee,
+            Code::BADGE_FEE,
+        ),
+        (
+            "processor_fee",
+            AccountId::of(PLATFORM, Purpose::ProcessorFees, c),
+            p.processor_fee,
+            Code::PROCESSOR_FEE,
+        ),
+    ];
+    lines
+        .into_iter()
+        .filter(|(_, _, amount, _)| amount.is_positive())
+        .map(|(suffix, credit, amount, code)| line(p, suffix, credit, amount, code))
+        .collect()
+}
+
+/// The hold of a purchase's share, when there is one.
+pub fn purchase_hold(p: &Purchase, hold_period: std::time::Duration) -> Option<Hold> {
+    p.creator_share.is_positive().then(|| Hold {
+        id: p.id.to_string(),
+        owner: p.creator_id.clone(),
+        amount: p.creator_share,
+        source: "badges",
+        status: HoldStatus::Held,
+        release_at: p.created_at + hold_period,
+        created_at: p.created_at,
+    })
+}
+
+/// Why a purchase is reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reversal {
+    /// The platform refunded it.
+    Refund,
+    /// The buyer's bank took the money back (a dispute).
+    Chargeback,
+}
+
+impl Reversal {
+    fn suffix(self) -> &'static str {
+        match self {
+            Reversal::Refund => "refund",
+            Reversal::Chargeback => "chargeback",
+        }
+    }
+
+    /// The purchase's status afterwards.
+    pub fn status(self) -> PurchaseStatus {
+        match self {
+            Reversal::Refund => PurchaseStatus::Refunded,
+            Reversal::Chargeback => PurchaseStatus::Disputed,
+        }
+    }
+
+    fn code(self, original: Code) -> Code {
+        match (self, original) {
+            (Reversal::Refund, Code::BADGE_SHARE) => Code::BADGE_SHARE_REFUND,
+            (Reversal::Refund, Code::BADGE_FEE) => Code::BADGE_FEE_REFUND,
+            (Reversal::Refund, Code::PROCESSOR_FEE) => Code::PROCESSOR_FEE_REFUND,
+            (Reversal::Refund, Code::MATCH) => Code::MATCH_REFUND,
+            (Reversal::Chargeback, Code::BADGE_SHARE) => Code::BADGE_SHARE_CHARGEBACK,
+            (Reversal::Chargeback, Code::BADGE_FEE) => Code::BADGE_FEE_CHARGEBACK,
+            (Reversal::Chargeback, Code::PROCESSOR_FEE) => Code::PROCESSOR_FEE_CHARGEBACK,
+            (Reversal::Chargeback, Code::MATCH) => Code::MATCH_CHARGEBACK,
+            (_, other) => other,
+        }
+    }
+}
+
+/// The job that reverses `p`, given where its hold stands (`None`: it has none). Guarded by
+/// the purchase still being `succeeded` and the hold still where it was read.
+pub fn reversal_job(
+    p: &Purchase,
+    reversal: Reversal,
+    hold: Option<HoldStatus>,
+    at: OffsetDateTime,
+) -> WriteJob {
+    let c = p.price.currency();
+    let pending = AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, c);
+    let available = AccountId::of(p.creator_id.as_str(), Purpose::CreatorAvailable, c);
+    let transfers = purchase_transfers(p)
+        .into_iter()
+        .map(|t| {
+            // Released income is taken back from the available balance.
+            let from = if t.credit == pending && hold == Some(HoldStatus::Released) {
+                available.clone()
+            } else {
+                t.credit
+            };
+            Transfer {
+                id: TransferId::new(format!("{}/{}", t.id, reversal.suffix())),
+                debit: from,
+                credit: t.debit,
+                code: reversal.code(t.code),
+                ..t
+            }
+        })
+        .collect();
+    let mut guards = vec![Guard::purchase_succeeded(&p.id)];
+    let mut effects = vec![Effect::SetPurchaseStatus {
+        purchase_id: p.id.clone(),
+        status: reversal.status(),
+        at,
+    }];
+    if let Some(status) = hold {
+        guards.push(Guard::hold(p.id.as_str(), status));
+        if status == HoldStatus::Held {
+            effects.push(Effect::SetHoldStatus {
+                hold_id: p.id.to_string(),
+                status: HoldStatus::Reversed,
+                release_id: None,
+                at,
+            });
+        }
+    }
+    WriteJob {
+        accounts: purchase_accounts(p),
+        transfers,
+        idempotency: None,
+        guards,
+        effects,
+    }
+}
+
+/// Reverses `p` on the ledger (the provider's side is the caller's), storing `answer` with
+/// it. A release that moves the hold between the read and the write makes the job refused
+/// on the hold's guard: it is read again and tried once more.
+pub async fn reverse_purchase(
+    store: &Store,
+    p: &Purchase,
+    reversal: Reversal,
+    answer: Option<IdempotencyRecord>,
+    at: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let hold = store.hold(p.id.as_str()).await?.map(|h| h.status);
+        let job = WriteJob {
+            idempotency: answer.clone(),
+            ..reversal_job(p, reversal, hold, at)
+        };
+        let outcome = store.writer().submit(job).await?;
+        match &outcome {
+            Outcome::Refused(Refusal::Status(RowRef::Hold(_))) if attempts < 3 => {}
+            _ => return Ok(outcome),
+        }
+    }
+}
+
+/// What one release run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseReport {
+    /// Holds released.
+    pub holds: u64,
+    /// Release transfers posted (one per creator and currency per page of holds).
+    pub releases: u64,
+    /// Amount released per currency.
+    pub released: BTreeMap<Currency, i64>,
+    /// Holds another run released first (or that a reversal took back meanwhile).
+    pub skipped: u64,
+}
+
+/// Holds read per page.
+const RELEASE_PAGE: u32 = 5_000;
+
+/// Releases every hold whose period ended by `now`: per page of due holds, one transfer per
+/// creator and currency from pending to available, guarded by each of its holds still being
+/// held. Idempotent and safe to run on several nodes at once: a hold released by another run
+/// fails the guard and its job is skipped (its holds are then no longer due).
+pub async fn release_due(store: &Store, now: OffsetDateTime) -> Result<ReleaseReport, StoreError> {
+    let mut report = ReleaseReport::default();
+    let mut after: Option<(OffsetDateTime, String)> = None;
+    loop {
+        let page = store
+            .due_holds(
+                now,
+                after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                RELEASE_PAGE,
+            )
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(report);
+        };
+        after = Some((last.release_at, last.id.clone()));
+        let mut groups: BTreeMap<(UserId, Currency), Vec<Hold>> = BTreeMap::new();
+        for hold in page {
+            groups
+                .entry((hold.owner.clone(), hold.amount.currency()))
+                .or_default()
+                .push(hold);
+        }
+        let jobs = groups.into_iter().map(|((owner, currency), holds)| {
+            let job = release_job(&owner, currency, &holds, now);
+            async move {
+                let outcome = store.writer().submit(job).await;
+                (outcome, currency, holds)
+            }
+        });
+        for (outcome, currency, holds) in futures_util::future::join_all(jobs).await {
+            let n = holds.len() as u64;
+            match outcome? {
+                Outcome::Applied => {
+                    report.holds += n;
+                    report.releases += 1;
+                    *report.released.entry(currency).or_default() +=
+                        holds.iter().map(|h| h.amount.amount()).sum::<i64>();
+                }
+                Outcome::Refused(Refusal::Status(_)) | Outcome::Replayed => report.skipped += n,
+                other => {
+                    tracing::error!(?other, holds = n, "release refused");
+                    report.skipped += n;
+                }
+            }
+        }
+    }
+}
+
+fn release_job(owner: &UserId, currency: Currency, holds: &[Hold], at: OffsetDateTime) -> WriteJob {
+    let release_id = format!("rel_{}", uuid::Uuid::now_v7().simple());
+    let amount: i64 = holds.iter().map(|h| h.amount.amount()).sum();
+    WriteJob {
+        accounts: vec![
+            Account::of(owner.as_str(), Purpose::CreatorPending, currency),
+            Account::of(owner.as_str(), Purpose::CreatorAvailable, currency),
+        ],
+        transfers: vec![Transfer {
+            id: TransferId::new(release_id.clone()),
+            debit: AccountId::of(owner.as_str(), Purpose::CreatorPending, currency),
+            credit: AccountId::of(owner.as_str(), Purpose::CreatorAvailable, currency),
+            amount,
+            currency,
+            kind: TransferKind::Posted,
+            code: Code::HOLD_RELEASE,
+            reference: release_id.clone(),
+        }],
+        idempotency: None,
+        guards: holds
+            .iter()
+            .map(|h| Guard::hold(&h.id, HoldStatus::Held))
+            .collect(),
+        effects: holds
+            .iter()
+            .map(|h| Effect::SetHoldStatus {
+                hold_id: h.id.clone(),
+                status: HoldStatus::Released,
+                release_id: Some(release_id.clone()),
+                at,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,213 @@
+//! `POST /v1/webhooks/payments`: the payment provider's signed events.
+//!
+//! An event is verified (signature and time), then recorded under its id in the same
+//! ledger batch as whatever it changes, so that a redelivery finds it and changes nothing.
+//! Events that change nothing (a payment Ovation already booked) are answered without a
+//! write: delivering them again is harmless.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use store::{IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseStatus, WriteJob};
+
+use crate::books::{self, Reversal};
+use crate::error::{ApiError, invalid};
+use crate::routes::purchases::{fingerprint, json_response, read_body};
+use crate::state::AppState;
+use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
+
+/// A confirmed payment with no purchase is left alone this long (its purchase may still be
+/// committing); after that it is an orphan — charged, never booked — and is refunded.
+const ORPHAN_AFTER: Duration = Duration::from_secs(600);
+
+/// Receives a signed event from the payment provider.
+#[utoipa::path(post, path = "/v1/webhooks/payments", tag = "webhooks",
+    params(("Ovation-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\"> (Stripe-Signature with the stripe provider)")),
+    request_body(content = String, description = "The provider's event: {\"id\", \"type\", \"created\", \"data\": {\"object\": {…}}}", content_type = "application/json"),
+    responses(
+        (status = 200, description = "recorded (or seen before, or of a type Ovation ignores)", body = crate::dto::WebhookBody),
+        (status = 400, description = "invalid_signature", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request: signed, but not an event", body = crate::error::ErrorBody),
+        (status = 503, description = "unavailable: retry later", body = crate::error::ErrorBody)))]
+pub(crate) async fn payment_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = read_body(body)?;
+    let signature = headers
+        .get(state.payments.signature_header())
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let tolerance = i64::try_from(state.config.webhooks.tolerance.as_secs()).unwrap_or(300);
+    verify(
+        signature,
+        &body,
+        state.webhook_secret.expose_secret().as_bytes(),
+        now,
+        tolerance,
+    )
+    .map_err(|e| {
+        metrics::counter!("ovation_webhooks_rejected_total").increment(1);
+        ApiError::InvalidSignature(match e {
+            SignatureError::Missing => "the signature header is missing",
+            SignatureError::Malformed => "the signature header is malformed",
+            SignatureError::NoMatch => "the signature does not match the body",
+            SignatureError::Stale => "the signature's timestamp is outside the tolerance",
+        })
+    })?;
+    let event = parse_event(&body).map_err(invalid)?;
+    let scope = format!("webhook:{}", state.payments.name());
+    if let Some(seen) = state.store.idempotency(&scope, &event.id).await? {
+        return Ok(answer(seen.body, true));
+    }
+    let record = |result: &str| IdempotencyRecord {
+        account_id: scope.clone(),
+        key: event.id.clone(),
+        fingerprint: fingerprint("/v1/webhooks/payments", &body),
+        status: 200,
+        body: json!({"id": event.id, "type": event.kind, "result": result}).to_string(),
+    };
+    metrics::counter!("ovation_webhooks_total", "type" => event.kind.clone()).increment(1);
+    match &event.action {
+        Action::PaymentSucceeded { payment_id, amount } => {
+            confirmed(&state, &event, payment_id, *amount, record).await
+        }
+        Action::PaymentRefunded { payment_id, full } => {
+            let Some(purchase) = state.store.purchase_by_payment(payment_id).await? else {
+                return remember(&state, record("unknown_payment")).await;
+            };
+            if !full {
+                tracing::warn!(payment = %payment_id, purchase = %purchase.id, "partial refund at the provider: Ovation refunds whole purchases only; not booked");
+                return remember(&state, record("partial_refund_not_booked")).await;
+            }
+            reverse(&state, &purchase, Reversal::Refund, record).await
+        }
+        Action::PaymentDisputed { payment_id, .. } => {
+            let Some(purchase) = state.store.purchase_by_payment(payment_id).await? else {
+                tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
+                return remember(&state, record("unknown_payment")).await;
+            };
+            reverse(&state, &purchase, Reversal::Chargeback, record).await
+        }
+        Action::Ignored => Ok(answer(
+            json!({"id": event.id, "type": event.kind, "result": "ignored"}).to_string(),
+            false,
+        )),
+    }
+}
+
+/// `payment_intent.succeeded`: booked already (the usual case), not yet (wait), or never
+/// (an orphan charge: the process died between the charge and the commit; refunded).
+async fn confirmed(
+    state: &AppState,
+    event: &Event,
+    payment_id: &str,
+    amount: money::Money,
+    record: impl Fn(&str) -> IdempotencyRecord,
+) -> Result<Response, ApiError> {
+    if state.store.purchase_by_payment(payment_id).await?.is_some() {
+        return Ok(answer(record("already_applied").body, false));
+    }
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - event.created;
+    if age < i64::try_from(ORPHAN_AFTER.as_secs()).unwrap_or(600) {
+        // Not booked yet: the provider retries later.
+        let mut response = ApiError::Unavailable.into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(response);
+    }
+    tracing::warn!(payment = %payment_id, "a payment confirmed long ago was never booked: refunding it");
+    state
+        .payments
+        .refund(payment_id, amount, &format!("orphan:{payment_id}"))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "refunding an orphan payment failed");
+            ApiError::Unavailable
+        })?;
+    metrics::counter!("ovation_orphan_payments_refunded_total").increment(1);
+    remember(state, record("orphan_refunded")).await
+}
+
+/// Reverses a purchase the provider refunded or charged back, recording the event with it.
+async fn reverse(
+    state: &AppState,
+    purchase: &Purchase,
+    reversal: Reversal,
+    record: impl Fn(&str) -> IdempotencyRecord,
+) -> Result<Response, ApiError> {
+    let already = match (purchase.status, reversal) {
+        (PurchaseStatus::Succeeded, _) => None,
+        (PurchaseStatus::Refunded, Reversal::Refund)
+        | (PurchaseStatus::Disputed, Reversal::Chargeback) => Some("already_applied"),
+        // A bank may dispute a payment the platform refunded: the provider contests it with
+        // the refund as evidence; nothing more to book.
+        (PurchaseStatus::Refunded, Reversal::Chargeback) => Some("already_refunded"),
+        (PurchaseStatus::Disputed, Reversal::Refund) => Some("already_charged_back"),
+    };
+    if let Some(result) = already {
+        return remember(state, record(result)).await;
+    }
+    if purchase.payment_method == PaymentMethod::Wallet {
+        return remember(state, record("unknown_payment")).await;
+    }
+    let result = match reversal {
+        Reversal::Refund => "refunded",
+        Reversal::Chargeback => "charged_back",
+    };
+    let now = store::now();
+    match books::reverse_purchase(&state.store, purchase, reversal, Some(record(result)), now)
+        .await?
+    {
+        Outcome::Applied => {
+            metrics::counter!("ovation_reversals_total", "reason" => result).increment(1);
+            Ok(answer(record(result).body, false))
+        }
+        Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
+        // Reversed meanwhile by another request: read it again to say how.
+        refused @ (Outcome::Refused(_) | Outcome::Replayed) => {
+            let now = state
+                .store
+                .purchase(&purchase.id)
+                .await?
+                .ok_or(ApiError::NotFound("purchase"))?;
+            if now.status == PurchaseStatus::Succeeded {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "reversal of {} refused: {refused:?}",
+                    purchase.id
+                )));
+            }
+            Box::pin(reverse(state, &now, reversal, record)).await
+        }
+    }
+}
+
+/// Records an event that changes nothing, so that it is answered the same next time.
+async fn remember(state: &AppState, record: IdempotencyRecord) -> Result<Response, ApiError> {
+    let job = WriteJob {
+        idempotency: Some(record.clone()),
+        ..WriteJob::default()
+    };
+    match state.store.writer().submit(job).await? {
+        Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
+        _ => Ok(answer(record.body, false)),
+    }
+}
+
+fn answer(body: String, seen: bool) -> Response {
+    let mut response = json_response(StatusCode::OK, body);
+    if seen {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
