@@ -12,5 +12,7 @@ mod events;
 mod health;
 mod idempotency;
 mod ledger;
+mod lifecycle;
 mod lives;
 mod purchases;
+mod webhooks;

@@ -334,6 +334,80 @@ impl TestApp {
             .await
     }
 
+    /// `POST /v1/webhooks/payments` with `body` and the signature header as given.
+    pub(crate) async fn webhook_raw(
+        &self,
+        body: &str,
+        signature: Option<&str>,
+    ) -> (u16, Value, bool) {
+        let mut request = self
+            .client
+            .post(self.url("/v1/webhooks/payments"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("Ovation-Signature", signature);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        let text = response.text().await.expect("a body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, value, replayed)
+    }
+
+    /// Sends `event`, signed now with the server's webhook secret, as the provider does.
+    pub(crate) async fn webhook(&self, event: &Value) -> (u16, Value, bool) {
+        let body = event.to_string();
+        let signature = self.sign_at(time::OffsetDateTime::now_utc().unix_timestamp(), &body);
+        self.webhook_raw(&body, Some(&signature)).await
+    }
+
+    /// The signature header of `body` at unix time `t` with the server's secret.
+    pub(crate) fn sign_at(&self, t: i64, body: &str) -> String {
+        use secrecy::ExposeSecret;
+        server::webhooks::sign(
+            self.state.webhook_secret.expose_secret().as_bytes(),
+            t,
+            body.as_bytes(),
+        )
+    }
+
+    /// The provider's payment id of a purchase (not part of the API's answers).
+    pub(crate) async fn payment_of(&self, purchase: &str) -> String {
+        self.stored_purchase(purchase).await.payment_id
+    }
+
+    /// The purchase as stored.
+    pub(crate) async fn stored_purchase(&self, purchase: &str) -> store::Purchase {
+        self.state
+            .store
+            .purchase(&store::PurchaseId::from_string(purchase.to_owned()))
+            .await
+            .expect("the store answers")
+            .expect("the purchase exists")
+    }
+
+    /// `POST /v1/holds/release` as admin; asserts 200.
+    pub(crate) async fn release(&self) -> Value {
+        let (status, body) = self.post_empty("/v1/holds/release", Some(ADMIN)).await;
+        assert_eq!(status, 200, "release: {body}");
+        body
+    }
+
+    /// The balance of a platform ledger account (`platform/<purpose>/<currency>`), credits
+    /// minus debits, posted.
+    pub(crate) async fn platform_balance(&self, purpose: ledger::Purpose, currency: &str) -> i64 {
+        let currency = money::Currency::parse(currency).expect("a currency");
+        let id = ledger::AccountId::of("platform", purpose, currency);
+        self.state
+            .store
+            .ledger_balance(&id)
+            .await
+            .expect("the store answers")
+            .map_or(0, |b| b.credits_posted - b.debits_posted)
+    }
+
     /// The creator's earnings as the admin sees them; asserts 200.
     pub(crate) async fn earnings_of(&self, creator: &str) -> Value {
         let (status, body) = self.earnings(ADMIN, creator).await;
@@ -426,6 +500,38 @@ pub(crate) fn balance<'a>(earnings: &'a Value, currency: &str) -> Option<&'a Val
         .expect("balances is an array")
         .iter()
         .find(|b| b["currency"] == json!(currency))
+}
+
+/// `pending`, `available` and `paid_out` of `currency` in an earnings body (zeros if none).
+pub(crate) fn amounts(earnings: &Value, currency: &str) -> (i64, i64, i64) {
+    balance(earnings, currency).map_or((0, 0, 0), |b| {
+        let a = |k: &str| b[k]["amount"].as_i64().expect("an amount");
+        (a("pending"), a("available"), a("paid_out"))
+    })
+}
+
+/// A Stripe-shaped event.
+pub(crate) fn event(id: &str, kind: &str, object: Value) -> Value {
+    json!({
+        "id": id, "object": "event", "type": kind,
+        "created": OffsetDateTime::now_utc().unix_timestamp(),
+        "data": {"object": object},
+    })
+}
+
+/// Waits up to 10 s for `check` to hold, polling every 50 ms.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not within 10 s");
 }
 
 /// The `badges` totals of an earnings body, per currency.
