@@ -254,11 +254,17 @@ async fn a_chargeback_after_the_release_takes_the_share_back_from_available() {
     app.bought(&bob.token, &live, 2).await;
     app.release().await;
     let held = app.bought(&bob.token, &live, 1).await;
-    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (99, 698, 0));
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (99, 698, 0)
+    );
     let payment = app.payment_of(string(&first, "id")).await;
     let (status, body, _) = app.webhook(&dispute("evt_after_release", &payment)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (99, 199, 0));
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (99, 199, 0)
+    );
     // A held one comes out of pending, and its hold is not released later.
     let payment = app.payment_of(string(&held, "id")).await;
     let (status, body, _) = app.webhook(&dispute("evt_while_held", &payment)).await;
