@@ -327,12 +327,10 @@ async fn deliver_sandbox_webhooks(
                     .body(axum::body::Body::from(body.clone()))
                     .expect("a request from valid parts");
                 let status = app.clone().oneshot(request).await.map(|r| r.status());
-                match status {
-                    Ok(s) if s.is_success() => return,
-                    other => {
-                        tracing::debug!(?other, attempt, "sandbox webhook not accepted; retrying")
-                    }
+                if matches!(status, Ok(s) if s.is_success()) {
+                    return;
                 }
+                tracing::debug!(?status, attempt, "sandbox webhook not accepted; retrying");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
