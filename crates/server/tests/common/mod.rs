@@ -512,11 +512,12 @@ pub(crate) fn amounts(earnings: &Value, currency: &str) -> (i64, i64, i64) {
 
 /// A Stripe-shaped event.
 pub(crate) fn event(id: &str, kind: &str, object: Value) -> Value {
-    json!({
+    let mut event = json!({
         "id": id, "object": "event", "type": kind,
         "created": OffsetDateTime::now_utc().unix_timestamp(),
-        "data": {"object": object},
-    })
+    });
+    event["data"] = Value::Object([("object".to_owned(), object)].into_iter().collect());
+    event
 }
 
 /// Waits up to 10 s for `check` to hold, polling every 50 ms.
