@@ -99,16 +99,37 @@ pub fn purchase_transfers(p: &Purchase) -> Vec<Transfer> {
             Code::PROCESSOR_FEE,
         ),
     ];
-    lines
+    let mut transfers: Vec<Transfer> = lines
         .into_iter()
         .filter(|(_, _, amount, _)| amount.is_positive())
         .map(|(suffix, credit, amount, code)| line(p, suffix, credit, amount, code))
-        .collect()
+        .collect();
+    // The match, once the batch decided it (a purchase being booked has none yet).
+    if let Some(program) = &p.match_program
+        && p.match_amount.is_positive()
+    {
+        transfers.push(Transfer {
+            debit: AccountId::of(program, Purpose::MatchBudget, c),
+            ..line(
+                p,
+                "match",
+                AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, c),
+                p.match_amount,
+                Code::MATCH,
+            )
+        });
+    }
+    transfers
 }
 
-/// The hold of a purchase's share, when there is one.
-pub fn purchase_hold(p: &Purchase, hold_period: std::time::Duration) -> Option<Hold> {
-    p.creator_share.is_positive().then(|| Hold {
+/// The hold of a purchase's share (and of its match, which the batch adds to it), when
+/// there is one.
+pub fn purchase_hold(
+    p: &Purchase,
+    hold_period: std::time::Duration,
+    matched: bool,
+) -> Option<Hold> {
+    (p.creator_share.is_positive() || matched).then(|| Hold {
         id: p.id.to_string(),
         owner: p.creator_id.clone(),
         amount: p.creator_share,
@@ -117,6 +138,51 @@ pub fn purchase_hold(p: &Purchase, hold_period: std::time::Duration) -> Option<H
         release_at: p.created_at + hold_period,
         created_at: p.created_at,
     })
+}
+
+/// The match a purchase may get: from the oldest match program running now whose caps name
+/// the purchase's currency and whose countries include the creator's. The amount — the
+/// program's rate of the creator's share, cut to the budget and the creator's cap — is
+/// decided inside the ledger batch ([`store::Computed::Match`]).
+pub async fn match_for(
+    state: &crate::state::AppState,
+    p: &Purchase,
+) -> Result<Option<store::Computed>, StoreError> {
+    let programs = state.programs.get(&state.store).await?;
+    let currency = p.price.currency();
+    let mut creator_country = None;
+    for program in programs.iter() {
+        if p.created_at < program.starts_at || p.created_at >= program.ends_at {
+            continue;
+        }
+        let Some(cap) = program.caps.iter().find(|c| c.currency() == currency) else {
+            continue;
+        };
+        if !program.countries.is_empty() {
+            if creator_country.is_none() {
+                creator_country = state.store.user(&p.creator_id).await?.map(|u| u.country);
+            }
+            if !creator_country.is_some_and(|c| program.countries.contains(&c)) {
+                continue;
+            }
+        }
+        let (wanted, _) = p.creator_share.split_bps(program.rate);
+        if !wanted.is_positive() {
+            return Ok(None);
+        }
+        return Ok(Some(store::Computed::Match {
+            program: program.id.to_string(),
+            creator: p.creator_id.clone(),
+            budget: AccountId::of(program.id.as_str(), Purpose::MatchBudget, currency),
+            to: AccountId::of(p.creator_id.as_str(), Purpose::CreatorPending, currency),
+            currency,
+            wanted: wanted.amount(),
+            cap: cap.amount(),
+            id: TransferId::new(format!("{}/match", p.id)),
+            reference: p.id.to_string(),
+        }));
+    }
+    Ok(None)
 }
 
 /// Why a purchase is reversed.
@@ -194,6 +260,17 @@ pub fn reversal_job(
         status: reversal.status(),
         at,
     }];
+    if let Some(program) = &p.match_program
+        && p.match_amount.is_positive()
+    {
+        // What was matched counts against the cap no more.
+        effects.push(Effect::MatchUsage {
+            program: program.clone(),
+            creator: p.creator_id.clone(),
+            currency: c,
+            delta: -p.match_amount.amount(),
+        });
+    }
     if let Some(status) = hold {
         guards.push(Guard::hold(p.id.as_str(), status));
         if status == HoldStatus::Held {
@@ -208,6 +285,7 @@ pub fn reversal_job(
     WriteJob {
         accounts: purchase_accounts(p),
         transfers,
+        computed: None,
         idempotency: None,
         guards,
         effects,
@@ -326,6 +404,7 @@ fn release_job(owner: &UserId, currency: Currency, holds: &[Hold], at: OffsetDat
             code: Code::HOLD_RELEASE,
             reference: release_id.clone(),
         }],
+        computed: None,
         idempotency: None,
         guards: holds
             .iter()

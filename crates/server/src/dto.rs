@@ -363,3 +363,161 @@ pub struct WebhookBody {
     /// `partial_refund_not_booked` or `ignored`.
     pub result: String,
 }
+
+impl MoneyBody {
+    /// The amount as [`Money`], or 422 naming `field` (an unknown currency, a negative
+    /// amount, or one above `max`).
+    pub fn to_money(&self, field: &str, max: i64) -> Result<Money, crate::error::ApiError> {
+        let currency = money::Currency::parse(&self.currency)
+            .map_err(|e| crate::error::invalid(format!("{field}.currency: {e}")))?;
+        if self.amount <= 0 || self.amount > max {
+            return Err(crate::error::invalid(format!(
+                "{field}.amount must be 1..={max} minor units"
+            )));
+        }
+        Ok(Money::new(self.amount, currency))
+    }
+}
+
+/// `POST /v1/wallet/topups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopupRequest {
+    /// How much to put in the wallet, in the currency of the buyer's country.
+    pub amount: MoneyBody,
+    /// The card's payment method (`pm_card_visa`, …).
+    pub payment_method: String,
+}
+
+/// A wallet top-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopupBody {
+    /// `top_…`.
+    pub id: String,
+    /// The wallet's owner.
+    pub user_id: String,
+    /// Put in the wallet.
+    pub amount: MoneyBody,
+    /// `succeeded` or `disputed`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /v1/wallet`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletBody {
+    /// The wallet's owner.
+    pub user_id: String,
+    /// What can be spent, per currency.
+    pub balances: Vec<MoneyBody>,
+}
+
+/// `PUT /v1/me/spending-limits`: caps the buyer sets for themselves, in the currency of
+/// their country; `null` (or absent) removes one. The operator's caps still apply: the lower
+/// of the two counts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpendingLimitsRequest {
+    /// Most spent on badges per day (UTC).
+    #[serde(default)]
+    pub daily: Option<MoneyBody>,
+    /// Most spent per week (from Monday 00:00 UTC).
+    #[serde(default)]
+    pub weekly: Option<MoneyBody>,
+}
+
+/// `GET /v1/me/spending-limits`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendingLimitsBody {
+    /// The buyer's currency.
+    pub currency: String,
+    /// The daily cap that applies (the lower of the operator's and the buyer's), if any.
+    pub daily: Option<MoneyBody>,
+    /// The weekly cap that applies, if any.
+    pub weekly: Option<MoneyBody>,
+    /// The daily cap the buyer set.
+    pub own_daily: Option<MoneyBody>,
+    /// The weekly cap the buyer set.
+    pub own_weekly: Option<MoneyBody>,
+    /// Spent on badges today.
+    pub spent_today: MoneyBody,
+    /// Spent on badges this week.
+    pub spent_this_week: MoneyBody,
+}
+
+/// `POST /v1/match-programs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchProgramRequest {
+    /// For people.
+    pub name: String,
+    /// Match rate in basis points of the creator's share (10000 doubles it).
+    pub rate_bps: u32,
+    /// Most matched per creator, one per currency matched.
+    pub caps: Vec<MoneyBody>,
+    /// Creators' countries that are eligible (absent or empty: every country).
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// RFC 3339; absent: now.
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    /// RFC 3339, after `starts_at`.
+    pub ends_at: String,
+    /// Money put in the budget now, per currency (more can be added later).
+    #[serde(default)]
+    pub budget: Vec<MoneyBody>,
+}
+
+/// A page of match programs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchProgramList {
+    /// Oldest first.
+    pub data: Vec<MatchProgramBody>,
+    /// Always null: every program is on the one page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/match-programs/{id}/budget`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundRequest {
+    /// Added to the budget of its currency.
+    pub amount: MoneyBody,
+}
+
+/// A match program's budget in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetBody {
+    /// ISO 4217.
+    pub currency: String,
+    /// Put in so far: matched plus remaining.
+    pub funded: MoneyBody,
+    /// Matched so far, net of matches that refunds and chargebacks took back.
+    pub matched: MoneyBody,
+    /// What is left to match with.
+    pub remaining: MoneyBody,
+}
+
+/// A match program.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchProgramBody {
+    /// `mp_…`.
+    pub id: String,
+    /// For people.
+    pub name: String,
+    /// Basis points of the creator's share.
+    pub rate_bps: u32,
+    /// Per-creator caps.
+    pub caps: Vec<MoneyBody>,
+    /// Eligible creators' countries (empty: all).
+    pub countries: Vec<String>,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339.
+    pub ends_at: String,
+    /// Budgets per currency.
+    pub budgets: Vec<BudgetBody>,
+    /// RFC 3339.
+    pub created_at: String,
+}

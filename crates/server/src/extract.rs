@@ -168,6 +168,15 @@ impl TokenCache {
         }
         entries.insert(hash, (user, Instant::now()));
     }
+
+    /// Forgets every cached token of `user` (whose account just changed), so that this
+    /// node's next request reads it again; other nodes see the change within the TTL.
+    pub fn forget_user(&self, user: &store::UserId) {
+        self.entries
+            .lock()
+            .expect("token cache lock is never poisoned")
+            .retain(|_, (u, _)| &u.id != user);
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

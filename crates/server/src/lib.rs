@@ -69,10 +69,17 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::ops::verify,
         routes::payouts::release_holds,
         routes::webhooks::payment_webhook,
+        routes::wallet::top_up,
+        routes::wallet::wallet,
+        routes::wallet::spending_limits,
+        routes::wallet::set_spending_limits,
+        routes::matching::create_program,
+        routes::matching::list_programs,
+        routes::matching::fund_program,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"),
     )
 )]
 pub struct ApiDoc;
@@ -111,7 +118,7 @@ async fn method_not_allowed() -> Response {
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
-    use routes::{accounts, lives, ops, payouts, purchases, webhooks, ws};
+    use routes::{accounts, lives, matching, ops, payouts, purchases, wallet, webhooks, ws};
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -120,6 +127,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/tokens", post(accounts::create_token))
         .route("/v1/me", get(accounts::me))
+        .route(
+            "/v1/me/spending-limits",
+            get(wallet::spending_limits).put(wallet::set_spending_limits),
+        )
+        .route(
+            "/v1/match-programs",
+            post(matching::create_program).get(matching::list_programs),
+        )
+        .route(
+            "/v1/match-programs/{id}/budget",
+            post(matching::fund_program),
+        )
+        .route("/v1/wallet", get(wallet::wallet))
+        .route("/v1/wallet/topups", post(wallet::top_up))
         .route("/v1/badges/prices", get(lives::prices))
         .route("/v1/lives", post(lives::create_live))
         .route("/v1/lives/{id}", get(lives::get_live))
@@ -207,6 +228,7 @@ impl App {
             key_locks: KeyLocks::default(),
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
+            programs: state::ProgramCache::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
         tokio::spawn(deliver_sandbox_webhooks(state.clone(), outbox));

@@ -39,6 +39,8 @@ const ENV_KEYS: &[&str] = &[
     "adult_age_years",
     "creator_follower_minimum",
     "minors_daily_limit",
+    "daily_spending_limit",
+    "weekly_spending_limit",
     "badge_countries",
     "writer_batch_max",
     "writer_queue_max",
@@ -109,6 +111,11 @@ pub struct Settings {
     pub creator_follower_minimum: u64,
     /// Minors' daily badge spending limit per currency, in minor units (absent = 0).
     pub minors_daily_limit: BTreeMap<String, i64>,
+    /// Every buyer's daily badge spending cap per currency, in minor units (absent: none),
+    /// like YouTube's $500 a day for Super Chat.
+    pub daily_spending_limit: BTreeMap<String, i64>,
+    /// Every buyer's weekly cap (Monday 00:00 UTC onwards), per currency.
+    pub weekly_spending_limit: BTreeMap<String, i64>,
     /// Countries where badges are offered.
     pub badge_countries: Vec<String>,
     /// Price overrides or additions per country.
@@ -151,6 +158,8 @@ impl Default for Settings {
             adult_age_years: 18,
             creator_follower_minimum: 0,
             minors_daily_limit: BTreeMap::new(),
+            daily_spending_limit: BTreeMap::new(),
+            weekly_spending_limit: BTreeMap::new(),
             badge_countries: DEFAULT_BADGE_COUNTRIES
                 .iter()
                 .map(|c| (*c).to_owned())
@@ -181,6 +190,22 @@ pub enum SettingsError {
         /// What was expected.
         why: String,
     },
+}
+
+/// Limits per currency code, in minor units, none negative.
+fn limits(
+    key: &'static str,
+    raw: &BTreeMap<String, i64>,
+) -> Result<BTreeMap<Currency, i64>, SettingsError> {
+    let mut out = BTreeMap::new();
+    for (code, limit) in raw {
+        let currency = Currency::parse(code).map_err(|e| invalid(key, e.to_string()))?;
+        if *limit < 0 {
+            return Err(invalid(key, "limits must not be negative"));
+        }
+        out.insert(currency, *limit);
+    }
+    Ok(out)
 }
 
 fn invalid(key: &'static str, why: impl Into<String>) -> SettingsError {
@@ -223,6 +248,10 @@ pub struct Config {
     pub eligibility: EligibilityRules,
     /// Minors' daily limits.
     pub minors_daily_limit: BTreeMap<Currency, i64>,
+    /// Every buyer's daily cap, per currency.
+    pub daily_spending_limit: BTreeMap<Currency, i64>,
+    /// Every buyer's weekly cap, per currency.
+    pub weekly_spending_limit: BTreeMap<Currency, i64>,
     /// Badge prices per country.
     pub prices: PriceTable,
     /// Writer limits.
@@ -441,15 +470,9 @@ impl Settings {
         entries.retain(|c, _| countries.contains(c));
         let prices = PriceTable::new(entries.into_values().collect())
             .map_err(|e| invalid("prices", e.to_string()))?;
-        let mut minors_daily_limit = BTreeMap::new();
-        for (code, limit) in &self.minors_daily_limit {
-            let currency =
-                Currency::parse(code).map_err(|e| invalid("minors_daily_limit", e.to_string()))?;
-            if *limit < 0 {
-                return Err(invalid("minors_daily_limit", "limits must not be negative"));
-            }
-            minors_daily_limit.insert(currency, *limit);
-        }
+        let minors_daily_limit = limits("minors_daily_limit", &self.minors_daily_limit)?;
+        let daily_spending_limit = limits("daily_spending_limit", &self.daily_spending_limit)?;
+        let weekly_spending_limit = limits("weekly_spending_limit", &self.weekly_spending_limit)?;
         if self.writer_batch_max == 0 || self.writer_batch_max > 65_536 {
             return Err(invalid("writer_batch_max", "expected 1..=65536"));
         }
@@ -505,6 +528,8 @@ impl Settings {
                 countries,
             },
             minors_daily_limit,
+            daily_spending_limit,
+            weekly_spending_limit,
             prices,
             writer: store::WriterConfig {
                 batch_max: self.writer_batch_max,

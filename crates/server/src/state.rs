@@ -41,6 +41,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// Lives seen recently: their creator never changes and an ended live never restarts.
     pub lives: LiveCache,
+    /// Match programs, read again every few seconds.
+    pub programs: ProgramCache,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -79,6 +81,40 @@ impl LiveCache {
         }
         lives.insert(live.id.to_string(), live.clone());
         live
+    }
+}
+
+/// How long this node uses the match programs it read: a program created on another node
+/// starts matching here within this time. What matters to money — the budget and the caps —
+/// is checked inside the ledger batch, exactly.
+const PROGRAMS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The match programs, cached.
+#[derive(Debug, Default)]
+pub struct ProgramCache {
+    programs: Mutex<Option<(std::time::Instant, Arc<Vec<store::MatchProgram>>)>>,
+}
+
+impl ProgramCache {
+    /// Every program, from the cache when it is fresh.
+    pub async fn get(
+        &self,
+        store: &store::Store,
+    ) -> Result<Arc<Vec<store::MatchProgram>>, store::StoreError> {
+        if let Some((at, programs)) = &*self.programs.lock().expect("never poisoned")
+            && at.elapsed() < PROGRAMS_TTL
+        {
+            return Ok(programs.clone());
+        }
+        let programs = Arc::new(store.match_programs().await?);
+        *self.programs.lock().expect("never poisoned") =
+            Some((std::time::Instant::now(), programs.clone()));
+        Ok(programs)
+    }
+
+    /// Forgets the cached programs (one was created on this node).
+    pub fn invalidate(&self) {
+        *self.programs.lock().expect("never poisoned") = None;
     }
 }
 

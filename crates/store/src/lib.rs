@@ -27,12 +27,12 @@ use time::OffsetDateTime;
 pub use queries::{NewUser, Page};
 pub use rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
-    LiveId, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, SourceTotal, Supporter, User,
-    UserId,
+    LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
+    PurchaseId, PurchaseStatus, SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
 };
 pub use writer::{
-    Effect, Guard, Outcome, Refusal, RowRef, WriteJob, Writer, WriterConfig, income_source,
-    income_sources,
+    Computed, Effect, Guard, Outcome, Refusal, RowRef, WriteJob, Writer, WriterConfig,
+    income_source, income_sources,
 };
 
 /// What can go wrong in the store. Domain outcomes (a taken handle) are variants; the rest

@@ -12,8 +12,8 @@ use crate::columns::{
 };
 use crate::rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
-    LiveId, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, SourceTotal, Supporter, User,
-    UserId,
+    LiveId, MatchProgram, MatchProgramId, PaymentMethod, Purchase, PurchaseId, PurchaseStatus,
+    SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
 };
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
@@ -63,6 +63,8 @@ fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
             .map_err(|e| corrupt(format!("user {id}: {e}")))?,
         followers: followers.map(|f| u64::try_from(f).unwrap_or(0)),
         suspended: suspended != 0,
+        own_daily_limit: row.opt_int("own_daily_limit")?,
+        own_weekly_limit: row.opt_int("own_weekly_limit")?,
         created_at: from_micros(row.int("created_at")?),
         id: UserId::from_string(id),
     })
@@ -115,6 +117,7 @@ fn purchase_from_row(row: &impl Columns) -> Result<Purchase, StoreError> {
         platform_fee: Money::new(row.int("platform_fee")?, currency),
         processor_fee: Money::new(row.int("processor_fee")?, currency),
         match_amount: Money::new(row.int("match_amount")?, currency),
+        match_program: row.opt_text("match_program")?,
         payment_method: {
             let method = row.text("payment_method")?;
             PaymentMethod::parse(&method)
@@ -149,7 +152,7 @@ fn offset_of(cursor: Option<&str>) -> i64 {
 
 macro_rules! user_columns {
     () => {
-        "id, handle, kind, country, birth_date, followers, suspended, created_at"
+        "id, handle, kind, country, birth_date, followers, suspended, own_daily_limit, own_weekly_limit, created_at"
     };
 }
 macro_rules! live_columns {
@@ -159,7 +162,7 @@ macro_rules! live_columns {
 }
 macro_rules! purchase_columns {
     () => {
-        "id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, processor_fee, match_amount, payment_method, status, payment_id, created_at, refunded_at"
+        "id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, processor_fee, match_amount, match_program, payment_method, status, payment_id, created_at, refunded_at"
     };
 }
 
@@ -191,6 +194,56 @@ fn hold_from_row(row: &impl Columns) -> Result<Hold, StoreError> {
     })
 }
 
+fn topup_from_row(row: &impl Columns) -> Result<Topup, StoreError> {
+    let id = row.text("id")?;
+    let currency = Currency::parse(&row.text("currency")?)
+        .map_err(|e| corrupt(format!("top-up {id}: {e}")))?;
+    let status = row.text("status")?;
+    Ok(Topup {
+        user_id: UserId::from_string(row.text("user_id")?),
+        amount: Money::new(row.int("amount")?, currency),
+        processor_fee: Money::new(row.int("processor_fee")?, currency),
+        payment_id: row.text("payment_id")?,
+        status: TopupStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("top-up {id}: status {status}")))?,
+        created_at: from_micros(row.int("created_at")?),
+        id: TopupId::from_string(id),
+    })
+}
+
+fn match_program_from_row(row: &impl Columns) -> Result<MatchProgram, StoreError> {
+    let id = row.text("id")?;
+    let bad = |e: String| corrupt(format!("match program {id}: {e}"));
+    let caps: BTreeMap<String, i64> =
+        serde_json::from_str(&row.text("caps")?).map_err(|e| bad(e.to_string()))?;
+    let caps = caps
+        .into_iter()
+        .map(|(c, a)| {
+            Ok(Money::new(
+                a,
+                Currency::parse(&c).map_err(|e| bad(e.to_string()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let countries = row
+        .text("countries")?
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| CountryCode::parse(c).map_err(|e| bad(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rate = u32::try_from(row.int("rate_bps")?).map_err(|e| bad(e.to_string()))?;
+    Ok(MatchProgram {
+        name: row.text("name")?,
+        rate: money::Bps::new(rate).map_err(|e| bad(e.to_string()))?,
+        caps,
+        countries,
+        starts_at: from_micros(row.int("starts_at")?),
+        ends_at: from_micros(row.int("ends_at")?),
+        created_at: from_micros(row.int("created_at")?),
+        id: MatchProgramId::from_string(id),
+    })
+}
+
 impl Store {
     /// Creates a user account; a taken handle is [`StoreError::HandleTaken`].
     pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
@@ -202,6 +255,8 @@ impl Store {
             birth_date: new.birth_date,
             followers: new.followers,
             suspended: false,
+            own_daily_limit: None,
+            own_weekly_limit: None,
             created_at: crate::now(),
         };
         let birth = user
@@ -263,7 +318,8 @@ impl Store {
     /// The user a token hash belongs to.
     pub async fn user_by_token(&self, hash: &str) -> Result<Option<User>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, u.created_at \
+            "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, \
+                    u.own_daily_limit, u.own_weekly_limit, u.created_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
         )
             .bind(hash)
@@ -456,6 +512,113 @@ impl Store {
         .as_ref()
         .map(purchase_from_row)
         .transpose())
+    }
+
+    /// Sets the spending caps a user chose for themselves (`None` clears one).
+    pub async fn set_own_limits(
+        &self,
+        user: &UserId,
+        daily: Option<i64>,
+        weekly: Option<i64>,
+    ) -> Result<(), StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "UPDATE users SET own_daily_limit = $2, own_weekly_limit = $3 WHERE id = $1",
+        )
+        .bind(user.as_str())
+        .bind(daily)
+        .bind(weekly)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The top-up paid by the provider's payment `payment_id`.
+    pub async fn topup_by_payment(&self, payment_id: &str) -> Result<Option<Topup>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "SELECT id, user_id, amount, currency, processor_fee, payment_id, status, created_at \
+             FROM topups WHERE payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(topup_from_row)
+        .transpose())
+    }
+
+    /// Records a match program (its budget is funded through the ledger writer).
+    pub async fn insert_match_program(&self, p: &MatchProgram) -> Result<(), StoreError> {
+        let caps: BTreeMap<&str, i64> = p
+            .caps
+            .iter()
+            .map(|m| (m.currency().code(), m.amount()))
+            .collect();
+        let caps = serde_json::to_string(&caps).map_err(|e| corrupt(e.to_string()))?;
+        let countries: Vec<&str> = p.countries.iter().map(|c| c.as_str()).collect();
+        with_pool!(&self.db, pool => sqlx::query(
+            "INSERT INTO match_programs (id, name, rate_bps, caps, countries, starts_at, ends_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(p.id.as_str())
+        .bind(&p.name)
+        .bind(i64::from(p.rate.get()))
+        .bind(&caps)
+        .bind(countries.join(","))
+        .bind(to_micros(p.starts_at))
+        .bind(to_micros(p.ends_at))
+        .bind(to_micros(p.created_at))
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Every match program, oldest first.
+    pub async fn match_programs(&self) -> Result<Vec<MatchProgram>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "SELECT id, name, rate_bps, caps, countries, starts_at, ends_at, created_at \
+             FROM match_programs ORDER BY created_at, id",
+        )
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(match_program_from_row)
+        .collect::<Result<Vec<_>, _>>())
+    }
+
+    /// What a match program has matched in `currency`, over every creator.
+    pub async fn matched_total(
+        &self,
+        program: &MatchProgramId,
+        currency: Currency,
+    ) -> Result<i64, StoreError> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(matched), 0) AS BIGINT) FROM match_usage \
+             WHERE program_id = $1 AND currency = $2",
+        )
+        .bind(program.as_str())
+        .bind(currency.code())
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// What a match program has matched per creator and currency.
+    pub async fn match_used(
+        &self,
+        program: &MatchProgramId,
+        creator: &UserId,
+        currency: Currency,
+    ) -> Result<i64, StoreError> {
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
+            "SELECT matched FROM match_usage WHERE program_id = $1 AND creator_id = $2 AND currency = $3",
+        )
+        .bind(program.as_str())
+        .bind(creator.as_str())
+        .bind(currency.code())
+        .fetch_optional(pool)
+        .await?)
+        .unwrap_or(0))
     }
 
     /// A hold by id (the income event's id).

@@ -75,6 +75,10 @@ pub struct User {
     pub followers: Option<u64>,
     /// Suspended accounts are not eligible to earn.
     pub suspended: bool,
+    /// The daily badge spending cap the viewer set for themselves (minor units).
+    pub own_daily_limit: Option<i64>,
+    /// The weekly one.
+    pub own_weekly_limit: Option<i64>,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
@@ -197,6 +201,8 @@ pub struct Purchase {
     pub processor_fee: Money,
     /// What a match program added for the creator (decided inside the ledger batch).
     pub match_amount: Money,
+    /// The match program that matched it, if one did.
+    pub match_program: Option<String>,
     /// Card or wallet.
     pub payment_method: PaymentMethod,
     /// Succeeded, refunded or disputed.
@@ -315,6 +321,142 @@ pub struct Hold {
     pub status: HoldStatus,
     /// When the hold period ends.
     pub release_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+id_type!(
+    /// A wallet top-up's id.
+    TopupId,
+    "top"
+);
+id_type!(
+    /// A payout's id.
+    PayoutId,
+    "pay"
+);
+id_type!(
+    /// A match program's id.
+    MatchProgramId,
+    "mp"
+);
+
+/// Where a top-up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopupStatus {
+    /// Paid: the money is in the wallet.
+    Succeeded,
+    /// Charged back by the buyer's bank.
+    Disputed,
+}
+
+impl TopupStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopupStatus::Succeeded => "succeeded",
+            TopupStatus::Disputed => "disputed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<TopupStatus> {
+        [TopupStatus::Succeeded, TopupStatus::Disputed]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A viewer's prepaid wallet top-up, paid by card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topup {
+    /// Its id.
+    pub id: TopupId,
+    /// The wallet's owner.
+    pub user_id: UserId,
+    /// What was paid into the wallet.
+    pub amount: Money,
+    /// What the processor kept (borne by the platform).
+    pub processor_fee: Money,
+    /// The provider's payment.
+    pub payment_id: String,
+    /// Succeeded or disputed.
+    pub status: TopupStatus,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a payout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutStatus {
+    /// Sent to the provider (or about to be); pending on the ledger.
+    Pending,
+    /// The provider paid it: posted.
+    Paid,
+    /// The provider could not pay it: voided, the money is available again.
+    Failed,
+}
+
+impl PayoutStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Paid => "paid",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PayoutStatus> {
+        [
+            PayoutStatus::Pending,
+            PayoutStatus::Paid,
+            PayoutStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// A payout of a creator's available balance in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    /// Its id.
+    pub id: PayoutId,
+    /// The creator paid.
+    pub creator_id: UserId,
+    /// How much (decided inside the ledger batch: the whole available balance).
+    pub amount: Money,
+    /// Pending, paid or failed.
+    pub status: PayoutStatus,
+    /// The provider's id of the payout, once it has one.
+    pub provider_id: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A platform earnings-match program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchProgram {
+    /// Its id.
+    pub id: MatchProgramId,
+    /// For people.
+    pub name: String,
+    /// Match rate, basis points of the creator's share.
+    pub rate: money::Bps,
+    /// Most matched per creator, per currency (a currency not listed is not matched).
+    pub caps: Vec<Money>,
+    /// Creators' countries that are eligible (empty: all).
+    pub countries: Vec<live::CountryCode>,
+    /// First instant it matches.
+    pub starts_at: OffsetDateTime,
+    /// First instant it no longer matches.
+    pub ends_at: OffsetDateTime,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }

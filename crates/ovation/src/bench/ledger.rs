@@ -147,6 +147,7 @@ fn purchase_job(run: &str, n: u64, creators: u32, with_rows: bool) -> WriteJob {
             platform_fee: Money::new(fee, usd),
             processor_fee: Money::zero(usd),
             match_amount: Money::zero(usd),
+            match_program: None,
             payment_method: PaymentMethod::Card,
             status: PurchaseStatus::Succeeded,
             payment_id: format!("pi_{run}_{n}"),

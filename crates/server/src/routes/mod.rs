@@ -2,8 +2,10 @@
 
 pub(crate) mod accounts;
 pub(crate) mod lives;
+pub(crate) mod matching;
 pub(crate) mod ops;
 pub(crate) mod payouts;
 pub(crate) mod purchases;
+pub(crate) mod wallet;
 pub(crate) mod webhooks;
 pub(crate) mod ws;

@@ -36,7 +36,12 @@ pub(crate) struct Idempotency {
 }
 
 impl Idempotency {
-    fn record(&self, status: StatusCode, body: String) -> IdempotencyRecord {
+    /// The request's fingerprint.
+    pub(crate) fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub(crate) fn record(&self, status: StatusCode, body: String) -> IdempotencyRecord {
         IdempotencyRecord {
             account_id: self.scope.clone(),
             key: self.key.clone(),
@@ -107,7 +112,7 @@ pub(crate) fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Response 
 
 /// Runs `handle` at most once per idempotency key: a stored answer is replayed, concurrent
 /// requests with one key on this node wait for the first.
-async fn once<F, Fut>(
+pub(crate) async fn once<F, Fut>(
     state: &AppState,
     scope: &str,
     headers: &HeaderMap,
@@ -178,6 +183,11 @@ async fn purchase(
     if request.payment_method.trim().is_empty() {
         return Err(invalid("payment_method is required"));
     }
+    let method = if request.payment_method == "wallet" {
+        PaymentMethod::Wallet
+    } else {
+        PaymentMethod::Card
+    };
     let live = cached_live(state, live_id).await?;
     if !live.active {
         return Err(ApiError::LiveNotActive);
@@ -196,77 +206,36 @@ async fn purchase(
     let currency = price.currency();
     let now = store::now();
 
-    // Minors may spend up to the operator's daily limit; checked here to refuse early and
-    // again inside the ledger batch, where it is exact.
     // The live may have been ended on another node since it was cached: the batch checks.
     let mut guards = vec![Guard::live_active(&live.id)];
-    if live::is_minor(
-        user.birth_date,
-        now.date(),
-        state.config.eligibility.adult_age_years,
-    ) {
-        let limit = state
-            .config
-            .minors_daily_limit
-            .get(&currency)
-            .copied()
-            .unwrap_or(0);
-        let since = now.replace_time(time::Time::MIDNIGHT);
-        let spent = state.store.spent_since(&user.id, currency, since).await?;
-        if spent.saturating_add(price.amount()) > limit {
-            return Err(spending_limit(limit, price));
-        }
-        guards.push(Guard::SpendLimit {
-            viewer_id: user.id.clone(),
-            currency,
-            since,
-            amount: price.amount(),
-            limit,
-        });
-    }
+    guards.extend(spending_guards(state, user, price, now).await?);
 
+    let processor_fee = match method {
+        PaymentMethod::Card => state.config.processor_fee(currency),
+        // The processor was paid when the wallet was topped up.
+        PaymentMethod::Wallet => live::ProcessorFee::NONE,
+    };
     let split = live::split_badge_price(
         price,
-        state.config.processor_fee(currency),
+        processor_fee,
         state.config.platform_fee_for("badges"),
     );
     let purchase_id = PurchaseId::generate();
-    let charge = state
-        .payments
-        .charge(ChargeRequest {
-            idempotency_key: purchase_id.to_string(),
-            amount: price,
-            payment_method: request.payment_method.clone(),
-            description: format!("{}-heart badge in live {}", tier.hearts(), live.id),
-            reference: purchase_id.to_string(),
-        })
-        .await;
-    let charge = match charge {
-        Ok(charge) => charge,
-        Err(PaymentError::Declined) => {
-            metrics::counter!("ovation_purchases_declined_total").increment(1);
-            let error = ApiError::CardDeclined;
-            if let Some(idem) = &idem {
-                // A decline is an answer: the same key replays it.
-                let job = WriteJob {
-                    idempotency: Some(idem.record(StatusCode::PAYMENT_REQUIRED, error.body_json())),
-                    ..WriteJob::default()
-                };
-                if let Outcome::Duplicate(record) = state.store.writer().submit(job).await? {
-                    return Ok(replay(&record, &idem.fingerprint));
-                }
+    let payment_id = match method {
+        PaymentMethod::Card => {
+            let charge = ChargeRequest {
+                idempotency_key: purchase_id.to_string(),
+                amount: price,
+                payment_method: request.payment_method.clone(),
+                description: format!("{}-heart badge in live {}", tier.hearts(), live.id),
+                reference: purchase_id.to_string(),
+            };
+            match charge_card(state, charge, idem.as_ref()).await? {
+                Ok(charge) => charge.id,
+                Err(answer) => return Ok(answer),
             }
-            return Err(error);
         }
-        Err(PaymentError::UnknownPaymentMethod(pm)) => {
-            return Err(invalid(format!(
-                "payment_method {pm:?} is not a known payment method"
-            )));
-        }
-        Err(PaymentError::Unavailable(why)) => {
-            tracing::warn!(%why, "payment provider unavailable");
-            return Err(ApiError::Unavailable);
-        }
+        PaymentMethod::Wallet => format!("wallet:{purchase_id}"),
     };
 
     let purchase = Purchase {
@@ -280,21 +249,26 @@ async fn purchase(
         platform_fee: split.platform_fee,
         processor_fee: split.processor_fee,
         match_amount: Money::zero(currency),
-        payment_method: PaymentMethod::Card,
+        match_program: None,
+        payment_method: method,
         status: PurchaseStatus::Succeeded,
-        payment_id: charge.id.clone(),
+        payment_id: payment_id.clone(),
         created_at: now,
         refunded_at: None,
     };
     let answer = PurchaseBody::from(&purchase);
     let answer_json = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    let computed = books::match_for(state, &purchase).await?;
     let mut effects = vec![Effect::InsertPurchase(Box::new(purchase.clone()))];
-    if let Some(hold) = books::purchase_hold(&purchase, state.config.hold_period) {
+    if let Some(hold) =
+        books::purchase_hold(&purchase, state.config.hold_period, computed.is_some())
+    {
         effects.push(Effect::InsertHold(Box::new(hold)));
     }
     let job = WriteJob {
         accounts: books::purchase_accounts(&purchase),
         transfers: books::purchase_transfers(&purchase),
+        computed,
         idempotency: idem
             .as_ref()
             .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
@@ -302,18 +276,14 @@ async fn purchase(
         effects,
     };
     let outcome = state.store.writer().submit(job).await;
-    let refund_charge = || async {
-        if let Err(e) = state
-            .payments
-            .refund(&charge.id, price, &format!("void:{}", charge.id))
-            .await
-        {
-            tracing::error!(payment = %charge.id, error = %e, "could not void a charge that was not booked");
+    let void = || async {
+        if method == PaymentMethod::Card {
+            void_charge(state, &payment_id, price).await;
         }
     };
     match outcome {
         Ok(Outcome::Applied) => {
-            metrics::counter!("ovation_purchases_total", "tier" => tier.get().to_string())
+            metrics::counter!("ovation_purchases_total", "tier" => tier.get().to_string(), "method" => method.as_str())
                 .increment(1);
             metrics::counter!("ovation_purchase_amount_minor_total", "currency" => currency.code())
                 .increment(u64::try_from(price.amount()).unwrap_or(0));
@@ -329,26 +299,35 @@ async fn purchase(
             Ok(json_response(StatusCode::CREATED, answer_json))
         }
         Ok(Outcome::Duplicate(record)) => {
-            refund_charge().await;
+            void().await;
             let fingerprint = idem.map(|i| i.fingerprint).unwrap_or_default();
             Ok(replay(&record, &fingerprint))
         }
         Ok(Outcome::Refused(Refusal::Status(RowRef::Live(_)))) => {
-            refund_charge().await;
+            void().await;
             Err(ApiError::LiveNotActive)
         }
         Ok(Outcome::Refused(Refusal::SpendingLimit)) => {
-            refund_charge().await;
-            let limit = state
-                .config
-                .minors_daily_limit
-                .get(&currency)
-                .copied()
-                .unwrap_or(0);
-            Err(spending_limit(limit, price))
+            void().await;
+            Err(ApiError::SpendingLimit(format!(
+                "this {price} badge would go over a spending limit"
+            )))
+        }
+        Ok(Outcome::Refused(Refusal::Ledger(ledger::LedgerError::ExceedsBalanceRule {
+            account,
+            ..
+        }))) if method == PaymentMethod::Wallet
+            && account
+                == ledger::AccountId::of(user.id.as_str(), ledger::Purpose::Wallet, currency) =>
+        {
+            let error = ApiError::InsufficientFunds(format!(
+                "the wallet holds less than this badge's {price}"
+            ));
+            // Like a declined card, an empty wallet is an answer: the same key replays it.
+            remember_refusal(state, idem.as_ref(), StatusCode::PAYMENT_REQUIRED, error).await
         }
         Ok(other) => {
-            refund_charge().await;
+            void().await;
             Err(ApiError::Internal(anyhow::anyhow!(
                 "purchase {} not booked: {other:?}",
                 answer.id
@@ -357,23 +336,162 @@ async fn purchase(
         Err(store::StoreError::CommitUncertain) => {
             // The purchase may be booked: voiding its charge could pay the creator from
             // nothing. The client's retry with its key replays it if it was booked; a charge
-            // that was not is left for reconciliation with the provider.
-            tracing::error!(payment = %charge.id, purchase = %answer.id, "purchase commit uncertain: charge kept");
+            // that was not is refunded when the provider's confirmation finds no purchase.
+            tracing::error!(payment = %payment_id, purchase = %answer.id, "purchase commit uncertain: charge kept");
             Err(ApiError::Unavailable)
         }
         Err(e) => {
-            refund_charge().await;
+            void().await;
             Err(e.into())
         }
     }
 }
 
-fn spending_limit(limit: i64, price: Money) -> ApiError {
-    ApiError::SpendingLimit(format!(
-        "daily badge spending limit for minors is {} and this badge costs {}",
-        Money::new(limit, price.currency()),
-        price
-    ))
+/// The daily and weekly caps on `user`'s badge spending in `currency` (the lower of the
+/// operator's and the user's own), and whether the user is a minor.
+pub(crate) fn effective_caps(
+    config: &crate::Config,
+    user: &User,
+    currency: money::Currency,
+    now: time::OffsetDateTime,
+) -> (Option<i64>, Option<i64>, bool) {
+    let minor = live::is_minor(
+        user.birth_date,
+        now.date(),
+        config.eligibility.adult_age_years,
+    );
+    let lower = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let operator_daily = if minor {
+        // Minors cannot buy unless the operator set their limit.
+        Some(
+            config
+                .minors_daily_limit
+                .get(&currency)
+                .copied()
+                .unwrap_or(0),
+        )
+    } else {
+        config.daily_spending_limit.get(&currency).copied()
+    };
+    (
+        lower(operator_daily, user.own_daily_limit),
+        lower(
+            config.weekly_spending_limit.get(&currency).copied(),
+            user.own_weekly_limit,
+        ),
+        minor,
+    )
+}
+
+/// The start of today (UTC) and of this ISO week (Monday, UTC).
+pub(crate) fn day_and_week(
+    now: time::OffsetDateTime,
+) -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let day = now.replace_time(time::Time::MIDNIGHT);
+    let week = day - time::Duration::days(i64::from(now.weekday().number_days_from_monday()));
+    (day, week)
+}
+
+/// The caps a purchase of `price` by `user` must stay within: a minor's daily limit, the
+/// operator's daily and weekly caps, and the lower caps the buyer set. Each is checked here
+/// first (to refuse before charging a card) and again, exactly, inside the ledger batch.
+async fn spending_guards(
+    state: &AppState,
+    user: &User,
+    price: Money,
+    now: time::OffsetDateTime,
+) -> Result<Vec<Guard>, ApiError> {
+    let currency = price.currency();
+    let (daily, weekly, minor) = effective_caps(&state.config, user, currency, now);
+    let (day, week) = day_and_week(now);
+    let mut guards = Vec::new();
+    for (limit, since, period) in [(daily, day, "daily"), (weekly, week, "weekly")] {
+        let Some(limit) = limit else { continue };
+        let spent = state.store.spent_since(&user.id, currency, since).await?;
+        if spent.saturating_add(price.amount()) > limit {
+            let whose = if minor && period == "daily" {
+                "for minors "
+            } else {
+                ""
+            };
+            return Err(ApiError::SpendingLimit(format!(
+                "the {period} badge spending limit {whose}is {}, {} is spent already and this badge costs {price}",
+                Money::new(limit, currency),
+                Money::new(spent, currency),
+            )));
+        }
+        guards.push(Guard::SpendLimit {
+            viewer_id: user.id.clone(),
+            currency,
+            since,
+            amount: price.amount(),
+            limit,
+        });
+    }
+    Ok(guards)
+}
+
+/// Stores a refusal as the answer to the request's key (so that a retry replays it) and
+/// answers it.
+pub(crate) async fn remember_refusal(
+    state: &AppState,
+    idem: Option<&Idempotency>,
+    status: StatusCode,
+    error: ApiError,
+) -> Result<Response, ApiError> {
+    if let Some(idem) = idem {
+        let job = WriteJob {
+            idempotency: Some(idem.record(status, error.body_json())),
+            ..WriteJob::default()
+        };
+        if let Outcome::Duplicate(record) = state.store.writer().submit(job).await? {
+            return Ok(replay(&record, &idem.fingerprint));
+        }
+    }
+    Err(error)
+}
+
+/// Charges a card; a decline is the request's answer (`Err(answer)`), stored under its key.
+pub(crate) async fn charge_card(
+    state: &AppState,
+    request: ChargeRequest,
+    idem: Option<&Idempotency>,
+) -> Result<Result<crate::payments::Charge, Response>, ApiError> {
+    match state.payments.charge(request).await {
+        Ok(charge) => Ok(Ok(charge)),
+        Err(PaymentError::Declined) => {
+            metrics::counter!("ovation_payments_declined_total").increment(1);
+            remember_refusal(
+                state,
+                idem,
+                StatusCode::PAYMENT_REQUIRED,
+                ApiError::CardDeclined,
+            )
+            .await
+            .map(Err)
+        }
+        Err(PaymentError::UnknownPaymentMethod(pm)) => Err(invalid(format!(
+            "payment_method {pm:?} is not a known payment method"
+        ))),
+        Err(PaymentError::Unavailable(why)) => {
+            tracing::warn!(%why, "payment provider unavailable");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Refunds a charge that was not booked (its job was refused or failed before the commit).
+pub(crate) async fn void_charge(state: &AppState, payment_id: &str, amount: Money) {
+    if let Err(e) = state
+        .payments
+        .refund(payment_id, amount, &format!("void:{payment_id}"))
+        .await
+    {
+        tracing::error!(payment = %payment_id, error = %e, "could not void a charge that was not booked");
+    }
 }
 
 /// Refunds a purchase in full (admin).

@@ -90,11 +90,14 @@ pub(crate) async fn payment_webhook(
             reverse(&state, &purchase, Reversal::Refund, record).await
         }
         Action::PaymentDisputed { payment_id, .. } => {
-            let Some(purchase) = state.store.purchase_by_payment(payment_id).await? else {
-                tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
-                return remember(&state, record("unknown_payment")).await;
-            };
-            reverse(&state, &purchase, Reversal::Chargeback, record).await
+            if let Some(purchase) = state.store.purchase_by_payment(payment_id).await? {
+                return reverse(&state, &purchase, Reversal::Chargeback, record).await;
+            }
+            if let Some(topup) = state.store.topup_by_payment(payment_id).await? {
+                return dispute_topup(&state, &topup, record).await;
+            }
+            tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
+            remember(&state, record("unknown_payment")).await
         }
         Action::Ignored => Ok(answer(
             json!({"id": event.id, "type": event.kind, "result": "ignored"}).to_string(),
@@ -112,7 +115,9 @@ async fn confirmed(
     amount: money::Money,
     record: impl Fn(&str) -> IdempotencyRecord,
 ) -> Result<Response, ApiError> {
-    if state.store.purchase_by_payment(payment_id).await?.is_some() {
+    if state.store.purchase_by_payment(payment_id).await?.is_some()
+        || state.store.topup_by_payment(payment_id).await?.is_some()
+    {
         return Ok(answer(record("already_applied").body, false));
     }
     let age = time::OffsetDateTime::now_utc().unix_timestamp() - event.created;
@@ -187,6 +192,68 @@ async fn reverse(
             }
             Box::pin(reverse(state, &now, reversal, record)).await
         }
+    }
+}
+
+/// A disputed wallet top-up: the bank takes the money back from the platform. What is still
+/// in the wallet goes back to clearing; the part already spent (the creators keep what they
+/// earned from it) is the platform's loss.
+async fn dispute_topup(
+    state: &AppState,
+    topup: &store::Topup,
+    record: impl Fn(&str) -> IdempotencyRecord,
+) -> Result<Response, ApiError> {
+    use ledger::{Account, AccountId, Code, Purpose, TransferId};
+    if topup.status == store::TopupStatus::Disputed {
+        return remember(state, record("already_applied")).await;
+    }
+    let c = topup.amount.currency();
+    let owner = topup.user_id.as_str();
+    let job = WriteJob {
+        accounts: vec![
+            Account::of(owner, Purpose::Wallet, c),
+            Account::of(books::PLATFORM, Purpose::PlatformLosses, c),
+            Account::of(books::PLATFORM, Purpose::ProcessorClearing, c),
+        ],
+        computed: Some(store::Computed::Drain {
+            from: AccountId::of(owner, Purpose::Wallet, c),
+            fallback: AccountId::of(books::PLATFORM, Purpose::PlatformLosses, c),
+            to: AccountId::of(books::PLATFORM, Purpose::ProcessorClearing, c),
+            currency: c,
+            amount: topup.amount.amount(),
+            legs: [
+                (
+                    TransferId::new(format!("{}/chargeback", topup.id)),
+                    Code::WALLET_TOPUP_CHARGEBACK,
+                ),
+                (
+                    TransferId::new(format!("{}/chargeback_loss", topup.id)),
+                    Code::TOPUP_CHARGEBACK_LOSS,
+                ),
+            ],
+            reference: topup.id.to_string(),
+        }),
+        idempotency: Some(record("charged_back")),
+        guards: vec![store::Guard::topup(
+            &topup.id,
+            store::TopupStatus::Succeeded,
+        )],
+        effects: vec![store::Effect::SetTopupStatus {
+            topup_id: topup.id.clone(),
+            status: store::TopupStatus::Disputed,
+            at: store::now(),
+        }],
+        ..WriteJob::default()
+    };
+    match state.store.writer().submit(job).await? {
+        Outcome::Applied => {
+            metrics::counter!("ovation_reversals_total", "reason" => "topup_chargeback")
+                .increment(1);
+            Ok(answer(record("charged_back").body, false))
+        }
+        Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
+        // Disputed meanwhile by a concurrent delivery of another event.
+        _ => remember(state, record("already_applied")).await,
     }
 }
 

@@ -24,11 +24,13 @@
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use ledger::{
     Account, AccountId, Applied, Balances, Book, Code, LedgerError, Transfer, TransferId,
+    TransferKind,
 };
 use money::Currency;
 use time::OffsetDateTime;
@@ -37,7 +39,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::StoreError;
 use crate::columns::corrupt;
 use crate::rows::{
-    Hold, HoldStatus, IdempotencyRecord, LiveId, Purchase, PurchaseId, PurchaseStatus, UserId,
+    Hold, HoldStatus, IdempotencyRecord, LiveId, Payout, PayoutId, PayoutStatus, Purchase,
+    PurchaseId, PurchaseStatus, Topup, TopupId, TopupStatus, UserId,
 };
 
 /// Limits of the writer.
@@ -67,13 +70,18 @@ impl Default for WriterConfig {
 }
 
 /// A row whose status a [`Guard::Status`] checks. The order of the variants is the order in
-/// which PostgreSQL locks them (purchases, holds, lives), each kind sorted by id.
+/// which PostgreSQL locks them (purchases, holds, payouts, top-ups, lives), each kind sorted
+/// by id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowRef {
     /// A purchase (`succeeded`, `refunded`, `disputed`).
     Purchase(PurchaseId),
     /// A hold (`held`, `released`, `reversed`).
     Hold(String),
+    /// A payout (`pending`, `paid`, `failed`).
+    Payout(PayoutId),
+    /// A wallet top-up (`succeeded`, `disputed`).
+    Topup(TopupId),
     /// A live (`live`, `ended`); locked `FOR SHARE` on PostgreSQL, so that ending it waits.
     Live(LiveId),
 }
@@ -84,6 +92,8 @@ impl RowRef {
         match self {
             RowRef::Purchase(id) => id.as_str(),
             RowRef::Hold(id) => id,
+            RowRef::Payout(id) => id.as_str(),
+            RowRef::Topup(id) => id.as_str(),
             RowRef::Live(id) => id.as_str(),
         }
     }
@@ -128,6 +138,99 @@ impl Guard {
     pub fn hold(id: &str, status: HoldStatus) -> Guard {
         Guard::Status(RowRef::Hold(id.to_owned()), status.as_str())
     }
+
+    /// The payout exists with `status`.
+    pub fn payout(id: &PayoutId, status: PayoutStatus) -> Guard {
+        Guard::Status(RowRef::Payout(id.clone()), status.as_str())
+    }
+
+    /// The top-up exists with `status`.
+    pub fn topup(id: &TopupId, status: TopupStatus) -> Guard {
+        Guard::Status(RowRef::Topup(id.clone()), status.as_str())
+    }
+}
+
+/// A transfer whose amount is decided inside the batch, from balances as they stand there
+/// (after the jobs before it): what no caller can know exactly in advance when other
+/// requests, and other nodes, move the same balances. A "spendable" balance is posted
+/// credits minus posted and pending debits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Computed {
+    /// A match of `wanted` from the program's `budget` to `to`, cut to what the budget holds
+    /// and to what is left of `cap` for (program, creator, currency): matching stops at the
+    /// exact cent where either runs out. The job's purchase and hold get the amount.
+    Match {
+        /// The program.
+        program: String,
+        /// The creator matched.
+        creator: UserId,
+        /// The program's budget account in the currency.
+        budget: AccountId,
+        /// The creator's pending account.
+        to: AccountId,
+        /// The currency.
+        currency: Currency,
+        /// The full match (rate × share).
+        wanted: i64,
+        /// The per-creator cap in the currency.
+        cap: i64,
+        /// The transfer's id.
+        id: TransferId,
+        /// The transfer's reference (the purchase).
+        reference: String,
+    },
+    /// All of `from`'s spendable balance as a pending transfer to `to`, if it is at least
+    /// `minimum`; otherwise the job is refused ([`Refusal::BelowMinimum`]). The job's payout
+    /// gets the amount.
+    PayOut {
+        /// The creator's available account.
+        from: AccountId,
+        /// The creator's paid-out account.
+        to: AccountId,
+        /// The currency.
+        currency: Currency,
+        /// Smallest payout.
+        minimum: i64,
+        /// The pending transfer's id.
+        id: TransferId,
+        /// The payout.
+        reference: String,
+    },
+    /// `amount` to `to`: from `from` as far as its spendable balance goes, the rest from
+    /// `fallback` (a disputed top-up: what is left in the wallet, then the platform's loss).
+    Drain {
+        /// Taken first.
+        from: AccountId,
+        /// Takes the rest.
+        fallback: AccountId,
+        /// Credited.
+        to: AccountId,
+        /// The currency.
+        currency: Currency,
+        /// The whole amount.
+        amount: i64,
+        /// Ids and codes of the two transfers (from, fallback).
+        legs: [(TransferId, Code); 2],
+        /// The reference.
+        reference: String,
+    },
+}
+
+impl Computed {
+    /// The account whose balance decides the amount (locked before planning).
+    fn decides(&self) -> &AccountId {
+        match self {
+            Computed::Match { budget, .. } => budget,
+            Computed::PayOut { from, .. } | Computed::Drain { from, .. } => from,
+        }
+    }
+}
+
+/// Posted credits minus posted and pending debits.
+fn spendable(b: &Balances) -> i64 {
+    b.credits_posted
+        .saturating_sub(b.debits_posted)
+        .saturating_sub(b.debits_pending)
 }
 
 /// A row written when the job's transfers apply.
@@ -145,6 +248,44 @@ pub enum Effect {
         status: PurchaseStatus,
         /// When.
         at: OffsetDateTime,
+    },
+    /// Records a wallet top-up.
+    InsertTopup(Box<Topup>),
+    /// Marks a top-up disputed.
+    SetTopupStatus {
+        /// The top-up.
+        topup_id: TopupId,
+        /// Its new status.
+        status: TopupStatus,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Records a payout (its amount is the job's [`Computed::PayOut`]).
+    InsertPayout(Box<Payout>),
+    /// Marks a payout paid or failed, or records the provider's id of a pending one.
+    SetPayoutStatus {
+        /// The payout.
+        payout_id: PayoutId,
+        /// Its new status.
+        status: PayoutStatus,
+        /// The provider's payout id, if known now.
+        provider_id: Option<String>,
+        /// Why it failed.
+        failure: Option<String>,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Adds `delta` to what a match program has matched for a creator (a reversal's is
+    /// negative).
+    MatchUsage {
+        /// The program.
+        program: String,
+        /// The creator.
+        creator: UserId,
+        /// The currency.
+        currency: Currency,
+        /// The change.
+        delta: i64,
     },
     /// Marks a hold released (by the release named) or reversed.
     SetHoldStatus {
@@ -176,6 +317,15 @@ impl Effect {
             Effect::SetHoldStatus {
                 hold_id, status, ..
             } => Some((RowRef::Hold(hold_id.clone()), status.as_str())),
+            Effect::InsertTopup(t) => Some((RowRef::Topup(t.id.clone()), t.status.as_str())),
+            Effect::SetTopupStatus {
+                topup_id, status, ..
+            } => Some((RowRef::Topup(topup_id.clone()), status.as_str())),
+            Effect::InsertPayout(p) => Some((RowRef::Payout(p.id.clone()), p.status.as_str())),
+            Effect::SetPayoutStatus {
+                payout_id, status, ..
+            } => Some((RowRef::Payout(payout_id.clone()), status.as_str())),
+            Effect::MatchUsage { .. } => None,
         }
     }
 }
@@ -187,6 +337,8 @@ pub struct WriteJob {
     pub accounts: Vec<Account>,
     /// One set of transfers, applied atomically (may be empty).
     pub transfers: Vec<Transfer>,
+    /// A transfer whose amount the batch decides, applied with the set.
+    pub computed: Option<Computed>,
     /// The answer to store under the caller's idempotency key.
     pub idempotency: Option<IdempotencyRecord>,
     /// Conditions that must hold.
@@ -204,6 +356,8 @@ pub enum Refusal {
     SpendingLimit,
     /// A [`Guard::Status`] failed: the row is missing or has another status.
     Status(RowRef),
+    /// A [`Computed::PayOut`] found less than its minimum.
+    BelowMinimum,
 }
 
 /// What became of a job.
@@ -378,6 +532,10 @@ pub(crate) struct Needs<'a> {
     pub(crate) keys: BTreeMap<(&'a str, &'a str), &'a IdempotencyRecord>,
     /// Rows whose status guards check, in lock order.
     pub(crate) rows: BTreeSet<&'a RowRef>,
+    /// Accounts whose balance decides a computed amount: locked before planning.
+    pub(crate) decide: BTreeSet<&'a str>,
+    /// Match usage to read: (program, creator, currency).
+    pub(crate) match_usage: BTreeSet<(&'a str, &'a str, Currency)>,
     /// Spending to sum: viewer, currency, since (micros).
     pub(crate) spends: BTreeSet<(&'a str, Currency, i64)>,
 }
@@ -397,6 +555,61 @@ impl<'a> Needs<'a> {
                 if let Some(p) = t.kind.pending_id() {
                     needs.pending_ids.insert(p.as_str());
                     needs.transfer_ids.insert(p.as_str());
+                }
+            }
+            if let Some(c) = &job.computed {
+                let decides = c.decides().as_str();
+                needs.accounts.insert(decides);
+                needs.decide.insert(decides);
+                match c {
+                    Computed::Match {
+                        program,
+                        creator,
+                        budget,
+                        to,
+                        currency,
+                        id,
+                        ..
+                    } => {
+                        needs.accounts.insert(budget.as_str());
+                        needs.accounts.insert(to.as_str());
+                        needs.transfer_ids.insert(id.as_str());
+                        needs
+                            .match_usage
+                            .insert((program.as_str(), creator.as_str(), *currency));
+                    }
+                    Computed::PayOut { from, to, id, .. } => {
+                        needs.accounts.insert(from.as_str());
+                        needs.accounts.insert(to.as_str());
+                        needs.transfer_ids.insert(id.as_str());
+                    }
+                    Computed::Drain {
+                        from,
+                        fallback,
+                        to,
+                        legs,
+                        ..
+                    } => {
+                        needs.accounts.insert(from.as_str());
+                        needs.accounts.insert(fallback.as_str());
+                        needs.accounts.insert(to.as_str());
+                        for (id, _) in legs {
+                            needs.transfer_ids.insert(id.as_str());
+                        }
+                    }
+                }
+            }
+            for effect in &job.effects {
+                if let Effect::MatchUsage {
+                    program,
+                    creator,
+                    currency,
+                    ..
+                } = effect
+                {
+                    needs
+                        .match_usage
+                        .insert((program.as_str(), creator.as_str(), *currency));
                 }
             }
             if let Some(r) = &job.idempotency {
@@ -440,6 +653,8 @@ pub(crate) struct Loaded {
     pub(crate) answers: HashMap<(String, String), IdempotencyRecord>,
     /// The status of each row guards name that exists.
     pub(crate) statuses: HashMap<RowRef, String>,
+    /// Committed match usage per (program, creator, currency).
+    pub(crate) match_used: HashMap<(String, String, Currency), i64>,
     /// Committed spending per (viewer, currency, since).
     pub(crate) spent: HashMap<(String, Currency, i64), i64>,
 }
@@ -453,10 +668,20 @@ pub(crate) struct Plan<'a> {
     pub(crate) changes: ledger::Changes,
     /// Income per (owner, source, currency) to add to `income_totals`.
     pub(crate) income: Vec<(String, &'static str, Currency, i64)>,
-    /// Purchases to insert.
-    pub(crate) purchases: Vec<&'a Purchase>,
-    /// Holds to insert.
-    pub(crate) holds: Vec<&'a Hold>,
+    /// Purchases to insert (with their match, when one was computed).
+    pub(crate) purchases: Vec<Cow<'a, Purchase>>,
+    /// Holds to insert (with the match added).
+    pub(crate) holds: Vec<Cow<'a, Hold>>,
+    /// Top-ups to insert.
+    pub(crate) topups: Vec<&'a Topup>,
+    /// Top-ups whose status changes.
+    pub(crate) topup_statuses: Vec<(&'a TopupId, TopupStatus, OffsetDateTime)>,
+    /// Payouts to insert (with their computed amount).
+    pub(crate) payouts: Vec<Cow<'a, Payout>>,
+    /// Payouts whose status changes.
+    pub(crate) payout_statuses: Vec<&'a Effect>,
+    /// Match usage to add, per (program, creator, currency).
+    pub(crate) match_usage: Vec<(String, String, Currency, i64)>,
     /// Purchases whose status changes.
     pub(crate) purchase_statuses: Vec<(&'a PurchaseId, PurchaseStatus, OffsetDateTime)>,
     /// Holds whose status changes, with the release that released them.
@@ -473,6 +698,7 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         mut answers,
         mut statuses,
         spent: committed,
+        match_used,
     } = loaded;
     let mut book = Book::new();
     for (account, balances) in accounts {
@@ -482,11 +708,17 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         book.load_transfer(transfer, resolved);
     }
 
-    let mut spent: HashMap<(&str, Currency), i64> = HashMap::new();
+    let mut spent: HashMap<(&str, Currency, i64), i64> = HashMap::new();
+    let mut usage: HashMap<(String, String, Currency), i64> = match_used;
+    let mut usage_delta: HashMap<(String, String, Currency), i64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut new_answers: Vec<&IdempotencyRecord> = Vec::new();
-    let mut purchases: Vec<&Purchase> = Vec::new();
-    let mut holds: Vec<&Hold> = Vec::new();
+    let mut purchases: Vec<Cow<'_, Purchase>> = Vec::new();
+    let mut holds: Vec<Cow<'_, Hold>> = Vec::new();
+    let mut topups = Vec::new();
+    let mut topup_statuses = Vec::new();
+    let mut payouts: Vec<Cow<'_, Payout>> = Vec::new();
+    let mut payout_statuses = Vec::new();
     let mut purchase_statuses = Vec::new();
     let mut hold_statuses = Vec::new();
 
@@ -504,10 +736,28 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         for account in &job.accounts {
             book.open_account(account.clone());
         }
-        let applied = if job.transfers.is_empty() {
+        let computed = match &job.computed {
+            Some(c) => match compute(c, &book, &usage) {
+                Ok(extra) => Some(extra),
+                Err(refusal) => {
+                    outcomes.push(Outcome::Refused(refusal));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let set: Cow<'_, [Transfer]> = match &computed {
+            Some((extra, _)) if !extra.is_empty() => {
+                let mut set = job.transfers.clone();
+                set.extend(extra.iter().cloned());
+                Cow::Owned(set)
+            }
+            _ => Cow::Borrowed(&job.transfers),
+        };
+        let applied = if set.is_empty() {
             Applied::Posted
         } else {
-            match book.apply(&job.transfers) {
+            match book.apply(&set) {
                 Ok(applied) => applied,
                 Err(e) => {
                     outcomes.push(Outcome::Refused(Refusal::Ledger(e)));
@@ -524,20 +774,57 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
             if let Guard::SpendLimit {
                 viewer_id,
                 currency,
+                since,
                 amount,
                 ..
             } = guard
             {
-                *spent.entry((viewer_id.as_str(), *currency)).or_default() += amount;
+                *spent
+                    .entry((viewer_id.as_str(), *currency, crate::to_micros(*since)))
+                    .or_default() += amount;
             }
         }
+        let amount = computed.as_ref().map_or(0, |(_, amount)| *amount);
+        let matched = match &job.computed {
+            Some(Computed::Match {
+                program,
+                creator,
+                currency,
+                ..
+            }) if amount > 0 => {
+                let key = (program.clone(), creator.to_string(), *currency);
+                *usage.entry(key.clone()).or_default() += amount;
+                *usage_delta.entry(key).or_default() += amount;
+                Some((program.as_str(), amount))
+            }
+            _ => None,
+        };
         for effect in &job.effects {
             if let Some((row, status)) = effect.sets() {
                 statuses.insert(row, status.to_owned());
             }
             match effect {
-                Effect::InsertPurchase(p) => purchases.push(p),
-                Effect::InsertHold(h) => holds.push(h),
+                Effect::InsertPurchase(p) => purchases.push(match matched {
+                    Some((program, m)) => Cow::Owned(Purchase {
+                        match_amount: money::Money::new(m, p.price.currency()),
+                        match_program: Some(program.to_owned()),
+                        ..(**p).clone()
+                    }),
+                    None => Cow::Borrowed(&**p),
+                }),
+                Effect::InsertHold(h) => {
+                    let total = h.amount.amount() + matched.map_or(0, |(_, m)| m);
+                    if total > 0 {
+                        holds.push(if total == h.amount.amount() {
+                            Cow::Borrowed(&**h)
+                        } else {
+                            Cow::Owned(Hold {
+                                amount: money::Money::new(total, h.amount.currency()),
+                                ..(**h).clone()
+                            })
+                        });
+                    }
+                }
                 Effect::SetPurchaseStatus {
                     purchase_id,
                     status,
@@ -549,6 +836,31 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
                     release_id,
                     at,
                 } => hold_statuses.push((hold_id.as_str(), *status, release_id.as_deref(), *at)),
+                Effect::InsertTopup(t) => topups.push(&**t),
+                Effect::SetTopupStatus {
+                    topup_id,
+                    status,
+                    at,
+                } => topup_statuses.push((topup_id, *status, *at)),
+                Effect::InsertPayout(p) => payouts.push(if amount > 0 {
+                    Cow::Owned(Payout {
+                        amount: money::Money::new(amount, p.amount.currency()),
+                        ..(**p).clone()
+                    })
+                } else {
+                    Cow::Borrowed(&**p)
+                }),
+                Effect::SetPayoutStatus { .. } => payout_statuses.push(effect),
+                Effect::MatchUsage {
+                    program,
+                    creator,
+                    currency,
+                    delta,
+                } => {
+                    let key = (program.clone(), creator.to_string(), *currency);
+                    *usage.entry(key.clone()).or_default() += delta;
+                    *usage_delta.entry(key).or_default() += delta;
+                }
             }
         }
         if let Some(record) = &job.idempotency {
@@ -578,6 +890,12 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         .into_iter()
         .map(|((owner, source, currency), amount)| (owner.to_owned(), source, currency, amount))
         .collect();
+    let mut match_usage: Vec<(String, String, Currency, i64)> = usage_delta
+        .into_iter()
+        .filter(|(_, d)| *d != 0)
+        .map(|((p, c, cur), d)| (p, c, cur, d))
+        .collect();
+    match_usage.sort();
     metrics::counter!("ovation_ledger_transfers_total").increment(changes.transfers.len() as u64);
     Ok(Plan {
         outcomes,
@@ -585,17 +903,124 @@ pub(crate) fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, StoreE
         income,
         purchases,
         holds,
+        topups,
+        topup_statuses,
+        payouts,
+        payout_statuses,
+        match_usage,
         purchase_statuses,
         hold_statuses,
         answers: new_answers,
     })
 }
 
+/// The transfers a [`Computed`] asks for, from the balances the book holds now, and the
+/// amount decided (the match, the payout, the drained part).
+fn compute(
+    c: &Computed,
+    book: &Book,
+    usage: &HashMap<(String, String, Currency), i64>,
+) -> Result<(Vec<Transfer>, i64), Refusal> {
+    let balance = |id: &AccountId| book.account(id).map_or(0, |(_, b)| spendable(b));
+    let posted = |id: &TransferId,
+                  debit: &AccountId,
+                  credit: &AccountId,
+                  amount,
+                  currency,
+                  code,
+                  reference: &str| Transfer {
+        id: id.clone(),
+        debit: debit.clone(),
+        credit: credit.clone(),
+        amount,
+        currency,
+        kind: TransferKind::Posted,
+        code,
+        reference: reference.to_owned(),
+    };
+    match c {
+        Computed::Match {
+            program,
+            creator,
+            budget,
+            to,
+            currency,
+            wanted,
+            cap,
+            id,
+            reference,
+        } => {
+            let used = usage
+                .get(&(program.clone(), creator.to_string(), *currency))
+                .copied()
+                .unwrap_or(0);
+            let amount = (*wanted)
+                .min(cap.saturating_sub(used))
+                .min(balance(budget))
+                .max(0);
+            let transfers = if amount > 0 {
+                vec![posted(
+                    id,
+                    budget,
+                    to,
+                    amount,
+                    *currency,
+                    Code::MATCH,
+                    reference,
+                )]
+            } else {
+                Vec::new()
+            };
+            Ok((transfers, amount))
+        }
+        Computed::PayOut {
+            from,
+            to,
+            currency,
+            minimum,
+            id,
+            reference,
+        } => {
+            let amount = balance(from);
+            if amount < (*minimum).max(1) {
+                return Err(Refusal::BelowMinimum);
+            }
+            let mut transfer = posted(id, from, to, amount, *currency, Code::PAYOUT, reference);
+            transfer.kind = TransferKind::Pending;
+            Ok((vec![transfer], amount))
+        }
+        Computed::Drain {
+            from,
+            fallback,
+            to,
+            currency,
+            amount,
+            legs,
+            reference,
+        } => {
+            let first = (*amount).min(balance(from)).max(0);
+            let rest = amount - first;
+            let mut transfers = Vec::with_capacity(2);
+            if first > 0 {
+                transfers.push(posted(
+                    &legs[0].0, from, to, first, *currency, legs[0].1, reference,
+                ));
+            }
+            if rest > 0 {
+                transfers.push(posted(
+                    &legs[1].0, fallback, to, rest, *currency, legs[1].1, reference,
+                ));
+            }
+            Ok((transfers, first))
+        }
+    }
+}
+
 fn check_guards(
     job: &WriteJob,
     statuses: &HashMap<RowRef, String>,
     committed: &HashMap<(String, Currency, i64), i64>,
-    spent: &HashMap<(&str, Currency), i64>,
+    spent: &HashMap<(&str, Currency, i64), i64>,
 ) -> Option<Refusal> {
     for guard in &job.guards {
         match guard {
@@ -611,16 +1036,13 @@ fn check_guards(
                 amount,
                 limit,
             } => {
+                let since = crate::to_micros(*since);
                 let before = committed
-                    .get(&(
-                        viewer_id.as_str().to_owned(),
-                        *currency,
-                        crate::to_micros(*since),
-                    ))
+                    .get(&(viewer_id.as_str().to_owned(), *currency, since))
                     .copied()
                     .unwrap_or(0);
                 let in_batch = spent
-                    .get(&(viewer_id.as_str(), *currency))
+                    .get(&(viewer_id.as_str(), *currency, since))
                     .copied()
                     .unwrap_or(0);
                 if before.saturating_add(in_batch).saturating_add(*amount) > *limit {

@@ -304,6 +304,12 @@ async fn load(
             RowRef::Hold(_) => {
                 "SELECT id, status FROM holds WHERE id = ANY($1) ORDER BY id FOR UPDATE"
             }
+            RowRef::Payout(_) => {
+                "SELECT id, status FROM payouts WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+            }
+            RowRef::Topup(_) => {
+                "SELECT id, status FROM topups WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+            }
             RowRef::Live(_) => {
                 "SELECT id, status FROM lives WHERE id = ANY($1) ORDER BY id FOR SHARE"
             }
@@ -314,6 +320,8 @@ async fn load(
             let key = match rows[start] {
                 RowRef::Purchase(_) => RowRef::Purchase(crate::PurchaseId::from_string(id)),
                 RowRef::Hold(_) => RowRef::Hold(id),
+                RowRef::Payout(_) => RowRef::Payout(crate::PayoutId::from_string(id)),
+                RowRef::Topup(_) => RowRef::Topup(crate::TopupId::from_string(id)),
                 RowRef::Live(_) => RowRef::Live(crate::LiveId::from_string(id)),
             };
             loaded.statuses.insert(key, row.text("status")?);
@@ -340,9 +348,11 @@ async fn load(
         }
         // Accounts with a balance rule are planned against their committed balance: lock
         // them now and read it again.
+        // So are the accounts whose balance decides a computed amount (a payout pays the
+        // whole available balance).
         let mut ruled: Vec<&str> = found
             .iter()
-            .filter(|(a, _)| a.rule != BalanceRule::None)
+            .filter(|(a, _)| a.rule != BalanceRule::None || needs.decide.contains(a.id.as_str()))
             .map(|(a, _)| a.id.as_str())
             .collect();
         if !ruled.is_empty() {
@@ -353,6 +363,24 @@ async fn load(
             found.extend(locked);
         }
         loaded.accounts = found;
+    }
+    // Read after the budget accounts are locked: every batch that matches from a budget
+    // holds its lock until it commits, so the usage read here is the committed one.
+    for (program, creator, currency) in &needs.match_usage {
+        let matched: Option<i64> = sqlx::query_scalar(
+            "SELECT matched FROM match_usage WHERE program_id = $1 AND creator_id = $2 AND currency = $3",
+        )
+        .bind(program)
+        .bind(creator)
+        .bind(currency.code())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(matched) = matched {
+            loaded.match_used.insert(
+                ((*program).to_owned(), (*creator).to_owned(), *currency),
+                matched,
+            );
+        }
     }
     if !needs.transfer_ids.is_empty() {
         let ids: Vec<&str> = needs.transfer_ids.iter().copied().collect();
@@ -487,15 +515,16 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         let processor: Vec<i64> = p.iter().map(|p| p.processor_fee.amount()).collect();
         let matched: Vec<i64> = p.iter().map(|p| p.match_amount.amount()).collect();
         let methods: Vec<&str> = p.iter().map(|p| p.payment_method.as_str()).collect();
+        let programs: Vec<Option<&str>> = p.iter().map(|p| p.match_program.as_deref()).collect();
         let statuses: Vec<&str> = p.iter().map(|p| p.status.as_str()).collect();
         let payments: Vec<&str> = p.iter().map(|p| p.payment_id.as_str()).collect();
         let created: Vec<i64> = p.iter().map(|p| to_micros(p.created_at)).collect();
         sqlx::query(
             "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
-                                    processor_fee, match_amount, payment_method, status, payment_id, created_at) \
+                                    processor_fee, match_amount, payment_method, status, payment_id, created_at, match_program) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
                                   $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], \
-                                  $13::text[], $14::text[], $15::bigint[])",
+                                  $13::text[], $14::text[], $15::bigint[], $16::text[])",
         )
         .bind(&ids)
         .bind(&lives)
@@ -512,9 +541,11 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .bind(&statuses)
         .bind(&payments)
         .bind(&created)
+        .bind(&programs)
         .execute(&mut **tx)
         .await?;
     }
+    write_wallet_payout_rows(tx, plan).await?;
     if !plan.holds.is_empty() {
         let h = &plan.holds;
         let ids: Vec<&str> = h.iter().map(|h| h.id.as_str()).collect();
@@ -571,6 +602,100 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .bind(&statuses)
         .bind(&releases)
         .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Top-ups, payouts and match usage, set-wise.
+async fn write_wallet_payout_rows(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if !plan.topups.is_empty() {
+        let t = &plan.topups;
+        let ids: Vec<&str> = t.iter().map(|t| t.id.as_str()).collect();
+        let users: Vec<&str> = t.iter().map(|t| t.user_id.as_str()).collect();
+        let amounts: Vec<i64> = t.iter().map(|t| t.amount.amount()).collect();
+        let currencies: Vec<&str> = t.iter().map(|t| t.amount.currency().code()).collect();
+        let fees: Vec<i64> = t.iter().map(|t| t.processor_fee.amount()).collect();
+        let payments: Vec<&str> = t.iter().map(|t| t.payment_id.as_str()).collect();
+        let statuses: Vec<&str> = t.iter().map(|t| t.status.as_str()).collect();
+        let created: Vec<i64> = t.iter().map(|t| to_micros(t.created_at)).collect();
+        sqlx::query(
+            "INSERT INTO topups (id, user_id, amount, currency, processor_fee, payment_id, status, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])",
+        )
+        .bind(&ids)
+        .bind(&users)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(&fees)
+        .bind(&payments)
+        .bind(&statuses)
+        .bind(&created)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (id, status, at) in &plan.topup_statuses {
+        sqlx::query("UPDATE topups SET status = $2, disputed_at = $3 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(status.as_str())
+            .bind(to_micros(*at))
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !plan.payouts.is_empty() {
+        let p = &plan.payouts;
+        let ids: Vec<&str> = p.iter().map(|p| p.id.as_str()).collect();
+        let creators: Vec<&str> = p.iter().map(|p| p.creator_id.as_str()).collect();
+        let amounts: Vec<i64> = p.iter().map(|p| p.amount.amount()).collect();
+        let currencies: Vec<&str> = p.iter().map(|p| p.amount.currency().code()).collect();
+        let statuses: Vec<&str> = p.iter().map(|p| p.status.as_str()).collect();
+        let created: Vec<i64> = p.iter().map(|p| to_micros(p.created_at)).collect();
+        sqlx::query(
+            "INSERT INTO payouts (id, creator_id, amount, currency, status, created_at, updated_at) \
+             SELECT i, c, a, cur, s, t, t FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[]) \
+               AS u(i, c, a, cur, s, t)",
+        )
+        .bind(&ids)
+        .bind(&creators)
+        .bind(&amounts)
+        .bind(&currencies)
+        .bind(&statuses)
+        .bind(&created)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for effect in &plan.payout_statuses {
+        if let super::Effect::SetPayoutStatus {
+            payout_id,
+            status,
+            provider_id,
+            failure,
+            at,
+        } = effect
+        {
+            sqlx::query(
+                "UPDATE payouts SET status = $2, provider_id = COALESCE($3, provider_id), \
+                                    failure = COALESCE($4, failure), updated_at = $5 WHERE id = $1",
+            )
+            .bind(payout_id.as_str())
+            .bind(status.as_str())
+            .bind(provider_id.as_deref())
+            .bind(failure.as_deref())
+            .bind(to_micros(*at))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    for (program, creator, currency, delta) in &plan.match_usage {
+        sqlx::query(
+            "INSERT INTO match_usage (program_id, creator_id, currency, matched) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (program_id, creator_id, currency) DO UPDATE SET matched = match_usage.matched + excluded.matched",
+        )
+        .bind(program)
+        .bind(creator)
+        .bind(currency.code())
+        .bind(delta)
         .execute(&mut **tx)
         .await?;
     }

@@ -190,12 +190,28 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
         let sql = match row {
             RowRef::Purchase(_) => "SELECT status FROM purchases WHERE id = ?1",
             RowRef::Hold(_) => "SELECT status FROM holds WHERE id = ?1",
+            RowRef::Payout(_) => "SELECT status FROM payouts WHERE id = ?1",
+            RowRef::Topup(_) => "SELECT status FROM topups WHERE id = ?1",
             RowRef::Live(_) => "SELECT status FROM lives WHERE id = ?1",
         };
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query([row.id()])?;
         if let Some(found) = rows.next()? {
             loaded.statuses.insert((*row).clone(), found.get(0)?);
+        }
+    }
+    if !needs.match_usage.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT matched FROM match_usage WHERE program_id = ?1 AND creator_id = ?2 AND currency = ?3",
+        )?;
+        for (program, creator, currency) in &needs.match_usage {
+            let mut rows = stmt.query(params![program, creator, currency.code()])?;
+            if let Some(row) = rows.next()? {
+                loaded.match_used.insert(
+                    ((*program).to_owned(), (*creator).to_owned(), *currency),
+                    row.get(0)?,
+                );
+            }
         }
     }
     if !needs.spends.is_empty() {
@@ -259,6 +275,87 @@ fn write_changes(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), Sto
         )?;
         for (owner, source, currency, amount) in &plan.income {
             stmt.execute(params![owner, source, currency.code(), amount])?;
+        }
+    }
+    Ok(())
+}
+
+/// Top-ups, payouts and match usage.
+fn write_wallet_payout_rows(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if !plan.topups.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO topups (id, user_id, amount, currency, processor_fee, payment_id, status, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for t in &plan.topups {
+            stmt.execute(params![
+                t.id.as_str(),
+                t.user_id.as_str(),
+                t.amount.amount(),
+                t.amount.currency().code(),
+                t.processor_fee.amount(),
+                t.payment_id,
+                t.status.as_str(),
+                to_micros(t.created_at)
+            ])?;
+        }
+    }
+    if !plan.topup_statuses.is_empty() {
+        let mut stmt =
+            conn.prepare_cached("UPDATE topups SET status = ?2, disputed_at = ?3 WHERE id = ?1")?;
+        for (id, status, at) in &plan.topup_statuses {
+            stmt.execute(params![id.as_str(), status.as_str(), to_micros(*at)])?;
+        }
+    }
+    if !plan.payouts.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO payouts (id, creator_id, amount, currency, status, provider_id, failure, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        )?;
+        for p in &plan.payouts {
+            stmt.execute(params![
+                p.id.as_str(),
+                p.creator_id.as_str(),
+                p.amount.amount(),
+                p.amount.currency().code(),
+                p.status.as_str(),
+                p.provider_id,
+                p.failure,
+                to_micros(p.created_at)
+            ])?;
+        }
+    }
+    if !plan.payout_statuses.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE payouts SET status = ?2, provider_id = COALESCE(?3, provider_id), \
+                                failure = COALESCE(?4, failure), updated_at = ?5 WHERE id = ?1",
+        )?;
+        for effect in &plan.payout_statuses {
+            if let super::Effect::SetPayoutStatus {
+                payout_id,
+                status,
+                provider_id,
+                failure,
+                at,
+            } = effect
+            {
+                stmt.execute(params![
+                    payout_id.as_str(),
+                    status.as_str(),
+                    provider_id,
+                    failure,
+                    to_micros(*at)
+                ])?;
+            }
+        }
+    }
+    if !plan.match_usage.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO match_usage (program_id, creator_id, currency, matched) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (program_id, creator_id, currency) DO UPDATE SET matched = match_usage.matched + excluded.matched",
+        )?;
+        for (program, creator, currency, delta) in &plan.match_usage {
+            stmt.execute(params![program, creator, currency.code(), delta])?;
         }
     }
     Ok(())
@@ -344,11 +441,12 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         answers,
         ..
     } = plan;
+    write_wallet_payout_rows(conn, plan)?;
     if !purchases.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
-                                    processor_fee, match_amount, payment_method, status, payment_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                    processor_fee, match_amount, payment_method, status, payment_id, created_at, match_program) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         for p in purchases {
             stmt.execute(params![
@@ -366,7 +464,8 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
                 p.payment_method.as_str(),
                 p.status.as_str(),
                 p.payment_id,
-                to_micros(p.created_at)
+                to_micros(p.created_at),
+                p.match_program
             ])?;
         }
     }

@@ -1,0 +1,265 @@
+//! Platform earnings-match programs (admin): the platform adds a share of its own money to
+//! creators' income from badges, up to a cap per creator, from a budget that never goes
+//! below zero. The match itself is decided inside each purchase's ledger batch.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+use ledger::{Account, AccountId, BalanceRule, Code, Purpose, Transfer, TransferId, TransferKind};
+use money::{Bps, Money};
+use store::{MatchProgram, MatchProgramId, Outcome, WriteJob};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::books::PLATFORM;
+use crate::dto::{
+    BudgetBody, FundRequest, MatchProgramBody, MatchProgramList, MatchProgramRequest, MoneyBody,
+    rfc3339,
+};
+use crate::error::{ApiError, invalid};
+use crate::extract::{Caller, Json, parse_json};
+use crate::routes::purchases::{Idempotency, json_response, once, read_body, replay};
+use crate::state::AppState;
+
+/// Largest budget added at once, in minor units.
+const FUND_MAX: i64 = 1_000_000_000_000;
+
+fn time_field(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(value, &Rfc3339)
+        .map(|t| store::from_micros(store::to_micros(t)))
+        .map_err(|e| invalid(format!("{field} must be an RFC 3339 time: {e}")))
+}
+
+fn budget_account(program: &MatchProgramId, currency: money::Currency) -> Account {
+    Account {
+        rule: BalanceRule::DebitsMustNotExceedCredits,
+        ..Account::of(program.as_str(), Purpose::MatchBudget, currency)
+    }
+}
+
+/// The job moving `amount` of the platform's own money into the program's budget.
+fn funding_job(program: &MatchProgramId, amount: Money, key: &str) -> WriteJob {
+    let c = amount.currency();
+    let funds = Account::of(PLATFORM, Purpose::PlatformFunds, c);
+    let budget = budget_account(program, c);
+    WriteJob {
+        transfers: vec![Transfer {
+            id: TransferId::new(format!("{program}/fund/{key}")),
+            debit: funds.id.clone(),
+            credit: budget.id.clone(),
+            amount: amount.amount(),
+            currency: c,
+            kind: TransferKind::Posted,
+            code: Code::MATCH_FUNDING,
+            reference: program.to_string(),
+        }],
+        accounts: vec![funds, budget],
+        ..WriteJob::default()
+    }
+}
+
+async fn program_body(state: &AppState, p: &MatchProgram) -> Result<MatchProgramBody, ApiError> {
+    let mut budgets = Vec::new();
+    for cap in &p.caps {
+        let c = cap.currency();
+        let b = state
+            .store
+            .ledger_balance(&AccountId::of(p.id.as_str(), Purpose::MatchBudget, c))
+            .await?
+            .unwrap_or_default();
+        let remaining = b.credits_posted - b.debits_posted - b.debits_pending;
+        let matched = state.store.matched_total(&p.id, c).await?;
+        budgets.push(BudgetBody {
+            currency: c.code().to_owned(),
+            funded: Money::new(remaining + matched, c).into(),
+            matched: Money::new(matched, c).into(),
+            remaining: Money::new(remaining, c).into(),
+        });
+    }
+    Ok(MatchProgramBody {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        rate_bps: p.rate.get(),
+        caps: p.caps.iter().map(|m| MoneyBody::from(*m)).collect(),
+        countries: p.countries.iter().map(|c| c.as_str().to_owned()).collect(),
+        starts_at: rfc3339(p.starts_at),
+        ends_at: rfc3339(p.ends_at),
+        budgets,
+        created_at: rfc3339(p.created_at),
+    })
+}
+
+/// Creates a match program, funding its budget (admin).
+#[utoipa::path(post, path = "/v1/match-programs", tag = "match",
+    request_body = MatchProgramRequest,
+    responses((status = 201, body = MatchProgramBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_program(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let request: MatchProgramRequest = parse_json(&read_body(body)?)?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid("name must be 1–100 characters"));
+    }
+    if request.rate_bps == 0 {
+        return Err(invalid("rate_bps must be 1..=10000"));
+    }
+    let rate = Bps::new(request.rate_bps).map_err(|_| invalid("rate_bps must be 1..=10000"))?;
+    if request.caps.is_empty() {
+        return Err(invalid("caps must name at least one currency"));
+    }
+    let mut caps: Vec<Money> = Vec::new();
+    for (i, cap) in request.caps.iter().enumerate() {
+        let cap = cap.to_money(&format!("caps[{i}]"), FUND_MAX)?;
+        if caps.iter().any(|c| c.currency() == cap.currency()) {
+            return Err(invalid(format!("caps[{i}]: one cap per currency")));
+        }
+        caps.push(cap);
+    }
+    let mut countries = Vec::new();
+    for (i, c) in request.countries.iter().enumerate() {
+        countries.push(
+            live::CountryCode::parse(c).map_err(|e| invalid(format!("countries[{i}]: {e}")))?,
+        );
+    }
+    let now = store::now();
+    let starts_at = match &request.starts_at {
+        Some(t) => time_field("starts_at", t)?,
+        None => now,
+    };
+    let ends_at = time_field("ends_at", &request.ends_at)?;
+    if ends_at <= starts_at {
+        return Err(invalid("ends_at must be after starts_at"));
+    }
+    let mut budget = Vec::new();
+    for (i, b) in request.budget.iter().enumerate() {
+        let b = b.to_money(&format!("budget[{i}]"), FUND_MAX)?;
+        if !caps.iter().any(|c| c.currency() == b.currency()) {
+            return Err(invalid(format!(
+                "budget[{i}]: {} has no cap, so it would never be matched",
+                b.currency()
+            )));
+        }
+        budget.push(b);
+    }
+    let program = MatchProgram {
+        id: MatchProgramId::generate(),
+        name: name.to_owned(),
+        rate,
+        caps,
+        countries,
+        starts_at,
+        ends_at,
+        created_at: now,
+    };
+    state.store.insert_match_program(&program).await?;
+    for (i, amount) in budget.into_iter().enumerate() {
+        let job = funding_job(&program.id, amount, &format!("initial-{i}"));
+        state.store.writer().submit(job).await?;
+    }
+    state.programs.invalidate();
+    let body = program_body(&state, &program).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.into()))?,
+    ))
+}
+
+/// Every match program with what is left of its budgets (admin).
+#[utoipa::path(get, path = "/v1/match-programs", tag = "match",
+    responses((status = 200, body = MatchProgramList), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_programs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<MatchProgramList>, ApiError> {
+    caller.admin()?;
+    let mut data = Vec::new();
+    for p in state.store.match_programs().await? {
+        data.push(program_body(&state, &p).await?);
+    }
+    Ok(Json(MatchProgramList {
+        data,
+        next_cursor: None,
+    }))
+}
+
+/// Adds money to a program's budget (admin).
+#[utoipa::path(post, path = "/v1/match-programs/{id}/budget", tag = "match",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
+    request_body = FundRequest,
+    responses((status = 200, body = MatchProgramBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn fund_program(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.admin()?;
+    let body = read_body(body)?;
+    once(&state, caller.scope(), &headers, &uri, &body, |idem| {
+        fund(&state, id, &body, idem)
+    })
+    .await
+}
+
+async fn fund(
+    state: &AppState,
+    id: String,
+    body: &Bytes,
+    idem: Option<Idempotency>,
+) -> Result<Response, ApiError> {
+    let request: FundRequest = parse_json(body)?;
+    let programs = state.store.match_programs().await?;
+    let program = programs
+        .iter()
+        .find(|p| p.id.as_str() == id)
+        .ok_or(ApiError::NotFound("match program"))?;
+    let amount = request.amount.to_money("amount", FUND_MAX)?;
+    if !program
+        .caps
+        .iter()
+        .any(|c| c.currency() == amount.currency())
+    {
+        return Err(invalid(format!(
+            "amount.currency: the program has no cap in {}",
+            amount.currency()
+        )));
+    }
+    let key = uuid::Uuid::now_v7().simple().to_string();
+    let mut job = funding_job(&program.id, amount, &key);
+    // The answer is stored with the money: a retry with the key replays it.
+    let mut answer = program_body(state, program).await?;
+    for b in &mut answer.budgets {
+        if b.currency == amount.currency().code() {
+            b.funded.amount += amount.amount();
+            b.remaining.amount += amount.amount();
+        }
+    }
+    let answer = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
+    job.idempotency = idem
+        .as_ref()
+        .map(|i| i.record(StatusCode::OK, answer.clone()));
+    match state.store.writer().submit(job).await? {
+        Outcome::Applied => Ok(json_response(StatusCode::OK, answer)),
+        Outcome::Duplicate(record) => Ok(replay(
+            &record,
+            idem.as_ref().map_or("", |i| i.fingerprint()),
+        )),
+        other => Err(ApiError::Internal(anyhow::anyhow!(
+            "funding of {} refused: {other:?}",
+            program.id
+        ))),
+    }
+}

@@ -1,0 +1,309 @@
+//! Prepaid wallets (like Facebook Stars or Twitch Bits) and the buyer's own spending caps.
+//!
+//! A top-up is a card charge booked as `clearing → wallet`; the processor's fee on it is the
+//! platform's (`platform_fees → processor_fees`). Badges paid with `"payment_method":
+//! "wallet"` are booked `wallet → creator + fees` with no card round trip; the wallet's
+//! balance rule (debits never above credits) is checked inside the ledger batch, so it never
+//! goes below zero whatever the concurrency, on one node or several.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
+use money::Money;
+use store::{Effect, Outcome, Topup, TopupId, TopupStatus, User, WriteJob};
+
+use crate::books::PLATFORM;
+use crate::dto::{
+    MoneyBody, SpendingLimitsBody, SpendingLimitsRequest, TopupBody, TopupRequest, WalletBody,
+    rfc3339,
+};
+use crate::error::{ApiError, invalid};
+use crate::extract::{Caller, Json, parse_json};
+use crate::payments::ChargeRequest;
+use crate::routes::purchases::{
+    Idempotency, charge_card, day_and_week, effective_caps, json_response, once, read_body, replay,
+    void_charge,
+};
+use crate::state::AppState;
+
+/// Largest top-up, in minor units.
+const TOPUP_MAX: i64 = 100_000_000;
+
+/// The currency of `user`'s wallet: their country's badge currency.
+fn wallet_currency(state: &AppState, user: &User) -> Result<money::Currency, ApiError> {
+    state
+        .config
+        .prices
+        .for_country(user.country)
+        .map(|p| p.currency)
+        .ok_or_else(|| ApiError::CountryNotSupported {
+            country: user.country.to_string(),
+            status: StatusCode::FORBIDDEN,
+        })
+}
+
+fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
+    let user = caller.user()?.clone();
+    if user.kind == live::AccountKind::Brand {
+        return Err(ApiError::Forbidden(
+            "wallets belong to viewers and creators".into(),
+        ));
+    }
+    Ok(user)
+}
+
+/// Tops up the caller's wallet by card.
+#[utoipa::path(post, path = "/v1/wallet/topups", tag = "wallet",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
+    request_body = TopupRequest,
+    responses((status = 201, body = TopupBody),
+        (status = 402, description = "card_declined", body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden, country_not_supported", body = crate::error::ErrorBody),
+        (status = 409, description = "idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn top_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let user = buyer(&caller)?;
+    let body = read_body(body)?;
+    once(&state, user.id.as_str(), &headers, &uri, &body, |idem| {
+        book_topup(&state, &user, &body, idem)
+    })
+    .await
+}
+
+async fn book_topup(
+    state: &AppState,
+    user: &User,
+    body: &Bytes,
+    idem: Option<Idempotency>,
+) -> Result<Response, ApiError> {
+    let request: TopupRequest = parse_json(body)?;
+    let currency = wallet_currency(state, user)?;
+    let amount = request.amount.to_money("amount", TOPUP_MAX)?;
+    if amount.currency() != currency {
+        return Err(invalid(format!(
+            "amount.currency must be {currency}, the currency of the wallet"
+        )));
+    }
+    if request.payment_method.trim().is_empty() || request.payment_method == "wallet" {
+        return Err(invalid("payment_method must be a card's payment method"));
+    }
+    let id = TopupId::generate();
+    let charge = ChargeRequest {
+        idempotency_key: id.to_string(),
+        amount,
+        payment_method: request.payment_method.clone(),
+        description: "wallet top-up".into(),
+        reference: id.to_string(),
+    };
+    let charge = match charge_card(state, charge, idem.as_ref()).await? {
+        Ok(charge) => charge,
+        Err(answer) => return Ok(answer),
+    };
+    let fee = state.config.processor_fee(currency).on(amount);
+    let topup = Topup {
+        id,
+        user_id: user.id.clone(),
+        amount,
+        processor_fee: fee,
+        payment_id: charge.id.clone(),
+        status: TopupStatus::Succeeded,
+        created_at: store::now(),
+    };
+    let answer =
+        serde_json::to_string(&topup_body(&topup)).map_err(|e| ApiError::Internal(e.into()))?;
+    let clearing = AccountId::of(PLATFORM, Purpose::ProcessorClearing, currency);
+    let wallet = AccountId::of(user.id.as_str(), Purpose::Wallet, currency);
+    let mut transfers = vec![Transfer {
+        id: TransferId::new(format!("{}/topup", topup.id)),
+        debit: clearing,
+        credit: wallet,
+        amount: amount.amount(),
+        currency,
+        kind: TransferKind::Posted,
+        code: Code::WALLET_TOPUP,
+        reference: topup.id.to_string(),
+    }];
+    if fee.is_positive() {
+        transfers.push(Transfer {
+            id: TransferId::new(format!("{}/processor_fee", topup.id)),
+            debit: AccountId::of(PLATFORM, Purpose::PlatformFees, currency),
+            credit: AccountId::of(PLATFORM, Purpose::ProcessorFees, currency),
+            amount: fee.amount(),
+            currency,
+            kind: TransferKind::Posted,
+            code: Code::TOPUP_PROCESSOR_FEE,
+            reference: topup.id.to_string(),
+        });
+    }
+    let job = WriteJob {
+        accounts: vec![
+            Account::of(PLATFORM, Purpose::ProcessorClearing, currency),
+            Account::of(PLATFORM, Purpose::PlatformFees, currency),
+            Account::of(PLATFORM, Purpose::ProcessorFees, currency),
+            Account::of(user.id.as_str(), Purpose::Wallet, currency),
+        ],
+        transfers,
+        idempotency: idem
+            .as_ref()
+            .map(|i| i.record(StatusCode::CREATED, answer.clone())),
+        effects: vec![Effect::InsertTopup(Box::new(topup))],
+        ..WriteJob::default()
+    };
+    match state.store.writer().submit(job).await {
+        Ok(Outcome::Applied) => {
+            metrics::counter!("ovation_wallet_topups_total").increment(1);
+            Ok(json_response(StatusCode::CREATED, answer))
+        }
+        Ok(Outcome::Duplicate(record)) => {
+            void_charge(state, &charge.id, amount).await;
+            Ok(replay(
+                &record,
+                &idem.map(|i| i.fingerprint().to_owned()).unwrap_or_default(),
+            ))
+        }
+        Ok(other) => {
+            void_charge(state, &charge.id, amount).await;
+            Err(ApiError::Internal(anyhow::anyhow!(
+                "top-up not booked: {other:?}"
+            )))
+        }
+        Err(store::StoreError::CommitUncertain) => {
+            tracing::error!(payment = %charge.id, "top-up commit uncertain: charge kept");
+            Err(ApiError::Unavailable)
+        }
+        Err(e) => {
+            void_charge(state, &charge.id, amount).await;
+            Err(e.into())
+        }
+    }
+}
+
+fn topup_body(t: &Topup) -> TopupBody {
+    TopupBody {
+        id: t.id.to_string(),
+        user_id: t.user_id.to_string(),
+        amount: t.amount.into(),
+        status: t.status.as_str().to_owned(),
+        created_at: rfc3339(t.created_at),
+    }
+}
+
+/// The caller's wallet balance.
+#[utoipa::path(get, path = "/v1/wallet", tag = "wallet",
+    responses((status = 200, body = WalletBody), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn wallet(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<WalletBody>, ApiError> {
+    let user = buyer(&caller)?;
+    let currency = wallet_currency(&state, &user)?;
+    let id = AccountId::of(user.id.as_str(), Purpose::Wallet, currency);
+    let spendable = state
+        .store
+        .ledger_balance(&id)
+        .await?
+        .map_or(0, |b| b.credits_posted - b.debits_posted - b.debits_pending);
+    Ok(Json(WalletBody {
+        user_id: user.id.to_string(),
+        balances: vec![Money::new(spendable, currency).into()],
+    }))
+}
+
+/// The caller's badge spending caps and what they spent.
+#[utoipa::path(get, path = "/v1/me/spending-limits", tag = "wallet",
+    responses((status = 200, body = SpendingLimitsBody), (status = 403, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn spending_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SpendingLimitsBody>, ApiError> {
+    let user = buyer(&caller)?;
+    // Read fresh: the cached user may predate a change.
+    let user = state
+        .store
+        .user(&user.id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    limits_body(&state, &user).await.map(Json)
+}
+
+async fn limits_body(state: &AppState, user: &User) -> Result<SpendingLimitsBody, ApiError> {
+    let currency = wallet_currency(state, user)?;
+    let now = store::now();
+    let (daily, weekly, _) = effective_caps(&state.config, user, currency, now);
+    let (day, week) = day_and_week(now);
+    let money = |a: Option<i64>| a.map(|a| MoneyBody::from(Money::new(a, currency)));
+    Ok(SpendingLimitsBody {
+        currency: currency.code().to_owned(),
+        daily: money(daily),
+        weekly: money(weekly),
+        own_daily: money(user.own_daily_limit),
+        own_weekly: money(user.own_weekly_limit),
+        spent_today: Money::new(
+            state.store.spent_since(&user.id, currency, day).await?,
+            currency,
+        )
+        .into(),
+        spent_this_week: Money::new(
+            state.store.spent_since(&user.id, currency, week).await?,
+            currency,
+        )
+        .into(),
+    })
+}
+
+/// Sets the caller's own caps (lower than the operator's to have an effect).
+#[utoipa::path(put, path = "/v1/me/spending-limits", tag = "wallet",
+    request_body = SpendingLimitsRequest,
+    responses((status = 200, body = SpendingLimitsBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_spending_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SpendingLimitsBody>, ApiError> {
+    let user = buyer(&caller)?;
+    let request: SpendingLimitsRequest = parse_json(&read_body(body)?)?;
+    let currency = wallet_currency(&state, &user)?;
+    let mut caps = [None, None];
+    for (i, (field, cap)) in [("daily", &request.daily), ("weekly", &request.weekly)]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(cap) = cap {
+            if cap.amount == 0 && money::Currency::parse(&cap.currency) == Ok(currency) {
+                // Zero is a cap too: no badges at all.
+                caps[i] = Some(0);
+                continue;
+            }
+            let m = cap.to_money(field, i64::MAX)?;
+            if m.currency() != currency {
+                return Err(invalid(format!("{field}.currency must be {currency}")));
+            }
+            caps[i] = Some(m.amount());
+        }
+    }
+    state
+        .store
+        .set_own_limits(&user.id, caps[0], caps[1])
+        .await?;
+    state.tokens.forget_user(&user.id);
+    let user = state
+        .store
+        .user(&user.id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    limits_body(&state, &user).await.map(Json)
+}
