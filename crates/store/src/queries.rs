@@ -533,6 +533,20 @@ impl Store {
         Ok(())
     }
 
+    /// A top-up by id.
+    pub async fn topup(&self, id: &TopupId) -> Result<Option<Topup>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "SELECT id, user_id, amount, currency, processor_fee, payment_id, status, created_at \
+             FROM topups WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(topup_from_row)
+        .transpose())
+    }
+
     /// The top-up paid by the provider's payment `payment_id`.
     pub async fn topup_by_payment(&self, payment_id: &str) -> Result<Option<Topup>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(

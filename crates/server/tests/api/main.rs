@@ -14,5 +14,7 @@ mod idempotency;
 mod ledger;
 mod lifecycle;
 mod lives;
+mod matching;
 mod purchases;
+mod wallet;
 mod webhooks;
