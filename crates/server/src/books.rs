@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
 use money::{Currency, Money};
 use store::{
-    Effect, Guard, Hold, HoldStatus, IdempotencyRecord, Outcome, PaymentMethod, Purchase,
+    Effect, Guard, Hold, HoldStatus, IdempotencyRecord, Outcome, PaymentMethod, Payout, Purchase,
     PurchaseStatus, Refusal, RowRef, Store, StoreError, UserId, WriteJob,
 };
 use time::OffsetDateTime;
@@ -420,4 +420,215 @@ fn release_job(owner: &UserId, currency: Currency, holds: &[Hold], at: OffsetDat
             })
             .collect(),
     }
+}
+
+/// What one payout run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayoutReport {
+    /// Creators' balances looked at (one per creator and currency with money available).
+    pub checked: u64,
+    /// Payouts created now (each pending until the provider confirms).
+    pub payouts: u64,
+    /// Their amounts per currency.
+    pub amounts: BTreeMap<Currency, i64>,
+    /// Balances below the minimum payout (or paid by another run at the same time).
+    pub below_minimum: u64,
+    /// Payouts from earlier runs the provider had not acknowledged, sent again now.
+    pub resumed: u64,
+    /// Payouts the provider refused (voided: the money is available again).
+    pub rejected: u64,
+    /// Payouts the provider could not be asked for now (retried by the next run).
+    pub unsent: u64,
+}
+
+/// Balances read per page.
+const PAYOUT_PAGE: u32 = 1_000;
+
+/// Pays every creator whose available balance in a currency reaches the minimum payout: one
+/// payout per creator and currency, two-phase on the ledger. Phase one, in the ledger batch:
+/// a pending transfer of the whole available balance (decided there, so a chargeback or a
+/// concurrent run is seen) from `creator_available` to `creator_paid_out`, and the payout row.
+/// Then the provider is asked to pay (idempotent by payout id); its webhook posts the pending
+/// transfer (`payout.paid`) or voids it, giving the money back (`payout.failed`). Two runs at
+/// once pay once: the second finds nothing left above the minimum. Payouts a previous run
+/// booked but could not send are sent again first. `progress` hears (done, total).
+pub async fn run_payouts(
+    state: &crate::state::AppState,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<PayoutReport, StoreError> {
+    use futures_util::StreamExt;
+    let store = &state.store;
+    let mut report = PayoutReport::default();
+    for payout in store.unsent_payouts(10_000).await? {
+        report.resumed += 1;
+        send_payout(state, &payout, &mut report).await?;
+    }
+    let total = store.count_payable().await?;
+    let mut done = 0;
+    let mut after = String::new();
+    loop {
+        let page = store.payable(&after, PAYOUT_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(report);
+        };
+        after = last.0.clone();
+        let jobs = page
+            .iter()
+            .filter(|(_, _, currency, spendable)| {
+                *spendable >= state.config.payout_minimum(*currency)
+            })
+            .map(|(_, creator, currency, _)| {
+                let (job, payout) = payout_job(state, creator, *currency);
+                async move { (store.writer().submit(job).await, payout) }
+            });
+        let booked: Vec<_> = futures_util::future::join_all(jobs).await;
+        let mut to_send = Vec::new();
+        for (outcome, payout) in booked {
+            if outcome? == Outcome::Applied {
+                to_send.push(payout);
+            }
+        }
+        report.checked += page.len() as u64;
+        report.below_minimum += page.len() as u64 - to_send.len() as u64;
+        // Read back the amounts the batches decided, then ask the provider, 64 at a time.
+        let sent: Vec<Result<Option<Payout>, StoreError>> = futures_util::stream::iter(to_send)
+            .map(|payout| async move { store.payout(&payout).await })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        for payout in sent {
+            let Some(payout) = payout? else { continue };
+            report.payouts += 1;
+            *report.amounts.entry(payout.amount.currency()).or_default() += payout.amount.amount();
+            send_payout(state, &payout, &mut report).await?;
+        }
+        done += page.len() as u64;
+        progress(done.min(total), total.max(done));
+    }
+}
+
+fn payout_job(
+    state: &crate::state::AppState,
+    creator: &UserId,
+    currency: Currency,
+) -> (WriteJob, store::PayoutId) {
+    let id = store::PayoutId::generate();
+    let now = store::now();
+    let available = Account::of(creator.as_str(), Purpose::CreatorAvailable, currency);
+    let paid_out = Account::of(creator.as_str(), Purpose::CreatorPaidOut, currency);
+    let job = WriteJob {
+        computed: Some(store::Computed::PayOut {
+            from: available.id.clone(),
+            to: paid_out.id.clone(),
+            currency,
+            minimum: state.config.payout_minimum(currency),
+            id: TransferId::new(format!("{id}/pending")),
+            reference: id.to_string(),
+        }),
+        accounts: vec![available, paid_out],
+        effects: vec![Effect::InsertPayout(Box::new(store::Payout {
+            id: id.clone(),
+            creator_id: creator.clone(),
+            // The batch puts the amount it decided here.
+            amount: Money::zero(currency),
+            status: store::PayoutStatus::Pending,
+            provider_id: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        }))],
+        ..WriteJob::default()
+    };
+    (job, id)
+}
+
+/// Asks the provider to pay `payout` and records its id (or voids a rejected one).
+async fn send_payout(
+    state: &crate::state::AppState,
+    payout: &store::Payout,
+    report: &mut PayoutReport,
+) -> Result<(), StoreError> {
+    let request = crate::payments::PayoutRequest {
+        idempotency_key: payout.id.to_string(),
+        amount: payout.amount,
+        creator: payout.creator_id.to_string(),
+    };
+    match state.payments.payout(request).await {
+        Ok(provider_id) => {
+            let job = WriteJob {
+                guards: vec![Guard::payout(&payout.id, store::PayoutStatus::Pending)],
+                effects: vec![Effect::SetPayoutStatus {
+                    payout_id: payout.id.clone(),
+                    status: store::PayoutStatus::Pending,
+                    provider_id: Some(provider_id),
+                    failure: None,
+                    at: store::now(),
+                }],
+                ..WriteJob::default()
+            };
+            // Refused: the provider's webhook settled it first.
+            state.store.writer().submit(job).await?;
+        }
+        Err(crate::payments::PayoutError::Rejected(why)) => {
+            report.rejected += 1;
+            settle_payout(&state.store, payout, false, None, Some(why), None).await?;
+        }
+        Err(crate::payments::PayoutError::Unavailable(why)) => {
+            tracing::warn!(payout = %payout.id, %why, "payout not sent: the next run sends it");
+            report.unsent += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Posts (`paid`) or voids a pending payout, storing `answer` with it. Refused when the payout
+/// is not pending any more (settled by an earlier event).
+pub async fn settle_payout(
+    store: &Store,
+    payout: &store::Payout,
+    paid: bool,
+    provider_id: Option<String>,
+    failure: Option<String>,
+    answer: Option<IdempotencyRecord>,
+) -> Result<Outcome, StoreError> {
+    let c = payout.amount.currency();
+    let available = AccountId::of(payout.creator_id.as_str(), Purpose::CreatorAvailable, c);
+    let paid_out = AccountId::of(payout.creator_id.as_str(), Purpose::CreatorPaidOut, c);
+    let pending = TransferId::new(format!("{}/pending", payout.id));
+    let (suffix, kind, status) = if paid {
+        (
+            "paid",
+            TransferKind::PostPending(pending),
+            store::PayoutStatus::Paid,
+        )
+    } else {
+        (
+            "void",
+            TransferKind::VoidPending(pending),
+            store::PayoutStatus::Failed,
+        )
+    };
+    let job = WriteJob {
+        transfers: vec![Transfer {
+            id: TransferId::new(format!("{}/{suffix}", payout.id)),
+            debit: available,
+            credit: paid_out,
+            amount: payout.amount.amount(),
+            currency: c,
+            kind,
+            code: Code::PAYOUT,
+            reference: payout.id.to_string(),
+        }],
+        idempotency: answer,
+        guards: vec![Guard::payout(&payout.id, store::PayoutStatus::Pending)],
+        effects: vec![Effect::SetPayoutStatus {
+            payout_id: payout.id.clone(),
+            status,
+            provider_id,
+            failure,
+            at: store::now(),
+        }],
+        ..WriteJob::default()
+    };
+    store.writer().submit(job).await
 }

@@ -521,3 +521,85 @@ pub struct MatchProgramBody {
     /// RFC 3339.
     pub created_at: String,
 }
+
+/// A payout.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutBody {
+    /// `pay_…`.
+    pub id: String,
+    /// The creator paid.
+    pub creator_id: String,
+    /// How much.
+    pub amount: MoneyBody,
+    /// `pending` (sent, not yet confirmed), `paid` or `failed`.
+    pub status: String,
+    /// The provider's id, once it has one.
+    pub provider_id: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<&store::Payout> for PayoutBody {
+    fn from(p: &store::Payout) -> PayoutBody {
+        PayoutBody {
+            id: p.id.to_string(),
+            creator_id: p.creator_id.to_string(),
+            amount: p.amount.into(),
+            status: p.status.as_str().to_owned(),
+            provider_id: p.provider_id.clone(),
+            failure: p.failure.clone(),
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
+}
+
+/// A page of payouts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutList {
+    /// Newest first.
+    pub data: Vec<PayoutBody>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/payouts/run`: what the run did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutRunBody {
+    /// Creators' balances looked at (one per creator and currency with money available).
+    pub checked: u64,
+    /// Payouts created (pending until the provider confirms).
+    pub payouts: u64,
+    /// Their amounts per currency.
+    pub amounts: Vec<MoneyBody>,
+    /// Balances below the minimum payout.
+    pub below_minimum: u64,
+    /// Payouts of earlier runs sent again.
+    pub resumed: u64,
+    /// Payouts the provider refused (voided).
+    pub rejected: u64,
+    /// Payouts not sent now (the provider was unreachable); the next run sends them.
+    pub unsent: u64,
+}
+
+impl From<crate::books::PayoutReport> for PayoutRunBody {
+    fn from(r: crate::books::PayoutReport) -> PayoutRunBody {
+        PayoutRunBody {
+            checked: r.checked,
+            payouts: r.payouts,
+            amounts: r
+                .amounts
+                .into_iter()
+                .map(|(c, a)| MoneyBody::from(Money::new(a, c)))
+                .collect(),
+            below_minimum: r.below_minimum,
+            resumed: r.resumed,
+            rejected: r.rejected,
+            unsent: r.unsent,
+        }
+    }
+}

@@ -76,10 +76,13 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::matching::create_program,
         routes::matching::list_programs,
         routes::matching::fund_program,
+        routes::payouts::run_payouts,
+        routes::payouts::creator_payouts,
+        routes::payouts::get_payout,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"),
     )
 )]
 pub struct ApiDoc;
@@ -156,6 +159,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/creators/{id}/earnings", get(ops::earnings))
         .route("/v1/ledger/verify", get(ops::verify))
         .route("/v1/holds/release", post(payouts::release_holds))
+        .route("/v1/payouts/run", post(payouts::run_payouts))
+        .route("/v1/payouts/{id}", get(payouts::get_payout))
+        .route("/v1/creators/{id}/payouts", get(payouts::creator_payouts))
         .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
         .fallback(not_found)
         .with_state(state);
@@ -215,7 +221,7 @@ impl App {
         let webhook_secret = config.webhooks.secret.clone().unwrap_or_else(|| {
             secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
         });
-        let (sandbox, outbox) = Sandbox::with_webhooks();
+        let (sandbox, outbox, sandbox_undelivered) = Sandbox::with_webhooks();
         let state = AppState::new(Shared {
             admin_token_hash: token_hash(&admin_token),
             config,
@@ -225,6 +231,7 @@ impl App {
             nats,
             payments: Arc::new(sandbox),
             webhook_secret,
+            sandbox_undelivered,
             key_locks: KeyLocks::default(),
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
@@ -303,6 +310,35 @@ impl App {
     }
 }
 
+/// Lowers the count of undelivered sandbox webhooks when a delivery ends, however it ends.
+struct Delivered(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Delivered {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl App {
+    /// Waits until the sandbox's webhooks are delivered (at most `patience`): a command that
+    /// books through the sandbox (`ovation payouts run`) waits for their confirmations.
+    pub async fn sandbox_settled(&self, patience: Duration) -> bool {
+        let until = tokio::time::Instant::now() + patience;
+        while self
+            .state
+            .sandbox_undelivered
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+}
+
 /// Times the sandbox tries to deliver one webhook, doubling the wait from one second.
 const SANDBOX_DELIVERY_ATTEMPTS: u32 = 8;
 
@@ -331,6 +367,7 @@ async fn deliver_sandbox_webhooks(
         let (app, state) = (app.clone(), state.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let _delivered = Delivered(state.sandbox_undelivered.clone());
             let body = outgoing.event.to_string();
             let mut wait = Duration::from_secs(1);
             for attempt in 1..=SANDBOX_DELIVERY_ATTEMPTS {

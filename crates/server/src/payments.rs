@@ -49,6 +49,29 @@ pub enum PaymentError {
     Unavailable(String),
 }
 
+/// A payout to make to a creator's bank account (with Stripe Connect: a transfer to the
+/// creator's connected account, paid out from there).
+#[derive(Debug, Clone)]
+pub struct PayoutRequest {
+    /// The provider dedups payouts with the same key (Ovation's payout id).
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// The creator paid.
+    pub creator: String,
+}
+
+/// Why a payout could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayoutError {
+    /// The provider refused it for good (no payout account, account closed).
+    #[error("payout rejected: {0}")]
+    Rejected(String),
+    /// The provider cannot be reached: try again later with the same key.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
 /// A payment processor.
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync + Debug {
@@ -67,6 +90,9 @@ pub trait PaymentProvider: Send + Sync + Debug {
         amount: Money,
         idempotency_key: &str,
     ) -> Result<String, PaymentError>;
+    /// Sends a payout; the same key pays once. Its outcome arrives later as a webhook
+    /// (`payout.paid` or `payout.failed`, with the payout id in its metadata).
+    async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError>;
 }
 
 /// Most idempotency answers the sandbox remembers.
@@ -98,7 +124,10 @@ pub struct Outgoing {
 #[derive(Debug, Default)]
 pub struct Sandbox {
     answers: Mutex<Answers>,
+    payouts: Mutex<HashMap<String, String>>,
     outbox: Option<mpsc::Sender<Outgoing>>,
+    /// Webhooks queued or being delivered.
+    undelivered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sandbox {
@@ -107,15 +136,24 @@ impl Sandbox {
         Sandbox::default()
     }
 
-    /// A sandbox whose webhooks come out of the receiver, for the server to deliver.
-    pub fn with_webhooks() -> (Sandbox, mpsc::Receiver<Outgoing>) {
+    /// A sandbox whose webhooks come out of the receiver, for the server to deliver, and
+    /// the count of those not delivered yet (the deliverer lowers it).
+    pub fn with_webhooks() -> (
+        Sandbox,
+        mpsc::Receiver<Outgoing>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         let (tx, rx) = mpsc::channel(SANDBOX_OUTBOX_MAX);
+        let undelivered = std::sync::Arc::default();
         (
             Sandbox {
                 answers: Mutex::default(),
+                payouts: Mutex::default(),
                 outbox: Some(tx),
+                undelivered: std::sync::Arc::clone(&undelivered),
             },
             rx,
+            undelivered,
         )
     }
 
@@ -138,7 +176,11 @@ impl Sandbox {
             due: Instant::now() + SANDBOX_WEBHOOK_DELAY,
             event,
         };
+        self.undelivered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if outbox.try_send(outgoing).is_err() {
+            self.undelivered
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             metrics::counter!("ovation_sandbox_webhooks_dropped_total").increment(1);
             tracing::warn!(kind, "sandbox webhook outbox full: event dropped");
         }
@@ -236,6 +278,35 @@ impl PaymentProvider for Sandbox {
         );
         Ok(format!("re_{id}"))
     }
+
+    async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {
+        let (id, new) = {
+            let mut payouts = self.payouts.lock().expect("sandbox lock is never poisoned");
+            if payouts.len() >= SANDBOX_KEYS_MAX {
+                payouts.clear();
+            }
+            match payouts.get(&request.idempotency_key) {
+                Some(id) => (id.clone(), false),
+                None => {
+                    let id = format!("po_{}", uuid::Uuid::now_v7().simple());
+                    payouts.insert(request.idempotency_key.clone(), id.clone());
+                    (id, true)
+                }
+            }
+        };
+        if new {
+            self.send(
+                "payout.paid",
+                json!({
+                    "id": id, "object": "payout", "status": "paid",
+                    "amount": request.amount.amount(),
+                    "currency": request.amount.currency().code().to_ascii_lowercase(),
+                    "metadata": {"ovation_payout": request.idempotency_key, "ovation_creator": request.creator},
+                }),
+            );
+        }
+        Ok(id)
+    }
 }
 
 #[cfg(test)]
@@ -269,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_charge_is_followed_by_its_webhooks() {
-        let (sandbox, mut outbox) = Sandbox::with_webhooks();
+        let (sandbox, mut outbox, _) = Sandbox::with_webhooks();
         let charge = sandbox
             .charge(request("d", "pm_card_createDispute"))
             .await

@@ -35,6 +35,8 @@ pub struct Shared {
     pub payments: Arc<dyn PaymentProvider>,
     /// The secret payment webhooks are signed with (configured, or generated for this run).
     pub webhook_secret: secrecy::SecretString,
+    /// The sandbox's webhooks not delivered yet.
+    pub sandbox_undelivered: Arc<std::sync::atomic::AtomicUsize>,
     /// One request at a time per idempotency key on this node.
     pub key_locks: KeyLocks,
     /// Renders `/metrics`.

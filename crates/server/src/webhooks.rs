@@ -119,6 +119,22 @@ pub enum Action {
         /// The provider's dispute id (`dp_…`).
         dispute_id: String,
     },
+    /// The provider paid a payout (`payout.paid`).
+    PayoutPaid {
+        /// Ovation's payout id, from the payout's metadata.
+        payout_id: String,
+        /// The provider's (`po_…`).
+        provider_id: String,
+    },
+    /// The provider could not pay a payout (`payout.failed`).
+    PayoutFailed {
+        /// Ovation's payout id.
+        payout_id: String,
+        /// The provider's.
+        provider_id: String,
+        /// Why.
+        reason: String,
+    },
     /// An event Ovation does not act on.
     Ignored,
 }
@@ -193,6 +209,33 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
             payment_id: text(object, "payment_intent")?.to_owned(),
             dispute_id: text(object, "id")?.to_owned(),
         },
+        "payout.paid" | "payout.failed" => {
+            let payout_id = object
+                .get("metadata")
+                .and_then(|m| m.get("ovation_payout"))
+                .and_then(Value::as_str)
+                .ok_or("data.object.metadata.ovation_payout is required")?
+                .to_owned();
+            let provider_id = text(object, "id")?.to_owned();
+            if kind == "payout.paid" {
+                Action::PayoutPaid {
+                    payout_id,
+                    provider_id,
+                }
+            } else {
+                let reason = object
+                    .get("failure_message")
+                    .or_else(|| object.get("failure_code"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("the provider could not pay it")
+                    .to_owned();
+                Action::PayoutFailed {
+                    payout_id,
+                    provider_id,
+                    reason,
+                }
+            }
+        }
         _ => Action::Ignored,
     };
     Ok(Event {

@@ -99,6 +99,25 @@ pub(crate) async fn payment_webhook(
             tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
             remember(&state, record("unknown_payment")).await
         }
+        Action::PayoutPaid {
+            payout_id,
+            provider_id,
+        } => payout_settled(&state, payout_id, true, provider_id, None, record).await,
+        Action::PayoutFailed {
+            payout_id,
+            provider_id,
+            reason,
+        } => {
+            payout_settled(
+                &state,
+                payout_id,
+                false,
+                provider_id,
+                Some(reason.clone()),
+                record,
+            )
+            .await
+        }
         Action::Ignored => Ok(answer(
             json!({"id": event.id, "type": event.kind, "result": "ignored"}).to_string(),
             false,
@@ -253,6 +272,44 @@ async fn dispute_topup(
         }
         Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
         // Disputed meanwhile by a concurrent delivery of another event.
+        _ => remember(state, record("already_applied")).await,
+    }
+}
+
+/// `payout.paid` posts the payout's pending transfer; `payout.failed` voids it, and the
+/// money is available again (paid by the next run). A payout settled already stays as it is.
+async fn payout_settled(
+    state: &AppState,
+    payout_id: &str,
+    paid: bool,
+    provider_id: &str,
+    failure: Option<String>,
+    record: impl Fn(&str) -> IdempotencyRecord,
+) -> Result<Response, ApiError> {
+    let id = store::PayoutId::from_string(payout_id.to_owned());
+    let Some(payout) = state.store.payout(&id).await? else {
+        tracing::warn!(payout = %payout_id, "payout event for a payout Ovation does not know");
+        return remember(state, record("unknown_payout")).await;
+    };
+    if payout.status != store::PayoutStatus::Pending {
+        return remember(state, record("already_applied")).await;
+    }
+    let result = if paid { "paid" } else { "failed" };
+    let outcome = books::settle_payout(
+        &state.store,
+        &payout,
+        paid,
+        Some(provider_id.to_owned()),
+        failure,
+        Some(record(result)),
+    )
+    .await?;
+    match outcome {
+        Outcome::Applied => {
+            metrics::counter!("ovation_payouts_settled_total", "result" => result).increment(1);
+            Ok(answer(record(result).body, false))
+        }
+        Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
         _ => remember(state, record("already_applied")).await,
     }
 }

@@ -15,6 +15,7 @@ mod ledger;
 mod lifecycle;
 mod lives;
 mod matching;
+mod payouts;
 mod purchases;
 mod wallet;
 mod webhooks;

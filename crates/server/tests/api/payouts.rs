@@ -1,0 +1,347 @@
+//! Payouts: two-phase on the ledger, paid once under concurrent runs, voided on failure, and
+//! the debt a chargeback leaves after a payout paid from later income first.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::conformance;
+
+use crate::common::{
+    ADMIN, TestApp, amounts, assert_error, event, eventually, spawn_app_with, string,
+};
+
+/// Income available at once, payouts from US$1.00 (JPY 1).
+async fn app() -> TestApp {
+    spawn_app_with(|c| {
+        c.hold_period = Duration::ZERO;
+        c.release_interval = None;
+        c.payout_minimum_major = 1;
+    })
+    .await
+}
+
+async fn run(app: &TestApp) -> Value {
+    let (status, body) = app.post_empty("/v1/payouts/run", Some(ADMIN)).await;
+    assert_eq!(status, 200, "payout run: {body}");
+    body
+}
+
+async fn payouts_of(app: &TestApp, token: &str, creator: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get(&format!("/v1/creators/{creator}/payouts"), Some(token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().expect("data").clone()
+}
+
+fn dispute(id: &str, payment: &str) -> Value {
+    event(
+        id,
+        "charge.dispute.created",
+        json!({"id": format!("dp_{id}"), "object": "dispute", "payment_intent": payment, "amount": 1, "currency": "usd"}),
+    )
+}
+
+#[conformance]
+async fn an_available_balance_is_paid_out_once_the_provider_confirms() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "payday").await;
+    app.bought(&bob.token, &live, 3).await;
+    app.release().await;
+    let report = run(&app).await;
+    assert_eq!(report["payouts"], json!(1), "{report}");
+    assert_eq!(
+        report["amounts"],
+        json!([{"amount": 499, "currency": "USD"}])
+    );
+    // Pending at once: out of the available balance, not yet paid out.
+    let earnings = app.earnings_of(&ana.id).await;
+    let (_, available, paid) = amounts(&earnings, "USD");
+    assert_eq!(available, 0);
+    assert!(paid == 0 || paid == 499);
+    let listed = payouts_of(&app, &ana.token, &ana.id).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0]["amount"],
+        json!({"amount": 499, "currency": "USD"})
+    );
+    assert_eq!(listed[0]["creator_id"], json!(ana.id));
+    let id = string(&listed[0], "id").to_owned();
+    // The sandbox confirms through the webhook: paid.
+    eventually("the payout confirmed", || async {
+        let (_, p) = app
+            .get(&format!("/v1/payouts/{id}"), Some(&ana.token))
+            .await;
+        p["status"] == json!("paid")
+    })
+    .await;
+    let (_, p) = app.get(&format!("/v1/payouts/{id}"), Some(ADMIN)).await;
+    assert!(string(&p, "provider_id").starts_with("po_"), "{p}");
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 0, 499));
+    // Nothing left: the next run pays nothing.
+    assert_eq!(run(&app).await["payouts"], json!(0));
+    app.verify().await;
+}
+
+#[conformance]
+async fn balances_below_the_minimum_wait() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "small").await;
+    app.bought(&bob.token, &live, 1).await; // 99 cents < US$1.00
+    app.release().await;
+    let report = run(&app).await;
+    assert_eq!(
+        (report["payouts"].clone(), report["below_minimum"].clone()),
+        (json!(0), json!(1)),
+        "{report}"
+    );
+    app.bought(&bob.token, &live, 1).await;
+    app.release().await;
+    assert_eq!(
+        run(&app).await["amounts"],
+        json!([{"amount": 198, "currency": "USD"}])
+    );
+    app.verify().await;
+}
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_pay_each_balance_once() {
+    let app = app().await;
+    let bob = app.viewer("bob", "US").await;
+    let kenji = app.viewer("kenji", "JP").await;
+    let mut creators = Vec::new();
+    for i in 0..5 {
+        let c = app.creator(&format!("c{i}")).await;
+        let live = app.start_live(&c.token, "live").await;
+        app.bought(&bob.token, &live, 2).await;
+        app.bought(&kenji.token, &live, 1).await;
+        creators.push(c);
+    }
+    app.release().await;
+    let (a, b) = tokio::join!(run(&app), run(&app));
+    let total = a["payouts"].as_u64().expect("n") + b["payouts"].as_u64().expect("n");
+    assert_eq!(total, 10, "{a} {b}"); // five creators, two currencies each
+    for c in &creators {
+        let listed = payouts_of(&app, ADMIN, &c.id).await;
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        eventually("both payouts confirmed", || async {
+            let e = app.earnings_of(&c.id).await;
+            amounts(&e, "USD") == (0, 0, 199) && amounts(&e, "JPY") == (0, 0, 120)
+        })
+        .await;
+    }
+    app.verify().await;
+}
+
+#[conformance]
+async fn a_failed_payout_gives_the_money_back_and_the_next_run_pays_it() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "fail").await;
+    app.bought(&bob.token, &live, 3).await;
+    app.release().await;
+    run(&app).await;
+    let id = string(&payouts_of(&app, ADMIN, &ana.id).await[0], "id").to_owned();
+    // The bank refuses it before the sandbox's own confirmation comes.
+    let failed = event(
+        "evt_payout_failed",
+        "payout.failed",
+        json!({"id": "po_x", "object": "payout", "status": "failed", "failure_message": "account closed",
+               "metadata": {"ovation_payout": id}}),
+    );
+    let (status, body, _) = app.webhook(&failed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!("failed"));
+    let (_, p) = app.get(&format!("/v1/payouts/{id}"), Some(ADMIN)).await;
+    assert_eq!(p["status"], json!("failed"));
+    assert_eq!(p["failure"], json!("account closed"));
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 499, 0));
+    // The sandbox's late "paid" for it changes nothing.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 499, 0));
+    let report = run(&app).await;
+    assert_eq!(report["payouts"], json!(1), "{report}");
+    eventually("the second payout confirmed", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 499)
+    })
+    .await;
+    app.verify().await;
+}
+
+#[conformance]
+async fn a_chargeback_after_a_payout_is_a_debt_paid_from_later_income_before_any_payout() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "debt").await;
+    let first = app.bought(&bob.token, &live, 3).await;
+    app.release().await;
+    run(&app).await;
+    eventually("paid", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 499)
+    })
+    .await;
+    // The buyer's bank takes the 4.99 back after it was paid out: the creator owes it.
+    let payment = app.payment_of(string(&first, "id")).await;
+    let (status, body, _) = app.webhook(&dispute("evt_debt", &payment)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (0, -499, 499)
+    );
+    // New income pays the debt first: no payout while the balance is below the minimum.
+    app.bought(&bob.token, &live, 3).await;
+    app.bought(&bob.token, &live, 2).await;
+    app.release().await;
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (0, 199, 499)
+    );
+    assert_eq!(run(&app).await["payouts"], json!(1));
+    eventually("the rest paid", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 698)
+    })
+    .await;
+    app.verify().await;
+}
+
+#[conformance]
+async fn payouts_are_the_platform_s_to_run_and_each_creator_s_to_see() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let eve = app.creator("eve").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "mine").await;
+    app.bought(&bob.token, &live, 3).await;
+    app.release().await;
+    for token in [&ana.token, &bob.token] {
+        assert_error(
+            &app.post_empty("/v1/payouts/run", Some(token)).await,
+            403,
+            "forbidden",
+        );
+    }
+    run(&app).await;
+    let id = string(&payouts_of(&app, &ana.token, &ana.id).await[0], "id").to_owned();
+    assert_error(
+        &app.get(
+            &format!("/v1/creators/{}/payouts", ana.id),
+            Some(&eve.token),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &app.get(&format!("/v1/payouts/{id}"), Some(&eve.token))
+            .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.get(&format!("/v1/payouts/{id}"), Some(&bob.token))
+            .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/v1/payouts/pay_missing", Some(ADMIN)).await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &app.get(&format!("/v1/creators/{}/payouts", bob.id), Some(ADMIN))
+            .await,
+        404,
+        "not_found",
+    );
+    assert_eq!(
+        payouts_of(&app, &eve.token, &eve.id).await,
+        Vec::<Value>::new()
+    );
+}
+
+#[conformance]
+async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_recovered() {
+    let app = spawn_app_with(|c| {
+        c.hold_period = Duration::from_secs(1);
+        c.release_interval = None;
+        c.payout_minimum_major = 1;
+        c.platform_fee = money::Bps::new(2_000).expect("20 %");
+    })
+    .await;
+    let ends = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
+    let (status, program) = app
+        .post(
+            "/v1/match-programs",
+            Some(ADMIN),
+            &json!({"name": "match", "rate_bps": 5000, "caps": [{"amount": 10000, "currency": "USD"}],
+                    "ends_at": ends, "budget": [{"amount": 10000, "currency": "USD"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{program}");
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "the whole path").await;
+    // 4.99: fee 20 % = 99, share 400, match 50 % of it = 200.
+    let first = app.bought(&bob.token, &live, 3).await;
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (600, 0, 0));
+    // Held: nothing to release or pay yet.
+    assert_eq!(app.release().await["holds"], json!(0));
+    assert_eq!(run(&app).await["payouts"], json!(0));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(app.release().await["holds"], json!(1));
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 600, 0));
+    assert_eq!(run(&app).await["payouts"], json!(1));
+    eventually("paid out", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 600)
+    })
+    .await;
+    // Charged back after the payout: share and match come back from the creator.
+    let payment = app.payment_of(string(&first, "id")).await;
+    let (status, body, _) = app.webhook(&dispute("evt_path", &payment)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (0, -600, 600)
+    );
+    // The next purchases pay the debt before anything is paid out.
+    for _ in 0..2 {
+        app.bought(&bob.token, &live, 3).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.release().await;
+    assert_eq!(
+        amounts(&app.earnings_of(&ana.id).await, "USD"),
+        (0, 600, 600)
+    );
+    assert_eq!(run(&app).await["payouts"], json!(1));
+    eventually("paid out again", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 1_200)
+    })
+    .await;
+    let earnings = app.earnings_of(&ana.id).await;
+    let sources: Vec<(String, i64)> = earnings["by_source"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| {
+            (
+                string(s, "source").to_owned(),
+                s["total"]["amount"].as_i64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [("badges".to_owned(), 800), ("match".to_owned(), 400)]
+    );
+    app.verify().await;
+}
