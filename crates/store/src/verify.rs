@@ -1,8 +1,10 @@
 //! Streams the whole ledger through [`ledger::Verifier`].
 
+use std::collections::HashMap;
+
 use futures_util::TryStreamExt;
 
-use crate::columns::{account_columns, account_from, transfer_columns, transfer_from};
+use crate::columns::{Columns, account_columns, account_from, transfer_columns, transfer_from};
 use crate::{Db, Store, StoreError, with_pool};
 
 impl Store {
@@ -28,6 +30,10 @@ impl Store {
                 .iter()
                 .map(account_from)
                 .collect::<Result<Vec<_>, _>>()?;
+                let balances: HashMap<String, ledger::Balances> = accounts
+                    .iter()
+                    .map(|(a, b)| (a.id.to_string(), *b))
+                    .collect();
                 let mut verifier = ledger::Verifier::new(accounts);
                 let mut rows = sqlx::query(concat!(
                     "SELECT ",
@@ -38,11 +44,103 @@ impl Store {
                 while let Some(row) = rows.try_next().await? {
                     verifier.add(&transfer_from(&row)?);
                 }
-                Ok::<_, StoreError>(verifier.finish())
+                drop(rows);
+                let mut report = verifier.finish();
+                let mut problems = Vec::new();
+                // Held income is what the pending balances hold.
+                let held = sqlx::query(
+                    "SELECT owner, currency, CAST(SUM(amount) AS BIGINT) AS held FROM holds \
+                     WHERE status = 'held' GROUP BY owner, currency",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut expected: HashMap<String, i64> = HashMap::new();
+                for row in &held {
+                    expected.insert(
+                        format!("{}/creator_pending/{}", row.text("owner")?, row.text("currency")?),
+                        row.int("held")?,
+                    );
+                }
+                compare(&balances, "creator_pending", &expected, |b| b.credits_posted - b.debits_posted,
+                    "its balance", "its held income sums to", &mut problems);
+                // Pending payouts are what the available balances have pending; paid ones
+                // are what was paid out.
+                let payouts = sqlx::query(
+                    "SELECT creator_id, currency, status, CAST(SUM(amount) AS BIGINT) AS total FROM payouts \
+                     WHERE status IN ('pending', 'paid') GROUP BY creator_id, currency, status",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let (mut pending, mut paid) = (HashMap::new(), HashMap::new());
+                for row in &payouts {
+                    let (creator, currency) = (row.text("creator_id")?, row.text("currency")?);
+                    if row.text("status")? == "pending" {
+                        pending.insert(format!("{creator}/creator_available/{currency}"), row.int("total")?);
+                    } else {
+                        paid.insert(format!("{creator}/creator_paid_out/{currency}"), row.int("total")?);
+                    }
+                }
+                compare(&balances, "creator_available", &pending, |b| b.debits_pending,
+                    "its pending debits", "its pending payouts sum to", &mut problems);
+                compare(&balances, "creator_paid_out", &paid, |b| b.credits_posted - b.debits_posted,
+                    "its balance", "its paid payouts sum to", &mut problems);
+                // What each match program counts against its caps is what standing purchases
+                // were matched.
+                let usage = sqlx::query(
+                    "SELECT u.program_id, u.currency, CAST(SUM(u.matched) AS BIGINT) AS used, \
+                            CAST(COALESCE((SELECT SUM(p.match_amount) FROM purchases p \
+                                  WHERE p.match_program = u.program_id AND p.currency = u.currency \
+                                    AND p.status = 'succeeded'), 0) AS BIGINT) AS matched \
+                     FROM match_usage u GROUP BY u.program_id, u.currency",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in &usage {
+                    let (used, matched) = (row.int("used")?, row.int("matched")?);
+                    if used != matched {
+                        problems.push(format!(
+                            "match program {} counts {used} {} against its caps but its standing purchases were matched {matched}",
+                            row.text("program_id")?,
+                            row.text("currency")?
+                        ));
+                    }
+                }
+                problems.sort();
+                report.problems.extend(problems);
+                report.ok = report.problems.is_empty();
+                Ok::<_, StoreError>(report)
             }
             .await;
             let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
             result
         })
+    }
+}
+
+/// Every account of `purpose` whose `value` differs from what `expected` says it should be
+/// (absent: zero), and every expected one that does not exist, as problems.
+fn compare(
+    balances: &HashMap<String, ledger::Balances>,
+    purpose: &str,
+    expected: &HashMap<String, i64>,
+    value: impl Fn(&ledger::Balances) -> i64,
+    measured: &str,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
+    let marker = format!("/{purpose}/");
+    for (id, b) in balances.iter().filter(|(id, _)| id.contains(&marker)) {
+        let want = expected.get(id).copied().unwrap_or(0);
+        if value(b) != want {
+            problems.push(format!(
+                "account {id}: {measured} is {} but {what} {want}",
+                value(b)
+            ));
+        }
+    }
+    for (id, want) in expected {
+        if !balances.contains_key(id) && *want != 0 {
+            problems.push(format!("account {id} is missing but {what} {want}"));
+        }
     }
 }
