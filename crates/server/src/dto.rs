@@ -603,3 +603,94 @@ impl From<crate::books::PayoutReport> for PayoutRunBody {
         }
     }
 }
+
+/// A creator's three balances at one instant.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct StatementBalances {
+    /// Income inside its hold period.
+    pub pending: MoneyBody,
+    /// Income that can be paid out (payouts waiting for the provider are out of it).
+    pub available: MoneyBody,
+    /// Paid out.
+    pub paid_out: MoneyBody,
+}
+
+/// One ledger transfer on a statement, with what it changed of each balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementLine {
+    /// When it was booked, RFC 3339.
+    pub at: String,
+    /// `badge`, `match`, `refund`, `chargeback`, `release`, `payout`, `payout_paid`,
+    /// `payout_failed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The income source, for income and its reversals (`badges`, `match`).
+    pub source: Option<String>,
+    /// The business object: a purchase, a release, a payout.
+    pub reference: String,
+    /// The ledger transfer.
+    pub transfer_id: String,
+    /// For a badge: what the fan paid.
+    pub gross: Option<MoneyBody>,
+    /// For a badge: the platform's fee.
+    pub platform_fee: Option<MoneyBody>,
+    /// For a badge: the payment processor's fee.
+    pub processor_fee: Option<MoneyBody>,
+    /// Change of the pending balance.
+    pub pending: MoneyBody,
+    /// Change of the available balance.
+    pub available: MoneyBody,
+    /// Change of the paid-out balance.
+    pub paid_out: MoneyBody,
+}
+
+/// Sums of a statement's lines by kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementTotals {
+    /// Badge income (the creator's share).
+    pub badges: MoneyBody,
+    /// Platform match.
+    pub matched: MoneyBody,
+    /// Taken back by refunds (negative).
+    pub refunds: MoneyBody,
+    /// Taken back by chargebacks (negative).
+    pub chargebacks: MoneyBody,
+    /// Moved from pending to available.
+    pub released: MoneyBody,
+    /// Paid out (confirmed by the provider).
+    pub paid_out: MoneyBody,
+    /// Platform fees on this month's badges (not the creator's money; for reference).
+    pub platform_fees: MoneyBody,
+    /// Processor fees on this month's badges.
+    pub processor_fees: MoneyBody,
+}
+
+/// A statement's part in one currency: opening + lines = closing, to the cent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementCurrency {
+    /// ISO 4217.
+    pub currency: String,
+    /// At the start of the month.
+    pub opening: StatementBalances,
+    /// At its end (or now, for the current month).
+    pub closing: StatementBalances,
+    /// Sums by kind.
+    pub totals: StatementTotals,
+    /// Every transfer of the month on the creator's accounts, in the order booked.
+    pub lines: Vec<StatementLine>,
+}
+
+/// `GET /v1/creators/{id}/statements?month=YYYY-MM`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatementBody {
+    /// The creator.
+    pub creator_id: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// First instant, RFC 3339 (UTC).
+    pub from: String,
+    /// First instant after it.
+    pub to: String,
+    /// One part per currency the creator has accounts in.
+    pub currencies: Vec<StatementCurrency>,
+}

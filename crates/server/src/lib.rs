@@ -79,6 +79,7 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::payouts::run_payouts,
         routes::payouts::creator_payouts,
         routes::payouts::get_payout,
+        routes::statements::statement,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -121,7 +122,9 @@ async fn method_not_allowed() -> Response {
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
-    use routes::{accounts, lives, matching, ops, payouts, purchases, wallet, webhooks, ws};
+    use routes::{
+        accounts, lives, matching, ops, payouts, purchases, statements, wallet, webhooks, ws,
+    };
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -162,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payouts/run", post(payouts::run_payouts))
         .route("/v1/payouts/{id}", get(payouts::get_payout))
         .route("/v1/creators/{id}/payouts", get(payouts::creator_payouts))
+        .route("/v1/creators/{id}/statements", get(statements::statement))
         .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
         .fallback(not_found)
         .with_state(state);

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::columns::{
     Columns, account_columns, account_from, idempotency_columns, idempotency_from,
+    transfer_columns, transfer_from,
 };
 use crate::rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
@@ -653,6 +654,70 @@ impl Store {
         .iter()
         .map(payout_from_row)
         .collect::<Result<Vec<_>, _>>())
+    }
+
+    /// Every transfer debiting or crediting one of `accounts` (none of them the platform's)
+    /// created before `until`, in the order applied, with its creation time.
+    pub async fn account_transfers(
+        &self,
+        accounts: &[String],
+        until: OffsetDateTime,
+    ) -> Result<Vec<(ledger::Transfer, OffsetDateTime)>, StoreError> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `IN ($2, $3, …)`: only placeholders are formatted in. The `NOT LIKE` terms repeat
+        // the partial indexes' conditions, so that both databases use them.
+        let list: Vec<String> = (0..accounts.len()).map(|i| format!("${}", i + 2)).collect();
+        let list = list.join(", ");
+        let sql = format!(
+            "SELECT {cols}, seq, created_at FROM transfers \
+             WHERE credit_account IN ({list}) AND credit_account NOT LIKE 'platform/%' AND created_at < $1 \
+             UNION \
+             SELECT {cols}, seq, created_at FROM transfers \
+             WHERE debit_account IN ({list}) AND debit_account NOT LIKE 'platform/%' AND created_at < $1 \
+             ORDER BY seq",
+            cols = transfer_columns!()
+        );
+        with_pool!(&self.db, pool => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_micros(until));
+            for a in accounts {
+                query = query.bind(a.as_str());
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| Ok((transfer_from(row)?, from_micros(row.int("created_at")?))))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+    }
+
+    /// Purchases by id.
+    pub async fn purchases(&self, ids: &[String]) -> Result<Vec<Purchase>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+            let sql = format!(
+                "SELECT {} FROM purchases WHERE id IN ({})",
+                purchase_columns!(),
+                list.join(", ")
+            );
+            let rows = with_pool!(&self.db, pool => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                query
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(purchase_from_row)
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// A top-up by id.

@@ -6,6 +6,7 @@ pub(crate) mod matching;
 pub(crate) mod ops;
 pub(crate) mod payouts;
 pub(crate) mod purchases;
+pub(crate) mod statements;
 pub(crate) mod wallet;
 pub(crate) mod webhooks;
 pub(crate) mod ws;

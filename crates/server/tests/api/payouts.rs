@@ -293,17 +293,20 @@ async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_rec
     // 4.99: fee 20 % = 99, share 400, match 50 % of it = 200.
     let first = app.bought(&bob.token, &live, 3).await;
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (600, 0, 0));
+    app.statement_reconciles(&ana.id).await;
     // Held: nothing to release or pay yet.
     assert_eq!(app.release().await["holds"], json!(0));
     assert_eq!(run(&app).await["payouts"], json!(0));
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(app.release().await["holds"], json!(1));
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 600, 0));
+    app.statement_reconciles(&ana.id).await;
     assert_eq!(run(&app).await["payouts"], json!(1));
     eventually("paid out", || async {
         amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 600)
     })
     .await;
+    app.statement_reconciles(&ana.id).await;
     // Charged back after the payout: share and match come back from the creator.
     let payment = app.payment_of(string(&first, "id")).await;
     let (status, body, _) = app.webhook(&dispute("evt_path", &payment)).await;
@@ -344,4 +347,50 @@ async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_rec
         [("badges".to_owned(), 800), ("match".to_owned(), 400)]
     );
     app.verify().await;
+}
+
+#[conformance]
+async fn statements_are_each_creator_s_and_need_a_month() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let eve = app.creator("eve").await;
+    let path = format!("/v1/creators/{}/statements?month=2026-11", ana.id);
+    assert_error(&app.get(&path, Some(&eve.token)).await, 403, "forbidden");
+    let (status, body) = app.get(&path, Some(&ana.token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["currencies"], json!([]));
+    for bad in [
+        "",
+        "?month=2026-13",
+        "?month=nov",
+        "?month=2026-11&format=pdf",
+    ] {
+        let (status, body) = app
+            .get(
+                &format!("/v1/creators/{}/statements{bad}", ana.id),
+                Some(&ana.token),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (422, json!("invalid_request")),
+            "{bad}"
+        );
+    }
+    // Last month's statement of a creator who earned this month: opening and closing zero.
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "now").await;
+    app.bought(&bob.token, &live, 1).await;
+    let (_, body) = app
+        .get(
+            &format!("/v1/creators/{}/statements?month=2000-01", ana.id),
+            Some(ADMIN),
+        )
+        .await;
+    assert_eq!(body["currencies"][0]["lines"], json!([]));
+    assert_eq!(
+        body["currencies"][0]["closing"]["pending"]["amount"],
+        json!(0)
+    );
+    app.statement_reconciles(&ana.id).await;
 }

@@ -408,6 +408,63 @@ impl TestApp {
             .map_or(0, |b| b.credits_posted - b.debits_posted)
     }
 
+    /// This month's statement of `creator`, checked: for each currency, the opening balances
+    /// plus every line equal the closing ones, the closing ones equal the earnings now, and
+    /// the CSV has the same lines. Returns the JSON.
+    pub(crate) async fn statement_reconciles(&self, creator: &str) -> Value {
+        let now = OffsetDateTime::now_utc();
+        let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+        let path = format!("/v1/creators/{creator}/statements?month={month}");
+        let (status, statement) = self.get(&path, Some(ADMIN)).await;
+        assert_eq!(status, 200, "statement: {statement}");
+        let earnings = self.earnings_of(creator).await;
+        let currencies = statement["currencies"].as_array().expect("currencies");
+        assert_eq!(
+            currencies.len(),
+            earnings["balances"].as_array().expect("balances").len(),
+            "{statement}"
+        );
+        let mut csv_lines = 0;
+        for c in currencies {
+            let currency = string(c, "currency");
+            let mut sums = [0_i64; 3];
+            for (i, k) in ["pending", "available", "paid_out"].iter().enumerate() {
+                sums[i] = c["opening"][k]["amount"].as_i64().expect("an amount");
+                for line in c["lines"].as_array().expect("lines") {
+                    sums[i] += line[k]["amount"].as_i64().expect("an amount");
+                }
+                assert_eq!(
+                    sums[i],
+                    c["closing"][k]["amount"].as_i64().expect("an amount"),
+                    "{k} does not add up: {statement}"
+                );
+            }
+            assert_eq!(
+                amounts(&earnings, currency),
+                (sums[0], sums[1], sums[2]),
+                "the statement's closing balances are not the ledger's: {statement} {earnings}"
+            );
+            csv_lines += c["lines"].as_array().expect("lines").len() + 2;
+        }
+        let response = self
+            .client
+            .get(self.url(&format!("{path}&format=csv")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(
+            response.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/csv")
+        );
+        let csv = response.text().await.expect("a body");
+        assert_eq!(csv.lines().count(), csv_lines + 1, "{csv}");
+        statement
+    }
+
     /// The creator's earnings as the admin sees them; asserts 200.
     pub(crate) async fn earnings_of(&self, creator: &str) -> Value {
         let (status, body) = self.earnings(ADMIN, creator).await;
