@@ -548,10 +548,16 @@ async fn send_payout(
     payout: &store::Payout,
     report: &mut PayoutReport,
 ) -> Result<(), StoreError> {
+    let destination = state
+        .store
+        .user(&payout.creator_id)
+        .await?
+        .and_then(|u| u.payout_account);
     let request = crate::payments::PayoutRequest {
         idempotency_key: payout.id.to_string(),
         amount: payout.amount,
         creator: payout.creator_id.to_string(),
+        destination,
     };
     match state.payments.payout(request).await {
         Ok(provider_id) => {

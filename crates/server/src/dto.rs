@@ -694,3 +694,12 @@ pub struct StatementBody {
     /// One part per currency the creator has accounts in.
     pub currencies: Vec<StatementCurrency>,
 }
+
+/// `PUT /v1/accounts/{id}/payout-account`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutAccountBody {
+    /// Where the provider pays the creator (Stripe: the connected account, `acct_…`);
+    /// `null` removes it.
+    pub payout_account: Option<String>,
+}

@@ -15,6 +15,7 @@ pub mod payments;
 mod routes;
 pub mod settings;
 pub mod state;
+pub mod stripe;
 pub mod webhooks;
 
 use std::future::Future;
@@ -80,6 +81,7 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::payouts::creator_payouts,
         routes::payouts::get_payout,
         routes::statements::statement,
+        routes::accounts::set_payout_account,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -132,6 +134,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", post(accounts::create_account))
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/tokens", post(accounts::create_token))
+        .route(
+            "/v1/accounts/{id}/payout-account",
+            axum::routing::put(accounts::set_payout_account),
+        )
         .route("/v1/me", get(accounts::me))
         .route(
             "/v1/me/spending-limits",
@@ -226,6 +232,14 @@ impl App {
             secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
         });
         let (sandbox, outbox, sandbox_undelivered) = Sandbox::with_webhooks();
+        let payments: Arc<dyn payments::PaymentProvider> = match &config.payments {
+            settings::PaymentsConfig::Sandbox => Arc::new(sandbox),
+            settings::PaymentsConfig::Stripe {
+                secret_key,
+                api_base,
+            } => Arc::new(stripe::Stripe::new(api_base, secret_key.clone())),
+        };
+        let sandbox_webhooks = matches!(config.payments, settings::PaymentsConfig::Sandbox);
         let state = AppState::new(Shared {
             admin_token_hash: token_hash(&admin_token),
             config,
@@ -233,7 +247,7 @@ impl App {
             tokens: TokenCache::default(),
             bus,
             nats,
-            payments: Arc::new(sandbox),
+            payments,
             webhook_secret,
             sandbox_undelivered,
             key_locks: KeyLocks::default(),
@@ -242,7 +256,9 @@ impl App {
             programs: state::ProgramCache::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
-        tokio::spawn(deliver_sandbox_webhooks(state.clone(), outbox));
+        if sandbox_webhooks {
+            tokio::spawn(deliver_sandbox_webhooks(state.clone(), outbox));
+        }
         Ok(App {
             state,
             admin_token,

@@ -59,6 +59,9 @@ pub struct PayoutRequest {
     pub amount: Money,
     /// The creator paid.
     pub creator: String,
+    /// The creator's payout account at the provider (Stripe: the connected account), if
+    /// the platform set one.
+    pub destination: Option<String>,
 }
 
 /// Why a payout could not be made.

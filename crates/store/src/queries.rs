@@ -66,6 +66,7 @@ fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
         suspended: suspended != 0,
         own_daily_limit: row.opt_int("own_daily_limit")?,
         own_weekly_limit: row.opt_int("own_weekly_limit")?,
+        payout_account: row.opt_text("payout_account")?,
         created_at: from_micros(row.int("created_at")?),
         id: UserId::from_string(id),
     })
@@ -153,7 +154,7 @@ fn offset_of(cursor: Option<&str>) -> i64 {
 
 macro_rules! user_columns {
     () => {
-        "id, handle, kind, country, birth_date, followers, suspended, own_daily_limit, own_weekly_limit, created_at"
+        "id, handle, kind, country, birth_date, followers, suspended, own_daily_limit, own_weekly_limit, payout_account, created_at"
     };
 }
 macro_rules! live_columns {
@@ -282,6 +283,7 @@ impl Store {
             suspended: false,
             own_daily_limit: None,
             own_weekly_limit: None,
+            payout_account: None,
             created_at: crate::now(),
         };
         let birth = user
@@ -344,7 +346,7 @@ impl Store {
     pub async fn user_by_token(&self, hash: &str) -> Result<Option<User>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
             "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, \
-                    u.own_daily_limit, u.own_weekly_limit, u.created_at \
+                    u.own_daily_limit, u.own_weekly_limit, u.payout_account, u.created_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
         )
             .bind(hash)
@@ -732,6 +734,23 @@ impl Store {
         .as_ref()
         .map(topup_from_row)
         .transpose())
+    }
+
+    /// Sets where the provider pays a creator.
+    pub async fn set_payout_account(
+        &self,
+        user: &UserId,
+        account: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Ok(with_pool!(&self.db, pool => sqlx::query(
+            "UPDATE users SET payout_account = $2 WHERE id = $1",
+        )
+        .bind(user.as_str())
+        .bind(account)
+        .execute(pool)
+        .await?
+        .rows_affected())
+            == 1)
     }
 
     /// The top-up paid by the provider's payment `payment_id`.

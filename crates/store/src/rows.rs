@@ -79,6 +79,8 @@ pub struct User {
     pub own_daily_limit: Option<i64>,
     /// The weekly one.
     pub own_weekly_limit: Option<i64>,
+    /// Where the payment provider pays the creator (Stripe: the connected account).
+    pub payout_account: Option<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
 }

@@ -6,7 +6,7 @@ use live::{AccountKind, CountryCode, Handle};
 use rand::RngExt;
 use store::{NewUser, User, UserId};
 
-use crate::dto::{AccountBody, CreateAccount, TokenBody, rfc3339};
+use crate::dto::{AccountBody, CreateAccount, PayoutAccountBody, TokenBody, rfc3339};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, created, token_hash};
 use crate::state::AppState;
@@ -117,4 +117,45 @@ pub(crate) fn new_token() -> String {
     responses((status = 200, body = AccountBody), (status = 401, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn me(caller: Caller) -> Result<Json<AccountBody>, ApiError> {
     Ok(Json(account_body(caller.user()?)))
+}
+
+/// Sets where the payment provider pays a creator (admin): with Stripe, the creator's
+/// connected account. A payout to a creator without one is rejected and voided.
+#[utoipa::path(put, path = "/v1/accounts/{id}/payout-account", tag = "accounts", params(("id" = String, Path)),
+    request_body = PayoutAccountBody,
+    responses((status = 200, body = PayoutAccountBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_payout_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<PayoutAccountBody>,
+) -> Result<Json<PayoutAccountBody>, ApiError> {
+    caller.admin()?;
+    if let Some(account) = &body.payout_account
+        && (account.is_empty()
+            || account.len() > 255
+            || !account
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(crate::error::invalid(
+            "payout_account must be 1–255 letters, digits, _ or - (e.g. acct_1Nv0FGQ9RKHgCVdK)",
+        ));
+    }
+    let id = store::UserId::from_string(id);
+    let user = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    if user.kind != live::AccountKind::Creator {
+        return Err(crate::error::invalid("only creators are paid out"));
+    }
+    state
+        .store
+        .set_payout_account(&id, body.payout_account.as_deref())
+        .await?;
+    Ok(Json(body))
 }

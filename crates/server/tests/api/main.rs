@@ -17,5 +17,6 @@ mod lives;
 mod matching;
 mod payouts;
 mod purchases;
+mod stripe;
 mod wallet;
 mod webhooks;

@@ -59,3 +59,5 @@ CREATE INDEX payouts_pending ON payouts (created_at) WHERE status = 'pending';
 -- currency (NULL: only the operator's caps apply).
 ALTER TABLE users ADD COLUMN own_daily_limit BIGINT;
 ALTER TABLE users ADD COLUMN own_weekly_limit BIGINT;
+-- Where the provider pays the creator (Stripe: the connected account, acct_…).
+ALTER TABLE users ADD COLUMN payout_account TEXT;
