@@ -231,7 +231,8 @@ impl App {
         let webhook_secret = config.webhooks.secret.clone().unwrap_or_else(|| {
             secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
         });
-        let (sandbox, outbox, sandbox_undelivered) = Sandbox::with_webhooks();
+        let (sandbox, outbox, sandbox_undelivered) =
+            Sandbox::with_webhooks(config.sandbox_webhook_delay);
         let payments: Arc<dyn payments::PaymentProvider> = match &config.payments {
             settings::PaymentsConfig::Sandbox => Arc::new(sandbox),
             settings::PaymentsConfig::Stripe {

@@ -107,8 +107,8 @@ type Answers = (
     VecDeque<String>,
 );
 
-/// How long after the charge the sandbox sends its webhook, like a processor's own delay:
-/// by then the purchase is booked, and the event is recognised as already applied.
+/// How long after the charge the sandbox sends its webhook by default, like a processor's
+/// own delay: by then the purchase is booked, and the event is recognised as already applied.
 pub const SANDBOX_WEBHOOK_DELAY: Duration = Duration::from_millis(500);
 
 /// Most webhooks waiting to be sent; more are dropped (with a warning): they only confirm.
@@ -129,6 +129,8 @@ pub struct Sandbox {
     answers: Mutex<Answers>,
     payouts: Mutex<HashMap<String, String>>,
     outbox: Option<mpsc::Sender<Outgoing>>,
+    /// How long after the fact a webhook is sent.
+    delay: Duration,
     /// Webhooks queued or being delivered.
     undelivered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -141,7 +143,9 @@ impl Sandbox {
 
     /// A sandbox whose webhooks come out of the receiver, for the server to deliver, and
     /// the count of those not delivered yet (the deliverer lowers it).
-    pub fn with_webhooks() -> (
+    pub fn with_webhooks(
+        delay: Duration,
+    ) -> (
         Sandbox,
         mpsc::Receiver<Outgoing>,
         std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -153,6 +157,7 @@ impl Sandbox {
                 answers: Mutex::default(),
                 payouts: Mutex::default(),
                 outbox: Some(tx),
+                delay,
                 undelivered: std::sync::Arc::clone(&undelivered),
             },
             rx,
@@ -176,7 +181,7 @@ impl Sandbox {
             "data": Value::Object(data),
         });
         let outgoing = Outgoing {
-            due: Instant::now() + SANDBOX_WEBHOOK_DELAY,
+            due: Instant::now() + self.delay,
             event,
         };
         self.undelivered
@@ -343,7 +348,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_charge_is_followed_by_its_webhooks() {
-        let (sandbox, mut outbox, _) = Sandbox::with_webhooks();
+        let (sandbox, mut outbox, _) = Sandbox::with_webhooks(SANDBOX_WEBHOOK_DELAY);
         let charge = sandbox
             .charge(request("d", "pm_card_createDispute"))
             .await

@@ -29,6 +29,7 @@ const ENV_KEYS: &[&str] = &[
     "payment_provider",
     "stripe_secret_key",
     "stripe_api_base",
+    "sandbox_webhook_delay_ms",
     "platform_fee_bps",
     "platform_fee_bps_by_source",
     "processor_fee_bps",
@@ -89,6 +90,8 @@ pub struct Settings {
     pub stripe_secret_key: Option<SecretString>,
     /// Stripe's API address (a test double's, in tests).
     pub stripe_api_base: String,
+    /// How long after a payment the sandbox sends its webhook, in milliseconds.
+    pub sandbox_webhook_delay_ms: u64,
     /// Platform fee on badges, in basis points (and on every source without its own).
     pub platform_fee_bps: u32,
     /// Platform fee per income source (`badges`, `commissions`, `brand_deals`), in basis
@@ -148,6 +151,7 @@ impl Default for Settings {
             payment_provider: "sandbox".into(),
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
+            sandbox_webhook_delay_ms: 500,
             platform_fee_bps: 0,
             platform_fee_bps_by_source: BTreeMap::new(),
             processor_fee_bps: 0,
@@ -242,6 +246,8 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// Signed webhooks.
     pub webhooks: WebhookConfig,
+    /// How long after a payment the sandbox sends its webhook.
+    pub sandbox_webhook_delay: std::time::Duration,
     /// Minimum payout, major units.
     pub payout_minimum_major: u64,
     /// Creator eligibility.
@@ -399,6 +405,12 @@ impl Settings {
             }
             processor_fee_fixed.insert(currency, *fixed);
         }
+        if self.sandbox_webhook_delay_ms > 60_000 {
+            return Err(invalid(
+                "sandbox_webhook_delay_ms",
+                "expected at most 60000",
+            ));
+        }
         if self.webhook_tolerance_secs == 0 || self.webhook_tolerance_secs > 3_600 {
             return Err(invalid("webhook_tolerance_secs", "expected 1..=3600"));
         }
@@ -517,6 +529,7 @@ impl Settings {
             release_interval: (self.release_interval_secs > 0)
                 .then(|| std::time::Duration::from_secs(self.release_interval_secs)),
             payments,
+            sandbox_webhook_delay: std::time::Duration::from_millis(self.sandbox_webhook_delay_ms),
             webhooks: WebhookConfig {
                 secret: self.webhook_secret,
                 tolerance: std::time::Duration::from_secs(self.webhook_tolerance_secs),

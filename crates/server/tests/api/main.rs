@@ -16,6 +16,7 @@ mod lifecycle;
 mod lives;
 mod matching;
 mod payouts;
+mod properties;
 mod purchases;
 mod stripe;
 mod wallet;

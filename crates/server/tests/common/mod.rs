@@ -408,6 +408,17 @@ impl TestApp {
             .map_or(0, |b| b.credits_posted - b.debits_posted)
     }
 
+    /// Waits until the sandbox has delivered every webhook it queued.
+    pub(crate) async fn settled(&self) {
+        eventually("the sandbox's webhooks delivered", || async {
+            self.state
+                .sandbox_undelivered
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == 0
+        })
+        .await;
+    }
+
     /// This month's statement of `creator`, checked: for each currency, the opening balances
     /// plus every line equal the closing ones, the closing ones equal the earnings now, and
     /// the CSV has the same lines. Returns the JSON.
