@@ -173,7 +173,7 @@ impl World<'_> {
                         self.purchases.push(id);
                     }
                     402 if *wallet => {
-                        assert_eq!(body["error"]["code"], json!("insufficient_funds"))
+                        assert_eq!(body["error"]["code"], json!("insufficient_funds"));
                     }
                     _ => panic!("buying answered {status}: {body}"),
                 }
