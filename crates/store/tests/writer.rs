@@ -18,7 +18,7 @@ async fn open() -> (Store, TestDb) {
 fn accounts(creator: &str) -> Vec<Account> {
     vec![
         Account::of("platform", Purpose::ProcessorClearing, Currency::USD),
-        Account::of(creator, Purpose::CreatorPending, Currency::USD),
+        Account::of(creator, Purpose::CreatorAvailable, Currency::USD),
     ]
 }
 
@@ -26,7 +26,7 @@ fn share(id: &str, creator: &str, amount: i64) -> Transfer {
     Transfer {
         id: TransferId::new(id),
         debit: AccountId::of("platform", Purpose::ProcessorClearing, Currency::USD),
-        credit: AccountId::of(creator, Purpose::CreatorPending, Currency::USD),
+        credit: AccountId::of(creator, Purpose::CreatorAvailable, Currency::USD),
         amount,
         currency: Currency::USD,
         kind: TransferKind::Posted,
@@ -53,11 +53,11 @@ fn record(key: &str, body: &str) -> IdempotencyRecord {
     }
 }
 
-async fn pending_of(store: &Store, creator: &str) -> i64 {
+async fn earned_of(store: &Store, creator: &str) -> i64 {
     store
         .ledger_balance(&AccountId::of(
             creator,
-            Purpose::CreatorPending,
+            Purpose::CreatorAvailable,
             Currency::USD,
         ))
         .await
@@ -84,7 +84,7 @@ async fn concurrent_jobs_commit_and_the_ledger_verifies() {
     let total: i64 = {
         let mut sum = 0;
         for c in 0..7 {
-            sum += pending_of(&store, &format!("c{c}")).await;
+            sum += earned_of(&store, &format!("c{c}")).await;
         }
         sum
     };
@@ -124,7 +124,7 @@ async fn resubmitting_the_same_transfers_is_a_replay_and_moves_nothing() {
             TransferId::new("same")
         )))
     );
-    assert_eq!(pending_of(&store, "c").await, 500);
+    assert_eq!(earned_of(&store, "c").await, 500);
 }
 
 #[conformance]
@@ -149,7 +149,7 @@ async fn an_idempotency_key_is_used_once_even_within_one_batch() {
             .any(|o| matches!(o, Outcome::Duplicate(r) if r.key == "k")),
         "{outcomes:?}"
     );
-    assert_eq!(pending_of(&store, "c").await, 100);
+    assert_eq!(earned_of(&store, "c").await, 100);
     assert!(
         store
             .idempotency("acc_v", "k")
@@ -173,7 +173,7 @@ async fn a_refused_job_writes_nothing_and_does_not_stop_its_batch() {
         Outcome::Refused(Refusal::Ledger(LedgerError::AmountNotPositive(_)))
     ));
     assert_eq!(r2.expect("ok"), Outcome::Applied);
-    assert_eq!(pending_of(&store, "c").await, 7);
+    assert_eq!(earned_of(&store, "c").await, 7);
 }
 
 #[conformance]
@@ -335,7 +335,7 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
         Outcome::Refused(Refusal::Status(RowRef::Live(missing.clone())))
     );
     assert_eq!(r4.expect("ok"), Outcome::Applied);
-    assert_eq!(pending_of(&store, "c").await, 20);
+    assert_eq!(earned_of(&store, "c").await, 20);
     // Ended after the fact: later jobs are refused.
     store.end_live(&on_air.id).await.expect("ends");
     assert_eq!(
@@ -346,7 +346,7 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
             .expect("ok"),
         Outcome::Refused(Refusal::Status(RowRef::Live(on_air.id.clone())))
     );
-    assert_eq!(pending_of(&store, "c").await, 20);
+    assert_eq!(earned_of(&store, "c").await, 20);
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
 
@@ -380,7 +380,7 @@ async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_th
         matches!(r2, Err(store::StoreError::Unavailable(_))),
         "{r2:?}"
     );
-    assert_eq!(pending_of(&store, "c").await, 99);
+    assert_eq!(earned_of(&store, "c").await, 99);
     assert!(
         store
             .idempotency("acc_v", "clash")
@@ -397,7 +397,7 @@ async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_th
             .expect("ok"),
         Outcome::Applied
     );
-    assert_eq!(pending_of(&store, "c").await, 106);
+    assert_eq!(earned_of(&store, "c").await, 106);
     let report = store.verify_ledger().await.expect("verifies");
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(report.transfers, 2);
@@ -420,8 +420,51 @@ async fn a_batch_of_more_transfers_than_one_insert_chunk_commits_and_replays() {
         store.writer().submit(many).await.expect("ok"),
         Outcome::Replayed
     );
-    assert_eq!(pending_of(&store, "c").await, 1800);
+    assert_eq!(earned_of(&store, "c").await, 1800);
     let report = store.verify_ledger().await.expect("verifies");
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(report.transfers, 600);
+}
+
+#[conformance]
+async fn the_audit_names_income_in_pending_that_no_hold_accounts_for() {
+    let (store, _db) = open().await;
+    let held = |id: &str, amount: i64| store::Hold {
+        id: id.into(),
+        owner: UserId::from_string("c".into()),
+        amount: Money::new(amount, Currency::USD),
+        source: "badges",
+        status: store::HoldStatus::Held,
+        release_at: store::now(),
+        created_at: store::now(),
+    };
+    let pending = |id: &str, amount: i64| WriteJob {
+        accounts: vec![
+            Account::of("platform", Purpose::ProcessorClearing, Currency::USD),
+            Account::of("c", Purpose::CreatorPending, Currency::USD),
+        ],
+        transfers: vec![Transfer {
+            credit: AccountId::of("c", Purpose::CreatorPending, Currency::USD),
+            ..share(id, "c", amount)
+        }],
+        ..WriteJob::default()
+    };
+    // Income booked with its hold: the audit passes.
+    let with_hold = WriteJob {
+        effects: vec![Effect::InsertHold(Box::new(held("p1", 100)))],
+        ..pending("p1", 100)
+    };
+    assert_eq!(
+        store.writer().submit(with_hold).await.expect("ok"),
+        Outcome::Applied
+    );
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+    // Income in pending that no hold accounts for: named, with the account and amounts.
+    store.writer().submit(pending("p2", 50)).await.expect("ok");
+    let report = store.verify_ledger().await.expect("verifies");
+    assert!(!report.ok);
+    assert_eq!(
+        report.problems,
+        ["account c/creator_pending/USD: its balance is 150 but its held income sums to 100"]
+    );
 }

@@ -107,7 +107,7 @@ fn purchase_job(run: &str, n: u64, creators: u32, with_rows: bool) -> WriteJob {
         Transfer {
             id: TransferId::new(format!("{purchase_id}/share")),
             debit: clearing.clone(),
-            credit: AccountId::of(&creator, Purpose::CreatorPending, usd),
+            credit: AccountId::of(&creator, Purpose::CreatorAvailable, usd),
             amount: share,
             currency: usd,
             kind: TransferKind::Posted,
@@ -128,7 +128,7 @@ fn purchase_job(run: &str, n: u64, creators: u32, with_rows: bool) -> WriteJob {
     let mut job = WriteJob {
         accounts: vec![
             Account::of("platform", Purpose::ProcessorClearing, usd),
-            Account::of(&creator, Purpose::CreatorPending, usd),
+            Account::of(&creator, Purpose::CreatorAvailable, usd),
             Account::of("platform", Purpose::PlatformFees, usd),
         ],
         transfers,

@@ -6,6 +6,7 @@ mod fanout;
 mod http;
 mod ledger;
 mod nodes;
+mod payouts;
 mod purchases;
 mod report;
 
@@ -24,6 +25,8 @@ pub(crate) enum BenchCommand {
     /// Two nodes sharing live events through NATS: events/s across nodes, and the latency
     /// a cross-node event adds over a same-node one.
     Nodes(nodes::NodesArgs),
+    /// A payout run over many creators with available balances, through the sandbox.
+    Payouts(payouts::PayoutsArgs),
 }
 
 /// Options every benchmark shares.
@@ -40,6 +43,7 @@ pub(crate) async fn run(command: BenchCommand, config: server::Config) -> anyhow
         BenchCommand::Purchases(args) => purchases::run(args, config).await,
         BenchCommand::Fanout(args) => fanout::run(args).await,
         BenchCommand::Nodes(args) => nodes::run(args).await,
+        BenchCommand::Payouts(args) => payouts::run(args, config).await,
     }
 }
 

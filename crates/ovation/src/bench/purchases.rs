@@ -41,6 +41,10 @@ pub(crate) struct PurchasesArgs {
     /// afterwards, instead of a fresh SQLite file.
     #[arg(long, conflicts_with = "url")]
     postgres: Option<String>,
+    /// Pay from the viewers' wallets (`"payment_method": "wallet"`, topped up by card first)
+    /// instead of by card.
+    #[arg(long)]
+    wallet: bool,
     /// The admin token of the server at --url.
     #[arg(long, env = "OVATION_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -61,6 +65,7 @@ async fn drive(
     count: u64,
     concurrency: usize,
     run: &str,
+    method: &str,
 ) -> anyhow::Result<(Totals, Duration)> {
     let viewers: Arc<Vec<(String, String)>> = Arc::new(seeded.viewers.clone());
     let path: Arc<str> = format!("/v1/lives/{}/badges", seeded.live_id).into();
@@ -78,6 +83,7 @@ async fn drive(
         let path = path.clone();
         let next = next.clone();
         let run = run.to_owned();
+        let method = method.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut totals = Totals {
                 lat: Latencies::with_capacity(4096),
@@ -85,7 +91,7 @@ async fn drive(
                 first_error: None,
             };
             let bodies: Vec<Bytes> = (1..=3)
-                .map(|t| Bytes::from(format!(r#"{{"tier":{t},"payment_method":"pm_card_visa"}}"#)))
+                .map(|t| Bytes::from(format!(r#"{{"tier":{t},"payment_method":"{method}"}}"#)))
                 .collect();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -132,6 +138,32 @@ async fn drive(
         }
     }
     Ok((all, started.elapsed()))
+}
+
+/// Tops up every seeded viewer's wallet with `amount` US cents, 16 connections at a time.
+async fn top_up(addr: &str, seeded: &Seeded, amount: i64) -> anyhow::Result<()> {
+    let viewers = Arc::new(seeded.viewers.clone());
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (viewers, next, addr) = (viewers.clone(), next.clone(), addr.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            loop {
+                let n = usize::try_from(next.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+                let Some((_, token)) = viewers.get(n) else {
+                    return anyhow::Ok(());
+                };
+                let body = serde_json::json!({"amount": {"amount": amount, "currency": "USD"}, "payment_method": "pm_card_visa"});
+                conn.expect(Method::POST, "/v1/wallet/topups", token, Some(body))
+                    .await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// `(sum, count)` of the writer's batch-size histogram from `/metrics`.
@@ -214,8 +246,32 @@ async fn measure(
     let seeded = seed(&addr, &admin, args.viewers.max(1), 16).await?;
     let seed_time = seed_started.elapsed();
     let run = format!("{:x}", std::process::id());
+    let method = if args.wallet {
+        "wallet"
+    } else {
+        "pm_card_visa"
+    };
+    if args.wallet {
+        // Enough for every purchase of the run at the dearest tier, with a margin.
+        let each = (args.warmup + args.purchases) / seeded.viewers.len() as u64 + 2;
+        top_up(
+            &addr,
+            &seeded,
+            i64::try_from(each * 499).unwrap_or(i64::MAX),
+        )
+        .await?;
+    }
     if args.warmup > 0 {
-        let (w, _) = drive(&addr, &seeded, 0, args.warmup, args.concurrency, &run).await?;
+        let (w, _) = drive(
+            &addr,
+            &seeded,
+            0,
+            args.warmup,
+            args.concurrency,
+            &run,
+            method,
+        )
+        .await?;
         if let Some(e) = &w.first_error {
             anyhow::bail!("warm-up purchase failed: {e}");
         }
@@ -230,6 +286,7 @@ async fn measure(
         args.purchases,
         args.concurrency,
         &run,
+        method,
     )
     .await?;
     let cpu = cpu_seconds("self").zip(cpu_before).map(|(a, b)| a - b);
@@ -299,8 +356,10 @@ async fn measure(
         .line(
             "parameters",
             format!(
-                "purchases {}, concurrency {} (one connection each), {} US viewers, tier 1–3 round robin, pm_card_visa, Idempotency-Key on each, warm-up {}",
-                args.purchases, args.concurrency, seeded.viewers.len(), args.warmup
+                "purchases {}, concurrency {} (one connection each), {} US viewers, tier 1–3 round robin, {}, Idempotency-Key on each, warm-up {}",
+                args.purchases, args.concurrency, seeded.viewers.len(),
+                if args.wallet { "paid from wallets topped up first" } else { "pm_card_visa" },
+                args.warmup
             ),
         )
         .line("server", where_)
