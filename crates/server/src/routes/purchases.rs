@@ -145,7 +145,7 @@ where
         ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
     request_body = BuyBadge,
     responses((status = 201, body = PurchaseBody),
-        (status = 402, description = "card_declined", body = crate::error::ErrorBody),
+        (status = 402, description = "card_declined, insufficient_funds (wallet)", body = crate::error::ErrorBody),
         (status = 403, description = "self_purchase, country_not_supported, spending_limit, forbidden", body = crate::error::ErrorBody),
         (status = 409, description = "live_not_active, idempotency_key_reused", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
@@ -497,7 +497,7 @@ pub(crate) async fn void_charge(state: &AppState, payment_id: &str, amount: Mone
 /// Refunds a purchase in full (admin).
 #[utoipa::path(post, path = "/v1/purchases/{id}/refund", tag = "badges", params(("id" = String, Path)),
     responses((status = 200, body = PurchaseBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "already_refunded", body = crate::error::ErrorBody)),
+        (status = 409, description = "already_refunded, purchase_disputed", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn refund(
     State(state): State<AppState>,

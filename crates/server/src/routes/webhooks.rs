@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -23,7 +23,8 @@ use crate::state::AppState;
 use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
 
 /// A confirmed payment with no purchase is left alone this long (its purchase may still be
-/// committing); after that it is an orphan — charged, never booked — and is refunded.
+/// committing, or its buyer's retry may book it); delivered after that, it is an orphan —
+/// charged, never booked — and is refunded.
 const ORPHAN_AFTER: Duration = Duration::from_secs(600);
 
 /// Receives a signed event from the payment provider.
@@ -34,7 +35,7 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(600);
         (status = 200, description = "recorded (or seen before, or of a type Ovation ignores)", body = crate::dto::WebhookBody),
         (status = 400, description = "invalid_signature", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request: signed, but not an event", body = crate::error::ErrorBody),
-        (status = 503, description = "unavailable: retry later", body = crate::error::ErrorBody)))]
+        (status = 503, description = "unavailable: the store is down; retry later", body = crate::error::ErrorBody)))]
 pub(crate) async fn payment_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -141,12 +142,10 @@ async fn confirmed(
     }
     let age = time::OffsetDateTime::now_utc().unix_timestamp() - event.created;
     if age < i64::try_from(ORPHAN_AFTER.as_secs()).unwrap_or(600) {
-        // Not booked yet: the provider retries later.
-        let mut response = ApiError::Unavailable.into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return Ok(response);
+        // Not booked (yet, or by a request that died after the charge). Nothing is recorded,
+        // so the same event delivered again after ORPHAN_AFTER refunds it as an orphan.
+        tracing::warn!(payment = %payment_id, "confirmation of a payment that is not booked");
+        return Ok(answer(record("unknown_payment").body, false));
     }
     tracing::warn!(payment = %payment_id, "a payment confirmed long ago was never booked: refunding it");
     state

@@ -189,14 +189,15 @@ async fn a_confirmation_of_a_booked_payment_is_recognised_and_unknown_types_are_
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!("ignored"));
     assert_eq!(amounts(&app.earnings_of(&ana).await, "USD"), (499, 0, 0));
-    // A confirmation of a payment not booked (yet) asks the provider to come back.
+    // A confirmation of a payment not booked (yet) is acknowledged and books nothing.
     let unknown = event(
         "evt_unknown",
         "payment_intent.succeeded",
         json!({"id": "pi_unknown", "object": "payment_intent", "amount": 499, "currency": "usd"}),
     );
     let (status, body, _) = app.webhook(&unknown).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!("unknown_payment"));
     app.verify().await;
 }
 
