@@ -303,3 +303,40 @@ async fn concurrent_purchases_never_pass_a_cap() {
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (990, 0, 0));
     app.verify().await;
 }
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_purchase_s_key_replays_it_even_after_the_live_ended_and_buys_once_at_once() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "keys").await;
+    top_up(&app, &bob.token, 2_000, "USD", None).await;
+    // The same key sent ten times at once: one purchase, ten identical answers.
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| app.buy(&bob.token, &live, 2, "wallet", Some("same"))),
+    )
+    .await;
+    assert!(
+        answers.iter().all(|a| a.0 == 201 && a.1 == answers[0].1),
+        "{answers:?}"
+    );
+    assert_eq!(wallet_balance(&app, &bob.token).await, 2_000 - 199);
+    // Another body with the key is 409; after the live ends the retry still replays.
+    assert_error(
+        &app.buy(&bob.token, &live, 3, "wallet", Some("same")).await,
+        409,
+        "idempotency_key_reused",
+    );
+    app.end_live(&ana.token, &live).await;
+    assert_eq!(
+        app.buy(&bob.token, &live, 2, "wallet", Some("same")).await,
+        answers[0]
+    );
+    assert_error(
+        &app.buy(&bob.token, &live, 2, "wallet", Some("new")).await,
+        409,
+        "live_not_active",
+    );
+    assert_eq!(wallet_balance(&app, &bob.token).await, 2_000 - 199);
+    app.verify().await;
+}
