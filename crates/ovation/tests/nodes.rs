@@ -251,3 +251,51 @@ async fn when_nats_stops_each_node_still_serves_its_own_viewers_and_sharing_resu
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_spent_from_two_nodes_at_once_never_goes_below_zero() {
+    testkit::run_on(
+        Backend::Postgres,
+        Box::pin(async move {
+            let db = TestDb::fresh().await;
+            let a = Node::start(db.url(), &[]).await;
+            let b = Node::start(db.url(), &[]).await;
+            let client = reqwest::Client::new();
+            let (creator_id, _, live) = live(&client, &a.base, "wallet_creator").await;
+            let (_, fan) = account(&client, &a.base, "wallet_fan", "viewer").await;
+            // 1,000 cents: ten 99-cent badges fit, whichever node sells them.
+            post_ok(
+                &client,
+                &a.url("/v1/wallet/topups"),
+                &fan,
+                &json!({"amount": {"amount": 1000, "currency": "USD"}, "payment_method": "pm_card_visa"}),
+            )
+            .await;
+            let wallet = json!({"tier": 1, "payment_method": "wallet"});
+            let buys = (0..40).map(|i| {
+                let node = if i % 2 == 0 { &a } else { &b };
+                let url = node.url(&format!("/v1/lives/{live}/badges"));
+                let (client, fan, wallet) = (client.clone(), fan.clone(), wallet.clone());
+                async move { post(&client, &url, &fan, &wallet, None).await }
+            });
+            let answers = futures_util::future::join_all(buys).await;
+            let sold = answers.iter().filter(|(s, _)| *s == 201).count();
+            let refused = answers
+                .iter()
+                .filter(|(s, b)| *s == 402 && b["error"]["code"] == "insufficient_funds")
+                .count();
+            assert_eq!((sold, refused), (10, 30), "{answers:?}");
+            let balance = get(&client, &b.url("/v1/wallet"), &fan).await;
+            assert_eq!(balance["balances"][0]["amount"], 10, "{balance}");
+            let earnings = get(
+                &client,
+                &a.url(&format!("/v1/creators/{creator_id}/earnings")),
+                ADMIN,
+            )
+            .await;
+            assert_eq!(earnings["balances"][0]["pending"]["amount"], 990, "{earnings}");
+            verified_transfers(&client, &a.base).await;
+        }),
+    )
+    .await;
+}
