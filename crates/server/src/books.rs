@@ -459,10 +459,9 @@ pub async fn run_payouts(
     use futures_util::StreamExt;
     let store = &state.store;
     let mut report = PayoutReport::default();
-    for payout in store.unsent_payouts(10_000).await? {
-        report.resumed += 1;
-        send_payout(state, &payout, &mut report).await?;
-    }
+    let unsent = store.unsent_payouts(10_000).await?;
+    report.resumed = unsent.len() as u64;
+    send_all(state, unsent, &mut report).await?;
     let total = store.count_payable().await?;
     let mut done = 0;
     let mut after = String::new();
@@ -490,18 +489,20 @@ pub async fn run_payouts(
         }
         report.checked += page.len() as u64;
         report.below_minimum += page.len() as u64 - to_send.len() as u64;
-        // Read back the amounts the batches decided, then ask the provider, 64 at a time.
-        let sent: Vec<Result<Option<Payout>, StoreError>> = futures_util::stream::iter(to_send)
+        // Read back the amounts the batches decided, then ask the provider.
+        let read: Vec<Result<Option<Payout>, StoreError>> = futures_util::stream::iter(to_send)
             .map(|payout| async move { store.payout(&payout).await })
-            .buffer_unordered(64)
+            .buffer_unordered(SENDING)
             .collect()
             .await;
-        for payout in sent {
+        let mut booked = Vec::with_capacity(read.len());
+        for payout in read {
             let Some(payout) = payout? else { continue };
             report.payouts += 1;
             *report.amounts.entry(payout.amount.currency()).or_default() += payout.amount.amount();
-            send_payout(state, &payout, &mut report).await?;
+            booked.push(payout);
         }
+        send_all(state, booked, &mut report).await?;
         done += page.len() as u64;
         progress(done.min(total), total.max(done));
     }
@@ -542,12 +543,40 @@ fn payout_job(
     (job, id)
 }
 
-/// Asks the provider to pay `payout` and records its id (or voids a rejected one).
-async fn send_payout(
+/// Payouts sent to the provider at once: their ledger jobs share batches.
+const SENDING: usize = 256;
+
+/// What became of a payout sent to the provider.
+enum Sent {
+    Accepted,
+    Rejected,
+    Unsent,
+}
+
+/// Sends `payouts`, [`SENDING`] at a time, and counts the outcomes.
+async fn send_all(
     state: &crate::state::AppState,
-    payout: &store::Payout,
+    payouts: Vec<Payout>,
     report: &mut PayoutReport,
 ) -> Result<(), StoreError> {
+    use futures_util::StreamExt;
+    let results: Vec<Result<Sent, StoreError>> = futures_util::stream::iter(payouts)
+        .map(|payout| async move { send_payout(state, &payout).await })
+        .buffer_unordered(SENDING)
+        .collect()
+        .await;
+    for result in results {
+        match result? {
+            Sent::Accepted => {}
+            Sent::Rejected => report.rejected += 1,
+            Sent::Unsent => report.unsent += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Asks the provider to pay `payout` and records its id (or voids a rejected one).
+async fn send_payout(state: &crate::state::AppState, payout: &Payout) -> Result<Sent, StoreError> {
     let destination = state
         .store
         .user(&payout.creator_id)
@@ -574,17 +603,17 @@ async fn send_payout(
             };
             // Refused: the provider's webhook settled it first.
             state.store.writer().submit(job).await?;
+            Ok(Sent::Accepted)
         }
         Err(crate::payments::PayoutError::Rejected(why)) => {
-            report.rejected += 1;
             settle_payout(&state.store, payout, false, None, Some(why), None).await?;
+            Ok(Sent::Rejected)
         }
         Err(crate::payments::PayoutError::Unavailable(why)) => {
             tracing::warn!(payout = %payout.id, %why, "payout not sent: the next run sends it");
-            report.unsent += 1;
+            Ok(Sent::Unsent)
         }
     }
-    Ok(())
 }
 
 /// Posts (`paid`) or voids a pending payout, storing `answer` with it. Refused when the payout
