@@ -48,3 +48,11 @@ CREATE TABLE holds (
 );
 CREATE INDEX holds_due ON holds (release_at) WHERE status = 'held';
 CREATE INDEX holds_by_owner ON holds (owner, created_at);
+
+-- Income booked before holds existed is held from its purchase for the default hold period
+-- (7 days), so that pending balances and held income agree from the start.
+INSERT INTO holds (id, owner, currency, amount, source, status, release_at, created_at, updated_at)
+    SELECT id, creator_id, currency, creator_share, 'badges', 'held',
+           created_at + 604800000000, created_at, created_at
+    FROM purchases
+    WHERE status = 'succeeded' AND creator_share > 0;
