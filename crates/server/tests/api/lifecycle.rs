@@ -84,7 +84,7 @@ async fn a_source_s_own_platform_fee_replaces_the_default() {
 #[conformance]
 async fn income_is_pending_until_the_hold_ends_then_available() {
     let app = spawn_app_with(|c| {
-        c.hold_period = Duration::from_secs(1);
+        c.hold_period = Duration::from_secs(3);
         c.release_interval = None;
     })
     .await;
@@ -97,7 +97,7 @@ async fn income_is_pending_until_the_hold_ends_then_available() {
     let report = app.release().await;
     assert_eq!(report["holds"], json!(0), "{report}");
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (298, 0, 0));
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     let report = app.release().await;
     assert_eq!(
         report,

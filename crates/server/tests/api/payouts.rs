@@ -269,7 +269,7 @@ async fn payouts_are_the_platform_s_to_run_and_each_creator_s_to_see() {
 #[conformance]
 async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_recovered() {
     let app = spawn_app_with(|c| {
-        c.hold_period = Duration::from_secs(1);
+        c.hold_period = Duration::from_secs(3);
         c.release_interval = None;
         c.payout_minimum_major = 1;
         c.platform_fee = money::Bps::new(2_000).expect("20 %");
@@ -297,7 +297,7 @@ async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_rec
     // Held: nothing to release or pay yet.
     assert_eq!(app.release().await["holds"], json!(0));
     assert_eq!(run(&app).await["payouts"], json!(0));
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     assert_eq!(app.release().await["holds"], json!(1));
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 600, 0));
     app.statement_reconciles(&ana.id).await;
@@ -319,7 +319,7 @@ async fn a_fan_s_purchase_is_matched_held_released_paid_out_charged_back_and_rec
     for _ in 0..2 {
         app.bought(&bob.token, &live, 3).await;
     }
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     app.release().await;
     assert_eq!(
         amounts(&app.earnings_of(&ana.id).await, "USD"),

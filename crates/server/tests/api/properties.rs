@@ -54,7 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Dispute { pick }),
         2 => Just(Op::Release),
         2 => Just(Op::PayoutRun),
-        1 => any::<usize>().prop_map(|pick| Op::PayoutFails { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::PayoutFails { pick }),
         1 => any::<usize>().prop_map(|pick| Op::PayoutPaid { pick }),
     ]
 }
@@ -70,6 +70,22 @@ struct Reached {
     payouts: AtomicU64,
     failed_payouts: AtomicU64,
     matched: AtomicU64,
+}
+
+impl Reached {
+    fn all(&self) -> bool {
+        [
+            &self.wallet_purchases,
+            &self.refunds,
+            &self.chargebacks,
+            &self.releases,
+            &self.payouts,
+            &self.failed_payouts,
+            &self.matched,
+        ]
+        .iter()
+        .all(|c| c.load(Relaxed) > 0)
+    }
 }
 
 struct World<'r> {
@@ -332,38 +348,36 @@ fn pick_of(list: &[String], pick: usize) -> Option<&str> {
 async fn money_is_conserved_and_every_rule_holds_after_every_step() {
     let handle = tokio::runtime::Handle::current();
     let reached = Reached::default();
-    let mut runner = TestRunner::new(Config {
-        cases: 12,
-        max_shrink_iters: 16,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&prop::collection::vec(op(), 10..40), |ops| {
-        tokio::task::block_in_place(|| {
-            handle.block_on(async {
-                let mut world = world(&reached).await;
-                for op in &ops {
-                    world.step(op).await;
-                    world.check(op).await;
-                }
-            });
+    // Random sequences, in rounds, until every part of the lifecycle was reached (a round
+    // rarely misses one; five in a row missing it would mean the generator cannot reach it).
+    for _round in 0..5 {
+        let mut runner = TestRunner::new(Config {
+            cases: 8,
+            max_shrink_iters: 16,
+            failure_persistence: None,
+            ..Config::default()
         });
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!("{e}");
+        let result = runner.run(&prop::collection::vec(op(), 10..40), |ops| {
+            tokio::task::block_in_place(|| {
+                handle.block_on(async {
+                    let mut world = world(&reached).await;
+                    for op in &ops {
+                        world.step(op).await;
+                        world.check(op).await;
+                    }
+                });
+            });
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        if reached.all() {
+            break;
+        }
     }
-    let counts = [
-        &reached.wallet_purchases,
-        &reached.refunds,
-        &reached.chargebacks,
-        &reached.releases,
-        &reached.payouts,
-        &reached.failed_payouts,
-        &reached.matched,
-    ];
     assert!(
-        counts.iter().all(|c| c.load(Relaxed) > 0),
+        reached.all(),
         "the sequences never reached part of the lifecycle: {reached:?}"
     );
 }
