@@ -60,6 +60,29 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The creator `id` when the caller is that creator or the admin: 403 for anyone else
+/// (naming `what` they may not see), 404 when `id` is not a creator.
+pub(crate) async fn creator_for(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    what: &str,
+) -> Result<store::UserId, ApiError> {
+    let id = store::UserId::from_string(id);
+    caller
+        .admin_or(&id)
+        .map_err(|_| ApiError::Forbidden(format!("a creator sees only their own {what}")))?;
+    let user = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or(ApiError::NotFound("creator"))?;
+    if user.kind != live::AccountKind::Creator {
+        return Err(ApiError::NotFound("creator"));
+    }
+    Ok(id)
+}
+
 /// A creator's earnings (that creator, or admin).
 #[utoipa::path(get, path = "/v1/creators/{id}/earnings", tag = "earnings", params(("id" = String, Path)),
     responses((status = 200, body = EarningsBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
@@ -69,18 +92,7 @@ pub(crate) async fn earnings(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EarningsBody>, ApiError> {
-    let id = store::UserId::from_string(id);
-    caller
-        .admin_or(&id)
-        .map_err(|_| ApiError::Forbidden("a creator sees only their own earnings".into()))?;
-    let user = state
-        .store
-        .user(&id)
-        .await?
-        .ok_or(ApiError::NotFound("creator"))?;
-    if user.kind != live::AccountKind::Creator {
-        return Err(ApiError::NotFound("creator"));
-    }
+    let id = creator_for(&state, &caller, id, "earnings").await?;
     let earnings = state.store.earnings(&id).await?;
     Ok(Json(EarningsBody {
         creator_id: id.to_string(),

@@ -49,18 +49,7 @@ pub(crate) async fn creator_payouts(
     Path(id): Path<String>,
     params: ListParams,
 ) -> Result<Json<PayoutList>, ApiError> {
-    let id = store::UserId::from_string(id);
-    caller
-        .admin_or(&id)
-        .map_err(|_| ApiError::Forbidden("a creator sees only their own payouts".into()))?;
-    let user = state
-        .store
-        .user(&id)
-        .await?
-        .ok_or(ApiError::NotFound("creator"))?;
-    if user.kind != live::AccountKind::Creator {
-        return Err(ApiError::NotFound("creator"));
-    }
+    let id = crate::routes::ops::creator_for(&state, &caller, id, "payouts").await?;
     let page = state
         .store
         .payouts_of(&id, params.cursor.as_deref(), params.limit)

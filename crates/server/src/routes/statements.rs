@@ -131,10 +131,7 @@ pub(crate) async fn statement(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = store::UserId::from_string(id);
-    caller
-        .admin_or(&id)
-        .map_err(|_| ApiError::Forbidden("a creator sees only their own statements".into()))?;
+    let id = crate::routes::ops::creator_for(&state, &caller, id, "statements").await?;
     let query = query_map(&uri)?;
     let month = query
         .iter()
@@ -155,14 +152,6 @@ pub(crate) async fn statement(
             .is_some_and(|a| a.contains("text/csv")),
     };
     let (from, to) = month_bounds(&month)?;
-    let user = state
-        .store
-        .user(&id)
-        .await?
-        .ok_or(ApiError::NotFound("creator"))?;
-    if user.kind != live::AccountKind::Creator {
-        return Err(ApiError::NotFound("creator"));
-    }
     let body = build(&state, &id, &month, from, to).await?;
     if csv {
         let mut response = (StatusCode::OK, to_csv(&body)).into_response();

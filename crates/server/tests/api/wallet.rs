@@ -129,7 +129,7 @@ async fn top_ups_are_in_the_wallet_s_currency_and_refuse_bad_input() {
         "amount.amount",
     );
     assert_invalid(
-        &top_up(&app, &kenji.token, 5, "XXX1", None).await,
+        &top_up(&app, &kenji.token, 5, "DOLLARS", None).await,
         "amount.currency",
     );
     let (status, body) = app
