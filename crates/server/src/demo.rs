@@ -15,6 +15,10 @@ use crate::state::AppState;
 pub struct Demo {
     /// The creator's id and token.
     pub creator: (String, String),
+    /// The creator's handle.
+    pub creator_handle: String,
+    /// The operator's token, for the demo's one-click sign-in.
+    pub admin_token: String,
     /// Viewers' handles, ids and tokens.
     pub viewers: Vec<(String, String, String)>,
     /// The running live.
@@ -78,8 +82,9 @@ fn field(v: &Value, name: &str) -> anyhow::Result<String> {
 /// Seeds the demo; handles get a random suffix so a demo can run twice on one database.
 pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let creator_handle = format!("ana.live_{suffix}");
     let creator = expect(state, admin_token, "POST", "/v1/accounts",
-        Some(json!({"handle": format!("ana.live_{suffix}"), "kind": "creator", "country": "US", "birth_date": "1994-05-17", "followers": 48000})), None).await?;
+        Some(json!({"handle": creator_handle, "kind": "creator", "country": "US", "birth_date": "1994-05-17", "followers": 48000})), None).await?;
     let creator_id = field(&creator, "id")?;
     let creator_token = field(
         &expect(
@@ -98,7 +103,7 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
         &creator_token,
         "POST",
         "/v1/lives",
-        Some(json!({"title": "Sunday sketching, live"})),
+        Some(json!({"title": "Sunday sketching, live", "goal_hearts": 50})),
         None,
     )
     .await?;
@@ -145,9 +150,14 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
         .await?;
         viewers.push((handle, id, token));
     }
-    Ok(Demo {
+    let demo = Demo {
         creator: (creator_id, creator_token),
+        creator_handle,
+        admin_token: admin_token.to_owned(),
         viewers,
         live_id,
-    })
+    };
+    // The home page offers the demo's accounts (only ever set by `serve --demo`).
+    let _ = state.demo.set(demo.clone());
+    Ok(demo)
 }

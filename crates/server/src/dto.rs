@@ -100,6 +100,17 @@ pub struct PricesBody {
 pub struct CreateLive {
     /// 1–200 characters.
     pub title: String,
+    /// The creator's badge goal for the live, in hearts (1–1,000,000); optional.
+    #[serde(default)]
+    pub goal_hearts: Option<i64>,
+}
+
+/// `PUT /v1/lives/{id}/goal`: the badge goal in hearts, or `null` for none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetGoal {
+    /// 1–1,000,000 hearts; `null` clears the goal.
+    pub goal_hearts: Option<i64>,
 }
 
 /// A live.
@@ -117,6 +128,8 @@ pub struct LiveBody {
     pub started_at: String,
     /// RFC 3339, once ended.
     pub ended_at: Option<String>,
+    /// The creator's badge goal in hearts, if set.
+    pub goal_hearts: Option<u32>,
 }
 
 impl From<&store::Live> for LiveBody {
@@ -128,6 +141,7 @@ impl From<&store::Live> for LiveBody {
             status: if l.active { "live" } else { "ended" }.to_owned(),
             started_at: rfc3339(l.started_at),
             ended_at: l.ended_at.map(rfc3339),
+            goal_hearts: l.goal_hearts,
         }
     }
 }

@@ -113,6 +113,12 @@ impl Caller {
     }
 }
 
+/// The caller of a request that came through a page session (`/app/v1/…`): put in the
+/// request's extensions by the session middleware after it checked the cookie (and, for a
+/// request that changes anything, the CSRF token). Clients cannot set extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionCaller(pub(crate) Caller);
+
 /// SHA-256 of a token, hex: what the store keeps.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -183,25 +189,35 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(SessionCaller(caller)) = parts.extensions.get::<SessionCaller>() {
+            return Ok(caller.clone());
+        }
         let token = bearer(parts).ok_or(ApiError::Unauthenticated("missing bearer token"))?;
         if token.is_empty() {
             return Err(ApiError::Unauthenticated("missing bearer token"));
         }
-        let hash = token_hash(&token);
+        Caller::from_token(state, &token)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown token"))
+    }
+}
+
+impl Caller {
+    /// Who `token` acts as: the admin token, a user's token, or nobody (`None`).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
+        let hash = token_hash(token);
         if hash == state.admin_token_hash {
-            return Ok(Caller::Admin);
+            return Ok(Some(Caller::Admin));
         }
         if let Some(user) = state.tokens.get(&hash) {
-            return Ok(Caller::User(user));
+            return Ok(Some(Caller::User(user)));
         }
-        let user = state
-            .store
-            .user_by_token(&hash)
-            .await?
-            .ok_or(ApiError::Unauthenticated("unknown token"))?;
+        let Some(user) = state.store.user_by_token(&hash).await? else {
+            return Ok(None);
+        };
         let user = Arc::new(user);
         state.tokens.put(hash, user.clone());
-        Ok(Caller::User(user))
+        Ok(Some(Caller::User(user)))
     }
 }
 

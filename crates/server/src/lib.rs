@@ -11,6 +11,7 @@ pub mod demo;
 pub mod dto;
 pub mod error;
 pub mod extract;
+mod pages;
 pub mod payments;
 mod routes;
 pub mod settings;
@@ -60,6 +61,7 @@ use crate::state::{AppState, KeyLocks, Shared};
         routes::lives::create_live,
         routes::lives::get_live,
         routes::lives::end_live,
+        routes::lives::set_goal,
         routes::lives::create_comment,
         routes::lives::list_comments,
         routes::lives::supporters,
@@ -157,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/lives", post(lives::create_live))
         .route("/v1/lives/{id}", get(lives::get_live))
         .route("/v1/lives/{id}/end", post(lives::end_live))
+        .route("/v1/lives/{id}/goal", axum::routing::put(lives::set_goal))
         .route(
             "/v1/lives/{id}/comments",
             post(lives::create_comment).get(lives::list_comments),
@@ -174,10 +177,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/creators/{id}/statements", get(statements::statement))
         .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state.clone());
+    // The same API for the pages' scripts, with the session cookie for a token.
+    let app_api = api.clone().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        pages::session_api,
+    ));
     Router::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .merge(api)
+        .merge(pages::router(state).layer(axum::middleware::from_fn(pages::with_page_headers)))
+        .nest("/app", app_api)
         // After every route: axum's own 405 has an empty body, not the API's error format.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_MAX_BYTES))
@@ -255,6 +265,7 @@ impl App {
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
             programs: state::ProgramCache::default(),
+            demo: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
         if sandbox_webhooks {

@@ -123,6 +123,19 @@ pub struct Outgoing {
     pub event: Value,
 }
 
+/// The sandbox's test payment methods the pages offer, with what each does.
+pub const SANDBOX_METHODS: [(&str, &str); 3] = [
+    ("pm_card_visa", "Test card: succeeds (pm_card_visa)"),
+    (
+        "pm_card_chargeDeclined",
+        "Test card: declined (pm_card_chargeDeclined)",
+    ),
+    (
+        "pm_card_createDispute",
+        "Test card: disputed later (pm_card_createDispute)",
+    ),
+];
+
 /// The default provider: Stripe's test payment methods, answered in memory.
 #[derive(Debug, Default)]
 pub struct Sandbox {

@@ -48,6 +48,8 @@ const ENV_KEYS: &[&str] = &[
     "writer_batch_wait_us",
     "writer_postgres_connections",
     "ws_buffer",
+    "session_hours",
+    "cookie_secure",
     "log_format",
     "pool_size",
 ];
@@ -133,6 +135,11 @@ pub struct Settings {
     pub writer_postgres_connections: usize,
     /// Events buffered per WebSocket viewer before a slow one is dropped.
     pub ws_buffer: usize,
+    /// How long a page session lasts after sign-in, in hours.
+    pub session_hours: u32,
+    /// Mark the session cookie `Secure` even without `X-Forwarded-Proto: https` (set it when
+    /// the server is reached over https by a proxy that does not send that header).
+    pub cookie_secure: bool,
     /// `text` or `json`.
     pub log_format: String,
     /// Database connections for reads.
@@ -174,6 +181,8 @@ impl Default for Settings {
             writer_postgres_connections: 1,
             writer_batch_wait_us: 0,
             ws_buffer: 1_024,
+            session_hours: 12,
+            cookie_secure: false,
             log_format: "text".into(),
             pool_size: 8,
         }
@@ -264,6 +273,10 @@ pub struct Config {
     pub writer: store::WriterConfig,
     /// Per-viewer WebSocket buffer.
     pub ws_buffer: usize,
+    /// How long a page session lasts.
+    pub session_ttl: std::time::Duration,
+    /// Always mark the session cookie `Secure`.
+    pub cookie_secure: bool,
     /// JSON logs.
     pub log_json: bool,
     /// Read connections.
@@ -503,6 +516,9 @@ impl Settings {
         if self.ws_buffer == 0 || self.ws_buffer > 65_536 {
             return Err(invalid("ws_buffer", "expected 1..=65536"));
         }
+        if self.session_hours == 0 || self.session_hours > 24 * 90 {
+            return Err(invalid("session_hours", "expected 1..=2160 (90 days)"));
+        }
         let log_json = match self.log_format.as_str() {
             "text" => false,
             "json" => true,
@@ -551,6 +567,8 @@ impl Settings {
                 postgres_connections: self.writer_postgres_connections,
             },
             ws_buffer: self.ws_buffer,
+            session_ttl: std::time::Duration::from_secs(u64::from(self.session_hours) * 3_600),
+            cookie_secure: self.cookie_secure,
             log_json,
             pool_size: self.pool_size,
         })

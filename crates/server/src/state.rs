@@ -45,6 +45,8 @@ pub struct Shared {
     pub lives: LiveCache,
     /// Match programs, read again every few seconds.
     pub programs: ProgramCache,
+    /// What `serve --demo` seeded: the home page offers its accounts.
+    pub demo: std::sync::OnceLock<crate::demo::Demo>,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,

@@ -11,6 +11,7 @@
 //! it is the one part written per backend (see the `writer` module).
 
 mod columns;
+mod dashboard;
 mod queries;
 mod rows;
 mod verify;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
+pub use dashboard::{DailyIncome, LedgerTotal, LiveSummary, Session};
 pub use queries::{NewUser, Page};
 pub use rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,

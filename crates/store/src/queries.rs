@@ -72,9 +72,10 @@ fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
     })
 }
 
-fn live_from_row(row: &impl Columns) -> Result<Live, StoreError> {
+pub(crate) fn live_from_row(row: &impl Columns) -> Result<Live, StoreError> {
     let status = row.text("status")?;
     let ended_at = row.opt_int("ended_at")?;
+    let goal_hearts = row.opt_int("goal_hearts")?;
     Ok(Live {
         id: LiveId::from_string(row.text("id")?),
         creator_id: UserId::from_string(row.text("creator_id")?),
@@ -82,14 +83,15 @@ fn live_from_row(row: &impl Columns) -> Result<Live, StoreError> {
         active: status == "live",
         started_at: from_micros(row.int("started_at")?),
         ended_at: ended_at.map(from_micros),
+        goal_hearts: goal_hearts.map(|g| u32::try_from(g).unwrap_or(u32::MAX)),
     })
 }
 
-fn tier_from(value: i64) -> Result<Tier, StoreError> {
+pub(crate) fn tier_from(value: i64) -> Result<Tier, StoreError> {
     Tier::new(value).map_err(corrupt)
 }
 
-fn comment_from_row(row: &impl Columns) -> Result<Comment, StoreError> {
+pub(crate) fn comment_from_row(row: &impl Columns) -> Result<Comment, StoreError> {
     let badge = row.opt_int("badge_tier")?;
     Ok(Comment {
         id: CommentId::from_string(row.text("id")?),
@@ -134,7 +136,7 @@ fn purchase_from_row(row: &impl Columns) -> Result<Purchase, StoreError> {
     })
 }
 
-fn supporter_from_row(row: &impl Columns) -> Result<Supporter, StoreError> {
+pub(crate) fn supporter_from_row(row: &impl Columns) -> Result<Supporter, StoreError> {
     Ok(Supporter {
         viewer_handle: row.text("handle")?,
         top_tier: tier_from(row.int("top_tier")?)?,
@@ -159,7 +161,7 @@ macro_rules! user_columns {
 }
 macro_rules! live_columns {
     () => {
-        "id, creator_id, title, status, started_at, ended_at"
+        "id, creator_id, title, status, started_at, ended_at, goal_hearts"
     };
 }
 macro_rules! purchase_columns {
@@ -201,8 +203,9 @@ macro_rules! payout_columns {
         "id, creator_id, amount, currency, status, provider_id, failure, created_at, updated_at"
     };
 }
+pub(crate) use {live_columns, payout_columns};
 
-fn payout_from_row(row: &impl Columns) -> Result<Payout, StoreError> {
+pub(crate) fn payout_from_row(row: &impl Columns) -> Result<Payout, StoreError> {
     let id = row.text("id")?;
     let currency = Currency::parse(&row.text("currency")?)
         .map_err(|e| corrupt(format!("payout {id}: {e}")))?;
@@ -357,8 +360,13 @@ impl Store {
             .transpose())
     }
 
-    /// Starts a live.
-    pub async fn create_live(&self, creator: &UserId, title: &str) -> Result<Live, StoreError> {
+    /// Starts a live, with its badge goal in hearts if the creator set one.
+    pub async fn create_live(
+        &self,
+        creator: &UserId,
+        title: &str,
+        goal_hearts: Option<u32>,
+    ) -> Result<Live, StoreError> {
         let live = Live {
             id: LiveId::generate(),
             creator_id: creator.clone(),
@@ -366,14 +374,16 @@ impl Store {
             active: true,
             started_at: crate::now(),
             ended_at: None,
+            goal_hearts,
         };
         with_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO lives (id, creator_id, title, status, started_at) VALUES ($1, $2, $3, 'live', $4)",
+            "INSERT INTO lives (id, creator_id, title, status, started_at, goal_hearts) VALUES ($1, $2, $3, 'live', $4, $5)",
         )
         .bind(live.id.as_str())
         .bind(live.creator_id.as_str())
         .bind(&live.title)
         .bind(to_micros(live.started_at))
+        .bind(goal_hearts.map(i64::from))
         .execute(pool)
         .await?
         .rows_affected());
@@ -932,44 +942,8 @@ impl Store {
         } else {
             None
         };
-        if !data.is_empty() {
-            // `viewer_id IN ($2, $3, …)`: one placeholder per supporter of the page, the
-            // same SQL on both backends.
-            let mut sql = String::from(
-                "SELECT viewer_id, currency, CAST(SUM(amount) AS BIGINT) AS total FROM purchases \
-                 WHERE live_id = $1 AND status = 'succeeded' AND viewer_id IN (",
-            );
-            for i in 0..data.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", i + 2));
-            }
-            sql.push_str(") GROUP BY viewer_id, currency ORDER BY viewer_id, currency");
-            let totals = with_pool!(&self.db, pool => {
-                // Only `$n` placeholders are formatted into it: nothing of the input.
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(live.as_str());
-                for s in &data {
-                    query = query.bind(s.viewer_id.as_str());
-                }
-                query
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|row| {
-                        let currency = Currency::parse(&row.text("currency")?).map_err(corrupt)?;
-                        Ok((row.text("viewer_id")?, Money::new(row.int("total")?, currency)))
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })?;
-            let mut by_viewer: BTreeMap<String, Vec<Money>> = BTreeMap::new();
-            for (viewer, total) in totals {
-                by_viewer.entry(viewer).or_default().push(total);
-            }
-            for s in &mut data {
-                s.totals = by_viewer.remove(s.viewer_id.as_str()).unwrap_or_default();
-            }
-        }
+        self.fill_supporter_totals(crate::dashboard::Scope::Live(live), &mut data)
+            .await?;
         Ok(Page { data, next_cursor })
     }
 

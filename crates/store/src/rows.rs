@@ -100,6 +100,8 @@ pub struct Live {
     pub started_at: OffsetDateTime,
     /// End time, once ended.
     pub ended_at: Option<OffsetDateTime>,
+    /// The creator's badge goal for the live, in hearts.
+    pub goal_hearts: Option<u32>,
 }
 
 /// A chat message in a live.

@@ -303,10 +303,13 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
     let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
     let creator = user(&store, "streamer", live::AccountKind::Creator).await;
     let on_air = store
-        .create_live(&creator.id, "on air")
+        .create_live(&creator.id, "on air", None)
         .await
         .expect("live");
-    let ended = store.create_live(&creator.id, "over").await.expect("live");
+    let ended = store
+        .create_live(&creator.id, "over", None)
+        .await
+        .expect("live");
     store.end_live(&ended.id).await.expect("ends");
     let missing = store::LiveId::from_string("live_missing".into());
     let guarded = |id: &str, live_id: &store::LiveId| WriteJob {

@@ -12,7 +12,7 @@ use store::{Live, LiveId};
 
 use crate::bus::LiveEvent;
 use crate::dto::{
-    CommentBody, CommentList, CreateComment, CreateLive, LiveBody, MoneyBody, PricesBody,
+    CommentBody, CommentList, CreateComment, CreateLive, LiveBody, MoneyBody, PricesBody, SetGoal,
     SupporterBody, SupporterList, TierPriceBody,
 };
 use crate::error::{ApiError, invalid};
@@ -80,11 +80,63 @@ pub(crate) async fn create_live(
     };
     live::check_creator_eligible(&facts, &state.config.eligibility, store::now().date())
         .map_err(|why| ApiError::CreatorNotEligible(why.to_string()))?;
-    let live = state.store.create_live(&user.id, title.as_str()).await?;
+    let goal = parse_goal(body.goal_hearts)?;
+    let live = state
+        .store
+        .create_live(&user.id, title.as_str(), goal)
+        .await?;
     metrics::counter!("ovation_lives_started_total").increment(1);
     let body = LiveBody::from(&live);
     state.lives.put(live);
     Ok(created(body))
+}
+
+/// Most hearts a badge goal may ask for.
+const GOAL_HEARTS_MAX: i64 = 1_000_000;
+
+fn parse_goal(goal: Option<i64>) -> Result<Option<u32>, ApiError> {
+    goal.map(|g| {
+        u32::try_from(g)
+            .ok()
+            .filter(|g| (1..=GOAL_HEARTS_MAX).contains(&i64::from(*g)))
+            .ok_or_else(|| invalid("goal_hearts must be from 1 to 1000000"))
+    })
+    .transpose()
+}
+
+/// Sets or clears a live's badge goal (its creator, or admin) and tells its viewers.
+#[utoipa::path(put, path = "/v1/lives/{id}/goal", tag = "lives", params(("id" = String, Path)), request_body = SetGoal,
+    responses((status = 200, body = LiveBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "live_not_active", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn set_goal(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<SetGoal>,
+) -> Result<Json<LiveBody>, ApiError> {
+    let live = load_live(&state, id).await?;
+    caller.admin_or(&live.creator_id).map_err(|_| {
+        ApiError::Forbidden("only the live's creator or the platform sets its goal".into())
+    })?;
+    let goal = parse_goal(body.goal_hearts)?;
+    let live = state
+        .store
+        .set_live_goal(&live.id, goal)
+        .await?
+        .ok_or(ApiError::LiveNotActive)?;
+    state.lives.put(live.clone());
+    let payload =
+        json!({"type": "goal", "live_id": live.id.as_str(), "goal_hearts": live.goal_hearts})
+            .to_string();
+    state.bus.publish(
+        live.id.as_str(),
+        LiveEvent {
+            payload: payload.into(),
+            last: false,
+        },
+    );
+    Ok(Json(LiveBody::from(&live)))
 }
 
 /// The live as stored now.

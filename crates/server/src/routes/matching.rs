@@ -60,7 +60,19 @@ fn funding_job(program: &MatchProgramId, amount: Money, key: &str) -> WriteJob {
     }
 }
 
-async fn program_body(state: &AppState, p: &MatchProgram) -> Result<MatchProgramBody, ApiError> {
+/// A program's budget in one currency: funded, matched so far, remaining.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) funded: Money,
+    pub(crate) matched: Money,
+    pub(crate) remaining: Money,
+}
+
+/// Each currency's budget of a program (those it has a cap in).
+pub(crate) async fn program_budgets(
+    state: &AppState,
+    p: &MatchProgram,
+) -> Result<Vec<Budget>, ApiError> {
     let mut budgets = Vec::new();
     for cap in &p.caps {
         let c = cap.currency();
@@ -71,13 +83,26 @@ async fn program_body(state: &AppState, p: &MatchProgram) -> Result<MatchProgram
             .unwrap_or_default();
         let remaining = b.credits_posted - b.debits_posted - b.debits_pending;
         let matched = state.store.matched_total(&p.id, c).await?;
-        budgets.push(BudgetBody {
-            currency: c.code().to_owned(),
-            funded: Money::new(remaining + matched, c).into(),
-            matched: Money::new(matched, c).into(),
-            remaining: Money::new(remaining, c).into(),
+        budgets.push(Budget {
+            funded: Money::new(remaining + matched, c),
+            matched: Money::new(matched, c),
+            remaining: Money::new(remaining, c),
         });
     }
+    Ok(budgets)
+}
+
+async fn program_body(state: &AppState, p: &MatchProgram) -> Result<MatchProgramBody, ApiError> {
+    let budgets = program_budgets(state, p)
+        .await?
+        .into_iter()
+        .map(|b| BudgetBody {
+            currency: b.funded.currency().code().to_owned(),
+            funded: b.funded.into(),
+            matched: b.matched.into(),
+            remaining: b.remaining.into(),
+        })
+        .collect();
     Ok(MatchProgramBody {
         id: p.id.to_string(),
         name: p.name.clone(),

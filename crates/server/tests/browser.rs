@@ -1,0 +1,534 @@
+//! The pages in a real browser: headless Chromium driven through ChromeDriver (WebDriver,
+//! with fantoccini) against the real server on port 0.
+//!
+//! Chromium and ChromeDriver come from Debian's `chromium` and `chromium-driver` (`.ci/run`
+//! installs them); `OVATION_CHROMIUM` and `OVATION_CHROMEDRIVER` point elsewhere. Without them
+//! these tests print why and pass, unless `OVATION_TEST_REQUIRE_SERVICES=1` (CI).
+//!
+//! The run saves screenshots of the live page and the dashboard under
+//! `target/screenshots/`; with `OVATION_UPDATE_SCREENSHOTS=1` also under `docs/`, where the
+//! README shows them.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestApp, User, spawn_app};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+fn binary(variable: &str, default: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    path.exists().then_some(path)
+}
+
+/// Chromium and ChromeDriver, or `None` (with the reason printed) where this machine has
+/// none and they are not required.
+fn chromium() -> Option<(PathBuf, PathBuf)> {
+    match (
+        binary("OVATION_CHROMIUM", "/usr/bin/chromium"),
+        binary("OVATION_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    ) {
+        (Some(browser), Some(driver)) => Some((browser, driver)),
+        _ if testkit::services_required() => panic!(
+            "OVATION_TEST_REQUIRE_SERVICES=1 but Chromium or ChromeDriver is missing \
+             (apt-get install chromium chromium-driver, or set OVATION_CHROMIUM and OVATION_CHROMEDRIVER)"
+        ),
+        _ => {
+            eprintln!(
+                "skipped: no Chromium and ChromeDriver here (/usr/bin/chromium, /usr/bin/chromedriver)"
+            );
+            None
+        }
+    }
+}
+
+/// A ChromeDriver of this test, and the browsers it started; all stopped on drop.
+struct Driver {
+    chromium: PathBuf,
+    process: Child,
+    url: String,
+    profiles: Vec<tempfile::TempDir>,
+}
+
+impl Driver {
+    async fn start(chromium: PathBuf, chromedriver: &Path) -> Driver {
+        let port = testkit::free_port();
+        let process = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let until = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < until,
+                "chromedriver did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Driver {
+            chromium,
+            process,
+            url,
+            profiles: Vec::new(),
+        }
+    }
+
+    /// A new headless browser with a fresh profile (its own cookies), 1200 × 1000.
+    async fn browser(&mut self) -> Client {
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1200,1000",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        self.profiles.push(profile);
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": self.chromium, "args": args},
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        ClientBuilder::rustls()
+            .expect("a WebDriver client")
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Ending ChromeDriver ends the browsers it started.
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Polls `condition` (a JavaScript expression) until it is true or `within` has passed.
+async fn until(browser: &Client, condition: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = browser
+            .execute(&format!("return !!({condition});"), vec![])
+            .await
+            .expect("the script runs");
+        if value == Value::Bool(true) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} is on the page: {e}"))
+        .text()
+        .await
+        .expect("its text")
+}
+
+/// Signs in through the form, as a person would; ends on `next`.
+async fn sign_in(browser: &Client, app: &TestApp, token: &str, next: &str) {
+    browser
+        .goto(&app.url(&format!("/signin?next={next}")))
+        .await
+        .expect("the sign-in page opens");
+    let field = browser
+        .find(Locator::Css("#token"))
+        .await
+        .expect("a token field");
+    field.send_keys(token).await.expect("typing");
+    browser
+        .find(Locator::Css("form[action='/signin'] button[type=submit]"))
+        .await
+        .expect("a sign-in button")
+        .click()
+        .await
+        .expect("clicking");
+    let expected = app.url(next);
+    assert!(
+        until(
+            browser,
+            &format!("window.location.href === {expected:?}"),
+            Duration::from_secs(10)
+        )
+        .await,
+        "signed in and sent on to {next}"
+    );
+}
+
+/// Waits until the live page follows the live's WebSocket.
+async fn connected(browser: &Client) {
+    assert!(
+        until(
+            browser,
+            "document.querySelector('section.live') && document.querySelector('section.live').dataset.connected === 'true'",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the live page connects to the live's events"
+    );
+}
+
+/// A screenshot of the whole page: the window grows to the page's height first.
+async fn screenshot(browser: &Client, name: &str) {
+    let height = browser
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .expect("the page's height")
+        .as_u64()
+        .and_then(|h| u32::try_from(h).ok())
+        .unwrap_or(1000);
+    browser
+        .set_window_size(1200, height.clamp(600, 4000))
+        .await
+        .expect("the window resizes");
+    let png = browser.screenshot().await.expect("a screenshot");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut folders = vec![root.join("target/screenshots")];
+    if std::env::var("OVATION_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        folders.push(root.join("docs"));
+    }
+    for folder in folders {
+        std::fs::create_dir_all(&folder).expect("a screenshot folder");
+        std::fs::write(folder.join(name), &png).expect("the screenshot is saved");
+    }
+}
+
+async fn start_live(app: &TestApp, creator: &User, title: &str, goal: i64) -> String {
+    let (status, live) = app
+        .post(
+            "/v1/lives",
+            Some(&creator.token),
+            &json!({"title": title, "goal_hearts": goal}),
+        )
+        .await;
+    assert_eq!(status, 201, "{live}");
+    live["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_session_and_on_the_dashboard()
+ {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let creator = app.creator("maya.draws").await;
+    let buyer = app.viewer("sam", "US").await;
+    let watcher = app.viewer("lea", "FR").await;
+    let fan = app.viewer("yui", "JP").await;
+    // An earlier live and earlier chat, so the pages show a creator with a history.
+    let earlier = start_live(&app, &creator, "Sketching hands", 5).await;
+    let (status, _) = app.buy(&fan.token, &earlier, 3, "pm_card_visa", None).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.end_live(&creator.token, &earlier).await;
+    assert_eq!(status, 200);
+    let live = start_live(&app, &creator, "Ink and coffee", 10).await;
+    let (status, _) = app
+        .buy(&watcher.token, &live, 1, "pm_card_visa", None)
+        .await;
+    assert_eq!(status, 201);
+    for (who, text) in [
+        (&watcher, "Bonjour from Lyon!"),
+        (&fan, "Konbanwa! Love the colours"),
+    ] {
+        let (status, _) = app
+            .post(
+                &format!("/v1/lives/{live}/comments"),
+                Some(&who.token),
+                &json!({"text": text}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let buying = driver.browser().await;
+    let watching = driver.browser().await;
+    let page = format!("/lives/{live}");
+    sign_in(&buying, &app, &buyer.token, &page).await;
+    sign_in(&watching, &app, &watcher.token, &page).await;
+    connected(&buying).await;
+    connected(&watching).await;
+
+    // Prices are the buyer's: US dollars.
+    assert!(
+        text_of(&buying, "button.tier[data-tier='2']")
+            .await
+            .contains("1.99 USD")
+    );
+    assert!(
+        text_of(&watching, "button.tier[data-tier='2']")
+            .await
+            .contains("EUR")
+    );
+
+    buying
+        .find(Locator::Css("button.tier[data-tier='2']"))
+        .await
+        .expect("the 2-heart button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &buying,
+            "document.querySelector('#badge-notice.success') && document.querySelector('#badge-notice').textContent.includes('2-heart badge')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the buyer is thanked: {}",
+        text_of(&buying, "#badge-notice").await
+    );
+
+    let text = "Your line work is amazing";
+    buying
+        .find(Locator::Css("#comment-text"))
+        .await
+        .expect("the comment box")
+        .send_keys(text)
+        .await
+        .expect("typing");
+    buying
+        .find(Locator::Css("#comment-form button[type=submit]"))
+        .await
+        .expect("the send button")
+        .click()
+        .await
+        .expect("clicking");
+    let sent = Instant::now();
+    let seen = until(
+        &watching,
+        &format!(
+            "Array.from(document.querySelectorAll('#chat li.comment')).some(li => \
+               li.querySelector('.text').textContent === {text:?} && \
+               li.querySelector('.author').textContent === '@sam' && \
+               li.querySelector('.author + .badge[data-hearts=\"2\"]'))"
+        ),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        seen,
+        "the other session sees the comment with its 2-heart badge beside the name within 2 s"
+    );
+    eprintln!(
+        "the comment with its badge reached the other session {} ms after the click",
+        sent.elapsed().as_millis()
+    );
+    // The purchase was announced in the chat, and the goal moved.
+    assert!(
+        until(
+            &watching,
+            "Array.from(document.querySelectorAll('#chat li.announce')).some(li => li.textContent.includes('@sam bought a 2-heart badge'))",
+            Duration::from_secs(2)
+        )
+        .await,
+        "the purchase is announced"
+    );
+    assert_eq!(text_of(&watching, "#goal-text").await, "3 of 10 hearts");
+    screenshot(&watching, "live.png").await;
+
+    // The creator's dashboard shows the pending amount and the supporter.
+    buying
+        .find(Locator::Css("form[action='/signout'] button"))
+        .await
+        .expect("a sign-out button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &buying,
+            &format!("window.location.href === {:?}", app.url("/")),
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    sign_in(&buying, &app, &creator.token, "/creator").await;
+    assert_eq!(
+        text_of(&buying, "#balances tr[data-currency='USD'] td.pending").await,
+        "1.99 USD"
+    );
+    let supporters = text_of(&buying, "#supporters").await;
+    for expected in ["@sam", "1.99 USD", "@lea", "@yui"] {
+        assert!(supporters.contains(expected), "{expected}: {supporters}");
+    }
+    let lives = text_of(&buying, "#lives").await;
+    assert!(lives.contains("Ink and coffee"), "{lives}");
+    assert!(lives.contains("Sketching hands"), "{lives}");
+    assert!(
+        buying
+            .find(Locator::Css("figure.chart svg polyline"))
+            .await
+            .is_ok(),
+        "the earnings chart is drawn"
+    );
+    screenshot(&buying, "dashboard.png").await;
+    buying.close().await.expect("closes");
+    watching.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn a_declined_card_and_an_ended_live_show_their_messages_and_move_no_money() {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let creator = app.creator("noor.sings").await;
+    let viewer = app.viewer("ravi", "GB").await;
+    let live = start_live(&app, &creator, "Evening set", 50).await;
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    let page = format!("/lives/{live}");
+    sign_in(&browser, &app, &viewer.token, &page).await;
+    connected(&browser).await;
+
+    browser
+        .find(Locator::Css("#payment"))
+        .await
+        .expect("the payment choice")
+        .select_by_value("pm_card_chargeDeclined")
+        .await
+        .expect("choosing the declined card");
+    browser
+        .find(Locator::Css("button.tier[data-tier='1']"))
+        .await
+        .expect("the 1-heart button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('#badge-notice.error') && document.querySelector('#badge-notice').textContent.includes('Your card was declined')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the decline is explained: {}",
+        text_of(&browser, "#badge-notice").await
+    );
+
+    // The creator ends the live: the page says so and closes the chat and the buttons.
+    let (status, _) = app.end_live(&creator.token, &live).await;
+    assert_eq!(status, 200);
+    assert!(
+        until(
+            &browser,
+            "!document.getElementById('ended').hidden && document.querySelector(\"button.tier[data-tier='1']\").disabled && document.getElementById('comment-text').disabled",
+            Duration::from_secs(5)
+        )
+        .await,
+        "the page shows that the live ended"
+    );
+    assert!(
+        text_of(&browser, "#ended")
+            .await
+            .contains("This live has ended")
+    );
+    // A page that missed the event still cannot buy: the API refuses and the page says why.
+    browser
+        .execute(
+            "const b = document.querySelector(\"button.tier[data-tier='3']\"); \
+             document.getElementById('payment').disabled = false; \
+             document.getElementById('payment').value = 'pm_card_visa'; \
+             b.disabled = false; b.click();",
+            vec![],
+        )
+        .await
+        .expect("a stale click");
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('#badge-notice').textContent.includes('badges can no longer be bought')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the refusal is explained: {}",
+        text_of(&browser, "#badge-notice").await
+    );
+
+    // No money moved: no supporter, no earnings, and the ledger verifies.
+    let (_, supporters) = app
+        .get(
+            &format!("/v1/lives/{live}/supporters"),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(supporters["data"], json!([]));
+    let (_, earnings) = app
+        .get(
+            &format!("/v1/creators/{}/earnings", creator.id),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(earnings["balances"], json!([]), "{earnings}");
+    let (_, verify) = app.get("/v1/ledger/verify", Some(&app.admin_token)).await;
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["transfers"], 0, "{verify}");
+    browser.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn a_viewer_is_refused_the_dashboard_and_told_when_badges_are_not_offered() {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let creator = app.creator("ola.cooks").await;
+    let viewer = app.viewer("ken", "CA").await;
+    let live = start_live(&app, &creator, "Dumplings", 20).await;
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    let page = format!("/lives/{live}");
+    sign_in(&browser, &app, &viewer.token, &page).await;
+    assert!(
+        text_of(&browser, "#badge-notice")
+            .await
+            .contains("Badges are not offered in your country (CA)")
+    );
+    assert!(
+        browser.find(Locator::Css("button.tier")).await.is_err(),
+        "no badge buttons where badges are not offered"
+    );
+
+    browser
+        .goto(&app.url("/creator"))
+        .await
+        .expect("the dashboard's address opens");
+    let heading = text_of(&browser, "main h1").await;
+    assert_eq!(heading, "Not for you");
+    let source = browser.source().await.expect("the page");
+    assert!(source.contains("The dashboard is for creators"), "{source}");
+    assert!(!source.contains("balances"), "no creator data: {source}");
+    browser.close().await.expect("closes");
+}
