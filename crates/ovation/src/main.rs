@@ -230,6 +230,12 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
             println!("  viewer  {handle} ({id})  token {token}");
         }
         println!("  live    {}", d.live_id);
+        println!(
+            "\nOpen {base}/ in a browser: the home page signs you in as any of these in one click."
+        );
+        println!("  the live:         {base}/lives/{}", d.live_id);
+        println!("  the dashboard:    {base}/creator (as the creator)");
+        println!("  the operator:     {base}/admin (as the operator)");
         let viewer_token = &d.viewers[0].2;
         println!("\nTry:");
         println!("  curl -s {base}/v1/badges/prices?country=JP");

@@ -109,8 +109,16 @@ pub struct CreateLive {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetGoal {
-    /// 1–1,000,000 hearts; `null` clears the goal.
-    pub goal_hearts: Option<i64>,
+    /// 1–1,000,000 hearts; `null` clears the goal. Required (absent is not `null`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, required = true)]
+    pub goal_hearts: Option<Option<i64>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null`, and the field's
+/// `#[serde(default)]` gives `None` when it is absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// A live.

@@ -48,7 +48,9 @@ use crate::state::{AppState, KeyLocks, Shared};
 /// The OpenAPI document, generated from the handlers and DTOs.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger."),
+    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger. \
+The same API is served under /app/v1 to Ovation's own pages: authenticated by their session cookie instead of a token, \
+with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD."),
     paths(
         routes::ops::healthz,
         routes::ops::readyz,

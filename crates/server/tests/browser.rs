@@ -198,8 +198,13 @@ async fn connected(browser: &Client) {
     );
 }
 
-/// A screenshot of the whole page: the window grows to the page's height first.
-async fn screenshot(browser: &Client, name: &str) {
+/// A screenshot of the whole page, `width` pixels wide: the window grows to the page's
+/// height first.
+async fn screenshot(browser: &Client, name: &str, width: u32) {
+    browser
+        .set_window_size(width, 800)
+        .await
+        .expect("the window resizes");
     let height = browser
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await
@@ -208,7 +213,7 @@ async fn screenshot(browser: &Client, name: &str) {
         .and_then(|h| u32::try_from(h).ok())
         .unwrap_or(1000);
     browser
-        .set_window_size(1200, height.clamp(600, 4000))
+        .set_window_size(width, height.clamp(600, 4000))
         .await
         .expect("the window resizes");
     let png = browser.screenshot().await.expect("a screenshot");
@@ -356,7 +361,9 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
         "the purchase is announced"
     );
     assert_eq!(text_of(&watching, "#goal-text").await, "3 of 10 hearts");
-    screenshot(&watching, "live.png").await;
+    screenshot(&watching, "live.png", 1200).await;
+    // On a phone: one column, the badges under the chat.
+    screenshot(&watching, "live-phone.png", 390).await;
 
     // The creator's dashboard shows the pending amount and the supporter.
     buying
@@ -393,7 +400,43 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
             .is_ok(),
         "the earnings chart is drawn"
     );
-    screenshot(&buying, "dashboard.png").await;
+    screenshot(&buying, "dashboard.png", 1200).await;
+
+    // The operator's view, after a verification of the ledger.
+    watching
+        .find(Locator::Css("form[action='/signout'] button"))
+        .await
+        .expect("a sign-out button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &watching,
+            &format!("window.location.href === {:?}", app.url("/")),
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    screenshot(&watching, "home.png", 1200).await;
+    sign_in(&watching, &app, &app.admin_token, "/admin").await;
+    watching
+        .find(Locator::Css("a[href='/admin?verify=1']"))
+        .await
+        .expect("the verify button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &watching,
+            "document.querySelector('#verify-result.success')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the ledger verifies"
+    );
+    screenshot(&watching, "admin.png", 1200).await;
     buying.close().await.expect("closes");
     watching.close().await.expect("closes");
 }
@@ -530,5 +573,156 @@ async fn a_viewer_is_refused_the_dashboard_and_told_when_badges_are_not_offered(
     let source = browser.source().await.expect("the page");
     assert!(source.contains("The dashboard is for creators"), "{source}");
     assert!(!source.contains("balances"), "no creator data: {source}");
+    browser.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_the_operator_runs_a_release()
+ {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let creator = app.creator("tomas.plays").await;
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    sign_in(&browser, &app, &creator.token, "/creator").await;
+    browser
+        .find(Locator::Css("#live-title"))
+        .await
+        .expect("the title field")
+        .send_keys("Late-night jazz")
+        .await
+        .expect("typing");
+    browser
+        .find(Locator::Css("#live-goal"))
+        .await
+        .expect("the goal field")
+        .send_keys("30")
+        .await
+        .expect("typing");
+    browser
+        .find(Locator::Css(
+            "form[data-api='/app/v1/lives'] button[type=submit]",
+        ))
+        .await
+        .expect("the go-live button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            "window.location.pathname.startsWith('/lives/') && document.querySelector('section.live')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "going live opens the live's page"
+    );
+    assert_eq!(text_of(&browser, "main h1").await, "Late-night jazz");
+    assert_eq!(text_of(&browser, "#goal-text").await, "0 of 30 hearts");
+    let live = browser
+        .current_url()
+        .await
+        .expect("a URL")
+        .path()
+        .trim_start_matches("/lives/")
+        .to_owned();
+
+    // A new goal, from the creator's panel of the live page.
+    let field = browser
+        .find(Locator::Css("#goal-hearts"))
+        .await
+        .expect("the goal field");
+    field.clear().await.expect("clearing");
+    field.send_keys("45").await.expect("typing");
+    browser
+        .find(Locator::Css("form[data-method='PUT'] button[type=submit]"))
+        .await
+        .expect("the set-goal button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            "document.getElementById('goal-text') && document.getElementById('goal-text').textContent === '0 of 45 hearts'",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the page shows the new goal"
+    );
+    let (_, read) = app
+        .get(&format!("/v1/lives/{live}"), Some(&creator.token))
+        .await;
+    assert_eq!(read["goal_hearts"], json!(45));
+
+    browser
+        .find(Locator::Css("button.danger"))
+        .await
+        .expect("the end-live button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('section.live') && document.querySelector('section.live').dataset.active === 'false'",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the live ends"
+    );
+    let (_, read) = app
+        .get(&format!("/v1/lives/{live}"), Some(&creator.token))
+        .await;
+    assert_eq!(read["status"], json!("ended"));
+
+    // The operator's release button calls the API through the session.
+    browser
+        .find(Locator::Css("form[action='/signout'] button"))
+        .await
+        .expect("a sign-out button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            &format!("window.location.href === {:?}", app.url("/")),
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    sign_in(&browser, &app, &app.admin_token, "/admin").await;
+    browser
+        .execute(
+            "window.__fetch = fetch; window.fetch = function (u, o) { \
+               window.__called = u; sessionStorage.setItem('called', u); return window.__fetch(u, o); };",
+            vec![],
+        )
+        .await
+        .expect("watching the page's requests");
+    browser
+        .find(Locator::Css(
+            "form[data-api='/app/v1/holds/release'] button",
+        ))
+        .await
+        .expect("the release button")
+        .click()
+        .await
+        .expect("clicking");
+    assert!(
+        until(
+            &browser,
+            // Called, then reloaded (a reload forgets `__called`, the tab's storage keeps the
+            // address); a refusal would leave the page as it was.
+            "sessionStorage.getItem('called') === '/app/v1/holds/release' && window.__called === undefined \
+             && document.readyState === 'complete' && document.querySelector('h1').textContent === 'Operator'",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the release succeeded and the page reloaded"
+    );
     browser.close().await.expect("closes");
 }

@@ -95,8 +95,8 @@ pub(crate) async fn admin(
             } @else {
                 table #totals {
                     thead { tr {
-                        th scope="col" { "Currency" } th scope="col" { "Accounts of" } th scope="col" { "Count" }
-                        th scope="col" { "Balance" } th scope="col" { "Pending out" }
+                        th scope="col" { "Currency" } th scope="col" { "Accounts of" } th.num scope="col" { "Count" }
+                        th.num scope="col" { "Balance" } th.num scope="col" { "Pending out" }
                     } }
                     tbody {
                         @for t in &totals {
@@ -140,7 +140,7 @@ pub(crate) async fn admin(
                 table #programs {
                     thead { tr {
                         th scope="col" { "Program" } th scope="col" { "Rate" } th scope="col" { "Runs" }
-                        th scope="col" { "Funded" } th scope="col" { "Matched" } th scope="col" { "Remaining" }
+                        th.num scope="col" { "Funded" } th.num scope="col" { "Matched" } th.num scope="col" { "Remaining" }
                     } }
                     tbody {
                         @for (p, budgets) in &programs {
@@ -167,7 +167,7 @@ pub(crate) async fn admin(
                 p { "No payouts yet." }
             } @else {
                 table #payouts {
-                    thead { tr { th scope="col" { "Requested" } th scope="col" { "Creator" } th scope="col" { "Amount" } th scope="col" { "Status" } } }
+                    thead { tr { th scope="col" { "Requested" } th scope="col" { "Creator" } th.num scope="col" { "Amount" } th scope="col" { "Status" } } }
                     tbody {
                         @for p in &payouts {
                             tr {

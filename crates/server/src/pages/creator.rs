@@ -101,7 +101,7 @@ pub(crate) async fn dashboard(
                 p { "No earnings yet." }
             } @else {
                 table #balances {
-                    thead { tr { th scope="col" { "Currency" } th scope="col" { "Pending" } th scope="col" { "Available" } th scope="col" { "Paid out" } } }
+                    thead { tr { th scope="col" { "Currency" } th.num scope="col" { "Pending" } th.num scope="col" { "Available" } th.num scope="col" { "Paid out" } } }
                     tbody {
                         @for b in &earnings.balances {
                             tr data-currency=(b.currency) {
@@ -125,7 +125,7 @@ pub(crate) async fn dashboard(
                 p { "Nothing earned yet." }
             } @else {
                 table {
-                    thead { tr { th scope="col" { "Source" } th scope="col" { "Total" } } }
+                    thead { tr { th scope="col" { "Source" } th.num scope="col" { "Total" } } }
                     tbody {
                         @for s in &earnings.by_source {
                             tr { th scope="row" { (source_name(&s.source)) } td.num { (amount(s.total)) } }
@@ -159,7 +159,7 @@ pub(crate) async fn dashboard(
                 p { "No supporters yet." }
             } @else {
                 table #supporters {
-                    thead { tr { th scope="col" { "Viewer" } th scope="col" { "Top badge" } th scope="col" { "Badges" } th scope="col" { "Spent" } } }
+                    thead { tr { th scope="col" { "Viewer" } th scope="col" { "Top badge" } th.num scope="col" { "Badges" } th.num scope="col" { "Spent" } } }
                     tbody {
                         @for s in &supporters {
                             tr {
@@ -179,7 +179,7 @@ pub(crate) async fn dashboard(
                 p { "No lives yet." }
             } @else {
                 table #lives {
-                    thead { tr { th scope="col" { "Live" } th scope="col" { "Started" } th scope="col" { "Hearts" } th scope="col" { "Badges" } th scope="col" { "Earned" } } }
+                    thead { tr { th scope="col" { "Live" } th scope="col" { "Started" } th.num scope="col" { "Hearts" } th.num scope="col" { "Badges" } th.num scope="col" { "Earned" } } }
                     tbody {
                         @for l in &lives {
                             tr {
@@ -207,7 +207,7 @@ pub(crate) async fn dashboard(
                     (state.config.payout_minimum_major) " in its currency." }
             } @else {
                 table #payouts {
-                    thead { tr { th scope="col" { "Requested" } th scope="col" { "Amount" } th scope="col" { "Status" } } }
+                    thead { tr { th scope="col" { "Requested" } th.num scope="col" { "Amount" } th scope="col" { "Status" } } }
                     tbody {
                         @for p in &payouts {
                             tr {

@@ -119,7 +119,10 @@ pub(crate) async fn set_goal(
     caller.admin_or(&live.creator_id).map_err(|_| {
         ApiError::Forbidden("only the live's creator or the platform sets its goal".into())
     })?;
-    let goal = parse_goal(body.goal_hearts)?;
+    let goal = body
+        .goal_hearts
+        .ok_or_else(|| invalid("goal_hearts is required: 1 to 1000000 hearts, or null for none"))?;
+    let goal = parse_goal(goal)?;
     let live = state
         .store
         .set_live_goal(&live.id, goal)

@@ -31,7 +31,7 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 
 /// Subscribes to a live's events (any token; `?token=` for browsers).
 #[utoipa::path(get, path = "/v1/lives/{id}/events", tag = "lives", params(("id" = String, Path), ("token" = Option<String>, Query)),
-    responses((status = 101, description = "WebSocket of comment, badge and live_ended events"), (status = 404, body = crate::error::ErrorBody),
+    responses((status = 101, description = "WebSocket of comment, badge, goal and live_ended events"), (status = 404, body = crate::error::ErrorBody),
         (status = 426, description = "upgrade_required: not a WebSocket upgrade request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn events(

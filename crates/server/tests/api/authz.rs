@@ -56,6 +56,11 @@ impl World {
             (Method::GET, format!("/v1/lives/{live}"), None),
             (Method::POST, format!("/v1/lives/{live}/end"), None),
             (
+                Method::PUT,
+                format!("/v1/lives/{live}/goal"),
+                Some(r#"{"goal_hearts": 5}"#.into()),
+            ),
+            (
                 Method::POST,
                 format!("/v1/lives/{live}/comments"),
                 Some(r#"{"text": "hi"}"#.into()),

@@ -15,6 +15,7 @@ mod ledger;
 mod lifecycle;
 mod lives;
 mod matching;
+mod pages;
 mod payouts;
 mod properties;
 mod purchases;

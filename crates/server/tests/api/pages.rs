@@ -1,0 +1,639 @@
+//! The pages over plain HTTP: sign-in and its cookie, CSRF on every form and change, the
+//! API behind the session, who may open which page, what the pages show (on both stores:
+//! the dashboard's reads are SQL of their own), and the badge goal of the API.
+
+use testkit::conformance;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::{ADMIN, TestApp, assert_error, spawn_app, string};
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client")
+}
+
+/// The `Set-Cookie` header that sets `name`, whole.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` header.
+fn pair(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .expect("a pair")
+        .trim()
+        .to_owned()
+}
+
+/// A signed-in browser: its session cookie and the session's CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+/// The sign-in form's CSRF cookie (`name=value`) and value.
+async fn signin_form(app: &TestApp) -> (String, String) {
+    let response = client()
+        .get(app.url("/signin"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = set_cookie(&response, "ovation_signin").expect("the form's CSRF cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let pair = pair(&cookie);
+    let value = pair.trim_start_matches("ovation_signin=").to_owned();
+    let html = response.text().await.expect("a page");
+    assert!(
+        html.contains(&format!("name=\"csrf\" value=\"{value}\"")),
+        "{html}"
+    );
+    (pair, value)
+}
+
+async fn post_signin(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(app.url("/signin"))
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("an answer")
+}
+
+/// Signs in with `token` through the form; returns the session.
+async fn sign_in(app: &TestApp, token: &str) -> Browser {
+    let (cookie, csrf) = signin_form(app).await;
+    let response = post_signin(app, &cookie, &[("token", token), ("csrf", &csrf)]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    let cookie = pair(&session);
+    let html = page(app, &cookie, "/").await.1;
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = html
+        .find(marker)
+        .expect("the session's CSRF token on the page")
+        + marker.len();
+    let csrf = html[start..].split('"').next().expect("a value").to_owned();
+    Browser { cookie, csrf }
+}
+
+/// A page: status, body and `Location`.
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String, Option<String>) {
+    let response = client()
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, response.text().await.expect("a body"), location)
+}
+
+/// A request to the API through the session (`/app/v1/…`).
+async fn app_api(
+    app: &TestApp,
+    browser: &Browser,
+    method: reqwest::Method,
+    path: &str,
+    csrf: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client()
+        .request(method, app.url(&format!("/app{path}")))
+        .header(COOKIE, &browser.cookie);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[conformance]
+async fn signing_in_sets_an_http_only_lax_session_cookie_and_signing_out_ends_it() {
+    let app = spawn_app().await;
+    let bob = app.viewer("bob", "US").await;
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = post_signin(
+        &app,
+        &cookie,
+        &[("token", &bob.token), ("csrf", &csrf), ("next", "/lives/x")],
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], "/lives/x");
+    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(session.contains(attribute), "{attribute}: {session}");
+    }
+    assert!(!session.contains("Secure"), "plain http: {session}");
+    let browser = Browser {
+        cookie: pair(&session),
+        csrf: String::new(),
+    };
+    let (status, me) = app_api(&app, &browser, reqwest::Method::GET, "/v1/me", None, None).await;
+    assert_eq!((status, &me["id"]), (200, &json!(bob.id)));
+
+    let browser = sign_in(&app, &bob.token).await;
+    // Signing out needs the session's CSRF token.
+    let response = client()
+        .post(app.url("/signout"))
+        .header(COOKIE, &browser.cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 403);
+    let (status, _) = app_api(&app, &browser, reqwest::Method::GET, "/v1/me", None, None).await;
+    assert_eq!(status, 200, "a forged sign-out ends nothing");
+    let response = client()
+        .post(app.url("/signout"))
+        .header(COOKIE, &browser.cookie)
+        .form(&[("csrf", browser.csrf.as_str())])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 303);
+    let cleared = set_cookie(&response, "ovation_session").expect("the cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // The old cookie is worthless, wherever a copy of it is.
+    let answer = app_api(&app, &browser, reqwest::Method::GET, "/v1/me", None, None).await;
+    assert_error(&answer, 401, "unauthenticated");
+}
+
+#[conformance]
+async fn behind_https_the_session_cookie_is_secure() {
+    let app = spawn_app().await;
+    let bob = app.viewer("bob", "US").await;
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = client()
+        .post(app.url("/signin"))
+        .header(COOKIE, &cookie)
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", bob.token.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 303);
+    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    assert!(session.contains("Secure"), "{session}");
+}
+
+#[conformance]
+async fn a_sign_in_without_the_forms_csrf_value_or_with_a_wrong_token_starts_no_session() {
+    let app = spawn_app().await;
+    let bob = app.viewer("bob", "US").await;
+    let (cookie, csrf) = signin_form(&app).await;
+    // Another site's form: no cookie, or a value that is not the cookie's.
+    for (cookie, value) in [("", csrf.as_str()), (cookie.as_str(), "csf_forged")] {
+        let response = post_signin(&app, cookie, &[("token", &bob.token), ("csrf", value)]).await;
+        assert_eq!(response.status().as_u16(), 403);
+        assert!(set_cookie(&response, "ovation_session").is_none());
+    }
+    let response = post_signin(&app, &cookie, &[("token", "ovt_nope"), ("csrf", &csrf)]).await;
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(set_cookie(&response, "ovation_session").is_none());
+    let html = response.text().await.expect("a page");
+    assert!(
+        html.contains("That token is not one Ovation knows"),
+        "{html}"
+    );
+    // `next` never leads to another site.
+    let response = post_signin(
+        &app,
+        &cookie,
+        &[
+            ("token", &bob.token),
+            ("csrf", &csrf),
+            ("next", "//evil.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], "/");
+}
+
+#[conformance]
+async fn the_api_behind_the_session_needs_the_csrf_token_for_changes_and_keeps_the_tokens_rights() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let browser = sign_in(&app, &bob.token).await;
+    let comments = format!("/v1/lives/{live}/comments");
+    let text = json!({"text": "hi"});
+    let post = reqwest::Method::POST;
+    for csrf in [None, Some("forged")] {
+        let answer = app_api(
+            &app,
+            &browser,
+            post.clone(),
+            &comments,
+            csrf,
+            Some(text.clone()),
+        )
+        .await;
+        assert_error(&answer, 403, "forbidden");
+    }
+    let (status, comment) = app_api(
+        &app,
+        &browser,
+        post.clone(),
+        &comments,
+        Some(&browser.csrf),
+        Some(text.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{comment}");
+    assert_eq!(comment["author_id"], json!(bob.id));
+    // Reads need no CSRF token; the viewer's rights are the viewer token's.
+    let (status, list) = app_api(&app, &browser, reqwest::Method::GET, &comments, None, None).await;
+    assert_eq!(
+        (status, list["data"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let answer = app_api(
+        &app,
+        &browser,
+        post.clone(),
+        &format!("/v1/lives/{live}/end"),
+        Some(&browser.csrf),
+        None,
+    )
+    .await;
+    assert_error(&answer, 403, "forbidden");
+    let answer = app_api(
+        &app,
+        &browser,
+        reqwest::Method::GET,
+        "/v1/ledger/verify",
+        None,
+        None,
+    )
+    .await;
+    assert_error(&answer, 403, "forbidden");
+    // Without a session: 401.
+    let nobody = Browser {
+        cookie: "ovation_session=ovs_nope".into(),
+        csrf: String::new(),
+    };
+    let answer = app_api(&app, &nobody, reqwest::Method::GET, "/v1/me", None, None).await;
+    assert_error(&answer, 401, "unauthenticated");
+}
+
+#[conformance]
+async fn a_websocket_through_the_session_must_come_from_this_sites_pages() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let browser = sign_in(&app, &bob.token).await;
+    let request = |origin: &str| {
+        let mut request = app
+            .ws_url(&format!("/app/v1/lives/{live}/events"))
+            .into_client_request()
+            .expect("a request");
+        let headers = request.headers_mut();
+        headers.insert("cookie", browser.cookie.parse().expect("a header"));
+        headers.insert("origin", origin.parse().expect("a header"));
+        request
+    };
+    let refused = connect_async(request("http://evil.example")).await;
+    assert!(refused.is_err(), "another site's page is refused");
+    let (mut socket, response) = connect_async(request(&format!("http://{}", app.addr)))
+        .await
+        .expect("this site's page connects");
+    assert_eq!(response.status().as_u16(), 101);
+    let (status, _) = app.comment(&ana.token, &live, "welcome").await;
+    assert_eq!(status, 201);
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("a message");
+    let Message::Text(text) = message else {
+        panic!("a text event, got {message:?}")
+    };
+    let event: Value = serde_json::from_str(text.as_str()).expect("JSON");
+    assert_eq!(event["type"], json!("comment"));
+    assert_eq!(event["comment"]["text"], json!("welcome"));
+}
+
+#[conformance]
+async fn each_page_is_for_the_right_people() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    // Not signed in: off to the sign-in form, and back afterwards.
+    for (path, next) in [
+        ("/creator", "%2Fcreator"),
+        ("/admin", "%2Fadmin"),
+        (
+            &format!("/lives/{live}") as &str,
+            &format!("%2Flives%2F{live}") as &str,
+        ),
+    ] {
+        let (status, _, location) = page(&app, "", path).await;
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(location, Some(format!("/signin?next={next}")), "{path}");
+    }
+    let viewer = sign_in(&app, &bob.token).await;
+    let creator = sign_in(&app, &ana.token).await;
+    let operator = sign_in(&app, ADMIN).await;
+    for (who, path) in [
+        (&viewer, "/creator"),
+        (&viewer, "/admin"),
+        (&creator, "/admin"),
+        (&operator, "/creator"),
+    ] {
+        let (status, html, _) = page(&app, &who.cookie, path).await;
+        assert_eq!(status, 403, "{path}: {html}");
+        assert!(html.contains("Not for you"), "{html}");
+        assert!(
+            !html.contains("Balances") && !html.contains("Totals by currency"),
+            "{html}"
+        );
+    }
+    let (status, html, _) = page(&app, &creator.cookie, "/creator").await;
+    assert_eq!(status, 200, "{html}");
+    let (status, html, _) = page(&app, &operator.cookie, "/admin").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Totals by currency"), "{html}");
+    let (status, _, _) = page(&app, &viewer.cookie, "/lives/live_nope").await;
+    assert_eq!(status, 404);
+}
+
+#[conformance]
+async fn pages_carry_security_headers_and_the_assets_are_served() {
+    let app = spawn_app().await;
+    let response = client().get(app.url("/")).send().await.expect("an answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap_or("");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    for (path, kind) in [
+        ("/assets/ovation.css", "text/css"),
+        ("/assets/ovation.js", "text/javascript"),
+    ] {
+        let response = client().get(app.url(path)).send().await.expect("an answer");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap_or("")
+                .starts_with(kind),
+            "{path}"
+        );
+    }
+}
+
+#[conformance]
+async fn the_dashboard_shows_balances_supporters_lives_and_the_chart_without_refunded_badges() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let kim = app.viewer("kim", "JP").await;
+    let zed = app.viewer("zed", "US").await;
+    let (status, live) = app
+        .post(
+            "/v1/lives",
+            Some(&ana.token),
+            &json!({"title": "Watercolours", "goal_hearts": 10}),
+        )
+        .await;
+    assert_eq!(status, 201, "{live}");
+    assert_eq!(live["goal_hearts"], json!(10));
+    let live = string(&live, "id").to_owned();
+    app.bought(&bob.token, &live, 2).await;
+    app.bought(&bob.token, &live, 1).await;
+    app.bought(&kim.token, &live, 3).await;
+    let refunded = app.bought(&zed.token, &live, 3).await;
+    let (status, _) = app.refund(ADMIN, string(&refunded, "id"), None).await;
+    assert_eq!(status, 200);
+    let creator = sign_in(&app, &ana.token).await;
+    let (status, html, _) = page(&app, &creator.cookie, "/creator").await;
+    assert_eq!(status, 200, "{html}");
+    // 1.99 + 0.99 USD and 610 JPY pending; the refunded badge is not there.
+    for expected in [
+        "<td class=\"num pending\">2.98 USD</td>",
+        "<td class=\"num pending\">610 JPY</td>",
+        "@bob",
+        "@kim",
+        "Watercolours",
+        // Hearts of the standing badges against the goal: 2 + 1 + 3.
+        "6 / 10",
+        "<svg",
+        "Income per day in USD: 2.98 USD",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    assert!(
+        !html.contains("@zed"),
+        "a refunded buyer is no supporter: {html}"
+    );
+    // The live page counts the same hearts toward the goal.
+    let viewer = sign_in(&app, &kim.token).await;
+    let (status, html, _) = page(&app, &viewer.cookie, &format!("/lives/{live}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("6 of 10 hearts"), "{html}");
+    // Prices in the viewer's currency: yen have no minor unit.
+    assert!(
+        html.contains("120 JPY") && html.contains("610 JPY"),
+        "{html}"
+    );
+}
+
+#[conformance]
+async fn the_operators_view_verifies_the_ledger_and_shows_totals_and_match_budgets() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    app.bought(&bob.token, &live, 3).await;
+    let (status, program) = app
+        .post(
+            "/v1/match-programs",
+            Some(ADMIN),
+            &json!({"name": "Launch match", "rate_bps": 5000, "caps": [{"amount": 10000, "currency": "USD"}],
+                    "ends_at": "2099-01-01T00:00:00Z", "budget": [{"amount": 50000, "currency": "USD"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{program}");
+    let operator = sign_in(&app, ADMIN).await;
+    let (status, html, _) = page(&app, &operator.cookie, "/admin?verify=1").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in [
+        "The ledger verifies",
+        "Creators: pending",
+        "4.99 USD",
+        "Launch match",
+        "500.00 USD",
+        "Run payouts",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+}
+
+async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> crate::common::Answer {
+    app.request(
+        reqwest::Method::PUT,
+        path,
+        Some(token),
+        None,
+        Some(body.to_string()),
+    )
+    .await
+}
+
+#[conformance]
+async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let eve = app.creator("eve").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let path = format!("/v1/lives/{live}/goal");
+    let mut socket = {
+        let url = app.ws_url(&format!("/v1/lives/{live}/events?token={}", bob.token));
+        connect_async(url).await.expect("connects").0
+    };
+    let (status, body) = put(&app, &path, &ana.token, json!({"goal_hearts": 50})).await;
+    assert_eq!((status, &body["goal_hearts"]), (200, &json!(50)), "{body}");
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("a message");
+    let Message::Text(text) = message else {
+        panic!("a text event, got {message:?}")
+    };
+    let event: Value = serde_json::from_str(text.as_str()).expect("JSON");
+    assert_eq!(
+        event,
+        json!({"type": "goal", "live_id": live, "goal_hearts": 50})
+    );
+    let (_, read) = app
+        .get(&format!("/v1/lives/{live}"), Some(&bob.token))
+        .await;
+    assert_eq!(read["goal_hearts"], json!(50));
+    // The platform may set it too; null clears it.
+    let (status, body) = put(&app, &path, ADMIN, json!({"goal_hearts": null})).await;
+    assert_eq!(
+        (status, &body["goal_hearts"]),
+        (200, &Value::Null),
+        "{body}"
+    );
+    for bad in [
+        json!({"goal_hearts": 0}),
+        json!({"goal_hearts": 1_000_001}),
+        json!({"goal_hearts": "ten"}),
+        json!({}),
+    ] {
+        assert_error(
+            &put(&app, &path, &ana.token, bad).await,
+            422,
+            "invalid_request",
+        );
+    }
+    let answer = app
+        .post(
+            "/v1/lives",
+            Some(&ana.token),
+            &json!({"title": "t", "goal_hearts": -1}),
+        )
+        .await;
+    assert_error(&answer, 422, "invalid_request");
+    for token in [&eve.token, &bob.token] {
+        assert_error(
+            &put(&app, &path, token, json!({"goal_hearts": 5})).await,
+            403,
+            "forbidden",
+        );
+    }
+    assert_error(
+        &put(&app, &path, "nope", json!({"goal_hearts": 5})).await,
+        401,
+        "unauthenticated",
+    );
+    let (status, _) = app.end_live(&ana.token, &live).await;
+    assert_eq!(status, 200);
+    assert_error(
+        &put(&app, &path, &ana.token, json!({"goal_hearts": 5})).await,
+        409,
+        "live_not_active",
+    );
+}
+
+#[conformance]
+async fn the_demo_offers_its_accounts_on_the_home_page() {
+    let app = spawn_app().await;
+    let demo = server::demo::seed(&app.state, ADMIN)
+        .await
+        .expect("the demo seeds");
+    let response = client().get(app.url("/")).send().await.expect("an answer");
+    let cookie = pair(&set_cookie(&response, "ovation_signin").expect("the form's CSRF cookie"));
+    let html = response.text().await.expect("a page");
+    assert!(html.contains("Sunday sketching, live"), "{html}");
+    assert!(html.contains("goal 50"), "{html}");
+    let (handle, _, token) = &demo.viewers[0];
+    assert!(
+        html.contains(&format!("Sign in as Viewer @{handle}")),
+        "{html}"
+    );
+    // One click signs in and opens the demo's live.
+    let csrf = cookie.trim_start_matches("ovation_signin=").to_owned();
+    let next = format!("/lives/{}", demo.live_id);
+    let response = post_signin(
+        &app,
+        &cookie,
+        &[("token", token), ("csrf", &csrf), ("next", &next)],
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], next.as_str());
+}
