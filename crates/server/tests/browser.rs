@@ -155,24 +155,50 @@ async fn text_of(browser: &Client, css: &str) -> String {
         .expect("its text")
 }
 
+/// Clicks the element `css` selects.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} is on the page: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+/// Types `text` into the field `css` selects.
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} is on the page: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+/// Signs out with the header's button; ends on the home page.
+async fn sign_out(browser: &Client, app: &TestApp) {
+    click(browser, "form[action='/signout'] button").await;
+    assert!(
+        until(
+            browser,
+            &format!("window.location.href === {:?}", app.url("/")),
+            Duration::from_secs(10)
+        )
+        .await,
+        "signed out and sent home"
+    );
+}
+
 /// Signs in through the form, as a person would; ends on `next`.
 async fn sign_in(browser: &Client, app: &TestApp, token: &str, next: &str) {
     browser
         .goto(&app.url(&format!("/signin?next={next}")))
         .await
         .expect("the sign-in page opens");
-    let field = browser
-        .find(Locator::Css("#token"))
-        .await
-        .expect("a token field");
-    field.send_keys(token).await.expect("typing");
-    browser
-        .find(Locator::Css("form[action='/signin'] button[type=submit]"))
-        .await
-        .expect("a sign-in button")
-        .click()
-        .await
-        .expect("clicking");
+    type_into(browser, "#token", token).await;
+    click(browser, "form[action='/signin'] button[type=submit]").await;
     let expected = app.url(next);
     assert!(
         until(
@@ -297,13 +323,7 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
             .contains("EUR")
     );
 
-    buying
-        .find(Locator::Css("button.tier[data-tier='2']"))
-        .await
-        .expect("the 2-heart button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&buying, "button.tier[data-tier='2']").await;
     assert!(
         until(
             &buying,
@@ -316,20 +336,8 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
     );
 
     let text = "Your line work is amazing";
-    buying
-        .find(Locator::Css("#comment-text"))
-        .await
-        .expect("the comment box")
-        .send_keys(text)
-        .await
-        .expect("typing");
-    buying
-        .find(Locator::Css("#comment-form button[type=submit]"))
-        .await
-        .expect("the send button")
-        .click()
-        .await
-        .expect("clicking");
+    type_into(&buying, "#comment-text", text).await;
+    click(&buying, "#comment-form button[type=submit]").await;
     let sent = Instant::now();
     let seen = until(
         &watching,
@@ -366,21 +374,7 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
     screenshot(&watching, "live-phone.png", 390).await;
 
     // The creator's dashboard shows the pending amount and the supporter.
-    buying
-        .find(Locator::Css("form[action='/signout'] button"))
-        .await
-        .expect("a sign-out button")
-        .click()
-        .await
-        .expect("clicking");
-    assert!(
-        until(
-            &buying,
-            &format!("window.location.href === {:?}", app.url("/")),
-            Duration::from_secs(10)
-        )
-        .await
-    );
+    sign_out(&buying, &app).await;
     sign_in(&buying, &app, &creator.token, "/creator").await;
     assert_eq!(
         text_of(&buying, "#balances tr[data-currency='USD'] td.pending").await,
@@ -403,30 +397,10 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
     screenshot(&buying, "dashboard.png", 1200).await;
 
     // The operator's view, after a verification of the ledger.
-    watching
-        .find(Locator::Css("form[action='/signout'] button"))
-        .await
-        .expect("a sign-out button")
-        .click()
-        .await
-        .expect("clicking");
-    assert!(
-        until(
-            &watching,
-            &format!("window.location.href === {:?}", app.url("/")),
-            Duration::from_secs(10)
-        )
-        .await
-    );
+    sign_out(&watching, &app).await;
     screenshot(&watching, "home.png", 1200).await;
     sign_in(&watching, &app, &app.admin_token, "/admin").await;
-    watching
-        .find(Locator::Css("a[href='/admin?verify=1']"))
-        .await
-        .expect("the verify button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&watching, "a[href='/admin?verify=1']").await;
     assert!(
         until(
             &watching,
@@ -463,13 +437,7 @@ async fn a_declined_card_and_an_ended_live_show_their_messages_and_move_no_money
         .select_by_value("pm_card_chargeDeclined")
         .await
         .expect("choosing the declined card");
-    browser
-        .find(Locator::Css("button.tier[data-tier='1']"))
-        .await
-        .expect("the 1-heart button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&browser, "button.tier[data-tier='1']").await;
     assert!(
         until(
             &browser,
@@ -587,29 +555,13 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
     let mut driver = Driver::start(chromium, &chromedriver).await;
     let browser = driver.browser().await;
     sign_in(&browser, &app, &creator.token, "/creator").await;
-    browser
-        .find(Locator::Css("#live-title"))
-        .await
-        .expect("the title field")
-        .send_keys("Late-night jazz")
-        .await
-        .expect("typing");
-    browser
-        .find(Locator::Css("#live-goal"))
-        .await
-        .expect("the goal field")
-        .send_keys("30")
-        .await
-        .expect("typing");
-    browser
-        .find(Locator::Css(
-            "form[data-api='/app/v1/lives'] button[type=submit]",
-        ))
-        .await
-        .expect("the go-live button")
-        .click()
-        .await
-        .expect("clicking");
+    type_into(&browser, "#live-title", "Late-night jazz").await;
+    type_into(&browser, "#live-goal", "30").await;
+    click(
+        &browser,
+        "form[data-api='/app/v1/lives'] button[type=submit]",
+    )
+    .await;
     assert!(
         until(
             &browser,
@@ -636,13 +588,7 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
         .expect("the goal field");
     field.clear().await.expect("clearing");
     field.send_keys("45").await.expect("typing");
-    browser
-        .find(Locator::Css("form[data-method='PUT'] button[type=submit]"))
-        .await
-        .expect("the set-goal button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&browser, "form[data-method='PUT'] button[type=submit]").await;
     assert!(
         until(
             &browser,
@@ -657,13 +603,7 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
         .await;
     assert_eq!(read["goal_hearts"], json!(45));
 
-    browser
-        .find(Locator::Css("button.danger"))
-        .await
-        .expect("the end-live button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&browser, "button.danger").await;
     assert!(
         until(
             &browser,
@@ -679,21 +619,7 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
     assert_eq!(read["status"], json!("ended"));
 
     // The operator's release button calls the API through the session.
-    browser
-        .find(Locator::Css("form[action='/signout'] button"))
-        .await
-        .expect("a sign-out button")
-        .click()
-        .await
-        .expect("clicking");
-    assert!(
-        until(
-            &browser,
-            &format!("window.location.href === {:?}", app.url("/")),
-            Duration::from_secs(10)
-        )
-        .await
-    );
+    sign_out(&browser, &app).await;
     sign_in(&browser, &app, &app.admin_token, "/admin").await;
     browser
         .execute(
@@ -703,15 +629,7 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
         )
         .await
         .expect("watching the page's requests");
-    browser
-        .find(Locator::Css(
-            "form[data-api='/app/v1/holds/release'] button",
-        ))
-        .await
-        .expect("the release button")
-        .click()
-        .await
-        .expect("clicking");
+    click(&browser, "form[data-api='/app/v1/holds/release'] button").await;
     assert!(
         until(
             &browser,

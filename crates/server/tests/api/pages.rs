@@ -143,6 +143,22 @@ async fn app_api(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The next message of a live's WebSocket, as JSON.
+async fn next_event<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("a message");
+    let Message::Text(text) = message else {
+        panic!("a text event, got {message:?}")
+    };
+    serde_json::from_str(text.as_str()).expect("JSON")
+}
+
 #[conformance]
 async fn signing_in_sets_an_http_only_lax_session_cookie_and_signing_out_ends_it() {
     let app = spawn_app().await;
@@ -340,15 +356,7 @@ async fn a_websocket_through_the_session_must_come_from_this_sites_pages() {
     assert_eq!(response.status().as_u16(), 101);
     let (status, _) = app.comment(&ana.token, &live, "welcome").await;
     assert_eq!(status, 201);
-    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .expect("an event")
-        .expect("open")
-        .expect("a message");
-    let Message::Text(text) = message else {
-        panic!("a text event, got {message:?}")
-    };
-    let event: Value = serde_json::from_str(text.as_str()).expect("JSON");
+    let event = next_event(&mut socket).await;
     assert_eq!(event["type"], json!("comment"));
     assert_eq!(event["comment"]["text"], json!("welcome"));
 }
@@ -544,15 +552,7 @@ async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
     };
     let (status, body) = put(&app, &path, &ana.token, json!({"goal_hearts": 50})).await;
     assert_eq!((status, &body["goal_hearts"]), (200, &json!(50)), "{body}");
-    let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .expect("an event")
-        .expect("open")
-        .expect("a message");
-    let Message::Text(text) = message else {
-        panic!("a text event, got {message:?}")
-    };
-    let event: Value = serde_json::from_str(text.as_str()).expect("JSON");
+    let event = next_event(&mut socket).await;
     assert_eq!(
         event,
         json!({"type": "goal", "live_id": live, "goal_hearts": 50})
