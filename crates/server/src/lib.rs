@@ -267,6 +267,7 @@ impl App {
             metrics: metrics_handle(),
             lives: state::LiveCache::default(),
             programs: state::ProgramCache::default(),
+            hearts: state::HeartsCache::default(),
             demo: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });

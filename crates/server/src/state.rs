@@ -45,6 +45,8 @@ pub struct Shared {
     pub lives: LiveCache,
     /// Match programs, read again every few seconds.
     pub programs: ProgramCache,
+    /// Hearts per live for the live pages, read again every few seconds.
+    pub hearts: HeartsCache,
     /// What `serve --demo` seeded: the home page offers its accounts.
     pub demo: std::sync::OnceLock<crate::demo::Demo>,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
@@ -85,6 +87,43 @@ impl LiveCache {
         }
         lives.insert(live.id.to_string(), live.clone());
         live
+    }
+}
+
+/// How long a live page uses the hearts count it read: a popular live's page is opened by
+/// thousands of viewers, and the count sums every badge of the live. The page's script then
+/// adds the hearts of each badge event, so a count a moment old is only a moment behind.
+const HEARTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Hearts of each live's standing badges, read at most every [`HEARTS_TTL`] per live.
+#[derive(Debug, Default)]
+pub struct HeartsCache {
+    counts: Mutex<HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl HeartsCache {
+    /// The hearts of `live`, from the cache when fresh.
+    pub async fn get(
+        &self,
+        store: &store::Store,
+        live: &store::LiveId,
+    ) -> Result<u64, store::StoreError> {
+        if let Some((at, hearts)) = self
+            .counts
+            .lock()
+            .expect("never poisoned")
+            .get(live.as_str())
+            && at.elapsed() < HEARTS_TTL
+        {
+            return Ok(*hearts);
+        }
+        let hearts = store.live_hearts(live).await?;
+        let mut counts = self.counts.lock().expect("never poisoned");
+        if counts.len() >= LIVE_CACHE_MAX {
+            counts.clear();
+        }
+        counts.insert(live.to_string(), (std::time::Instant::now(), hearts));
+        Ok(hearts)
     }
 }
 

@@ -200,12 +200,13 @@ impl Store {
     ) -> Result<Vec<Supporter>, StoreError> {
         let since = to_micros(since);
         let mut data = with_pool!(&self.db, pool => sqlx::query(
-            "SELECT p.viewer_id, u.handle, MAX(p.tier) AS top_tier, COUNT(*) AS n \
-             FROM purchases p JOIN users u ON u.id = p.viewer_id \
-             WHERE p.creator_id = $1 AND p.status = 'succeeded' AND p.created_at >= $2 \
-             GROUP BY p.viewer_id, u.handle \
-             ORDER BY top_tier DESC, n DESC, p.viewer_id \
-             LIMIT $3",
+            // Aggregated first, joined after: only the page's supporters look up a handle.
+            "SELECT s.viewer_id, u.handle, s.top_tier, s.n FROM ( \
+                 SELECT viewer_id, MAX(tier) AS top_tier, COUNT(*) AS n FROM purchases \
+                 WHERE creator_id = $1 AND status = 'succeeded' AND created_at >= $2 \
+                 GROUP BY viewer_id ORDER BY top_tier DESC, n DESC, viewer_id LIMIT $3 \
+             ) s JOIN users u ON u.id = s.viewer_id \
+             ORDER BY s.top_tier DESC, s.n DESC, s.viewer_id",
         )
         .bind(creator.as_str())
         .bind(since)

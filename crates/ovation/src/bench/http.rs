@@ -108,6 +108,8 @@ pub(crate) fn field(v: &Value, name: &str) -> anyhow::Result<String> {
 /// What the benchmarks seed through the API: a creator with a running live, and viewers.
 #[derive(Debug, Clone)]
 pub(crate) struct Seeded {
+    /// The creator's id and token.
+    pub(crate) creator: (String, String),
     pub(crate) live_id: String,
     /// Viewers' ids and tokens.
     pub(crate) viewers: Vec<(String, String)>,
@@ -200,6 +202,7 @@ pub(crate) async fn seed(
     }
     all.sort_by_key(|(i, _, _)| *i);
     Ok(Seeded {
+        creator: (creator_id, creator_token),
         live_id,
         viewers: all.into_iter().map(|(_, id, t)| (id, t)).collect(),
     })

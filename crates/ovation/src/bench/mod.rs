@@ -6,6 +6,7 @@ mod fanout;
 mod http;
 mod ledger;
 mod nodes;
+mod pages;
 mod payouts;
 mod purchases;
 mod report;
@@ -27,6 +28,8 @@ pub(crate) enum BenchCommand {
     Nodes(nodes::NodesArgs),
     /// A payout run over many creators with available balances, through the sandbox.
     Payouts(payouts::PayoutsArgs),
+    /// The pages' render times for a creator with a history of badge purchases.
+    Pages(pages::PagesArgs),
 }
 
 /// Options every benchmark shares.
@@ -44,6 +47,7 @@ pub(crate) async fn run(command: BenchCommand, config: server::Config) -> anyhow
         BenchCommand::Fanout(args) => fanout::run(args).await,
         BenchCommand::Nodes(args) => nodes::run(args).await,
         BenchCommand::Payouts(args) => payouts::run(args, config).await,
+        BenchCommand::Pages(args) => pages::run(args, config).await,
     }
 }
 

@@ -52,13 +52,14 @@ pub(crate) struct PurchasesArgs {
     common: Common,
 }
 
-struct Totals {
+pub(super) struct Totals {
     lat: Latencies,
-    errors: u64,
-    first_error: Option<String>,
+    pub(super) errors: u64,
+    pub(super) first_error: Option<String>,
 }
 
-async fn drive(
+/// Buys `count` badges (purchase numbers `from`…) over `concurrency` connections.
+pub(super) async fn drive(
     addr: &str,
     seeded: &Seeded,
     from: u64,

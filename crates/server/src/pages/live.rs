@@ -46,8 +46,10 @@ pub(crate) async fn live_page(
         .store
         .recent_comments(&live.id, COMMENTS_SHOWN)
         .await?;
-    let hearts = state.store.live_hearts(&live.id).await?;
+    let hearts = state.hearts.get(&state.store, &live.id).await?;
     let support = support_panel(&state, &session.caller, &live, &creator).await?;
+    // The operator's token acts as no account: it watches, it does not chat.
+    let can_comment = live.active && matches!(session.caller, Caller::User(_));
     let body = html! {
         section.live data-live-id=(live.id) data-active=(live.active)
             data-last-comment=(comments.last().map_or("", |c| c.id.as_str())) {
@@ -73,8 +75,8 @@ pub(crate) async fn live_page(
                     form #comment-form.inline autocomplete="off" {
                         label for="comment-text" { "Comment" }
                         input #comment-text name="text" type="text" maxlength="300" required
-                            placeholder="Say something nice" disabled[!live.active];
-                        button type="submit" disabled[!live.active] { "Send" }
+                            placeholder="Say something nice" disabled[!can_comment];
+                        button type="submit" disabled[!can_comment] { "Send" }
                     }
                     p #comment-notice.notice role="status" aria-live="polite" {}
                 }
@@ -146,6 +148,14 @@ async fn support_panel(
                 }
                 p { a href="/creator" { "Your dashboard" } }
                 p.notice role="status" aria-live="polite" data-api-notice {}
+            }
+        });
+    }
+    if user.kind == live::AccountKind::Brand {
+        return Ok(html! {
+            aside.card.support {
+                h2 { "Support @" (creator) }
+                p.notice { "Badges are bought by viewers and creators; a brand account watches." }
             }
         });
     }
