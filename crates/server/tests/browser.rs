@@ -121,9 +121,19 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Ending ChromeDriver ends the browsers it started.
         let _ = self.process.kill();
         let _ = self.process.wait();
+        // A browser outlives its ChromeDriver when a test failed before closing it (and
+        // some of its helpers may linger even after a close): end every process of each
+        // profile this test made.
+        for profile in &self.profiles {
+            let _ = Command::new("pkill")
+                .arg("-f")
+                .arg(format!("user-data-dir={}", profile.path().display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
