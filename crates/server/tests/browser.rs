@@ -426,11 +426,16 @@ async fn a_badge_bought_on_the_live_page_shows_beside_the_comment_in_another_ses
 }
 
 #[tokio::test]
-async fn a_declined_card_and_an_ended_live_show_their_messages_and_move_no_money() {
+async fn a_declined_card_a_spending_limit_and_an_ended_live_show_their_messages_and_move_no_money()
+{
     let Some((chromium, chromedriver)) = chromium() else {
         return;
     };
-    let app = spawn_app().await;
+    // Every buyer may spend £3.00 a day: a 3-heart badge (£4.99) is over it.
+    let app = common::spawn_app_with(|c| {
+        c.daily_spending_limit.insert(money::Currency::GBP, 300);
+    })
+    .await;
     let creator = app.creator("noor.sings").await;
     let viewer = app.viewer("ravi", "GB").await;
     let live = start_live(&app, &creator, "Evening set", 50).await;
@@ -456,6 +461,25 @@ async fn a_declined_card_and_an_ended_live_show_their_messages_and_move_no_money
         )
         .await,
         "the decline is explained: {}",
+        text_of(&browser, "#badge-notice").await
+    );
+
+    browser
+        .find(Locator::Css("#payment"))
+        .await
+        .expect("the payment choice")
+        .select_by_value("pm_card_visa")
+        .await
+        .expect("choosing the good card");
+    click(&browser, "button.tier[data-tier='3']").await;
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('#badge-notice.error') && document.querySelector('#badge-notice').textContent.includes('over your spending limit')",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the limit is explained: {}",
         text_of(&browser, "#badge-notice").await
     );
 

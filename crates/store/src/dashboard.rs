@@ -19,6 +19,8 @@ use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 pub struct Session {
     /// The account; `None` for the operator (signed in with the admin token).
     pub user_id: Option<UserId>,
+    /// For the operator: the SHA-256 of the admin token signed in with.
+    pub admin_token_hash: Option<String>,
     /// The token every form of the session carries.
     pub csrf: String,
     /// When it stops being accepted.
@@ -76,21 +78,17 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 impl Store {
     /// Records a session by the hash of its cookie.
-    pub async fn create_session(
-        &self,
-        hash: &str,
-        user: Option<&UserId>,
-        csrf: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    pub async fn create_session(&self, hash: &str, session: &Session) -> Result<(), StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (hash, user_id, admin_token_hash, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(hash)
-        .bind(user.map(UserId::as_str))
-        .bind(csrf)
+        .bind(session.user_id.as_ref().map(UserId::as_str))
+        .bind(session.admin_token_hash.as_deref())
+        .bind(&session.csrf)
         .bind(to_micros(crate::now()))
-        .bind(to_micros(expires_at))
+        .bind(to_micros(session.expires_at))
         .execute(pool)
         .await?
         .rows_affected());
@@ -100,7 +98,7 @@ impl Store {
     /// The session with this hash, unless it has expired.
     pub async fn session(&self, hash: &str) -> Result<Option<Session>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "SELECT user_id, csrf, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
+            "SELECT user_id, admin_token_hash, csrf, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
         )
         .bind(hash)
         .bind(to_micros(crate::now()))
@@ -109,6 +107,7 @@ impl Store {
         .map(|row| {
             Ok(Session {
                 user_id: row.opt_text("user_id")?.map(UserId::from_string),
+                admin_token_hash: row.opt_text("admin_token_hash")?,
                 csrf: row.text("csrf")?,
                 expires_at: from_micros(row.int("expires_at")?),
             })

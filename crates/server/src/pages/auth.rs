@@ -152,21 +152,24 @@ pub(crate) async fn signin(
     };
     let session = secret("ovs_");
     let session_csrf = secret("csrf_");
-    let user = match &caller {
-        Caller::Admin => None,
-        Caller::User(u) => Some(u.id.clone()),
-    };
     let ttl =
         time::Duration::try_from(state.config.session_ttl).unwrap_or(time::Duration::hours(12));
+    let (user_id, admin_token_hash) = match &caller {
+        Caller::Admin => (None, Some(state.admin_token_hash.clone())),
+        Caller::User(u) => (Some(u.id.clone()), None),
+    };
     // Expired sessions are forgotten as new ones start: the table stays small.
     state.store.delete_expired_sessions().await?;
     state
         .store
         .create_session(
             &token_hash(&session),
-            user.as_ref(),
-            &session_csrf,
-            store::now() + ttl,
+            &store::Session {
+                user_id,
+                admin_token_hash,
+                csrf: session_csrf,
+                expires_at: store::now() + ttl,
+            },
         )
         .await?;
     let target = next.unwrap_or_else(|| {

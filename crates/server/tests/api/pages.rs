@@ -637,3 +637,29 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], next.as_str());
 }
+
+#[conformance]
+async fn an_operators_session_ends_when_the_admin_token_changes() {
+    let app = spawn_app().await;
+    let operator = sign_in(&app, ADMIN).await;
+    assert_eq!(page(&app, &operator.cookie, "/admin").await.0, 200);
+    // A session begun with the admin token of before a rotation.
+    let hash = server::extract::token_hash;
+    app.state
+        .store
+        .create_session(
+            &hash("ovs_before_the_rotation"),
+            &store::Session {
+                user_id: None,
+                admin_token_hash: Some(hash("the old admin token")),
+                csrf: "csrf_old".into(),
+                expires_at: store::now() + time::Duration::hours(1),
+            },
+        )
+        .await
+        .expect("a session");
+    let (status, _, location) =
+        page(&app, "ovation_session=ovs_before_the_rotation", "/admin").await;
+    assert_eq!(status, 303, "signed out by the rotation");
+    assert_eq!(location.as_deref(), Some("/signin?next=%2Fadmin"));
+}
