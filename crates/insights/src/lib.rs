@@ -154,12 +154,14 @@ fn draw(
     let days = i64::try_from(series.amounts.len()).unwrap_or(1);
     let top = axis_top(series.best_day().amount());
     let currency = series.currency;
-    let first = series.first;
+    let last = series.first + Duration::days(days - 1);
     let mut chart = ChartBuilder::on(root)
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(28)
         .y_label_area_size(64)
-        .build_cartesian_2d(0_i64..(days - 1).max(1), 0_i64..top)?;
+        // Days before the last, so that the last day always gets a label.
+        .build_cartesian_2d((1 - days).min(-1)..0_i64, 0_i64..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -170,9 +172,9 @@ fn draw(
         .y_labels(5)
         .x_labels(6)
         .y_label_formatter(&|v| axis_label(*v, currency))
-        .x_label_formatter(&|i| day_label(first + Duration::days(*i)))
+        .x_label_formatter(&|i| day_label(last + Duration::days(*i)))
         .draw()?;
-    let points: Vec<(i64, i64)> = (0_i64..)
+    let points: Vec<(i64, i64)> = (1 - days..)
         .zip(series.amounts.iter().map(|a| (*a).max(0)))
         .collect();
     chart.draw_series(LineSeries::new(
@@ -268,7 +270,11 @@ mod tests {
             svg.contains("\n20.00\n"),
             "the axis top is labelled in dollars: {svg}"
         );
-        assert!(svg.contains("\nNov 13\n"), "dates label the x axis: {svg}");
+        assert!(svg.contains("\nDec 2\n"), "the last day is labelled: {svg}");
+        assert!(
+            svg.contains("\nNov 22\n"),
+            "and every few days before it: {svg}"
+        );
         assert!(
             svg.contains("<circle"),
             "the day with income is marked: {svg}"
