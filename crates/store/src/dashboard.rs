@@ -156,6 +156,25 @@ impl Store {
         self.live(live).await
     }
 
+    /// Lives that are on now, newest first, each with its creator's handle.
+    pub async fn active_lives_with_creators(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(Live, String)>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "SELECT l.id, l.creator_id, l.title, l.status, l.started_at, l.ended_at, l.goal_hearts, \
+                    u.handle AS creator_handle \
+             FROM lives l JOIN users u ON u.id = l.creator_id \
+             WHERE l.status = 'live' ORDER BY l.started_at DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| Ok((live_from_row(row)?, row.text("creator_handle")?)))
+        .collect())
+    }
+
     /// The latest `limit` comments of a live, oldest first.
     pub async fn recent_comments(
         &self,

@@ -1,7 +1,5 @@
 //! `/`: the lives that are on now, and how to sign in (with the demo's accounts, in a demo).
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -21,15 +19,7 @@ pub(crate) async fn home(
     visitor: Visitor,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lives = state.store.active_lives(LIVES_SHOWN).await?;
-    let mut handles: HashMap<String, String> = HashMap::new();
-    for live in &lives {
-        if !handles.contains_key(live.creator_id.as_str())
-            && let Some(user) = state.store.user(&live.creator_id).await?
-        {
-            handles.insert(live.creator_id.to_string(), user.handle);
-        }
-    }
+    let lives = state.store.active_lives_with_creators(LIVES_SHOWN).await?;
     let demo = state.demo.get();
     // The demo's one-click sign-in forms need the sign-in form's CSRF cookie.
     let (csrf, cookie) = match (&visitor.0, demo) {
@@ -47,12 +37,12 @@ pub(crate) async fn home(
                     code { "POST /v1/lives" } "." }
             } @else {
                 ul.lives {
-                    @for live in &lives {
+                    @for (live, creator) in &lives {
                         li {
                             a href={"/lives/" (live.id)} { (live.title) }
                             " "
                             span.muted {
-                                "by @" (handles.get(live.creator_id.as_str()).map_or("?", String::as_str))
+                                "by @" (creator)
                                 ", since " time datetime=(rfc3339(live.started_at)) { (when(live.started_at)) }
                             }
                             @if let Some(goal) = live.goal_hearts {

@@ -620,6 +620,10 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
     let html = response.text().await.expect("a page");
     assert!(html.contains("Sunday sketching, live"), "{html}");
     assert!(html.contains("goal 50"), "{html}");
+    assert!(
+        html.contains(&format!("by @{}", demo.creator_handle)),
+        "{html}"
+    );
     let (handle, _, token) = &demo.viewers[0];
     assert!(
         html.contains(&format!("Sign in as Viewer @{handle}")),
