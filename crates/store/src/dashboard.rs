@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 use crate::columns::{Columns, corrupt};
 use crate::queries::{
     comment_from_row, live_columns, live_from_row, payout_columns, payout_from_row,
-    supporter_from_row,
+    supporter_from_row, user_from_row,
 };
-use crate::rows::{Comment, Live, LiveId, Payout, Supporter, UserId};
+use crate::rows::{Comment, Live, LiveId, Payout, Supporter, User, UserId};
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
 /// A signed-in browser: the account it acts as, or the operator.
@@ -95,22 +95,32 @@ impl Store {
         Ok(())
     }
 
-    /// The session with this hash, unless it has expired.
-    pub async fn session(&self, hash: &str) -> Result<Option<Session>, StoreError> {
+    /// The session with this hash, unless it has expired, with its account (read in the
+    /// same statement; `None` for the operator's sessions).
+    pub async fn session(&self, hash: &str) -> Result<Option<(Session, Option<User>)>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "SELECT user_id, admin_token_hash, csrf, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
+            "SELECT s.user_id, s.admin_token_hash, s.csrf, s.expires_at, \
+                    u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, \
+                    u.own_daily_limit, u.own_weekly_limit, u.payout_account, u.created_at \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id \
+             WHERE s.hash = $1 AND s.expires_at > $2",
         )
         .bind(hash)
         .bind(to_micros(crate::now()))
         .fetch_optional(pool)
         .await?
         .map(|row| {
-            Ok(Session {
+            let session = Session {
                 user_id: row.opt_text("user_id")?.map(UserId::from_string),
                 admin_token_hash: row.opt_text("admin_token_hash")?,
                 csrf: row.text("csrf")?,
                 expires_at: from_micros(row.int("expires_at")?),
-            })
+            };
+            let user = match session.user_id {
+                Some(_) => Some(user_from_row(&row)?),
+                None => None,
+            };
+            Ok((session, user))
         })
         .transpose())
     }
@@ -157,10 +167,7 @@ impl Store {
     }
 
     /// Lives that are on now, newest first, each with its creator's handle.
-    pub async fn active_lives_with_creators(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<(Live, String)>, StoreError> {
+    pub async fn active_lives(&self, limit: u32) -> Result<Vec<(Live, String)>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
             "SELECT l.id, l.creator_id, l.title, l.status, l.started_at, l.ended_at, l.goal_hearts, \
                     u.handle AS creator_handle \

@@ -47,7 +47,7 @@ use crate::columns::corrupt;
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
     let id = row.text("id")?;
     let kind = row.text("kind")?;
     let country = row.text("country")?;
@@ -403,21 +403,6 @@ impl Store {
         .as_ref()
         .map(live_from_row)
         .transpose())
-    }
-
-    /// Lives that are on now, newest first.
-    pub async fn active_lives(&self, limit: u32) -> Result<Vec<Live>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(concat!(
-            "SELECT ",
-            live_columns!(),
-            " FROM lives WHERE status = 'live' ORDER BY started_at DESC LIMIT $1"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(live_from_row)
-        .collect())
     }
 
     /// Ends a live. Returns the live and whether this call ended it.

@@ -93,6 +93,12 @@ pub(crate) async fn signin_form(
     Ok(response)
 }
 
+/// A form body (`application/x-www-form-urlencoded`), or 422 saying what is wrong.
+fn parse_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| crate::error::invalid(format!("invalid form: {e}")).into())
+}
+
 #[derive(Debug, Deserialize)]
 struct SigninForm {
     #[serde(default)]
@@ -116,8 +122,7 @@ pub(crate) async fn signin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form: SigninForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| crate::error::invalid(format!("invalid form: {e}")))?;
+    let form: SigninForm = parse_form(&body)?;
     let next = local_path(form.next.as_deref());
     let expected = cookie_value(&headers, SIGNIN_COOKIE).unwrap_or_default();
     let (csrf, cookie) = signin_csrf(&state, &headers);
@@ -201,8 +206,7 @@ pub(crate) async fn signout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let form: CsrfForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| crate::error::invalid(format!("invalid form: {e}")))?;
+    let form: CsrfForm = parse_form(&body)?;
     if let Some(session) = &visitor.0 {
         if !same_secret(&form.csrf, &session.csrf) {
             return Err(PageError::Forbidden(

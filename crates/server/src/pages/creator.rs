@@ -166,7 +166,7 @@ pub(crate) async fn dashboard(
                                 th scope="row" { "@" (s.viewer_handle) }
                                 td { (badge(s.top_tier.hearts())) }
                                 td.num { (s.purchases) }
-                                td.num { (s.totals.iter().map(|m| amount(*m)).collect::<Vec<_>>().join(", ")) }
+                                td.num { (money_list(&s.totals)) }
                             }
                         }
                     }

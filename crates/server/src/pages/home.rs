@@ -19,7 +19,7 @@ pub(crate) async fn home(
     visitor: Visitor,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let lives = state.store.active_lives_with_creators(LIVES_SHOWN).await?;
+    let lives = state.store.active_lives(LIVES_SHOWN).await?;
     let demo = state.demo.get();
     // The demo's one-click sign-in forms need the sign-in form's CSRF cookie.
     let (csrf, cookie) = match (&visitor.0, demo) {

@@ -7,15 +7,14 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use ledger::{AccountId, Purpose};
 use maud::{Markup, html};
-use money::Money;
 use store::{Comment, Live, LiveId};
 
 use super::layout::{badge, page, rfc3339, when};
 use super::{PageError, Visitor};
 use crate::extract::Caller;
 use crate::payments::SANDBOX_METHODS;
+use crate::routes::wallet::wallet_spendable;
 use crate::state::AppState;
 
 /// Comments rendered with the page; later ones arrive over the WebSocket.
@@ -170,11 +169,7 @@ async fn support_panel(
         });
     };
     let currency = prices.currency;
-    let wallet = state
-        .store
-        .ledger_balance(&AccountId::of(user.id.as_str(), Purpose::Wallet, currency))
-        .await?
-        .map_or(0, |b| b.credits_posted - b.debits_posted - b.debits_pending);
+    let wallet = wallet_spendable(state, &user.id, currency).await?;
     let card_methods = state.payments.name() == "sandbox";
     Ok(html! {
         aside.card.support {
@@ -187,7 +182,7 @@ async fn support_panel(
                         option value=(method) { (label) }
                     }
                 }
-                option value="wallet" { "Wallet (" (Money::new(wallet, currency)) ")" }
+                option value="wallet" { "Wallet (" (wallet) ")" }
             }
             div.tiers role="group" aria-label="Badges" {
                 @for t in live::Tier::ALL {

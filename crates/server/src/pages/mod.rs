@@ -110,19 +110,16 @@ async fn signed_in(headers: &HeaderMap, state: &AppState) -> Result<Option<Signe
         return Ok(None);
     };
     let hash = token_hash(&secret);
-    let Some(session) = state.store.session(&hash).await? else {
+    let Some((session, user)) = state.store.session(&hash).await? else {
         return Ok(None);
     };
-    let caller = match &session.user_id {
+    let caller = match user {
+        Some(user) => Caller::User(std::sync::Arc::new(user)),
         // An operator's session ends when the admin token changes.
         None if session.admin_token_hash.as_deref() == Some(state.admin_token_hash.as_str()) => {
             Caller::Admin
         }
         None => return Ok(None),
-        Some(id) => match state.store.user(id).await? {
-            Some(user) => Caller::User(std::sync::Arc::new(user)),
-            None => return Ok(None),
-        },
     };
     Ok(Some(SignedIn {
         hash,

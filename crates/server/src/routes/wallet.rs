@@ -208,16 +208,26 @@ pub(crate) async fn wallet(
 ) -> Result<Json<WalletBody>, ApiError> {
     let user = buyer(&caller)?;
     let currency = wallet_currency(&state, &user)?;
-    let id = AccountId::of(user.id.as_str(), Purpose::Wallet, currency);
+    let spendable = wallet_spendable(&state, &user.id, currency).await?;
+    Ok(Json(WalletBody {
+        user_id: user.id.to_string(),
+        balances: vec![spendable.into()],
+    }))
+}
+
+/// What `user` can spend from their wallet in `currency` (zero before any top-up).
+pub(crate) async fn wallet_spendable(
+    state: &AppState,
+    user: &store::UserId,
+    currency: money::Currency,
+) -> Result<Money, ApiError> {
+    let id = AccountId::of(user.as_str(), Purpose::Wallet, currency);
     let spendable = state
         .store
         .ledger_balance(&id)
         .await?
         .map_or(0, |b| b.credits_posted - b.debits_posted - b.debits_pending);
-    Ok(Json(WalletBody {
-        user_id: user.id.to_string(),
-        balances: vec![Money::new(spendable, currency).into()],
-    }))
+    Ok(Money::new(spendable, currency))
 }
 
 /// The caller's badge spending caps and what they spent.
