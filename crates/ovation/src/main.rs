@@ -94,8 +94,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => {
-            let app = App::build(config).await?;
-            let report = app.state.store.verify_ledger().await?;
+            let store = server::open_store(&config).await?;
+            let report = store.verify_ledger().await?;
             println!(
                 "transfers: {}, accounts: {}",
                 report.transfers, report.accounts
@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             for p in &report.problems {
                 println!("problem: {p}");
             }
-            app.state.store.close().await;
+            store.close().await;
             if report.ok {
                 println!("ok");
                 Ok(())
@@ -114,9 +114,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Payouts {
             command: PayoutsCommand::Release,
         } => {
-            let app = App::build(config).await?;
-            let report = server::books::release_due(&app.state.store, store::now()).await;
-            app.state.store.close().await;
+            let store = server::open_store(&config).await?;
+            let report = server::flows::release_due(&store, store::now()).await;
+            store.close().await;
             let report = report?;
             let amounts: Vec<String> = report
                 .released
@@ -143,9 +143,10 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `ovation payouts run`: the run with a progress bar on the terminal. The provider's
-/// confirmations come back as webhooks to the servers (with the sandbox, to this process,
-/// which waits a moment for them before it exits).
+/// `ovation payouts run`: the run with a progress bar on the terminal. The run itself needs
+/// only the store and the provider ([`server::flows::Payouts`]); the app is built because
+/// the provider's confirmations come back as webhooks (with the sandbox, to this process's
+/// own webhook handler, which it waits a moment for before it exits).
 async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let bar = indicatif::ProgressBar::new(0);
@@ -163,7 +164,7 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
         }
     };
     let started = std::time::Instant::now();
-    let report = server::books::run_payouts(&app.state, &progress).await;
+    let report = app.state.payouts().run(&progress).await;
     bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,

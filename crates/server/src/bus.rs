@@ -14,6 +14,49 @@ use std::sync::Mutex;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
+/// What a live's viewers are told, one JSON object per message with its `type`: a comment,
+/// a badge bought, the badge goal changed, the live ended (the last message).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// A comment was posted.
+    Comment {
+        /// The comment.
+        comment: &'a crate::dto::CommentBody,
+    },
+    /// A badge was bought.
+    Badge {
+        /// The purchase.
+        purchase: &'a crate::dto::PurchaseBody,
+        /// The buyer's handle.
+        viewer_handle: &'a str,
+    },
+    /// The creator set or cleared the live's badge goal.
+    Goal {
+        /// The live.
+        live_id: &'a str,
+        /// The goal in hearts (`null`: none).
+        goal_hearts: Option<u32>,
+    },
+    /// The live ended; viewers are closed after this.
+    LiveEnded {
+        /// The live.
+        live_id: &'a str,
+    },
+}
+
+impl Event<'_> {
+    /// The event encoded once for every viewer.
+    pub fn encode(&self) -> LiveEvent {
+        let payload = serde_json::to_string(self)
+            .expect("an event of strings, numbers and derived bodies always serializes");
+        LiveEvent {
+            payload: payload.into(),
+            last: matches!(self, Event::LiveEnded { .. }),
+        }
+    }
+}
+
 /// One event of a live, encoded once as the JSON text every viewer receives.
 #[derive(Debug, Clone)]
 pub struct LiveEvent {

@@ -357,8 +357,8 @@ pub struct ReleaseBody {
     pub skipped: u64,
 }
 
-impl From<crate::books::ReleaseReport> for ReleaseBody {
-    fn from(r: crate::books::ReleaseReport) -> ReleaseBody {
+impl From<crate::flows::ReleaseReport> for ReleaseBody {
+    fn from(r: crate::flows::ReleaseReport) -> ReleaseBody {
         ReleaseBody {
             holds: r.holds,
             releases: r.releases,
@@ -608,8 +608,8 @@ pub struct PayoutRunBody {
     pub unsent: u64,
 }
 
-impl From<crate::books::PayoutReport> for PayoutRunBody {
-    fn from(r: crate::books::PayoutReport) -> PayoutRunBody {
+impl From<crate::flows::PayoutReport> for PayoutRunBody {
+    fn from(r: crate::flows::PayoutReport) -> PayoutRunBody {
         PayoutRunBody {
             checked: r.checked,
             payouts: r.payouts,

@@ -5,12 +5,12 @@
 //! (`live`, `ledger`, `money`) and the `store`, and never does arithmetic on money itself:
 //! prices come from the configured table, splits from `live`, balances from the ledger.
 
-pub mod books;
 pub mod bus;
 pub mod demo;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod flows;
 mod pages;
 pub mod payments;
 mod routes;
@@ -210,15 +210,21 @@ pub struct App {
     pub admin_token_generated: bool,
 }
 
+/// Opens (and migrates) the configured store, for a command that needs only the store and
+/// the money flows (`ovation ledger verify`, `ovation payouts release`), not the HTTP state.
+pub async fn open_store(config: &Config) -> Result<store::Store, store::StoreError> {
+    store::Store::open(&store::StoreConfig {
+        database_url: config.database_url.clone(),
+        pool_size: config.pool_size,
+        writer: config.writer.clone(),
+    })
+    .await
+}
+
 impl App {
     /// Opens the store and assembles the state.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let store = store::Store::open(&store::StoreConfig {
-            database_url: config.database_url.clone(),
-            pool_size: config.pool_size,
-            writer: config.writer.clone(),
-        })
-        .await?;
+        let store = open_store(&config).await?;
         let (admin_token, admin_token_generated) = match &config.admin_token {
             Some(t) => (t.expose_secret().to_owned(), false),
             None => (
@@ -444,7 +450,7 @@ async fn release_on_schedule(state: AppState, every: Duration) {
             _ = stopping.wait_for(|stop| *stop) => return,
             _ = tick.tick() => {}
         }
-        match books::release_due(&state.store, store::now()).await {
+        match flows::release_due(&state.store, store::now()).await {
             Ok(report) if report.holds > 0 => {
                 tracing::info!(
                     holds = report.holds,

@@ -306,14 +306,11 @@ pub struct WebhookConfig {
     pub tolerance: std::time::Duration,
 }
 
-/// The income sources whose platform fee can be set.
-pub const FEE_SOURCES: [&str; 3] = ["badges", "commissions", "brand_deals"];
-
 impl Config {
     /// The platform's fee on income of `source`.
-    pub fn platform_fee_for(&self, source: &str) -> Bps {
+    pub fn platform_fee_for(&self, source: postings::IncomeSource) -> Bps {
         self.platform_fee_by_source
-            .get(source)
+            .get(source.as_str())
             .copied()
             .unwrap_or(self.platform_fee)
     }
@@ -332,8 +329,7 @@ impl Config {
 
     /// The smallest payout in `currency`, in minor units.
     pub fn payout_minimum(&self, currency: Currency) -> i64 {
-        let major = i64::try_from(self.payout_minimum_major).unwrap_or(i64::MAX);
-        major.saturating_mul(10_i64.pow(u32::from(currency.exponent())))
+        postings::rules::payout_minimum(self.payout_minimum_major, currency)
     }
 }
 
@@ -393,10 +389,11 @@ impl Settings {
         }
         let mut platform_fee_by_source = BTreeMap::new();
         for (source, bps) in &self.platform_fee_bps_by_source {
-            if !FEE_SOURCES.contains(&source.as_str()) {
+            let known = postings::IncomeSource::FEE_BEARING.map(postings::IncomeSource::as_str);
+            if !known.contains(&source.as_str()) {
                 return Err(invalid(
                     "platform_fee_bps_by_source",
-                    format!("unknown source {source:?}; expected one of {FEE_SOURCES:?}"),
+                    format!("unknown source {source:?}; expected one of {known:?}"),
                 ));
             }
             let bps = Bps::new(*bps).map_err(|_| {

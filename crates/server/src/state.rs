@@ -54,6 +54,17 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
+impl Shared {
+    /// What a payout run works with: the store, the provider and the minimum.
+    pub fn payouts(&self) -> crate::flows::Payouts<'_> {
+        crate::flows::Payouts {
+            store: &self.store,
+            provider: &*self.payments,
+            minimum_major: self.config.payout_minimum_major,
+        }
+    }
+}
+
 /// Most lives cached; the cache starts afresh when full.
 const LIVE_CACHE_MAX: usize = 100_000;
 

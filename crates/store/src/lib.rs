@@ -10,6 +10,7 @@
 //! transfers with [`ledger::Book`] and commits many of them in one database transaction;
 //! it is the one part written per backend (see the `writer` module).
 
+mod balances;
 mod columns;
 mod dashboard;
 mod queries;
@@ -26,16 +27,17 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
 pub use dashboard::{DailyIncome, LedgerTotal, LiveSummary, Session};
+pub use postings::{
+    Computed, Effect, Guard, IncomeSource, Outcome, Refusal, RowRef, WriteJob, from_micros,
+    to_micros,
+};
 pub use queries::{NewUser, Page};
 pub use rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
     LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
     PurchaseId, PurchaseStatus, SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
 };
-pub use writer::{
-    Computed, Effect, Guard, Outcome, Refusal, RowRef, WriteJob, Writer, WriterConfig,
-    income_source, income_sources,
-};
+pub use writer::{Writer, WriterConfig};
 
 /// What can go wrong in the store. Domain outcomes (a taken handle) are variants; the rest
 /// is the database being unreachable or broken.
@@ -350,17 +352,6 @@ fn with_database(url: &str, name: &str) -> String {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     }
-}
-
-/// Microseconds since the Unix epoch, the stored form of every time.
-pub fn to_micros(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
-}
-
-/// The inverse of [`to_micros`].
-pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Now, truncated to microseconds so that what is stored reads back equal.

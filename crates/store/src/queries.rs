@@ -185,10 +185,7 @@ fn hold_from_row(row: &impl Columns) -> Result<Hold, StoreError> {
     Ok(Hold {
         owner: UserId::from_string(row.text("owner")?),
         amount: Money::new(row.int("amount")?, currency),
-        source: crate::income_sources()
-            .iter()
-            .copied()
-            .find(|s| *s == source)
+        source: crate::IncomeSource::parse(&source)
             .ok_or_else(|| corrupt(format!("hold {id}: source {source}")))?,
         status: HoldStatus::parse(&status)
             .ok_or_else(|| corrupt(format!("hold {id}: status {status}")))?,
@@ -977,8 +974,10 @@ impl Store {
         .iter()
         .map(|row| {
             let currency = Currency::parse(&row.text("currency")?).map_err(corrupt)?;
+            let source = row.text("source")?;
             Ok(SourceTotal {
-                source: row.text("source")?,
+                source: crate::IncomeSource::parse(&source)
+                    .ok_or_else(|| corrupt(format!("income source {source}")))?,
                 total: Money::new(row.int("amount")?, currency),
             })
         })

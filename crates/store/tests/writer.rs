@@ -436,7 +436,7 @@ async fn the_audit_names_income_in_pending_that_no_hold_accounts_for() {
         id: id.into(),
         owner: UserId::from_string("c".into()),
         amount: Money::new(amount, Currency::USD),
-        source: "badges",
+        source: store::IncomeSource::Badges,
         status: store::HoldStatus::Held,
         release_at: store::now(),
         created_at: store::now(),

@@ -91,7 +91,7 @@ async fn measure(args: &PayoutsArgs, mut config: server::Config) -> anyhow::Resu
     let seed_time = seed_started.elapsed();
 
     let started = Instant::now();
-    let report = server::books::run_payouts(&app.state, &|_, _| {}).await?;
+    let report = app.state.payouts().run(&|_, _| {}).await?;
     let run_time = started.elapsed();
     let settled = app.sandbox_settled(Duration::from_secs(1_800)).await;
     let confirmed_time = started.elapsed();

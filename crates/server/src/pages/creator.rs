@@ -128,7 +128,7 @@ pub(crate) async fn dashboard(
                     thead { tr { th scope="col" { "Source" } th.num scope="col" { "Total" } } }
                     tbody {
                         @for s in &earnings.by_source {
-                            tr { th scope="row" { (source_name(&s.source)) } td.num { (amount(s.total)) } }
+                            tr { th scope="row" { (source_name(s.source)) } td.num { (amount(s.total)) } }
                         }
                     }
                 }
@@ -248,13 +248,12 @@ fn money_list(amounts: &[money::Money]) -> String {
         .join(", ")
 }
 
-fn source_name(source: &str) -> &str {
+fn source_name(source: store::IncomeSource) -> &'static str {
     match source {
-        "badges" => "Live Badges",
-        "match" => "Earnings match",
-        "commissions" => "Shop commissions",
-        "brand_deals" => "Brand deals",
-        other => other,
+        store::IncomeSource::Badges => "Live Badges",
+        store::IncomeSource::Match => "Earnings match",
+        store::IncomeSource::Commissions => "Shop commissions",
+        store::IncomeSource::BrandDeals => "Brand deals",
     }
 }
 

@@ -7,10 +7,9 @@ use axum::http::StatusCode;
 use axum::http::Uri;
 use axum::response::Response;
 use live::{CommentText, CountryCode, CreatorFacts, LiveTitle};
-use serde_json::json;
 use store::{Live, LiveId};
 
-use crate::bus::LiveEvent;
+use crate::bus::Event;
 use crate::dto::{
     CommentBody, CommentList, CreateComment, CreateLive, LiveBody, MoneyBody, PricesBody, SetGoal,
     SupporterBody, SupporterList, TierPriceBody,
@@ -129,15 +128,13 @@ pub(crate) async fn set_goal(
         .await?
         .ok_or(ApiError::LiveNotActive)?;
     state.lives.put(live.clone());
-    let payload =
-        json!({"type": "goal", "live_id": live.id.as_str(), "goal_hearts": live.goal_hearts})
-            .to_string();
     state.bus.publish(
         live.id.as_str(),
-        LiveEvent {
-            payload: payload.into(),
-            last: false,
-        },
+        Event::Goal {
+            live_id: live.id.as_str(),
+            goal_hearts: live.goal_hearts,
+        }
+        .encode(),
     );
     Ok(Json(LiveBody::from(&live)))
 }
@@ -190,13 +187,12 @@ pub(crate) async fn end_live(
         .ok_or(ApiError::NotFound("live"))?;
     state.lives.put(live.clone());
     if ended_now {
-        let payload = json!({"type": "live_ended", "live_id": live.id.as_str()}).to_string();
         state.bus.publish(
             live.id.as_str(),
-            LiveEvent {
-                payload: payload.into(),
-                last: true,
-            },
+            Event::LiveEnded {
+                live_id: live.id.as_str(),
+            }
+            .encode(),
         );
     }
     Ok(Json(LiveBody::from(&live)))
@@ -225,14 +221,9 @@ pub(crate) async fn create_comment(
         .await?
         .ok_or(ApiError::LiveNotActive)?;
     let body = CommentBody::from(&comment);
-    let payload = json!({"type": "comment", "comment": &body}).to_string();
-    state.bus.publish(
-        live.id.as_str(),
-        LiveEvent {
-            payload: payload.into(),
-            last: false,
-        },
-    );
+    state
+        .bus
+        .publish(live.id.as_str(), Event::Comment { comment: &body }.encode());
     metrics::counter!("ovation_comments_total").increment(1);
     Ok(created(body))
 }

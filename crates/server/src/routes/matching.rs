@@ -7,13 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use ledger::{Account, AccountId, BalanceRule, Code, Purpose, Transfer, TransferId, TransferKind};
 use money::{Bps, Money};
-use store::{MatchProgram, MatchProgramId, Outcome, WriteJob};
+use postings::rules::funding_job;
+use postings::{MatchProgram, MatchProgramId, Outcome};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::books::PLATFORM;
 use crate::dto::{
     BudgetBody, FundRequest, MatchProgramBody, MatchProgramList, MatchProgramRequest, MoneyBody,
     rfc3339,
@@ -32,34 +31,6 @@ fn time_field(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
         .map_err(|e| invalid(format!("{field} must be an RFC 3339 time: {e}")))
 }
 
-fn budget_account(program: &MatchProgramId, currency: money::Currency) -> Account {
-    Account {
-        rule: BalanceRule::DebitsMustNotExceedCredits,
-        ..Account::of(program.as_str(), Purpose::MatchBudget, currency)
-    }
-}
-
-/// The job moving `amount` of the platform's own money into the program's budget.
-fn funding_job(program: &MatchProgramId, amount: Money, key: &str) -> WriteJob {
-    let c = amount.currency();
-    let funds = Account::of(PLATFORM, Purpose::PlatformFunds, c);
-    let budget = budget_account(program, c);
-    WriteJob {
-        transfers: vec![Transfer {
-            id: TransferId::new(format!("{program}/fund/{key}")),
-            debit: funds.id.clone(),
-            credit: budget.id.clone(),
-            amount: amount.amount(),
-            currency: c,
-            kind: TransferKind::Posted,
-            code: Code::MATCH_FUNDING,
-            reference: program.to_string(),
-        }],
-        accounts: vec![funds, budget],
-        ..WriteJob::default()
-    }
-}
-
 /// A program's budget in one currency: funded, matched so far, remaining.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
@@ -76,12 +47,7 @@ pub(crate) async fn program_budgets(
     let mut budgets = Vec::new();
     for cap in &p.caps {
         let c = cap.currency();
-        let b = state
-            .store
-            .ledger_balance(&AccountId::of(p.id.as_str(), Purpose::MatchBudget, c))
-            .await?
-            .unwrap_or_default();
-        let remaining = b.credits_posted - b.debits_posted - b.debits_pending;
+        let remaining = state.store.budget_remaining(&p.id, c).await?.amount();
         let matched = state.store.matched_total(&p.id, c).await?;
         budgets.push(Budget {
             funded: Money::new(remaining + matched, c),

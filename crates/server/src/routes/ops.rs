@@ -110,7 +110,7 @@ pub(crate) async fn earnings(
             .by_source
             .into_iter()
             .map(|s| SourceBody {
-                source: s.source,
+                source: s.source.as_str().to_owned(),
                 total: MoneyBody::from(s.total),
             })
             .collect(),

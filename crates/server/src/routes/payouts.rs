@@ -2,10 +2,10 @@
 
 use axum::extract::{Path, State};
 
-use crate::books;
 use crate::dto::{PayoutBody, PayoutList, PayoutRunBody, ReleaseBody};
 use crate::error::ApiError;
 use crate::extract::{Caller, Json, ListParams};
+use crate::flows;
 use crate::state::AppState;
 
 /// Releases every hold whose period has ended (admin): the same run `serve` does on its
@@ -19,7 +19,7 @@ pub(crate) async fn release_holds(
     caller: Caller,
 ) -> Result<Json<ReleaseBody>, ApiError> {
     caller.admin()?;
-    let report = books::release_due(&state.store, store::now()).await?;
+    let report = flows::release_due(&state.store, store::now()).await?;
     Ok(Json(report.into()))
 }
 
@@ -33,7 +33,7 @@ pub(crate) async fn run_payouts(
     caller: Caller,
 ) -> Result<Json<PayoutRunBody>, ApiError> {
     caller.admin()?;
-    let report = books::run_payouts(&state, &|_, _| {}).await?;
+    let report = state.payouts().run(&|_, _| {}).await?;
     Ok(Json(report.into()))
 }
 

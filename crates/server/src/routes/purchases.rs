@@ -11,15 +11,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use money::Money;
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use store::{
-    Effect, Guard, IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus,
-    Refusal, RowRef, User, WriteJob,
+use postings::rules::{self, Reversal};
+use postings::{
+    Guard, IdempotencyRecord, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId,
+    PurchaseStatus, Refusal, RowRef, WriteJob, caps,
 };
+use sha2::{Digest, Sha256};
+use store::User;
 
-use crate::books::{self, Reversal};
-use crate::bus::LiveEvent;
+use crate::bus::Event;
 use crate::dto::{BuyBadge, PurchaseBody};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, parse_json};
@@ -262,7 +262,7 @@ async fn purchase(
     let split = live::split_badge_price(
         price,
         processor_fee,
-        state.config.platform_fee_for("badges"),
+        state.config.platform_fee_for(IncomeSource::Badges),
     );
     let purchase_id = PurchaseId::generate();
     let payment_id = match method {
@@ -302,43 +302,39 @@ async fn purchase(
     };
     let answer = PurchaseBody::from(&purchase);
     let answer_json = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
-    let computed = books::match_for(state, &purchase).await?;
-    let mut effects = vec![Effect::InsertPurchase(Box::new(purchase.clone()))];
-    if let Some(hold) =
-        books::purchase_hold(&purchase, state.config.hold_period, computed.is_some())
-    {
-        effects.push(Effect::InsertHold(Box::new(hold)));
-    }
-    let job = WriteJob {
-        accounts: books::purchase_accounts(&purchase),
-        transfers: books::purchase_transfers(&purchase),
-        computed,
-        idempotency: idem
-            .as_ref()
-            .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
-        guards,
-        effects,
-    };
-    let outcome = state.store.writer().submit(job).await;
     let void = || async {
         if method == PaymentMethod::Card {
             void_charge(state, &payment_id, price).await;
         }
     };
-    match outcome {
+    let matched = match match_for(state, &purchase).await {
+        Ok(matched) => matched,
+        Err(e) => {
+            void().await;
+            return Err(e.into());
+        }
+    };
+    let job = rules::purchase_job(
+        &purchase,
+        state.config.hold_period,
+        matched,
+        guards,
+        idem.as_ref()
+            .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
+    );
+    match state.store.writer().submit(job).await {
         Ok(Outcome::Applied) => {
             metrics::counter!("ovation_purchases_total", "tier" => tier.get().to_string(), "method" => method.as_str())
                 .increment(1);
             metrics::counter!("ovation_purchase_amount_minor_total", "currency" => currency.code())
                 .increment(u64::try_from(price.amount()).unwrap_or(0));
-            let event = json!({"type": "badge", "purchase": &answer, "viewer_handle": user.handle})
-                .to_string();
             state.bus.publish(
                 live.id.as_str(),
-                LiveEvent {
-                    payload: event.into(),
-                    last: false,
-                },
+                Event::Badge {
+                    purchase: &answer,
+                    viewer_handle: &user.handle,
+                }
+                .encode(),
             );
             Ok(json_response(StatusCode::CREATED, answer_json))
         }
@@ -357,12 +353,9 @@ async fn purchase(
                 "this {price} badge would go over a spending limit"
             )))
         }
-        Ok(Outcome::Refused(Refusal::Ledger(ledger::LedgerError::ExceedsBalanceRule {
-            account,
-            ..
-        }))) if method == PaymentMethod::Wallet
-            && account
-                == ledger::AccountId::of(user.id.as_str(), ledger::Purpose::Wallet, currency) =>
+        // A wallet purchase's only account with a balance rule is the buyer's wallet.
+        Ok(Outcome::Refused(Refusal::InsufficientFunds { .. }))
+            if method == PaymentMethod::Wallet =>
         {
             let error = ApiError::InsufficientFunds(format!(
                 "the wallet holds less than this badge's {price}"
@@ -391,52 +384,45 @@ async fn purchase(
     }
 }
 
-/// The daily and weekly caps on `user`'s badge spending in `currency` (the lower of the
-/// operator's and the user's own), and whether the user is a minor.
-pub(crate) fn effective_caps(
+/// The match a purchase may get ([`rules::match_for`]) from the programs running now; the
+/// creator's country is read only when a program limits countries.
+async fn match_for(
+    state: &AppState,
+    p: &Purchase,
+) -> Result<Option<postings::Computed>, store::StoreError> {
+    let programs = state.programs.get(&state.store).await?;
+    let country = if rules::match_needs_country(&programs, p) {
+        state.store.user(&p.creator_id).await?.map(|u| u.country)
+    } else {
+        None
+    };
+    Ok(rules::match_for(&programs, p, country))
+}
+
+/// The operator's caps from the configuration.
+pub(crate) fn operator_caps(config: &crate::Config) -> caps::OperatorCaps<'_> {
+    caps::OperatorCaps {
+        daily: &config.daily_spending_limit,
+        weekly: &config.weekly_spending_limit,
+        minors_daily: &config.minors_daily_limit,
+        adult_age_years: config.eligibility.adult_age_years,
+    }
+}
+
+/// `user`'s caps in `currency` now.
+pub(crate) fn caps_of(
     config: &crate::Config,
     user: &User,
     currency: money::Currency,
     now: time::OffsetDateTime,
-) -> (Option<i64>, Option<i64>, bool) {
-    let minor = live::is_minor(
-        user.birth_date,
-        now.date(),
-        config.eligibility.adult_age_years,
-    );
-    let lower = |a: Option<i64>, b: Option<i64>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+) -> caps::Caps {
+    let buyer = caps::Buyer {
+        id: &user.id,
+        birth_date: user.birth_date,
+        own_daily: user.own_daily_limit,
+        own_weekly: user.own_weekly_limit,
     };
-    let operator_daily = if minor {
-        // Minors cannot buy unless the operator set their limit.
-        Some(
-            config
-                .minors_daily_limit
-                .get(&currency)
-                .copied()
-                .unwrap_or(0),
-        )
-    } else {
-        config.daily_spending_limit.get(&currency).copied()
-    };
-    (
-        lower(operator_daily, user.own_daily_limit),
-        lower(
-            config.weekly_spending_limit.get(&currency).copied(),
-            user.own_weekly_limit,
-        ),
-        minor,
-    )
-}
-
-/// The start of today (UTC) and of this ISO week (Monday, UTC).
-pub(crate) fn day_and_week(
-    now: time::OffsetDateTime,
-) -> (time::OffsetDateTime, time::OffsetDateTime) {
-    let day = now.replace_time(time::Time::MIDNIGHT);
-    let week = day - time::Duration::days(i64::from(now.weekday().number_days_from_monday()));
-    (day, week)
+    caps::effective_caps(operator_caps(config), buyer, currency, now)
 }
 
 /// The caps a purchase of `price` by `user` must stay within: a minor's daily limit, the
@@ -449,31 +435,16 @@ async fn spending_guards(
     now: time::OffsetDateTime,
 ) -> Result<Vec<Guard>, ApiError> {
     let currency = price.currency();
-    let (daily, weekly, minor) = effective_caps(&state.config, user, currency, now);
-    let (day, week) = day_and_week(now);
+    let caps = caps_of(&state.config, user, currency, now);
     let mut guards = Vec::new();
-    for (limit, since, period) in [(daily, day, "daily"), (weekly, week, "weekly")] {
-        let Some(limit) = limit else { continue };
+    for (period, since, limit) in caps.periods(now) {
         let spent = state.store.spent_since(&user.id, currency, since).await?;
-        if spent.saturating_add(price.amount()) > limit {
-            let whose = if minor && period == "daily" {
-                "for minors "
-            } else {
-                ""
-            };
-            return Err(ApiError::SpendingLimit(format!(
-                "the {period} badge spending limit {whose}is {}, {} is spent already and this badge costs {price}",
-                Money::new(limit, currency),
-                Money::new(spent, currency),
+        if caps::over_cap(spent, price, limit) {
+            return Err(ApiError::SpendingLimit(caps::over_cap_message(
+                caps, period, limit, spent, price,
             )));
         }
-        guards.push(Guard::SpendLimit {
-            viewer_id: user.id.clone(),
-            currency,
-            since,
-            amount: price.amount(),
-            limit,
-        });
+        guards.push(caps::cap_guard(&user.id, price, since, limit));
     }
     Ok(guards)
 }
@@ -487,10 +458,7 @@ pub(crate) async fn remember_refusal(
     error: ApiError,
 ) -> Result<Response, ApiError> {
     if let Some(idem) = idem {
-        let job = WriteJob {
-            idempotency: Some(idem.record(status, error.body_json())),
-            ..WriteJob::default()
-        };
+        let job = WriteJob::answer(idem.record(status, error.body_json()));
         if let Outcome::Duplicate(record) = state.store.writer().submit(job).await? {
             return Ok(replay(&record, &idem.fingerprint));
         }
@@ -597,7 +565,9 @@ async fn refund_purchase(
     let record = idem
         .as_ref()
         .map(|i| i.record(StatusCode::OK, answer.clone()));
-    match books::reverse_purchase(&state.store, &purchase, Reversal::Refund, record, now).await? {
+    match crate::flows::reverse_purchase(&state.store, &purchase, Reversal::Refund, record, now)
+        .await?
+    {
         Outcome::Applied => {
             metrics::counter!("ovation_refunds_total").increment(1);
             Ok(json_response(StatusCode::OK, answer))

@@ -2,14 +2,14 @@
 //! changed of each balance, between opening and closing balances computed from the same
 //! ledger — so a statement reconciles to the ledger to the cent, in JSON or CSV.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use ledger::{AccountId, Code, Purpose, Transfer, TransferKind};
 use money::{Currency, Money};
+use postings::statement::{self, LineKind, Statement};
 use time::OffsetDateTime;
 
 use crate::dto::{
@@ -38,72 +38,6 @@ fn month_bounds(month: &str) -> Result<(OffsetDateTime, OffsetDateTime), ApiErro
     }
     .map_err(|_| bad())?;
     Ok((first.midnight().assume_utc(), next.midnight().assume_utc()))
-}
-
-/// What a line is, from its code and kind.
-fn kind_of(t: &Transfer) -> (&'static str, Option<&'static str>) {
-    match (t.code, &t.kind) {
-        (Code::BADGE_SHARE, _) => ("badge", Some("badges")),
-        (Code::MATCH, _) => ("match", Some("match")),
-        (Code::BADGE_SHARE_REFUND, _) => ("refund", Some("badges")),
-        (Code::MATCH_REFUND, _) => ("refund", Some("match")),
-        (Code::BADGE_SHARE_CHARGEBACK, _) => ("chargeback", Some("badges")),
-        (Code::MATCH_CHARGEBACK, _) => ("chargeback", Some("match")),
-        (Code::HOLD_RELEASE, _) => ("release", None),
-        (Code::PAYOUT, TransferKind::Pending) => ("payout", None),
-        (Code::PAYOUT, TransferKind::PostPending(_)) => ("payout_paid", None),
-        (Code::PAYOUT, TransferKind::VoidPending(_)) => ("payout_failed", None),
-        _ => ("other", None),
-    }
-}
-
-/// What `t` changes of (pending, available, paid out), as the earnings define them: posted
-/// credits minus posted debits, and for available also minus pending debits (a payout
-/// waiting for the provider is out of it).
-fn deltas(t: &Transfer, accounts: &[AccountId; 3], pendings: &HashMap<String, i64>) -> [i64; 3] {
-    let mut d = [0; 3];
-    for (i, account) in accounts.iter().enumerate() {
-        let counts_pending = i == 1;
-        let pending_amount = || {
-            t.kind
-                .pending_id()
-                .and_then(|p| pendings.get(p.as_str()))
-                .copied()
-                .unwrap_or(0)
-        };
-        match &t.kind {
-            TransferKind::Posted => {
-                if &t.credit == account {
-                    d[i] += t.amount;
-                }
-                if &t.debit == account {
-                    d[i] -= t.amount;
-                }
-            }
-            TransferKind::Pending => {
-                if &t.debit == account && counts_pending {
-                    d[i] -= t.amount;
-                }
-            }
-            TransferKind::PostPending(_) => {
-                if &t.credit == account {
-                    d[i] += t.amount;
-                }
-                if &t.debit == account {
-                    d[i] -= t.amount;
-                    if counts_pending {
-                        d[i] += pending_amount();
-                    }
-                }
-            }
-            TransferKind::VoidPending(_) => {
-                if &t.debit == account && counts_pending {
-                    d[i] += pending_amount();
-                }
-            }
-        }
-    }
-    d
 }
 
 fn balances(b: [i64; 3], c: Currency) -> StatementBalances {
@@ -180,95 +114,65 @@ async fn build(
     let earnings = state.store.earnings(creator).await?;
     let mut currencies = Vec::new();
     for c in earnings.balances.iter().map(|b| b.currency) {
-        let accounts = [
-            AccountId::of(creator.as_str(), Purpose::CreatorPending, c),
-            AccountId::of(creator.as_str(), Purpose::CreatorAvailable, c),
-            AccountId::of(creator.as_str(), Purpose::CreatorPaidOut, c),
-        ];
+        let accounts = statement::creator_accounts(creator, c);
         let ids: Vec<String> = accounts.iter().map(ToString::to_string).collect();
         let transfers = state.store.account_transfers(&ids, to).await?;
-        let mut pendings: HashMap<String, i64> = HashMap::new();
-        let mut opening = [0_i64; 3];
-        let mut month_lines = Vec::new();
-        for (t, at) in &transfers {
-            if t.kind == TransferKind::Pending {
-                pendings.insert(t.id.to_string(), t.amount);
-            }
-            let d = deltas(t, &accounts, &pendings);
-            if *at < from {
-                for i in 0..3 {
-                    opening[i] += d[i];
-                }
-            } else {
-                month_lines.push((t, *at, d));
-            }
-        }
-        let purchase_ids: Vec<String> = month_lines
-            .iter()
-            .filter(|(t, _, _)| t.code == Code::BADGE_SHARE)
-            .map(|(t, _, _)| t.reference.clone())
-            .collect();
+        let mut month = Statement::new(&accounts, &transfers, from);
         let purchases: BTreeMap<String, store::Purchase> = state
             .store
-            .purchases(&purchase_ids)
+            .purchases(&month.badge_purchases())
             .await?
             .into_iter()
             .map(|p| (p.id.to_string(), p))
             .collect();
-        let zero = || MoneyBody::from(Money::zero(c));
-        let mut totals = StatementTotals {
-            badges: zero(),
-            matched: zero(),
-            refunds: zero(),
-            chargebacks: zero(),
-            released: zero(),
-            paid_out: zero(),
-            platform_fees: zero(),
-            processor_fees: zero(),
+        let badge_purchase = |l: &statement::Line<'_>| {
+            (l.kind == LineKind::Badge)
+                .then(|| purchases.get(&l.transfer.reference))
+                .flatten()
         };
-        let mut closing = opening;
-        let mut lines = Vec::with_capacity(month_lines.len());
-        for (t, at, d) in month_lines {
-            for i in 0..3 {
-                closing[i] += d[i];
-            }
-            let (kind, source) = kind_of(t);
-            let income = d[0] + d[1];
-            match kind {
-                "badge" => totals.badges.amount += income,
-                "match" => totals.matched.amount += income,
-                "refund" => totals.refunds.amount += income,
-                "chargeback" => totals.chargebacks.amount += income,
-                "release" => totals.released.amount += d[1],
-                "payout_paid" => totals.paid_out.amount += d[2],
-                _ => {}
-            }
-            let purchase = (kind == "badge")
-                .then(|| purchases.get(&t.reference))
-                .flatten();
-            if let Some(p) = purchase {
-                totals.platform_fees.amount += p.platform_fee.amount();
-                totals.processor_fees.amount += p.processor_fee.amount();
-            }
-            lines.push(StatementLine {
-                at: rfc3339(at),
-                kind: kind.to_owned(),
-                source: source.map(str::to_owned),
-                reference: t.reference.clone(),
-                transfer_id: t.id.to_string(),
-                gross: purchase.map(|p| p.price.into()),
-                platform_fee: purchase.map(|p| p.platform_fee.into()),
-                processor_fee: purchase.map(|p| p.processor_fee.into()),
-                pending: Money::new(d[0], c).into(),
-                available: Money::new(d[1], c).into(),
-                paid_out: Money::new(d[2], c).into(),
-            });
-        }
+        month.add_fees(
+            month
+                .lines
+                .iter()
+                .filter_map(badge_purchase)
+                .collect::<Vec<_>>(),
+        );
+        let lines = month
+            .lines
+            .iter()
+            .map(|l| {
+                let purchase = badge_purchase(l);
+                StatementLine {
+                    at: rfc3339(l.at),
+                    kind: l.kind.as_str().to_owned(),
+                    source: l.source.map(|s| s.as_str().to_owned()),
+                    reference: l.transfer.reference.clone(),
+                    transfer_id: l.transfer.id.to_string(),
+                    gross: purchase.map(|p| p.price.into()),
+                    platform_fee: purchase.map(|p| p.platform_fee.into()),
+                    processor_fee: purchase.map(|p| p.processor_fee.into()),
+                    pending: Money::new(l.deltas[0], c).into(),
+                    available: Money::new(l.deltas[1], c).into(),
+                    paid_out: Money::new(l.deltas[2], c).into(),
+                }
+            })
+            .collect();
+        let t = month.totals;
+        let m = |amount| MoneyBody::from(Money::new(amount, c));
         currencies.push(StatementCurrency {
             currency: c.code().to_owned(),
-            opening: balances(opening, c),
-            closing: balances(closing, c),
-            totals,
+            opening: balances(month.opening, c),
+            closing: balances(month.closing, c),
+            totals: StatementTotals {
+                badges: m(t.badges),
+                matched: m(t.matched),
+                refunds: m(t.refunds),
+                chargebacks: m(t.chargebacks),
+                released: m(t.released),
+                paid_out: m(t.paid_out),
+                platform_fees: m(t.platform_fees),
+                processor_fees: m(t.processor_fees),
+            },
             lines,
         });
     }

@@ -11,11 +11,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use ledger::{Account, AccountId, Code, Purpose, Transfer, TransferId, TransferKind};
 use money::Money;
-use store::{Effect, Outcome, Topup, TopupId, TopupStatus, User, WriteJob};
+use postings::{Outcome, Topup, TopupId, TopupStatus};
+use store::User;
 
-use crate::books::PLATFORM;
 use crate::dto::{
     MoneyBody, SpendingLimitsBody, SpendingLimitsRequest, TopupBody, TopupRequest, WalletBody,
     rfc3339,
@@ -24,8 +23,7 @@ use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, parse_json};
 use crate::payments::ChargeRequest;
 use crate::routes::purchases::{
-    Idempotency, charge_card, day_and_week, effective_caps, json_response, once, read_body, replay,
-    void_charge,
+    Idempotency, caps_of, charge_card, json_response, once, read_body, replay, void_charge,
 };
 use crate::state::AppState;
 
@@ -121,44 +119,11 @@ async fn book_topup(
     };
     let answer =
         serde_json::to_string(&topup_body(&topup)).map_err(|e| ApiError::Internal(e.into()))?;
-    let clearing = AccountId::of(PLATFORM, Purpose::ProcessorClearing, currency);
-    let wallet = AccountId::of(user.id.as_str(), Purpose::Wallet, currency);
-    let mut transfers = vec![Transfer {
-        id: TransferId::new(format!("{}/topup", topup.id)),
-        debit: clearing,
-        credit: wallet,
-        amount: amount.amount(),
-        currency,
-        kind: TransferKind::Posted,
-        code: Code::WALLET_TOPUP,
-        reference: topup.id.to_string(),
-    }];
-    if fee.is_positive() {
-        transfers.push(Transfer {
-            id: TransferId::new(format!("{}/processor_fee", topup.id)),
-            debit: AccountId::of(PLATFORM, Purpose::PlatformFees, currency),
-            credit: AccountId::of(PLATFORM, Purpose::ProcessorFees, currency),
-            amount: fee.amount(),
-            currency,
-            kind: TransferKind::Posted,
-            code: Code::TOPUP_PROCESSOR_FEE,
-            reference: topup.id.to_string(),
-        });
-    }
-    let job = WriteJob {
-        accounts: vec![
-            Account::of(PLATFORM, Purpose::ProcessorClearing, currency),
-            Account::of(PLATFORM, Purpose::PlatformFees, currency),
-            Account::of(PLATFORM, Purpose::ProcessorFees, currency),
-            Account::of(user.id.as_str(), Purpose::Wallet, currency),
-        ],
-        transfers,
-        idempotency: idem
-            .as_ref()
+    let job = postings::rules::topup_job(
+        &topup,
+        idem.as_ref()
             .map(|i| i.record(StatusCode::CREATED, answer.clone())),
-        effects: vec![Effect::InsertTopup(Box::new(topup))],
-        ..WriteJob::default()
-    };
+    );
     match state.store.writer().submit(job).await {
         Ok(Outcome::Applied) => {
             metrics::counter!("ovation_wallet_topups_total").increment(1);
@@ -221,13 +186,7 @@ pub(crate) async fn wallet_spendable(
     user: &store::UserId,
     currency: money::Currency,
 ) -> Result<Money, ApiError> {
-    let id = AccountId::of(user.as_str(), Purpose::Wallet, currency);
-    let spendable = state
-        .store
-        .ledger_balance(&id)
-        .await?
-        .map_or(0, |b| b.credits_posted - b.debits_posted - b.debits_pending);
-    Ok(Money::new(spendable, currency))
+    Ok(state.store.wallet_spendable(user, currency).await?)
 }
 
 /// The caller's badge spending caps and what they spent.
@@ -251,8 +210,9 @@ pub(crate) async fn spending_limits(
 async fn limits_body(state: &AppState, user: &User) -> Result<SpendingLimitsBody, ApiError> {
     let currency = wallet_currency(state, user)?;
     let now = store::now();
-    let (daily, weekly, _) = effective_caps(&state.config, user, currency, now);
-    let (day, week) = day_and_week(now);
+    let caps = caps_of(&state.config, user, currency, now);
+    let (daily, weekly) = (caps.daily, caps.weekly);
+    let (day, week) = postings::caps::day_and_week(now);
     let money = |a: Option<i64>| a.map(|a| MoneyBody::from(Money::new(a, currency)));
     Ok(SpendingLimitsBody {
         currency: currency.code().to_owned(),

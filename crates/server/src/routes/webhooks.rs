@@ -12,12 +12,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
+use postings::rules::{self, Reversal};
+use postings::{IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseStatus, WriteJob};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use store::{IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseStatus, WriteJob};
 
-use crate::books::{self, Reversal};
 use crate::error::{ApiError, invalid};
+use crate::flows;
 use crate::routes::purchases::{fingerprint, json_response, read_body};
 use crate::state::AppState;
 use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
@@ -187,7 +188,7 @@ async fn reverse(
         Reversal::Chargeback => "charged_back",
     };
     let now = store::now();
-    match books::reverse_purchase(&state.store, purchase, reversal, Some(record(result)), now)
+    match flows::reverse_purchase(&state.store, purchase, reversal, Some(record(result)), now)
         .await?
     {
         Outcome::Applied => {
@@ -221,48 +222,10 @@ async fn dispute_topup(
     topup: &store::Topup,
     record: impl Fn(&str) -> IdempotencyRecord,
 ) -> Result<Response, ApiError> {
-    use ledger::{Account, AccountId, Code, Purpose, TransferId};
     if topup.status == store::TopupStatus::Disputed {
         return remember(state, record("already_applied")).await;
     }
-    let c = topup.amount.currency();
-    let owner = topup.user_id.as_str();
-    let job = WriteJob {
-        accounts: vec![
-            Account::of(owner, Purpose::Wallet, c),
-            Account::of(books::PLATFORM, Purpose::PlatformLosses, c),
-            Account::of(books::PLATFORM, Purpose::ProcessorClearing, c),
-        ],
-        computed: Some(store::Computed::Drain {
-            from: AccountId::of(owner, Purpose::Wallet, c),
-            fallback: AccountId::of(books::PLATFORM, Purpose::PlatformLosses, c),
-            to: AccountId::of(books::PLATFORM, Purpose::ProcessorClearing, c),
-            currency: c,
-            amount: topup.amount.amount(),
-            legs: [
-                (
-                    TransferId::new(format!("{}/chargeback", topup.id)),
-                    Code::WALLET_TOPUP_CHARGEBACK,
-                ),
-                (
-                    TransferId::new(format!("{}/chargeback_loss", topup.id)),
-                    Code::TOPUP_CHARGEBACK_LOSS,
-                ),
-            ],
-            reference: topup.id.to_string(),
-        }),
-        idempotency: Some(record("charged_back")),
-        guards: vec![store::Guard::topup(
-            &topup.id,
-            store::TopupStatus::Succeeded,
-        )],
-        effects: vec![store::Effect::SetTopupStatus {
-            topup_id: topup.id.clone(),
-            status: store::TopupStatus::Disputed,
-            at: store::now(),
-        }],
-        ..WriteJob::default()
-    };
+    let job = rules::topup_dispute_job(topup, Some(record("charged_back")), store::now());
     match state.store.writer().submit(job).await? {
         Outcome::Applied => {
             metrics::counter!("ovation_reversals_total", "reason" => "topup_chargeback")
@@ -294,7 +257,7 @@ async fn payout_settled(
         return remember(state, record("already_applied")).await;
     }
     let result = if paid { "paid" } else { "failed" };
-    let outcome = books::settle_payout(
+    let outcome = flows::settle_payout(
         &state.store,
         &payout,
         paid,
@@ -315,10 +278,7 @@ async fn payout_settled(
 
 /// Records an event that changes nothing, so that it is answered the same next time.
 async fn remember(state: &AppState, record: IdempotencyRecord) -> Result<Response, ApiError> {
-    let job = WriteJob {
-        idempotency: Some(record.clone()),
-        ..WriteJob::default()
-    };
+    let job = WriteJob::answer(record.clone());
     match state.store.writer().submit(job).await? {
         Outcome::Duplicate(seen) => Ok(answer(seen.body, true)),
         _ => Ok(answer(record.body, false)),

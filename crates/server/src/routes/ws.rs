@@ -82,8 +82,8 @@ async fn viewer(
     let _connected = Connected::new();
     let (mut sink, mut stream) = socket.split();
     if ended {
-        let payload = serde_json::json!({"type": "live_ended", "live_id": live_id}).to_string();
-        let _ = sink.send(Message::Text(payload.into())).await;
+        let event = crate::bus::Event::LiveEnded { live_id: &live_id }.encode();
+        let _ = sink.send(Message::Text(event.payload)).await;
         let _ = sink.send(close(1000, "live ended")).await;
         return;
     }

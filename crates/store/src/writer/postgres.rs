@@ -552,7 +552,7 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         let owners: Vec<&str> = h.iter().map(|h| h.owner.as_str()).collect();
         let currencies: Vec<&str> = h.iter().map(|h| h.amount.currency().code()).collect();
         let amounts: Vec<i64> = h.iter().map(|h| h.amount.amount()).collect();
-        let sources: Vec<&str> = h.iter().map(|h| h.source).collect();
+        let sources: Vec<&str> = h.iter().map(|h| h.source.as_str()).collect();
         let statuses: Vec<&str> = h.iter().map(|h| h.status.as_str()).collect();
         let release: Vec<i64> = h.iter().map(|h| to_micros(h.release_at)).collect();
         let created: Vec<i64> = h.iter().map(|h| to_micros(h.created_at)).collect();
@@ -747,7 +747,7 @@ async fn write_balances(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> 
     if !plan.income.is_empty() {
         let i = &plan.income;
         let owners: Vec<&str> = i.iter().map(|(o, _, _, _)| o.as_str()).collect();
-        let sources: Vec<&str> = i.iter().map(|(_, s, _, _)| *s).collect();
+        let sources: Vec<&str> = i.iter().map(|(_, s, _, _)| s.as_str()).collect();
         let currencies: Vec<&str> = i.iter().map(|(_, _, c, _)| c.code()).collect();
         let amounts: Vec<i64> = i.iter().map(|(_, _, _, a)| *a).collect();
         sqlx::query(

@@ -274,7 +274,7 @@ fn write_changes(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), Sto
              ON CONFLICT (owner, source, currency) DO UPDATE SET amount = income_totals.amount + excluded.amount",
         )?;
         for (owner, source, currency, amount) in &plan.income {
-            stmt.execute(params![owner, source, currency.code(), amount])?;
+            stmt.execute(params![owner, source.as_str(), currency.code(), amount])?;
         }
     }
     Ok(())
@@ -480,7 +480,7 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
                 h.owner.as_str(),
                 h.amount.currency().code(),
                 h.amount.amount(),
-                h.source,
+                h.source.as_str(),
                 h.status.as_str(),
                 to_micros(h.release_at),
                 to_micros(h.created_at)

@@ -1,0 +1,289 @@
+//! The records of money's business events, as plain values: a badge purchase, the hold of
+//! new income, a wallet top-up, a payout, a match program, and the answer stored under an
+//! idempotency key. Statuses are enums with one stored (and public) name each.
+
+use money::Money;
+use time::OffsetDateTime;
+
+use crate::IncomeSource;
+use crate::ids::{LiveId, MatchProgramId, PayoutId, PurchaseId, TopupId, UserId};
+
+/// Status of a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurchaseStatus {
+    /// Paid and posted.
+    Succeeded,
+    /// Reversed by a refund.
+    Refunded,
+    /// Reversed by a chargeback: the buyer disputed the payment with their bank.
+    Disputed,
+}
+
+impl PurchaseStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurchaseStatus::Succeeded => "succeeded",
+            PurchaseStatus::Refunded => "refunded",
+            PurchaseStatus::Disputed => "disputed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PurchaseStatus> {
+        [
+            PurchaseStatus::Succeeded,
+            PurchaseStatus::Refunded,
+            PurchaseStatus::Disputed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// How a purchase was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    /// A card charge through the payment provider.
+    Card,
+    /// The buyer's prepaid wallet.
+    Wallet,
+}
+
+impl PaymentMethod {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Wallet => "wallet",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PaymentMethod> {
+        [PaymentMethod::Card, PaymentMethod::Wallet]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A badge purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    /// Its id.
+    pub id: PurchaseId,
+    /// The live it was bought in.
+    pub live_id: LiveId,
+    /// The buyer.
+    pub viewer_id: UserId,
+    /// The live's creator.
+    pub creator_id: UserId,
+    /// Badge tier.
+    pub tier: live::Tier,
+    /// What the buyer paid.
+    pub price: Money,
+    /// The creator's part of the price.
+    pub creator_share: Money,
+    /// The platform's part of the price.
+    pub platform_fee: Money,
+    /// The payment processor's part of the price (zero for wallet payments).
+    pub processor_fee: Money,
+    /// What a match program added for the creator (decided inside the ledger batch).
+    pub match_amount: Money,
+    /// The match program that matched it, if one did.
+    pub match_program: Option<String>,
+    /// Card or wallet.
+    pub payment_method: PaymentMethod,
+    /// Succeeded, refunded or disputed.
+    pub status: PurchaseStatus,
+    /// The payment provider's id for the charge (the wallet payment's own id for a wallet).
+    pub payment_id: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// When it was refunded or charged back.
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+/// The stored answer to a POST with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The calling account (`admin` for the admin token).
+    pub account_id: String,
+    /// The key as sent.
+    pub key: String,
+    /// Hash of the request (method, path, canonical body).
+    pub fingerprint: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// JSON body answered.
+    pub body: String,
+}
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldStatus {
+    /// Inside its hold period: the money is in the creator's pending balance.
+    Held,
+    /// Moved to the creator's available balance.
+    Released,
+    /// Taken back by a refund or a chargeback before it was released.
+    Reversed,
+}
+
+impl HoldStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Released => "released",
+            HoldStatus::Reversed => "reversed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        [HoldStatus::Held, HoldStatus::Released, HoldStatus::Reversed]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
+/// New income inside its hold period: one per income event (its id is the event's, a
+/// purchase id), released to the owner's available balance at `release_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The income event's id.
+    pub id: String,
+    /// The creator.
+    pub owner: UserId,
+    /// How much, in the owner's pending balance (the share plus any match).
+    pub amount: Money,
+    /// The income source it came from.
+    pub source: IncomeSource,
+    /// Held, released or reversed.
+    pub status: HoldStatus,
+    /// When the hold period ends.
+    pub release_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a top-up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopupStatus {
+    /// Paid: the money is in the wallet.
+    Succeeded,
+    /// Charged back by the buyer's bank.
+    Disputed,
+}
+
+impl TopupStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopupStatus::Succeeded => "succeeded",
+            TopupStatus::Disputed => "disputed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<TopupStatus> {
+        [TopupStatus::Succeeded, TopupStatus::Disputed]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A viewer's prepaid wallet top-up, paid by card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topup {
+    /// Its id.
+    pub id: TopupId,
+    /// The wallet's owner.
+    pub user_id: UserId,
+    /// What was paid into the wallet.
+    pub amount: Money,
+    /// What the processor kept (borne by the platform).
+    pub processor_fee: Money,
+    /// The provider's payment.
+    pub payment_id: String,
+    /// Succeeded or disputed.
+    pub status: TopupStatus,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a payout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayoutStatus {
+    /// Sent to the provider (or about to be); pending on the ledger.
+    Pending,
+    /// The provider paid it: posted.
+    Paid,
+    /// The provider could not pay it: voided, the money is available again.
+    Failed,
+}
+
+impl PayoutStatus {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Paid => "paid",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PayoutStatus> {
+        [
+            PayoutStatus::Pending,
+            PayoutStatus::Paid,
+            PayoutStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// A payout of a creator's available balance in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    /// Its id.
+    pub id: PayoutId,
+    /// The creator paid.
+    pub creator_id: UserId,
+    /// How much (decided inside the ledger batch: the whole available balance).
+    pub amount: Money,
+    /// Pending, paid or failed.
+    pub status: PayoutStatus,
+    /// The provider's id of the payout, once it has one.
+    pub provider_id: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A platform earnings-match program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchProgram {
+    /// Its id.
+    pub id: MatchProgramId,
+    /// For people.
+    pub name: String,
+    /// Match rate, basis points of the creator's share.
+    pub rate: money::Bps,
+    /// Most matched per creator, per currency (a currency not listed is not matched).
+    pub caps: Vec<Money>,
+    /// Creators' countries that are eligible (empty: all).
+    pub countries: Vec<live::CountryCode>,
+    /// First instant it matches.
+    pub starts_at: OffsetDateTime,
+    /// First instant it no longer matches.
+    pub ends_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}

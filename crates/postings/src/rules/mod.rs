@@ -1,0 +1,61 @@
+//! How each business event is written on the ledger: its accounts, its balanced transfers,
+//! the rows written with them and the guards that must hold, as one [`WriteJob`] per event.
+//! Every caller — the HTTP handlers, the webhook handler, the scheduled release, the CLI —
+//! takes its jobs from here, so one event always moves money the same way.
+//!
+//! Transfer ids derive from the event (`pur_…/share`, `…/share/refund`, `pay_…/pending`), so a
+//! retried event produces the same ids and replays instead of moving money twice.
+//!
+//! ```text
+//! fan's card ──▶ processor_clearing ──share──▶ creator_pending ──release──▶ creator_available ──payout──▶ creator_paid_out
+//!                        │           ──fee────▶ platform_fees
+//!                        │           ──fee────▶ processor_fees
+//!                        └─top-up──▶ wallet ──(badge paid from the wallet)──▶ creator_pending, platform_fees
+//! platform_funds ──funding──▶ <program>/match_budget ──match──▶ creator_pending
+//! ```
+//!
+//! [`WriteJob`]: crate::WriteJob
+
+mod matching;
+mod payout;
+mod purchase;
+mod release;
+mod reversal;
+mod wallet;
+
+pub use matching::{budget_account, funding_job, match_for, match_needs_country};
+pub use payout::{payout_job, payout_minimum, payout_sent_job, settlement_job};
+pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};
+pub use release::{ReleaseGroup, release_groups, release_job};
+pub use reversal::{Reversal, reversal_job};
+pub use wallet::{topup_dispute_job, topup_job};
+
+use ledger::{AccountId, Code, Transfer, TransferId, TransferKind};
+use money::Money;
+
+/// The owner of the platform's own ledger accounts.
+pub const PLATFORM: &str = "platform";
+
+/// A posted transfer of `amount` from `debit` to `credit`.
+fn posted(
+    id: impl Into<String>,
+    debit: AccountId,
+    credit: AccountId,
+    amount: Money,
+    code: Code,
+    reference: &str,
+) -> Transfer {
+    Transfer {
+        id: TransferId::new(id.into()),
+        debit,
+        credit,
+        amount: amount.amount(),
+        currency: amount.currency(),
+        kind: TransferKind::Posted,
+        code,
+        reference: reference.to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,38 @@
+//! Balances as the business reads them: what a wallet can spend, what a match budget has
+//! left — each the spendable balance ([`postings::spendable`]) of one ledger account.
+
+use ledger::{AccountId, Purpose};
+use money::{Currency, Money};
+
+use crate::rows::{MatchProgramId, UserId};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// What an account can still give; zero for an account never opened.
+    pub async fn spendable(&self, id: &AccountId) -> Result<i64, StoreError> {
+        Ok(self
+            .ledger_balance(id)
+            .await?
+            .map_or(0, |b| postings::spendable(&b)))
+    }
+
+    /// What `user` can spend from their wallet in `currency` (zero before any top-up).
+    pub async fn wallet_spendable(
+        &self,
+        user: &UserId,
+        currency: Currency,
+    ) -> Result<Money, StoreError> {
+        let id = AccountId::of(user.as_str(), Purpose::Wallet, currency);
+        Ok(Money::new(self.spendable(&id).await?, currency))
+    }
+
+    /// What is left of a match program's budget in `currency`.
+    pub async fn budget_remaining(
+        &self,
+        program: &MatchProgramId,
+        currency: Currency,
+    ) -> Result<Money, StoreError> {
+        let id = AccountId::of(program.as_str(), Purpose::MatchBudget, currency);
+        Ok(Money::new(self.spendable(&id).await?, currency))
+    }
+}
