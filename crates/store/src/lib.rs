@@ -11,7 +11,6 @@
 //! it is the one part written per backend (see the `writer` module).
 
 mod columns;
-mod dashboard;
 mod queries;
 mod rows;
 mod verify;
@@ -25,8 +24,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
-pub use dashboard::{DailyIncome, LedgerTotal, LiveSummary, Session};
-pub use queries::{NewUser, Page};
+pub use queries::Page;
+pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
+pub use queries::sessions::Session;
+pub use queries::users::NewUser;
 pub use rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
     LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
