@@ -785,9 +785,11 @@ mod tests {
     fn transfers_that_all_exist_are_a_replay() {
         let p = purchase(PaymentMethod::Card, 499, 425, 74, 0);
         let job = card_job(&p);
-        let mut loaded = Loaded::default();
-        loaded.accounts = job.accounts.iter().cloned().map(|a| funded(a, 0)).collect();
-        loaded.transfers = job.transfers.iter().cloned().map(|t| (t, false)).collect();
+        let loaded = Loaded {
+            accounts: job.accounts.iter().cloned().map(|a| funded(a, 0)).collect(),
+            transfers: job.transfers.iter().cloned().map(|t| (t, false)).collect(),
+            ..Loaded::default()
+        };
         let jobs = [job];
         let planned = plan(&jobs, loaded).expect("plans");
         assert_eq!(planned.outcomes[0], Outcome::Replayed);

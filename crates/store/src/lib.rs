@@ -12,7 +12,6 @@
 
 mod balances;
 mod columns;
-mod dashboard;
 mod queries;
 mod rows;
 mod verify;
@@ -26,12 +25,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
-pub use dashboard::{DailyIncome, LedgerTotal, LiveSummary, Session};
 pub use postings::{
     Computed, Effect, Guard, IncomeSource, Outcome, Refusal, RowRef, WriteJob, from_micros,
     to_micros,
 };
-pub use queries::{NewUser, Page};
+pub use queries::Page;
+pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
+pub use queries::sessions::Session;
+pub use queries::users::NewUser;
 pub use rows::{
     Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
     LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,

@@ -1,0 +1,45 @@
+//! Reads, and the small writes that move no money (accounts, tokens, sessions, lives,
+//! comments), one module per aggregate, each with the decoder and column list of its rows.
+//! What several of them share is here: a page of a list, its offset cursor, a stored tier.
+//! The modules depend on this one and on `columns`, and on a sibling only for its decoder
+//! (`sessions` reads a user, `earnings` a live); this one uses none of them, so no import
+//! goes round in a circle.
+
+pub(crate) mod comments;
+pub(crate) mod earnings;
+pub(crate) mod holds;
+pub(crate) mod idempotency;
+pub(crate) mod lives;
+pub(crate) mod matching;
+pub(crate) mod payouts;
+pub(crate) mod purchases;
+pub(crate) mod sessions;
+pub(crate) mod topups;
+pub(crate) mod users;
+
+use live::Tier;
+
+use crate::StoreError;
+use crate::columns::corrupt;
+
+/// One page of a list: the items and the cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Items.
+    pub data: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// Decodes an offset cursor; anything else starts at the beginning.
+pub(crate) fn offset_of(cursor: Option<&str>) -> i64 {
+    cursor
+        .and_then(|c| c.strip_prefix("o"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A stored tier (a badge purchase's, a comment's badge).
+pub(crate) fn tier_from(value: i64) -> Result<Tier, StoreError> {
+    Tier::new(value).map_err(corrupt)
+}
