@@ -4,6 +4,9 @@
 //! representing, combining, splitting and printing amounts. It must never know about IO,
 //! async, databases (sqlx) or HTTP (axum), and it never touches floating point: every
 //! intermediate is an integer (`i128` where a product could overflow `i64`).
+//!
+//! Why one long file: about half of it is the tests and properties of the arithmetic above
+//! them; the code itself is under 400 lines.
 
 use std::fmt;
 use std::str::FromStr;

@@ -10,20 +10,7 @@ use tower::ServiceExt;
 use crate::router;
 use crate::state::AppState;
 
-/// What the demo made: tokens and ids to try things with.
-#[derive(Debug, Clone)]
-pub struct Demo {
-    /// The creator's id and token.
-    pub creator: (String, String),
-    /// The creator's handle.
-    pub creator_handle: String,
-    /// The operator's token, for the demo's one-click sign-in.
-    pub admin_token: String,
-    /// Viewers' handles, ids and tokens.
-    pub viewers: Vec<(String, String, String)>,
-    /// The running live.
-    pub live_id: String,
-}
+pub use crate::state::Demo;
 
 async fn call(
     state: &AppState,

@@ -1,8 +1,8 @@
-//! Extractors that speak the API's error format: JSON bodies, query strings, the caller.
+//! Extractors that speak the API's error format: JSON bodies, query strings, list
+//! parameters, and the caller (from the bearer token or the page session; who a token is,
+//! is `auth`'s).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
-use store::User;
 
+pub(crate) use crate::auth::SessionCaller;
+pub use crate::auth::{Caller, token_hash};
 use crate::error::{ApiError, invalid};
 use crate::state::AppState;
 
@@ -62,66 +62,22 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A JSON text answered as it is (a stored answer, or one encoded once for the store).
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// A JSON answer with a status other than 200.
 pub fn created<T: Serialize>(body: T) -> Response {
     (StatusCode::CREATED, axum::Json(body)).into_response()
-}
-
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// The platform's admin token.
-    Admin,
-    /// A user token.
-    User(Arc<User>),
-}
-
-impl Caller {
-    /// The user, or 403 for the admin token.
-    pub fn user(&self) -> Result<&Arc<User>, ApiError> {
-        match self {
-            Caller::User(u) => Ok(u),
-            Caller::Admin => Err(ApiError::Forbidden(
-                "this needs a user token; the admin token acts as no account".into(),
-            )),
-        }
-    }
-
-    /// Ok for the admin token, 403 otherwise.
-    pub fn admin(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            Caller::User(_) => Err(ApiError::Forbidden("this needs the admin token".into())),
-        }
-    }
-
-    /// Ok for the admin token or the user `id`.
-    pub fn admin_or(&self, id: &store::UserId) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            Caller::User(u) if &u.id == id => Ok(()),
-            Caller::User(_) => Err(ApiError::Forbidden("not yours".into())),
-        }
-    }
-
-    /// The id idempotency keys are scoped to.
-    pub fn scope(&self) -> &str {
-        match self {
-            Caller::Admin => "admin",
-            Caller::User(u) => u.id.as_str(),
-        }
-    }
-}
-
-/// The caller of a request that came through a page session (`/app/v1/…`): put in the
-/// request's extensions by the session middleware after it checked the cookie (and, for a
-/// request that changes anything, the CSRF token). Clients cannot set extensions.
-#[derive(Debug, Clone)]
-pub(crate) struct SessionCaller(pub(crate) Caller);
-
-/// SHA-256 of a token, hex: what the store keeps.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn bearer(parts: &Parts) -> Option<String> {
@@ -141,48 +97,6 @@ pub fn query_map(uri: &axum::http::Uri) -> Result<HashMap<String, String>, ApiEr
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
         .map_err(|e| invalid(format!("invalid query string: {e}")))
-}
-
-/// Caches token look-ups: tokens are random and never change owner.
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Arc<User>, Instant)>>,
-}
-
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
-const TOKEN_CACHE_MAX: usize = 100_000;
-
-impl TokenCache {
-    fn get(&self, hash: &str) -> Option<Arc<User>> {
-        let entries = self
-            .entries
-            .lock()
-            .expect("token cache lock is never poisoned");
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
-            .map(|(u, _)| u.clone())
-    }
-
-    fn put(&self, hash: String, user: Arc<User>) {
-        let mut entries = self
-            .entries
-            .lock()
-            .expect("token cache lock is never poisoned");
-        if entries.len() >= TOKEN_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(hash, (user, Instant::now()));
-    }
-
-    /// Forgets every cached token of `user` (whose account just changed), so that this
-    /// node's next request reads it again; other nodes see the change within the TTL.
-    pub fn forget_user(&self, user: &store::UserId) {
-        self.entries
-            .lock()
-            .expect("token cache lock is never poisoned")
-            .retain(|_, (u, _)| &u.id != user);
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -205,19 +119,10 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// Who `token` acts as: the admin token, a user's token, or nobody (`None`).
     pub async fn from_token(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
-        let hash = token_hash(token);
-        if hash == state.admin_token_hash {
-            return Ok(Some(Caller::Admin));
-        }
-        if let Some(user) = state.tokens.get(&hash) {
-            return Ok(Some(Caller::User(user)));
-        }
-        let Some(user) = state.store.user_by_token(&hash).await? else {
-            return Ok(None);
-        };
-        let user = Arc::new(user);
-        state.tokens.put(hash, user.clone());
-        Ok(Some(Caller::User(user)))
+        Ok(
+            crate::auth::resolve(&state.admin_token_hash, &state.tokens, &state.store, token)
+                .await?,
+        )
     }
 }
 

@@ -5,12 +5,14 @@
 //! (`live`, `ledger`, `money`) and the `store`, and never does arithmetic on money itself:
 //! prices come from the configured table, splits from `live`, balances from the ledger.
 
+pub mod auth;
 pub mod bus;
 pub mod demo;
 pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod flows;
+mod idempotency;
 mod pages;
 pub mod payments;
 mod routes;
@@ -38,9 +40,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{TokenCache, token_hash};
 use crate::bus::{EventBus, LocalBus, NatsBus};
 use crate::error::ApiError;
-use crate::extract::{TokenCache, token_hash};
 use crate::payments::Sandbox;
 pub use crate::settings::{Config, Settings};
 use crate::state::{AppState, KeyLocks, Shared};

@@ -1,5 +1,8 @@
 //! Typed settings: defaults, then a TOML file, then `OVATION_*` environment variables,
 //! validated once at start-up into [`Config`].
+//!
+//! Why one long file: every setting is declared, defaulted, read from TOML and the
+//! environment, and validated here, so that adding one touches one file.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::auth::TokenCache;
 use crate::bus::{EventBus, NatsBus};
-use crate::extract::TokenCache;
 use crate::payments::PaymentProvider;
 use crate::settings::Config;
 
@@ -48,7 +48,7 @@ pub struct Shared {
     /// Hearts per live for the live pages, read again every few seconds.
     pub hearts: HeartsCache,
     /// What `serve --demo` seeded: the home page offers its accounts.
-    pub demo: std::sync::OnceLock<crate::demo::Demo>,
+    pub demo: std::sync::OnceLock<Demo>,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -63,6 +63,21 @@ impl Shared {
             minimum_major: self.config.payout_minimum_major,
         }
     }
+}
+
+/// What the demo made: tokens and ids to try things with.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The creator's id and token.
+    pub creator: (String, String),
+    /// The creator's handle.
+    pub creator_handle: String,
+    /// The operator's token, for the demo's one-click sign-in.
+    pub admin_token: String,
+    /// Viewers' handles, ids and tokens.
+    pub viewers: Vec<(String, String, String)>,
+    /// The running live.
+    pub live_id: String,
 }
 
 /// Most lives cached; the cache starts afresh when full.

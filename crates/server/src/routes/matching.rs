@@ -2,9 +2,8 @@
 //! creators' income from badges, up to a cap per creator, from a budget that never goes
 //! below zero. The match itself is decided inside each purchase's ledger batch.
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use money::{Bps, Money};
@@ -18,8 +17,8 @@ use crate::dto::{
     rfc3339,
 };
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, parse_json};
-use crate::routes::purchases::{Idempotency, json_response, once, read_body, replay};
+use crate::extract::{Caller, Json, json_response, parse_json};
+use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
 
 /// Largest budget added at once, in minor units.
@@ -91,10 +90,10 @@ async fn program_body(state: &AppState, p: &MatchProgram) -> Result<MatchProgram
 pub(crate) async fn create_program(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Keyed,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
-    let request: MatchProgramRequest = parse_json(&read_body(body)?)?;
+    let request: MatchProgramRequest = parse_json(body.body()?)?;
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(invalid("name must be 1–100 characters"));
@@ -193,16 +192,13 @@ pub(crate) async fn fund_program(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
-    let body = read_body(body)?;
-    once(&state, caller.scope(), &headers, &uri, &body, |idem| {
-        fund(&state, id, &body, idem)
-    })
-    .await
+    let body = request.body()?;
+    request
+        .once(&state, caller.scope(), |idem| fund(&state, id, body, idem))
+        .await
 }
 
 async fn fund(

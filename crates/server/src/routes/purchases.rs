@@ -5,140 +5,26 @@
 //! stored idempotent answer commit together or not at all. Only then is it answered and
 //! announced in the live.
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use bytes::Bytes;
 use money::Money;
 use postings::rules::{self, Reversal};
 use postings::{
-    Guard, IdempotencyRecord, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId,
-    PurchaseStatus, Refusal, RowRef, WriteJob, caps,
+    Guard, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, Refusal,
+    RowRef, WriteJob, caps,
 };
-use sha2::{Digest, Sha256};
 use store::User;
 
 use crate::bus::Event;
 use crate::dto::{BuyBadge, PurchaseBody};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, parse_json};
+use crate::extract::{Caller, json_response, parse_json};
+use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::payments::{ChargeRequest, PaymentError};
 use crate::routes::lives::cached_live;
 use crate::state::AppState;
-
-/// The request's idempotency: key, fingerprint and the account it is scoped to.
-#[derive(Debug, Clone)]
-pub(crate) struct Idempotency {
-    scope: String,
-    key: String,
-    fingerprint: String,
-}
-
-impl Idempotency {
-    /// The request's fingerprint.
-    pub(crate) fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    pub(crate) fn record(&self, status: StatusCode, body: String) -> IdempotencyRecord {
-        IdempotencyRecord {
-            account_id: self.scope.clone(),
-            key: self.key.clone(),
-            fingerprint: self.fingerprint.clone(),
-            status: status.as_u16(),
-            body,
-        }
-    }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| invalid("Idempotency-Key must be visible ASCII"))?;
-    if key.is_empty() || key.len() > 255 {
-        return Err(invalid("Idempotency-Key must be 1–255 characters"));
-    }
-    Ok(Some(key.to_owned()))
-}
-
-/// Method, path and the body in canonical form (keys sorted, no spaces), hashed: two
-/// requests with the same meaning have the same fingerprint.
-pub(crate) fn fingerprint(path: &str, body: &[u8]) -> String {
-    let canonical = serde_json::from_slice::<serde_json::Value>(body)
-        .map(|v| v.to_string().into_bytes())
-        .unwrap_or_else(|_| body.to_vec());
-    let mut hash = Sha256::new();
-    hash.update(b"POST ");
-    hash.update(path.as_bytes());
-    hash.update(b"\n");
-    hash.update(&canonical);
-    hex::encode(hash.finalize())
-}
-
-/// The raw body, or 422 in the API's error format (axum's own rejection is plain text),
-/// as the [`crate::extract::Json`] extractor answers.
-pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| invalid(format!("cannot read body: {e}")))
-}
-
-pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// The stored answer if the fingerprint matches, 409 otherwise.
-pub(crate) fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Response {
-    if record.fingerprint != fingerprint {
-        return ApiError::IdempotencyKeyReused.into_response();
-    }
-    let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
-    let mut response = json_response(status, record.body.clone());
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
-}
-
-/// Runs `handle` at most once per idempotency key: a stored answer is replayed, concurrent
-/// requests with one key on this node wait for the first.
-pub(crate) async fn once<F, Fut>(
-    state: &AppState,
-    scope: &str,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &Bytes,
-    handle: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(Option<Idempotency>) -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
-{
-    let Some(key) = idempotency_key(headers)? else {
-        return handle(None).await;
-    };
-    let fingerprint = fingerprint(uri.path(), body);
-    let _guard = state.key_locks.lock(scope, &key).await;
-    if let Some(record) = state.store.idempotency(scope, &key).await? {
-        return Ok(replay(&record, &fingerprint));
-    }
-    handle(Some(Idempotency {
-        scope: scope.to_owned(),
-        key,
-        fingerprint,
-    }))
-    .await
-}
 
 /// Buys a badge in a live.
 #[utoipa::path(post, path = "/v1/lives/{id}/badges", tag = "badges", params(("id" = String, Path),
@@ -154,67 +40,25 @@ pub(crate) async fn buy_badge(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?.clone();
-    let body = read_body(body)?;
+    let body = request.body()?;
     if user.kind == live::AccountKind::Brand {
         return Err(ApiError::Forbidden(
             "badges are bought with a viewer or creator token".into(),
         ));
     }
     let wallet =
-        serde_json::from_slice::<BuyBadge>(&body).is_ok_and(|r| r.payment_method == "wallet");
+        serde_json::from_slice::<BuyBadge>(body).is_ok_and(|r| r.payment_method == "wallet");
+    let buy = |idem| purchase(&state, &user, id, body, idem);
     if wallet {
-        return once_in_batch(&state, user.id.as_str(), &headers, &uri, &body, |idem| {
-            purchase(&state, &user, id, &body, idem)
-        })
-        .await;
+        return request.once_in_batch(&state, user.id.as_str(), buy).await;
     }
-    once(&state, user.id.as_str(), &headers, &uri, &body, |idem| {
-        purchase(&state, &user, id, &body, idem)
-    })
-    .await
+    request.once(&state, user.id.as_str(), buy).await
 }
 
-/// Like [`once`], for a request whose only effect is its ledger job (a wallet payment: no
-/// card to charge). The job carries the key, and the batch answers a key used before with
-/// its stored answer (replayed here), so there is no read first and no per-node lock: the
-/// hot path of wallet purchases saves a database round trip. A request refused before its
-/// job (the live ended since, a cap reached) may be the retry of one that succeeded: its
-/// stored answer is looked up then, and replayed if there is one.
-pub(crate) async fn once_in_batch<F, Fut>(
-    state: &AppState,
-    scope: &str,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &Bytes,
-    handle: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(Option<Idempotency>) -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
-{
-    let Some(key) = idempotency_key(headers)? else {
-        return handle(None).await;
-    };
-    let fingerprint = fingerprint(uri.path(), body);
-    let idem = Idempotency {
-        scope: scope.to_owned(),
-        key: key.clone(),
-        fingerprint: fingerprint.clone(),
-    };
-    match handle(Some(idem)).await {
-        Err(error) => match state.store.idempotency(scope, &key).await? {
-            Some(record) => Ok(replay(&record, &fingerprint)),
-            None => Err(error),
-        },
-        answered => answered,
-    }
-}
-
+/// A purchase: validated, then charged, then booked and answered.
 async fn purchase(
     state: &AppState,
     user: &User,
@@ -222,6 +66,31 @@ async fn purchase(
     body: &Bytes,
     idem: Option<Idempotency>,
 ) -> Result<Response, ApiError> {
+    let order = validate(state, user, live_id, body).await?;
+    let payment_id = match charge(state, &order, idem.as_ref()).await? {
+        Ok(payment_id) => payment_id,
+        Err(declined) => return Ok(declined),
+    };
+    book(state, user, order, payment_id, idem).await
+}
+
+/// A purchase validated and priced, not yet paid.
+struct Order {
+    purchase: Purchase,
+    /// What the buyer typed as the payment method (a card's, or `wallet`).
+    payment_method: String,
+    /// The live still on and the spending caps, checked again in the batch.
+    guards: Vec<Guard>,
+}
+
+/// The tier, the live (on, not the buyer's own), the price from the buyer's country, the
+/// spending caps (read here to refuse before charging), the split of the price.
+async fn validate(
+    state: &AppState,
+    user: &User,
+    live_id: String,
+    body: &Bytes,
+) -> Result<Order, ApiError> {
     let request: BuyBadge = parse_json(body)?;
     let tier = live::Tier::new(request.tier).map_err(|_| invalid("tier must be 1, 2 or 3"))?;
     if request.payment_method.trim().is_empty() {
@@ -249,11 +118,9 @@ async fn purchase(
         })?;
     let currency = price.currency();
     let now = store::now();
-
     // The live may have been ended on another node since it was cached: the batch checks.
     let mut guards = vec![Guard::live_active(&live.id)];
     guards.extend(spending_guards(state, user, price, now).await?);
-
     let processor_fee = match method {
         PaymentMethod::Card => state.config.processor_fee(currency),
         // The processor was paid when the wallet was topped up.
@@ -264,47 +131,74 @@ async fn purchase(
         processor_fee,
         state.config.platform_fee_for(IncomeSource::Badges),
     );
-    let purchase_id = PurchaseId::generate();
-    let payment_id = match method {
-        PaymentMethod::Card => {
-            let charge = ChargeRequest {
-                idempotency_key: purchase_id.to_string(),
-                amount: price,
-                payment_method: request.payment_method.clone(),
-                description: format!("{}-heart badge in live {}", tier.hearts(), live.id),
-                reference: purchase_id.to_string(),
-            };
-            match charge_card(state, charge, idem.as_ref()).await? {
-                Ok(charge) => charge.id,
-                Err(answer) => return Ok(answer),
-            }
-        }
-        PaymentMethod::Wallet => format!("wallet:{purchase_id}"),
-    };
+    let id = PurchaseId::generate();
+    Ok(Order {
+        purchase: Purchase {
+            payment_id: format!("wallet:{id}"),
+            id,
+            live_id: live.id.clone(),
+            viewer_id: user.id.clone(),
+            creator_id: live.creator_id.clone(),
+            tier,
+            price,
+            creator_share: split.creator_share,
+            platform_fee: split.platform_fee,
+            processor_fee: split.processor_fee,
+            match_amount: Money::zero(currency),
+            match_program: None,
+            payment_method: method,
+            status: PurchaseStatus::Succeeded,
+            created_at: now,
+            refunded_at: None,
+        },
+        payment_method: request.payment_method,
+        guards,
+    })
+}
 
-    let purchase = Purchase {
-        id: purchase_id,
-        live_id: live.id.clone(),
-        viewer_id: user.id.clone(),
-        creator_id: live.creator_id.clone(),
-        tier,
-        price,
-        creator_share: split.creator_share,
-        platform_fee: split.platform_fee,
-        processor_fee: split.processor_fee,
-        match_amount: Money::zero(currency),
-        match_program: None,
-        payment_method: method,
-        status: PurchaseStatus::Succeeded,
-        payment_id: payment_id.clone(),
-        created_at: now,
-        refunded_at: None,
+/// Charges the card (idempotent by purchase id) and gives the payment's id; a wallet
+/// purchase is paid in the ledger batch. A decline is the request's answer (`Err`).
+async fn charge(
+    state: &AppState,
+    order: &Order,
+    idem: Option<&Idempotency>,
+) -> Result<Result<String, Response>, ApiError> {
+    let p = &order.purchase;
+    if p.payment_method == PaymentMethod::Wallet {
+        return Ok(Ok(p.payment_id.clone()));
+    }
+    let charge = ChargeRequest {
+        idempotency_key: p.id.to_string(),
+        amount: p.price,
+        payment_method: order.payment_method.clone(),
+        description: format!("{}-heart badge in live {}", p.tier.hearts(), p.live_id),
+        reference: p.id.to_string(),
     };
+    Ok(charge_card(state, charge, idem)
+        .await?
+        .map(|charge| charge.id))
+}
+
+/// Submits the purchase's job ([`rules::purchase_job`]) and answers: 201 and a `badge` event
+/// once it is committed; any other outcome gives the charge back first (but an uncertain
+/// commit, which may have booked it).
+async fn book(
+    state: &AppState,
+    user: &User,
+    order: Order,
+    payment_id: String,
+    idem: Option<Idempotency>,
+) -> Result<Response, ApiError> {
+    let purchase = Purchase {
+        payment_id,
+        ..order.purchase
+    };
+    let (price, method) = (purchase.price, purchase.payment_method);
     let answer = PurchaseBody::from(&purchase);
     let answer_json = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
     let void = || async {
         if method == PaymentMethod::Card {
-            void_charge(state, &payment_id, price).await;
+            void_charge(state, &purchase.payment_id, price).await;
         }
     };
     let matched = match match_for(state, &purchase).await {
@@ -318,29 +212,26 @@ async fn purchase(
         &purchase,
         state.config.hold_period,
         matched,
-        guards,
+        order.guards,
         idem.as_ref()
             .map(|i| i.record(StatusCode::CREATED, answer_json.clone())),
     );
     match state.store.writer().submit(job).await {
         Ok(Outcome::Applied) => {
-            metrics::counter!("ovation_purchases_total", "tier" => tier.get().to_string(), "method" => method.as_str())
+            metrics::counter!("ovation_purchases_total", "tier" => purchase.tier.get().to_string(), "method" => method.as_str())
                 .increment(1);
-            metrics::counter!("ovation_purchase_amount_minor_total", "currency" => currency.code())
+            metrics::counter!("ovation_purchase_amount_minor_total", "currency" => price.currency().code())
                 .increment(u64::try_from(price.amount()).unwrap_or(0));
-            state.bus.publish(
-                live.id.as_str(),
-                Event::Badge {
-                    purchase: &answer,
-                    viewer_handle: &user.handle,
-                }
-                .encode(),
-            );
+            let event = Event::Badge {
+                purchase: &answer,
+                viewer_handle: &user.handle,
+            };
+            state.bus.publish(purchase.live_id.as_str(), event.encode());
             Ok(json_response(StatusCode::CREATED, answer_json))
         }
         Ok(Outcome::Duplicate(record)) => {
             void().await;
-            let fingerprint = idem.map(|i| i.fingerprint).unwrap_or_default();
+            let fingerprint = idem.map(|i| i.fingerprint().to_owned()).unwrap_or_default();
             Ok(replay(&record, &fingerprint))
         }
         Ok(Outcome::Refused(Refusal::Status(RowRef::Live(_)))) => {
@@ -374,7 +265,7 @@ async fn purchase(
             // The purchase may be booked: voiding its charge could pay the creator from
             // nothing. The client's retry with its key replays it if it was booked; a charge
             // that was not is refunded when the provider's confirmation finds no purchase.
-            tracing::error!(payment = %payment_id, purchase = %answer.id, "purchase commit uncertain: charge kept");
+            tracing::error!(payment = %purchase.payment_id, purchase = %answer.id, "purchase commit uncertain: charge kept");
             Err(ApiError::Unavailable)
         }
         Err(e) => {
@@ -460,7 +351,7 @@ pub(crate) async fn remember_refusal(
     if let Some(idem) = idem {
         let job = WriteJob::answer(idem.record(status, error.body_json()));
         if let Outcome::Duplicate(record) = state.store.writer().submit(job).await? {
-            return Ok(replay(&record, &idem.fingerprint));
+            return Ok(replay(&record, idem.fingerprint()));
         }
     }
     Err(error)
@@ -515,16 +406,14 @@ pub(crate) async fn refund(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
-    let body = read_body(body)?;
-    once(&state, caller.scope(), &headers, &uri, &body, |idem| {
-        refund_purchase(&state, id, idem)
-    })
-    .await
+    request
+        .once(&state, caller.scope(), |idem| {
+            refund_purchase(&state, id, idem)
+        })
+        .await
 }
 
 async fn refund_purchase(
@@ -574,7 +463,7 @@ async fn refund_purchase(
         }
         Outcome::Duplicate(record) => Ok(replay(
             &record,
-            &idem.map(|i| i.fingerprint).unwrap_or_default(),
+            &idem.map(|i| i.fingerprint().to_owned()).unwrap_or_default(),
         )),
         Outcome::Replayed | Outcome::Refused(Refusal::Status(RowRef::Purchase(_))) => {
             Err(ApiError::AlreadyRefunded)
@@ -583,28 +472,5 @@ async fn refund_purchase(
             "refund of {} refused: {other:?}",
             purchase.id
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fingerprint_ignores_key_order_and_spaces() {
-        let a = fingerprint(
-            "/v1/lives/l/badges",
-            br#"{"tier": 2, "payment_method": "pm_card_visa"}"#,
-        );
-        let b = fingerprint(
-            "/v1/lives/l/badges",
-            br#"{"payment_method":"pm_card_visa","tier":2}"#,
-        );
-        let c = fingerprint(
-            "/v1/lives/l/badges",
-            br#"{"payment_method":"pm_card_visa","tier":3}"#,
-        );
-        assert_eq!(a, b);
-        assert_ne!(a, c);
     }
 }

@@ -7,8 +7,7 @@
 //! goes below zero whatever the concurrency, on one node or several.
 
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use money::Money;
@@ -20,11 +19,10 @@ use crate::dto::{
     rfc3339,
 };
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, parse_json};
+use crate::extract::{Caller, Json, json_response, parse_json};
+use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::payments::ChargeRequest;
-use crate::routes::purchases::{
-    Idempotency, caps_of, charge_card, json_response, once, read_body, replay, void_charge,
-};
+use crate::routes::purchases::{caps_of, charge_card, void_charge};
 use crate::state::AppState;
 
 /// Largest top-up, in minor units.
@@ -66,16 +64,15 @@ fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
 pub(crate) async fn top_up(
     State(state): State<AppState>,
     caller: Caller,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Response, ApiError> {
     let user = buyer(&caller)?;
-    let body = read_body(body)?;
-    once(&state, user.id.as_str(), &headers, &uri, &body, |idem| {
-        book_topup(&state, &user, &body, idem)
-    })
-    .await
+    let body = request.body()?;
+    request
+        .once(&state, user.id.as_str(), |idem| {
+            book_topup(&state, &user, body, idem)
+        })
+        .await
 }
 
 async fn book_topup(
@@ -242,10 +239,10 @@ async fn limits_body(state: &AppState, user: &User) -> Result<SpendingLimitsBody
 pub(crate) async fn set_spending_limits(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Json<SpendingLimitsBody>, ApiError> {
     let user = buyer(&caller)?;
-    let request: SpendingLimitsRequest = parse_json(&read_body(body)?)?;
+    let request: SpendingLimitsRequest = parse_json(request.body()?)?;
     let currency = wallet_currency(&state, &user)?;
     let mut caps = [None, None];
     for (i, (field, cap)) in [("daily", &request.daily), ("weekly", &request.weekly)]

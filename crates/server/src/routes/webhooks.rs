@@ -8,18 +8,17 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
 use postings::rules::{self, Reversal};
 use postings::{IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseStatus, WriteJob};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::error::{ApiError, invalid};
+use crate::extract::json_response;
 use crate::flows;
-use crate::routes::purchases::{fingerprint, json_response, read_body};
+use crate::idempotency::{Keyed, fingerprint};
 use crate::state::AppState;
 use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
 
@@ -40,9 +39,9 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(600);
 pub(crate) async fn payment_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Keyed,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body)?;
+    let body = request.body()?;
     let signature = headers
         .get(state.payments.signature_header())
         .and_then(|v| v.to_str().ok());
@@ -50,7 +49,7 @@ pub(crate) async fn payment_webhook(
     let tolerance = i64::try_from(state.config.webhooks.tolerance.as_secs()).unwrap_or(300);
     verify(
         signature,
-        &body,
+        body,
         state.webhook_secret.expose_secret().as_bytes(),
         now,
         tolerance,
@@ -64,7 +63,7 @@ pub(crate) async fn payment_webhook(
             SignatureError::Stale => "the signature's timestamp is outside the tolerance",
         })
     })?;
-    let event = parse_event(&body).map_err(invalid)?;
+    let event = parse_event(body).map_err(invalid)?;
     let scope = format!("webhook:{}", state.payments.name());
     if let Some(seen) = state.store.idempotency(&scope, &event.id).await? {
         return Ok(answer(seen.body, true));
@@ -72,7 +71,7 @@ pub(crate) async fn payment_webhook(
     let record = |result: &str| IdempotencyRecord {
         account_id: scope.clone(),
         key: event.id.clone(),
-        fingerprint: fingerprint("/v1/webhooks/payments", &body),
+        fingerprint: fingerprint("/v1/webhooks/payments", body),
         status: 200,
         body: json!({"id": event.id, "type": event.kind, "result": result}).to_string(),
     };

@@ -24,6 +24,9 @@
 //!   the next is loaded, planned and written up to its balances;
 //! - everything read after a lock is taken sees what the transactions that held it
 //!   committed (READ COMMITTED takes a fresh snapshot per statement).
+//!
+//! Why one long file: the batch's load and its write share the lock order described above,
+//! statement by statement; split apart, that order would live in two places.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;

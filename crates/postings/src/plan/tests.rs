@@ -1,0 +1,440 @@
+//! The planner's tests: each guard, each computed amount, duplicates and replays, and
+//! properties of random batches.
+
+use super::*;
+use crate::rules::testing::purchase;
+use crate::rules::{self, Reversal};
+use crate::{Guard, LiveId, MatchProgramId, PaymentMethod, PayoutId, Topup, TopupId, UserId};
+use ledger::Purpose;
+use money::Money;
+use proptest::prelude::*;
+
+const HOLD: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+fn funded(account: Account, credits: i64) -> (Account, Balances) {
+    (
+        account,
+        Balances {
+            credits_posted: credits,
+            ..Balances::default()
+        },
+    )
+}
+
+fn record(key: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        account_id: "acc_1".into(),
+        key: key.into(),
+        fingerprint: "f".into(),
+        status: 201,
+        body: "{}".into(),
+    }
+}
+
+fn card_job(p: &Purchase) -> WriteJob {
+    rules::purchase_job(p, HOLD, None, Vec::new(), None)
+}
+
+#[test]
+fn a_key_used_earlier_in_the_batch_is_a_duplicate_and_moves_nothing() {
+    let (a, b) = (
+        purchase(PaymentMethod::Card, 499, 425, 74, 0),
+        purchase(PaymentMethod::Card, 499, 425, 74, 0),
+    );
+    let jobs = [
+        WriteJob {
+            idempotency: Some(record("k")),
+            ..card_job(&a)
+        },
+        WriteJob {
+            idempotency: Some(record("k")),
+            ..card_job(&b)
+        },
+    ];
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(planned.outcomes[0], Outcome::Applied);
+    assert_eq!(planned.outcomes[1], Outcome::Duplicate(record("k")));
+    assert_eq!(planned.purchases.len(), 1);
+    assert_eq!(planned.answers.len(), 1);
+    assert_eq!(
+        planned.changes.transfers.len(),
+        2,
+        "only the first purchase's share and fee"
+    );
+}
+
+#[test]
+fn a_stored_answer_makes_the_job_a_duplicate() {
+    let p = purchase(PaymentMethod::Card, 499, 425, 74, 0);
+    let mut loaded = Loaded::default();
+    loaded
+        .answers
+        .insert(("acc_1".into(), "k".into()), record("k"));
+    let jobs = [WriteJob {
+        idempotency: Some(record("k")),
+        ..card_job(&p)
+    }];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert!(matches!(planned.outcomes[0], Outcome::Duplicate(_)));
+    assert!(planned.changes.transfers.is_empty());
+}
+
+#[test]
+fn a_purchase_in_an_ended_live_is_refused_by_its_guard() {
+    let p = purchase(PaymentMethod::Card, 499, 425, 74, 0);
+    let guard = Guard::live_active(&p.live_id);
+    let job = rules::purchase_job(&p, HOLD, None, vec![guard], None);
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Live(p.live_id.clone()), "ended".into());
+    let planned = plan(std::slice::from_ref(&job), loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes[0],
+        Outcome::Refused(Refusal::Status(RowRef::Live(p.live_id.clone())))
+    );
+    assert!(planned.purchases.is_empty() && planned.holds.is_empty());
+    // A live the store did not find is refused the same way.
+    let outcome = plan_of(&job);
+    assert!(matches!(outcome, Outcome::Refused(Refusal::Status(_))));
+}
+
+fn plan_of(job: &WriteJob) -> Outcome {
+    plan(std::slice::from_ref(job), Loaded::default())
+        .expect("plans")
+        .outcomes
+        .remove(0)
+}
+
+#[test]
+fn a_later_job_sees_the_status_an_earlier_one_set() {
+    let p = purchase(PaymentMethod::Card, 499, 425, 74, 0);
+    let at = p.created_at;
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Purchase(p.id.clone()), "succeeded".into());
+    loaded
+        .statuses
+        .insert(RowRef::Hold(p.id.to_string()), "held".into());
+    loaded.accounts = rules::purchase_accounts(&p)
+        .into_iter()
+        .map(|a| funded(a, 1_000_000))
+        .collect();
+    let refund = rules::reversal_job(&p, Reversal::Refund, Some(HoldStatus::Held), at);
+    let chargeback = rules::reversal_job(&p, Reversal::Chargeback, Some(HoldStatus::Held), at);
+    let jobs = [refund, chargeback];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(planned.outcomes[0], Outcome::Applied);
+    assert_eq!(
+        planned.outcomes[1],
+        Outcome::Refused(Refusal::Status(RowRef::Purchase(p.id.clone())))
+    );
+    assert_eq!(planned.purchase_statuses.len(), 1);
+    assert_eq!(planned.hold_statuses.len(), 1);
+}
+
+#[test]
+fn spending_caps_count_committed_spending_and_the_jobs_before() {
+    let viewer = UserId::generate();
+    let since = time::macros::datetime!(2026-11-30 00:00 UTC);
+    let mut loaded = Loaded::default();
+    loaded.spent.insert(
+        (
+            viewer.to_string(),
+            money::Currency::USD,
+            crate::to_micros(since),
+        ),
+        600,
+    );
+    let job = |price: i64| {
+        let mut p = purchase(PaymentMethod::Card, price, price, 0, 0);
+        p.viewer_id = viewer.clone();
+        let guard = crate::caps::cap_guard(&viewer, p.price, since, 1_000);
+        rules::purchase_job(&p, HOLD, None, vec![guard], None)
+    };
+    let jobs = [job(300), job(200), job(100)];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Refused(Refusal::SpendingLimit),
+            Outcome::Applied
+        ]
+    );
+}
+
+#[test]
+fn an_empty_wallet_is_a_refusal_for_insufficient_funds() {
+    let p = purchase(PaymentMethod::Wallet, 199, 150, 49, 0);
+    let wallet = Account::of(p.viewer_id.as_str(), Purpose::Wallet, p.price.currency());
+    let mut loaded = Loaded::default();
+    loaded.accounts.push(funded(wallet.clone(), 198));
+    let jobs = [card_job(&p)];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes[0],
+        Outcome::Refused(Refusal::InsufficientFunds { account: wallet.id })
+    );
+    assert!(planned.changes.transfers.is_empty());
+}
+
+#[test]
+fn transfers_that_all_exist_are_a_replay() {
+    let p = purchase(PaymentMethod::Card, 499, 425, 74, 0);
+    let job = card_job(&p);
+    let loaded = Loaded {
+        accounts: job.accounts.iter().cloned().map(|a| funded(a, 0)).collect(),
+        transfers: job.transfers.iter().cloned().map(|t| (t, false)).collect(),
+        ..Loaded::default()
+    };
+    let jobs = [job];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(planned.outcomes[0], Outcome::Replayed);
+    assert!(planned.purchases.is_empty());
+}
+
+fn program(cap: i64) -> crate::MatchProgram {
+    crate::MatchProgram {
+        id: MatchProgramId::from_string("mp_1".into()),
+        name: "match".into(),
+        rate: money::Bps::new(10_000).expect("bps"),
+        caps: vec![Money::new(cap, money::Currency::USD)],
+        countries: Vec::new(),
+        starts_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        ends_at: time::macros::datetime!(2027-01-01 00:00 UTC),
+        created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+    }
+}
+
+#[test]
+fn matching_stops_at_the_exact_cent_of_the_budget_and_the_cap() {
+    let programs = [program(1_000)];
+    let budget = rules::budget_account(&programs[0].id, money::Currency::USD);
+    let creator = UserId::generate();
+    let jobs: Vec<WriteJob> = (0..4)
+        .map(|_| {
+            let mut p = purchase(PaymentMethod::Card, 400, 400, 0, 0);
+            p.creator_id = creator.clone();
+            let matched = rules::match_for(&programs, &p, None);
+            rules::purchase_job(&p, HOLD, matched, Vec::new(), None)
+        })
+        .collect();
+    // Budget 700: 400, 300, then nothing (the cap of 1,000 is not reached).
+    let mut loaded = Loaded::default();
+    loaded.accounts.push(funded(budget.clone(), 700));
+    let planned = plan(&jobs, loaded).expect("plans");
+    let matched: Vec<i64> = planned
+        .purchases
+        .iter()
+        .map(|p| p.match_amount.amount())
+        .collect();
+    assert_eq!(matched, [400, 300, 0, 0]);
+    let holds: Vec<i64> = planned.holds.iter().map(|h| h.amount.amount()).collect();
+    assert_eq!(holds, [800, 700, 400, 400]);
+    assert_eq!(
+        planned.match_usage,
+        [(
+            "mp_1".into(),
+            creator.to_string(),
+            money::Currency::USD,
+            700
+        )]
+    );
+    // With budget enough, the cap cuts: 300 of its 1,000 were used, 700 are left.
+    let mut loaded = Loaded::default();
+    loaded.accounts.push(funded(budget, 1_000_000));
+    loaded.match_used.insert(
+        ("mp_1".into(), creator.to_string(), money::Currency::USD),
+        300,
+    );
+    let planned = plan(&jobs, loaded).expect("plans");
+    let matched: Vec<i64> = planned
+        .purchases
+        .iter()
+        .map(|p| p.match_amount.amount())
+        .collect();
+    assert_eq!(matched, [400, 300, 0, 0]);
+}
+
+#[test]
+fn a_payout_takes_the_whole_spendable_balance_or_nothing_below_the_minimum() {
+    let creator = UserId::generate();
+    let c = money::Currency::USD;
+    let available = Account::of(creator.as_str(), Purpose::CreatorAvailable, c);
+    let job = |min| {
+        rules::payout_job(
+            &PayoutId::generate(),
+            &creator,
+            c,
+            min,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    };
+    let mut loaded = Loaded::default();
+    loaded.accounts.push(funded(available.clone(), 2_500));
+    let jobs = [job(1_000), job(1)];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [Outcome::Applied, Outcome::Refused(Refusal::BelowMinimum)]
+    );
+    assert_eq!(planned.payouts[0].amount.amount(), 2_500);
+    assert_eq!(planned.changes.transfers[0].kind, TransferKind::Pending);
+}
+
+#[test]
+fn a_disputed_topup_drains_what_is_left_and_books_the_rest_as_a_loss() {
+    let topup = Topup {
+        id: TopupId::generate(),
+        user_id: UserId::generate(),
+        amount: Money::new(2_000, money::Currency::USD),
+        processor_fee: Money::zero(money::Currency::USD),
+        payment_id: "pi".into(),
+        status: crate::TopupStatus::Succeeded,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    let job = rules::topup_dispute_job(&topup, None, time::OffsetDateTime::UNIX_EPOCH);
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Topup(topup.id.clone()), "succeeded".into());
+    let wallet = Account::of(
+        topup.user_id.as_str(),
+        Purpose::Wallet,
+        money::Currency::USD,
+    );
+    loaded.accounts.push(funded(wallet, 1_200));
+    let jobs = [job];
+    let planned = plan(&jobs, loaded).expect("plans");
+    let amounts: Vec<(Code, i64)> = planned
+        .changes
+        .transfers
+        .iter()
+        .map(|t| (t.code, t.amount))
+        .collect();
+    assert_eq!(
+        amounts,
+        [
+            (Code::WALLET_TOPUP_CHARGEBACK, 1_200),
+            (Code::TOPUP_CHARGEBACK_LOSS, 800)
+        ]
+    );
+}
+
+#[test]
+fn income_is_summed_per_owner_source_and_currency() {
+    let mut a = purchase(PaymentMethod::Card, 499, 425, 74, 0);
+    let b = purchase(PaymentMethod::Card, 199, 150, 49, 0);
+    a.creator_id = b.creator_id.clone();
+    let jobs = [card_job(&a), card_job(&b)];
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(
+        planned.income,
+        [(
+            b.creator_id.to_string(),
+            IncomeSource::Badges,
+            money::Currency::USD,
+            575
+        )]
+    );
+}
+
+/// A step of a random batch on one wallet.
+#[derive(Debug, Clone)]
+enum Step {
+    Topup(i64),
+    Buy(i64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (1_i64..5_000).prop_map(Step::Topup),
+        (1_i64..3_000).prop_map(Step::Buy),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn a_batch_never_overdraws_a_wallet_and_always_balances(
+        start in 0_i64..5_000,
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let viewer = UserId::generate();
+        let c = money::Currency::USD;
+        let wallet = Account::of(viewer.as_str(), Purpose::Wallet, c);
+        let mut loaded = Loaded::default();
+        loaded.accounts.push(funded(wallet.clone(), start));
+        let jobs: Vec<WriteJob> = steps.iter().map(|s| match s {
+            Step::Topup(amount) => rules::topup_job(&Topup {
+                id: TopupId::generate(),
+                user_id: viewer.clone(),
+                amount: Money::new(*amount, c),
+                processor_fee: Money::zero(c),
+                payment_id: "pi".into(),
+                status: crate::TopupStatus::Succeeded,
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+            }, None),
+            Step::Buy(price) => {
+                let mut p = purchase(PaymentMethod::Wallet, *price, *price - price / 5, price / 5, 0);
+                p.viewer_id = viewer.clone();
+                p.live_id = LiveId::generate();
+                card_job(&p)
+            }
+        }).collect();
+        let planned = plan(&jobs, loaded).expect("a batch always balances");
+        // Replay the decisions on a running balance: a purchase is refused exactly when
+        // the wallet holds less than its price.
+        let mut balance = start;
+        for (s, outcome) in steps.iter().zip(&planned.outcomes) {
+            match s {
+                Step::Topup(amount) => {
+                    prop_assert_eq!(outcome, &Outcome::Applied);
+                    balance += amount;
+                }
+                Step::Buy(price) if *price <= balance => {
+                    prop_assert_eq!(outcome, &Outcome::Applied);
+                    balance -= price;
+                }
+                Step::Buy(_) => {
+                    let refused =
+                        matches!(outcome, Outcome::Refused(Refusal::InsufficientFunds { .. }));
+                    prop_assert!(refused, "{:?}", outcome);
+                }
+            }
+        }
+        let delta = planned
+            .changes
+            .deltas
+            .iter()
+            .find(|(id, _)| *id == wallet.id)
+            .map_or(0, |(_, d)| d.credits_posted - d.debits_posted);
+        prop_assert_eq!(start + delta, balance);
+        prop_assert!(balance >= 0);
+    }
+
+    #[test]
+    fn matches_never_exceed_the_budget_nor_the_cap(
+        budget in 0_i64..5_000,
+        cap in 0_i64..5_000,
+        shares in proptest::collection::vec(1_i64..2_000, 1..30),
+    ) {
+        let programs = [program(cap)];
+        let creator = UserId::generate();
+        let jobs: Vec<WriteJob> = shares.iter().map(|share| {
+            let mut p = purchase(PaymentMethod::Card, *share, *share, 0, 0);
+            p.creator_id = creator.clone();
+            let matched = rules::match_for(&programs, &p, None);
+            rules::purchase_job(&p, HOLD, matched, Vec::new(), None)
+        }).collect();
+        let mut loaded = Loaded::default();
+        loaded.accounts.push(funded(rules::budget_account(&programs[0].id, money::Currency::USD), budget));
+        let planned = plan(&jobs, loaded).expect("plans");
+        let matched: i64 = planned.purchases.iter().map(|p| p.match_amount.amount()).sum();
+        prop_assert!(matched <= budget.min(cap));
+        // Matching stops only where the budget or the cap ran out.
+        let wanted: i64 = shares.iter().sum();
+        prop_assert_eq!(matched, wanted.min(budget).min(cap));
+    }
+}
