@@ -19,9 +19,10 @@ use serde_json::json;
 
 use crate::error::{ApiError, invalid};
 use crate::flows;
+use crate::payments::signature::verify;
+use crate::payments::{Action, Event, SignatureError, parse_event};
 use crate::routes::purchases::{fingerprint, json_response, read_body};
 use crate::state::AppState;
-use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
 
 /// A confirmed payment with no purchase is left alone this long (its purchase may still be
 /// committing, or its buyer's retry may book it); delivered after that, it is an orphan —
