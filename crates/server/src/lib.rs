@@ -18,8 +18,6 @@ pub mod payments;
 mod routes;
 pub mod settings;
 pub mod state;
-pub mod stripe;
-pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -258,7 +256,7 @@ impl App {
             settings::PaymentsConfig::Stripe {
                 secret_key,
                 api_base,
-            } => Arc::new(stripe::Stripe::new(api_base, secret_key.clone())),
+            } => Arc::new(payments::Stripe::new(api_base, secret_key.clone())),
         };
         let sandbox_webhooks = matches!(config.payments, settings::PaymentsConfig::Sandbox);
         let state = AppState::new(Shared {
@@ -418,7 +416,7 @@ async fn deliver_sandbox_webhooks(
                     return;
                 }
                 let t = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signature = webhooks::sign(
+                let signature = payments::signature::sign(
                     secrecy::ExposeSecret::expose_secret(&state.webhook_secret).as_bytes(),
                     t,
                     body.as_bytes(),

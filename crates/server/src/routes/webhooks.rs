@@ -19,8 +19,9 @@ use crate::error::{ApiError, invalid};
 use crate::extract::json_response;
 use crate::flows;
 use crate::idempotency::{Keyed, fingerprint};
+use crate::payments::signature::verify;
+use crate::payments::{Action, Event, SignatureError, parse_event};
 use crate::state::AppState;
-use crate::webhooks::{Action, Event, SignatureError, parse_event, verify};
 
 /// A confirmed payment with no purchase is left alone this long (its purchase may still be
 /// committing, or its buyer's retry may book it); delivered after that, it is an orphan —

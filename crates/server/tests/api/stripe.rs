@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use server::webhooks::{Action, parse_event, verify};
+use server::payments::signature::verify;
+use server::payments::{Action, parse_event};
 use testkit::conformance;
 
 use crate::common::{ADMIN, TestApp, amounts, spawn_app_with, string};
@@ -274,7 +275,7 @@ async fn a_badge_is_charged_as_a_confirmed_payment_intent_and_a_decline_books_no
     let sent = log.lock().expect("not poisoned")[0].clone();
     assert_eq!(sent.path, "/v1/payment_intents");
     assert_eq!(sent.authorization, "Bearer sk_test_ovation");
-    assert_eq!(sent.version, server::stripe::STRIPE_VERSION);
+    assert_eq!(sent.version, server::payments::STRIPE_VERSION);
     assert_eq!(sent.idempotency_key, id);
     for (k, v) in [
         ("amount", "499"),

@@ -43,7 +43,7 @@ async fn forged_stale_and_malformed_signatures_are_400_and_change_nothing() {
     let payment = app.payment_of(string(&purchase, "id")).await;
     let body = dispute("evt_forged", &payment).to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let forged = server::webhooks::sign(b"not the secret", now, body.as_bytes());
+    let forged = server::payments::signature::sign(b"not the secret", now, body.as_bytes());
     let stale = app.sign_at(now - 301, &body);
     let early = app.sign_at(now + 301, &body);
     let other_body = app.sign_at(now, &dispute("evt_other", &payment).to_string());

@@ -366,7 +366,7 @@ impl TestApp {
     /// The signature header of `body` at unix time `t` with the server's secret.
     pub(crate) fn sign_at(&self, t: i64, body: &str) -> String {
         use secrecy::ExposeSecret;
-        server::webhooks::sign(
+        server::payments::signature::sign(
             self.state.webhook_secret.expose_secret().as_bytes(),
             t,
             body.as_bytes(),

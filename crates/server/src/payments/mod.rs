@@ -1,0 +1,112 @@
+//! The payment provider boundary: charging, refunding, paying out, and reading the
+//! provider's signed events. Handlers and flows speak only to the [`PaymentProvider`] trait
+//! and the request, answer and error types defined here; which provider runs is chosen from
+//! the settings when the app is built. Nothing here touches the store or the ledger: applying
+//! an event is `routes/webhooks.rs`'s job.
+//!
+//! - [`sandbox`]: the default provider, Stripe's test mode answered in memory, with the
+//!   webhooks it sends through the server's own endpoint;
+//! - [`stripe`]: the `stripe` provider, pure request builders and answer readers around one
+//!   `send`;
+//! - [`signature`]: Stripe's signature scheme (`t=…,v1=…`), signing and verifying, used by
+//!   both providers;
+//! - [`events`]: the provider's events read into the [`Action`]s Ovation takes.
+
+pub mod events;
+pub mod sandbox;
+pub mod signature;
+pub mod stripe;
+
+use std::fmt::Debug;
+
+use money::Money;
+
+pub use events::{Action, Event, parse_event};
+pub use sandbox::{Outgoing, SANDBOX_METHODS, SANDBOX_WEBHOOK_DELAY, Sandbox};
+pub use signature::SignatureError;
+pub use stripe::{STRIPE_VERSION, Stripe};
+
+/// A card charge to make.
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    /// The provider dedups charges with the same key.
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// The processor's payment method id.
+    pub payment_method: String,
+    /// What for.
+    pub description: String,
+    /// Ovation's id of what is paid (a purchase), kept in the payment's metadata.
+    pub reference: String,
+}
+
+/// A successful charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// The processor's payment id.
+    pub id: String,
+}
+
+/// Why a charge or refund failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// The card was declined.
+    #[error("card was declined")]
+    Declined,
+    /// The payment method id is not one the provider knows.
+    #[error("payment_method {0:?} is not a known payment method")]
+    UnknownPaymentMethod(String),
+    /// The provider cannot be reached.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A payout to make to a creator's bank account (with Stripe Connect: a transfer to the
+/// creator's connected account, paid out from there).
+#[derive(Debug, Clone)]
+pub struct PayoutRequest {
+    /// The provider dedups payouts with the same key (Ovation's payout id).
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// The creator paid.
+    pub creator: String,
+    /// The creator's payout account at the provider (Stripe: the connected account), if
+    /// the platform set one.
+    pub destination: Option<String>,
+}
+
+/// Why a payout could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayoutError {
+    /// The provider refused it for good (no payout account, account closed).
+    #[error("payout rejected: {0}")]
+    Rejected(String),
+    /// The provider cannot be reached: try again later with the same key.
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A payment processor.
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync + Debug {
+    /// The provider's name in configuration.
+    fn name(&self) -> &'static str;
+    /// The header its webhooks carry their signature in (lowercase).
+    fn signature_header(&self) -> &'static str {
+        "ovation-signature"
+    }
+    /// Charges a payment method; the same idempotency key gives the same answer.
+    async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError>;
+    /// Refunds a charge in full; the same key refunds once.
+    async fn refund(
+        &self,
+        payment_id: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<String, PaymentError>;
+    /// Sends a payout; the same key pays once. Its outcome arrives later as a webhook
+    /// (`payout.paid` or `payout.failed`, with the payout id in its metadata).
+    async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError>;
+}
