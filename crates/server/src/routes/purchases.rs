@@ -16,16 +16,31 @@ use postings::{
     Guard, IdempotencyRecord, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId,
     PurchaseStatus, Refusal, RowRef, WriteJob, caps,
 };
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::User;
+use utoipa::ToSchema;
 
 use crate::bus::Event;
-use crate::dto::{BuyBadge, PurchaseBody};
+use crate::dto::PurchaseBody;
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, parse_json};
 use crate::payments::{ChargeRequest, PaymentError};
 use crate::routes::lives::cached_live;
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section (API.md), with their OpenAPI schemas ----
+
+/// `POST /v1/lives/{id}/badges`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct BuyBadge {
+    /// 1, 2 or 3.
+    pub(crate) tier: i64,
+    /// `pm_card_visa`, `pm_card_chargeDeclined`, …
+    pub(crate) payment_method: String,
+}
+
+// ---- Handlers and their helpers ----
 
 /// The request's idempotency: key, fingerprint and the account it is scoped to.
 #[derive(Debug, Clone)]
