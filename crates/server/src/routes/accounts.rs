@@ -4,12 +4,70 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use live::{AccountKind, CountryCode, Handle};
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 use store::{NewUser, User, UserId};
+use utoipa::ToSchema;
 
-use crate::dto::{AccountBody, CreateAccount, PayoutAccountBody, TokenBody, rfc3339};
+use crate::dto::rfc3339;
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, created, token_hash};
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// `POST /v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CreateAccount {
+    /// 1–30 characters of a-z, 0-9, `_` and `.`.
+    pub(crate) handle: String,
+    /// `creator`, `viewer` or `brand`.
+    pub(crate) kind: String,
+    /// ISO 3166-1 alpha-2.
+    pub(crate) country: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub(crate) birth_date: Option<String>,
+    /// Follower count.
+    #[serde(default)]
+    pub(crate) followers: Option<i64>,
+}
+
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountBody {
+    /// Id.
+    pub(crate) id: String,
+    /// Handle.
+    pub(crate) handle: String,
+    /// `creator`, `viewer` or `brand`.
+    pub(crate) kind: String,
+    /// ISO 3166-1 alpha-2.
+    pub(crate) country: String,
+    /// `YYYY-MM-DD`, when known.
+    pub(crate) birth_date: Option<String>,
+    /// Followers, when known.
+    pub(crate) followers: Option<u64>,
+    /// RFC 3339.
+    pub(crate) created_at: String,
+}
+
+/// A new user token.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenBody {
+    /// Opaque secret; shown once.
+    pub(crate) token: String,
+}
+
+/// `PUT /v1/accounts/{id}/payout-account`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PayoutAccountBody {
+    /// Where the provider pays the creator (Stripe: the connected account, `acct_…`);
+    /// `null` removes it.
+    pub(crate) payout_account: Option<String>,
+}
+
+// ---- Handlers and their helpers ----
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");

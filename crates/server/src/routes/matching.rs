@@ -9,17 +9,96 @@ use bytes::Bytes;
 use money::{Bps, Money};
 use postings::rules::funding_job;
 use postings::{MatchProgram, MatchProgramId, Outcome};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
-use crate::dto::{
-    BudgetBody, FundRequest, MatchProgramBody, MatchProgramList, MatchProgramRequest, MoneyBody,
-    rfc3339,
-};
+use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, json_response, parse_json};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// `POST /v1/match-programs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchProgramRequest {
+    /// For people.
+    pub(crate) name: String,
+    /// Match rate in basis points of the creator's share (10000 doubles it).
+    pub(crate) rate_bps: u32,
+    /// Most matched per creator, one per currency matched.
+    pub(crate) caps: Vec<MoneyBody>,
+    /// Creators' countries that are eligible (absent or empty: every country).
+    #[serde(default)]
+    pub(crate) countries: Vec<String>,
+    /// RFC 3339; absent: now.
+    #[serde(default)]
+    pub(crate) starts_at: Option<String>,
+    /// RFC 3339, after `starts_at`.
+    pub(crate) ends_at: String,
+    /// Money put in the budget now, per currency (more can be added later).
+    #[serde(default)]
+    pub(crate) budget: Vec<MoneyBody>,
+}
+
+/// A page of match programs.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MatchProgramList {
+    /// Oldest first.
+    pub(crate) data: Vec<MatchProgramBody>,
+    /// Always null: every program is on the one page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// `POST /v1/match-programs/{id}/budget`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FundRequest {
+    /// Added to the budget of its currency.
+    pub(crate) amount: MoneyBody,
+}
+
+/// A match program's budget in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BudgetBody {
+    /// ISO 4217.
+    pub(crate) currency: String,
+    /// Put in so far: matched plus remaining.
+    pub(crate) funded: MoneyBody,
+    /// Matched so far, net of matches that refunds and chargebacks took back.
+    pub(crate) matched: MoneyBody,
+    /// What is left to match with.
+    pub(crate) remaining: MoneyBody,
+}
+
+/// A match program.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MatchProgramBody {
+    /// `mp_…`.
+    pub(crate) id: String,
+    /// For people.
+    pub(crate) name: String,
+    /// Basis points of the creator's share.
+    pub(crate) rate_bps: u32,
+    /// Per-creator caps.
+    pub(crate) caps: Vec<MoneyBody>,
+    /// Eligible creators' countries (empty: all).
+    pub(crate) countries: Vec<String>,
+    /// RFC 3339.
+    pub(crate) starts_at: String,
+    /// RFC 3339.
+    pub(crate) ends_at: String,
+    /// Budgets per currency.
+    pub(crate) budgets: Vec<BudgetBody>,
+    /// RFC 3339.
+    pub(crate) created_at: String,
+}
+
+// ---- Handlers and their helpers ----
 
 /// Largest budget added at once, in minor units.
 const FUND_MAX: i64 = 1_000_000_000_000;

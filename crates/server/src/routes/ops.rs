@@ -5,11 +5,70 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::dto::{BalanceBody, EarningsBody, MoneyBody, SourceBody, StatusBody, VerifyBody};
+use crate::dto::MoneyBody;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json};
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// A creator's balances in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BalanceBody {
+    /// ISO 4217.
+    pub(crate) currency: String,
+    /// In the hold period.
+    pub(crate) pending: MoneyBody,
+    /// Can be paid out.
+    pub(crate) available: MoneyBody,
+    /// Paid out.
+    pub(crate) paid_out: MoneyBody,
+}
+
+/// Income of one source.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SourceBody {
+    /// `badges`, `match`, `commissions` or `brand_deals`.
+    pub(crate) source: String,
+    /// Net of refunds.
+    pub(crate) total: MoneyBody,
+}
+
+/// `GET /v1/creators/{id}/earnings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EarningsBody {
+    /// The creator.
+    pub(crate) creator_id: String,
+    /// Per currency.
+    pub(crate) balances: Vec<BalanceBody>,
+    /// Per source and currency.
+    pub(crate) by_source: Vec<SourceBody>,
+}
+
+/// `GET /v1/ledger/verify`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VerifyBody {
+    /// No problem found.
+    pub(crate) ok: bool,
+    /// Transfers checked.
+    pub(crate) transfers: u64,
+    /// Accounts checked.
+    pub(crate) accounts: u64,
+    /// What is wrong.
+    pub(crate) problems: Vec<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatusBody {
+    /// `ok` or `unavailable`.
+    pub(crate) status: String,
+}
+
+// ---- Handlers and their helpers ----
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = StatusBody)))]

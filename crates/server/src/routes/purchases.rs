@@ -15,16 +15,31 @@ use postings::{
     Guard, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, Refusal,
     RowRef, WriteJob, caps,
 };
+use serde::Deserialize;
 use store::User;
+use utoipa::ToSchema;
 
 use crate::bus::Event;
-use crate::dto::{BuyBadge, PurchaseBody};
+use crate::dto::PurchaseBody;
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, json_response, parse_json};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::payments::{ChargeRequest, PaymentError};
 use crate::routes::lives::cached_live;
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// `POST /v1/lives/{id}/badges`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct BuyBadge {
+    /// 1, 2 or 3.
+    pub(crate) tier: i64,
+    /// `pm_card_visa`, `pm_card_chargeDeclined`, …
+    pub(crate) payment_method: String,
+}
+
+// ---- Handlers and their helpers ----
 
 /// Buys a badge in a live.
 #[utoipa::path(post, path = "/v1/lives/{id}/badges", tag = "badges", params(("id" = String, Path),

@@ -12,18 +12,88 @@ use axum::response::Response;
 use bytes::Bytes;
 use money::Money;
 use postings::{Outcome, Topup, TopupId, TopupStatus};
+use serde::{Deserialize, Serialize};
 use store::User;
+use utoipa::ToSchema;
 
-use crate::dto::{
-    MoneyBody, SpendingLimitsBody, SpendingLimitsRequest, TopupBody, TopupRequest, WalletBody,
-    rfc3339,
-};
+use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, json_response, parse_json};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::payments::ChargeRequest;
 use crate::routes::purchases::{caps_of, charge_card, void_charge};
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// `POST /v1/wallet/topups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TopupRequest {
+    /// How much to put in the wallet, in the currency of the buyer's country.
+    pub(crate) amount: MoneyBody,
+    /// The card's payment method (`pm_card_visa`, …).
+    pub(crate) payment_method: String,
+}
+
+/// A wallet top-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TopupBody {
+    /// `top_…`.
+    pub(crate) id: String,
+    /// The wallet's owner.
+    pub(crate) user_id: String,
+    /// Put in the wallet.
+    pub(crate) amount: MoneyBody,
+    /// `succeeded` or `disputed`.
+    pub(crate) status: String,
+    /// RFC 3339.
+    pub(crate) created_at: String,
+}
+
+/// `GET /v1/wallet`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WalletBody {
+    /// The wallet's owner.
+    pub(crate) user_id: String,
+    /// What can be spent, per currency.
+    pub(crate) balances: Vec<MoneyBody>,
+}
+
+/// `PUT /v1/me/spending-limits`: caps the buyer sets for themselves, in the currency of
+/// their country; `null` (or absent) removes one. The operator's caps still apply: the lower
+/// of the two counts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpendingLimitsRequest {
+    /// Most spent on badges per day (UTC).
+    #[serde(default)]
+    pub(crate) daily: Option<MoneyBody>,
+    /// Most spent per week (from Monday 00:00 UTC).
+    #[serde(default)]
+    pub(crate) weekly: Option<MoneyBody>,
+}
+
+/// `GET /v1/me/spending-limits`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SpendingLimitsBody {
+    /// The buyer's currency.
+    pub(crate) currency: String,
+    /// The daily cap that applies (the lower of the operator's and the buyer's), if any.
+    pub(crate) daily: Option<MoneyBody>,
+    /// The weekly cap that applies, if any.
+    pub(crate) weekly: Option<MoneyBody>,
+    /// The daily cap the buyer set.
+    pub(crate) own_daily: Option<MoneyBody>,
+    /// The weekly cap the buyer set.
+    pub(crate) own_weekly: Option<MoneyBody>,
+    /// Spent on badges today.
+    pub(crate) spent_today: MoneyBody,
+    /// Spent on badges this week.
+    pub(crate) spent_this_week: MoneyBody,
+}
+
+// ---- Handlers and their helpers ----
 
 /// Largest top-up, in minor units.
 const TOPUP_MAX: i64 = 100_000_000;

@@ -13,7 +13,9 @@ use axum::response::Response;
 use postings::rules::{self, Reversal};
 use postings::{IdempotencyRecord, Outcome, PaymentMethod, Purchase, PurchaseStatus, WriteJob};
 use secrecy::ExposeSecret;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::{ApiError, invalid};
 use crate::extract::json_response;
@@ -22,6 +24,24 @@ use crate::idempotency::{Keyed, fingerprint};
 use crate::payments::signature::verify;
 use crate::payments::{Action, Event, SignatureError, parse_event};
 use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// `POST /v1/webhooks/payments`: what became of the event.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WebhookBody {
+    /// The event's id.
+    pub(crate) id: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    /// `already_applied`, `refunded`, `charged_back`, `already_refunded`,
+    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`,
+    /// `partial_refund_not_booked` or `ignored`.
+    pub(crate) result: String,
+}
+
+// ---- Handlers and their helpers ----
 
 /// A confirmed payment with no purchase is left alone this long (its purchase may still be
 /// committing, or its buyer's retry may book it); delivered after that, it is an orphan —
@@ -33,7 +53,7 @@ const ORPHAN_AFTER: Duration = Duration::from_secs(600);
     params(("Ovation-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\"> (Stripe-Signature with the stripe provider)")),
     request_body(content = String, description = "The provider's event: {\"id\", \"type\", \"created\", \"data\": {\"object\": {…}}}", content_type = "application/json"),
     responses(
-        (status = 200, description = "recorded (or seen before, or of a type Ovation ignores)", body = crate::dto::WebhookBody),
+        (status = 200, description = "recorded (or seen before, or of a type Ovation ignores)", body = WebhookBody),
         (status = 400, description = "invalid_signature", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request: signed, but not an event", body = crate::error::ErrorBody),
         (status = 503, description = "unavailable: the store is down; retry later", body = crate::error::ErrorBody)))]

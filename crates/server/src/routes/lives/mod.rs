@@ -1,5 +1,7 @@
 //! Lives, chat and badge prices.
 
+mod types;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -10,13 +12,15 @@ use live::{CommentText, CountryCode, CreatorFacts, LiveTitle};
 use store::{Live, LiveId};
 
 use crate::bus::Event;
-use crate::dto::{
-    CommentBody, CommentList, CreateComment, CreateLive, LiveBody, MoneyBody, PricesBody, SetGoal,
-    SupporterBody, SupporterList, TierPriceBody,
-};
+use crate::dto::{CommentBody, MoneyBody};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, ListParams, created, query_map};
 use crate::state::AppState;
+
+pub(crate) use self::types::{
+    CommentList, CreateComment, CreateLive, LiveBody, PricesBody, SetGoal, SupporterBody,
+    SupporterList, TierPriceBody,
+};
 
 /// Badge prices in a country (public).
 #[utoipa::path(get, path = "/v1/badges/prices", tag = "badges", params(("country" = String, Query, description = "ISO 3166-1 alpha-2")),

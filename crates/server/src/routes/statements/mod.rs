@@ -2,6 +2,8 @@
 //! changed of each balance, between opening and closing balances computed from the same
 //! ledger — so a statement reconciles to the ledger to the cent, in JSON or CSV.
 
+mod types;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -12,13 +14,14 @@ use money::{Currency, Money};
 use postings::statement::{self, LineKind, Statement};
 use time::OffsetDateTime;
 
-use crate::dto::{
-    MoneyBody, StatementBalances, StatementBody, StatementCurrency, StatementLine, StatementTotals,
-    rfc3339,
-};
+use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, query_map};
 use crate::state::AppState;
+
+pub(crate) use self::types::{
+    StatementBalances, StatementBody, StatementCurrency, StatementLine, StatementTotals,
+};
 
 /// `YYYY-MM` → its first instant and the next month's.
 fn month_bounds(month: &str) -> Result<(OffsetDateTime, OffsetDateTime), ApiError> {
