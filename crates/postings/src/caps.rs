@@ -26,9 +26,7 @@ pub struct OperatorCaps<'a> {
 
 /// What a buyer tells about themselves for their caps.
 #[derive(Debug, Clone, Copy)]
-pub struct Buyer<'a> {
-    /// The buyer.
-    pub id: &'a UserId,
+pub struct Buyer {
     /// Their birth date, if the platform gave it.
     pub birth_date: Option<Date>,
     /// The daily cap they set themselves.
@@ -70,7 +68,7 @@ impl Period {
 /// The caps of `buyer` in `currency` at `now`.
 pub fn effective_caps(
     operator: OperatorCaps<'_>,
-    buyer: Buyer<'_>,
+    buyer: Buyer,
     currency: Currency,
     now: OffsetDateTime,
 ) -> Caps {
@@ -157,31 +155,30 @@ mod tests {
     use super::*;
     use time::macros::{date, datetime};
 
-    fn maps() -> (
-        BTreeMap<Currency, i64>,
-        BTreeMap<Currency, i64>,
-        BTreeMap<Currency, i64>,
-    ) {
-        (
-            BTreeMap::from([(Currency::USD, 10_000)]),
-            BTreeMap::from([(Currency::USD, 30_000)]),
-            BTreeMap::from([(Currency::USD, 1_000)]),
-        )
+    /// The operator's caps in dollars only: 100.00 a day, 300.00 a week, 10.00 for minors.
+    struct Operator([BTreeMap<Currency, i64>; 3]);
+
+    impl Operator {
+        fn new() -> Operator {
+            Operator([10_000, 30_000, 1_000].map(|cap| BTreeMap::from([(Currency::USD, cap)])))
+        }
+
+        fn caps(&self) -> OperatorCaps<'_> {
+            OperatorCaps {
+                daily: &self.0[0],
+                weekly: &self.0[1],
+                minors_daily: &self.0[2],
+                adult_age_years: 18,
+            }
+        }
     }
 
     #[test]
     fn the_lower_of_the_operators_and_the_buyers_caps_counts() {
-        let (daily, weekly, minors) = maps();
-        let op = OperatorCaps {
-            daily: &daily,
-            weekly: &weekly,
-            minors_daily: &minors,
-            adult_age_years: 18,
-        };
-        let id = UserId::generate();
+        let operator = Operator::new();
+        let op = operator.caps();
         let now = datetime!(2026-12-02 15:00 UTC);
         let buyer = Buyer {
-            id: &id,
             birth_date: None,
             own_daily: Some(5_000),
             own_weekly: Some(50_000),
@@ -209,17 +206,10 @@ mod tests {
 
     #[test]
     fn a_minor_has_the_minors_limit_and_none_where_the_operator_set_none() {
-        let (daily, weekly, minors) = maps();
-        let op = OperatorCaps {
-            daily: &daily,
-            weekly: &weekly,
-            minors_daily: &minors,
-            adult_age_years: 18,
-        };
-        let id = UserId::generate();
+        let operator = Operator::new();
+        let op = operator.caps();
         let now = datetime!(2026-12-02 15:00 UTC);
         let buyer = Buyer {
-            id: &id,
             birth_date: Some(date!(2012 - 01 - 01)),
             own_daily: None,
             own_weekly: None,

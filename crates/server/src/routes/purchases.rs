@@ -323,7 +323,6 @@ pub(crate) fn caps_of(
     now: time::OffsetDateTime,
 ) -> caps::Caps {
     let buyer = caps::Buyer {
-        id: &user.id,
         birth_date: user.birth_date,
         own_daily: user.own_daily_limit,
         own_weekly: user.own_weekly_limit,
