@@ -143,12 +143,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `ovation payouts run`: the run with a progress bar on the terminal. The run itself needs
-/// only the store and the provider ([`server::flows::Payouts`]); the app is built because
-/// the provider's confirmations come back as webhooks (with the sandbox, to this process's
-/// own webhook handler, which it waits a moment for before it exits).
+/// `ovation payouts run`: the run with a progress bar on the terminal, on the store and the
+/// provider alone ([`server::flows::Payouts`]). With the sandbox, its confirmations are
+/// applied to the ledger by this process, which waits for them before it exits; with Stripe
+/// they reach the servers' webhook endpoint.
 async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
+    let store = server::open_store(&config).await?;
+    let (provider, outbox) = server::provider(&config);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let undelivered = outbox.map(|outbox| {
+        let undelivered = outbox.undelivered();
+        outbox.spawn(
+            stopping,
+            server::flows::events::apply_directly(store.clone(), provider.clone()),
+        );
+        undelivered
+    });
+    let payouts = server::flows::Payouts {
+        store: &store,
+        provider: &*provider,
+        minimum_major: config.payout_minimum_major,
+    };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -164,12 +179,12 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
         }
     };
     let started = std::time::Instant::now();
-    let report = app.state.payouts().run(&progress).await;
+    let report = payouts.run(&progress).await;
     bar.finish_and_clear();
     let report = match report {
         Ok(report) => report,
         Err(e) => {
-            app.state.store.close().await;
+            store.close().await;
             return Err(e.into());
         }
     };
@@ -193,16 +208,18 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
         report.rejected,
         report.unsent,
     );
-    // The sandbox confirms through this process's own webhook endpoint: wait for it.
-    if !app
-        .sandbox_settled(std::time::Duration::from_secs(600))
-        .await
+    // The sandbox's confirmations are applied by this process: wait for them.
+    if let Some(undelivered) = undelivered
+        && !undelivered
+            .settled(std::time::Duration::from_secs(600))
+            .await
     {
         eprintln!(
             "some payout confirmations were not delivered; payouts stay pending until the provider confirms them"
         );
     }
-    app.state.store.close().await;
+    stop.send_replace(true);
+    store.close().await;
     Ok(())
 }
 

@@ -249,16 +249,11 @@ impl App {
         let webhook_secret = config.webhooks.secret.clone().unwrap_or_else(|| {
             secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
         });
-        let (sandbox, outbox, sandbox_undelivered) =
-            Sandbox::with_webhooks(config.sandbox_webhook_delay);
-        let payments: Arc<dyn payments::PaymentProvider> = match &config.payments {
-            settings::PaymentsConfig::Sandbox => Arc::new(sandbox),
-            settings::PaymentsConfig::Stripe {
-                secret_key,
-                api_base,
-            } => Arc::new(payments::Stripe::new(api_base, secret_key.clone())),
-        };
-        let sandbox_webhooks = matches!(config.payments, settings::PaymentsConfig::Sandbox);
+        let (payments, outbox) = provider(&config);
+        let sandbox_undelivered = outbox
+            .as_ref()
+            .map(payments::Outbox::undelivered)
+            .unwrap_or_default();
         let state = AppState::new(Shared {
             admin_token_hash: token_hash(&admin_token),
             config,
@@ -277,8 +272,8 @@ impl App {
             demo: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
         });
-        if sandbox_webhooks {
-            tokio::spawn(deliver_sandbox_webhooks(state.clone(), outbox));
+        if let Some(outbox) = outbox {
+            outbox.spawn(state.shutdown.subscribe(), through_router(state.clone()));
         }
         Ok(App {
             state,
@@ -351,91 +346,55 @@ impl App {
     }
 }
 
-/// Lowers the count of undelivered sandbox webhooks when a delivery ends, however it ends.
-struct Delivered(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for Delivered {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+/// The configured payment provider, and with the sandbox, the outbox of the webhooks it
+/// sends (for the caller to deliver).
+pub fn provider(config: &Config) -> (Arc<dyn payments::PaymentProvider>, Option<payments::Outbox>) {
+    match &config.payments {
+        settings::PaymentsConfig::Sandbox => {
+            let (sandbox, outbox) = Sandbox::with_webhooks(config.sandbox_webhook_delay);
+            (Arc::new(sandbox), Some(outbox))
+        }
+        settings::PaymentsConfig::Stripe {
+            secret_key,
+            api_base,
+        } => (
+            Arc::new(payments::Stripe::new(api_base, secret_key.clone())),
+            None,
+        ),
     }
 }
 
 impl App {
     /// Waits until the sandbox's webhooks are delivered (at most `patience`): a command that
-    /// books through the sandbox (`ovation payouts run`) waits for their confirmations.
+    /// books through the sandbox waits for their confirmations.
     pub async fn sandbox_settled(&self, patience: Duration) -> bool {
-        let until = tokio::time::Instant::now() + patience;
-        while self
-            .state
-            .sandbox_undelivered
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > 0
-        {
-            if tokio::time::Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        true
+        self.state.sandbox_undelivered.settled(patience).await
     }
 }
 
-/// Times the sandbox tries to deliver one webhook, doubling the wait from one second.
-const SANDBOX_DELIVERY_ATTEMPTS: u32 = 8;
-
-/// Sends the sandbox's webhooks, signed, through the server's own router (the same handler
-/// a processor's requests reach), each when due, retrying with backoff until it is answered
-/// 2xx; stops when the server shuts down (what is still queued is dropped: a processor's
-/// webhooks are at-least-once, and these only confirm what is booked).
-async fn deliver_sandbox_webhooks(
+/// Delivers a sandbox webhook signed, through the server's own router: the same handler a
+/// processor's requests reach.
+fn through_router(
     state: AppState,
-    mut outbox: tokio::sync::mpsc::Receiver<payments::Outgoing>,
-) {
-    use tower::ServiceExt;
-    let mut stopping = state.shutdown.subscribe();
+) -> impl Fn(String) -> futures_util::future::BoxFuture<'static, bool> + Clone + Send + Sync {
     let app = router(state.clone());
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
-    loop {
-        let next = tokio::select! {
-            _ = stopping.wait_for(|stop| *stop) => return,
-            next = outbox.recv() => next,
-        };
-        let Some(outgoing) = next else { return };
-        tokio::time::sleep_until(outgoing.due.into()).await;
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
+    move |body: String| {
+        use tower::ServiceExt;
         let (app, state) = (app.clone(), state.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _delivered = Delivered(state.sandbox_undelivered.clone());
-            let body = outgoing.event.to_string();
-            let mut wait = Duration::from_secs(1);
-            for attempt in 1..=SANDBOX_DELIVERY_ATTEMPTS {
-                if *state.shutdown.borrow() {
-                    return;
-                }
-                let t = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signature = payments::signature::sign(
-                    secrecy::ExposeSecret::expose_secret(&state.webhook_secret).as_bytes(),
-                    t,
-                    body.as_bytes(),
-                );
-                let request = axum::http::Request::post("/v1/webhooks/payments")
-                    .header("content-type", "application/json")
-                    .header(state.payments.signature_header(), signature)
-                    .body(axum::body::Body::from(body.clone()))
-                    .expect("a request from valid parts");
-                let status = app.clone().oneshot(request).await.map(|r| r.status());
-                if matches!(status, Ok(s) if s.is_success()) {
-                    return;
-                }
-                tracing::debug!(?status, attempt, "sandbox webhook not accepted; retrying");
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            tracing::warn!(event = %outgoing.event["id"], "sandbox webhook given up after {SANDBOX_DELIVERY_ATTEMPTS} attempts");
-        });
+        Box::pin(async move {
+            let t = time::OffsetDateTime::now_utc().unix_timestamp();
+            let signature = payments::signature::sign(
+                secrecy::ExposeSecret::expose_secret(&state.webhook_secret).as_bytes(),
+                t,
+                body.as_bytes(),
+            );
+            let request = axum::http::Request::post("/v1/webhooks/payments")
+                .header("content-type", "application/json")
+                .header(state.payments.signature_header(), signature)
+                .body(axum::body::Body::from(body))
+                .expect("a request from valid parts");
+            matches!(app.oneshot(request).await, Ok(r) if r.status().is_success())
+        })
     }
 }
 

@@ -36,7 +36,7 @@ pub struct Shared {
     /// The secret payment webhooks are signed with (configured, or generated for this run).
     pub webhook_secret: secrecy::SecretString,
     /// The sandbox's webhooks not delivered yet.
-    pub sandbox_undelivered: Arc<std::sync::atomic::AtomicUsize>,
+    pub sandbox_undelivered: crate::payments::Undelivered,
     /// One request at a time per idempotency key on this node.
     pub key_locks: KeyLocks,
     /// Renders `/metrics`.
@@ -55,6 +55,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// What applies the payment provider's events: the store and the provider.
+    pub fn provider_events(&self) -> crate::flows::events::ProviderEvents<'_> {
+        crate::flows::events::ProviderEvents {
+            store: &self.store,
+            provider: &*self.payments,
+        }
+    }
+
     /// What a payout run works with: the store, the provider and the minimum.
     pub fn payouts(&self) -> crate::flows::Payouts<'_> {
         crate::flows::Payouts {

@@ -1,6 +1,15 @@
 //! Balances as the business reads them: what a wallet can spend, what a match budget has
 //! left — each the spendable balance ([`postings::spendable`]) of one ledger account.
 
+/// [`postings::spendable`] in SQL over a `ledger_accounts` row, for the queries that select
+/// or filter accounts by it (`concat!` it into the statement).
+macro_rules! spendable_sql {
+    () => {
+        "(credits_posted - debits_posted - debits_pending)"
+    };
+}
+pub(crate) use spendable_sql;
+
 use ledger::{AccountId, Purpose};
 use money::{Currency, Money};
 

@@ -2,10 +2,10 @@
 //! provider's signed events. Handlers and flows speak only to the [`PaymentProvider`] trait
 //! and the request, answer and error types defined here; which provider runs is chosen from
 //! the settings when the app is built. Nothing here touches the store or the ledger: applying
-//! an event is `routes/webhooks.rs`'s job.
+//! an event is `flows::events`'s job.
 //!
 //! - [`sandbox`]: the default provider, Stripe's test mode answered in memory, with the
-//!   webhooks it sends through the server's own endpoint;
+//!   webhooks it sends; [`outbox`] delivers them (`serve`: through its own endpoint);
 //! - [`stripe`]: the `stripe` provider, pure request builders and answer readers around one
 //!   `send`;
 //! - [`signature`]: Stripe's signature scheme (`t=…,v1=…`), signing and verifying, used by
@@ -13,6 +13,7 @@
 //! - [`events`]: the provider's events read into the [`Action`]s Ovation takes.
 
 pub mod events;
+pub mod outbox;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
@@ -22,7 +23,8 @@ use std::fmt::Debug;
 use money::Money;
 
 pub use events::{Action, Event, parse_event};
-pub use sandbox::{Outgoing, SANDBOX_METHODS, SANDBOX_WEBHOOK_DELAY, Sandbox};
+pub use outbox::{Outbox, Outgoing, Undelivered};
+pub use sandbox::{SANDBOX_METHODS, SANDBOX_WEBHOOK_DELAY, Sandbox};
 pub use signature::SignatureError;
 pub use stripe::{STRIPE_VERSION, Stripe};
 

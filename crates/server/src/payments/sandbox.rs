@@ -12,6 +12,7 @@ use money::Money;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::outbox::{Outbox, Outgoing, Undelivered};
 use super::{Charge, ChargeRequest, PaymentError, PaymentProvider, PayoutError, PayoutRequest};
 
 /// Most idempotency answers the sandbox remembers.
@@ -29,15 +30,6 @@ pub const SANDBOX_WEBHOOK_DELAY: Duration = Duration::from_millis(500);
 
 /// Most webhooks waiting to be sent; more are dropped (with a warning): they only confirm.
 const SANDBOX_OUTBOX_MAX: usize = 65_536;
-
-/// A webhook the sandbox wants delivered, not before `due`.
-#[derive(Debug)]
-pub struct Outgoing {
-    /// When to send it.
-    pub due: Instant,
-    /// The event, Stripe-shaped.
-    pub event: Value,
-}
 
 /// The sandbox's test payment methods the pages offer, with what each does.
 pub const SANDBOX_METHODS: [(&str, &str); 3] = [
@@ -61,7 +53,7 @@ pub struct Sandbox {
     /// How long after the fact a webhook is sent.
     delay: Duration,
     /// Webhooks queued or being delivered.
-    undelivered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    undelivered: Undelivered,
 }
 
 impl Sandbox {
@@ -70,27 +62,22 @@ impl Sandbox {
         Sandbox::default()
     }
 
-    /// A sandbox whose webhooks come out of the receiver, for the server to deliver, and
-    /// the count of those not delivered yet (the deliverer lowers it).
-    pub fn with_webhooks(
-        delay: Duration,
-    ) -> (
-        Sandbox,
-        mpsc::Receiver<Outgoing>,
-        std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    ) {
-        let (tx, rx) = mpsc::channel(SANDBOX_OUTBOX_MAX);
-        let undelivered = std::sync::Arc::default();
+    /// A sandbox whose webhooks come out of the outbox, for the caller to deliver.
+    pub fn with_webhooks(delay: Duration) -> (Sandbox, Outbox) {
+        let (tx, receiver) = mpsc::channel(SANDBOX_OUTBOX_MAX);
+        let undelivered = Undelivered::default();
         (
             Sandbox {
                 answers: Mutex::default(),
                 payouts: Mutex::default(),
                 outbox: Some(tx),
                 delay,
-                undelivered: std::sync::Arc::clone(&undelivered),
+                undelivered: undelivered.clone(),
             },
-            rx,
-            undelivered,
+            Outbox {
+                receiver,
+                undelivered,
+            },
         )
     }
 
@@ -113,11 +100,9 @@ impl Sandbox {
             due: Instant::now() + self.delay,
             event,
         };
-        self.undelivered
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.undelivered.add();
         if outbox.try_send(outgoing).is_err() {
-            self.undelivered
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            self.undelivered.done();
             metrics::counter!("ovation_sandbox_webhooks_dropped_total").increment(1);
             tracing::warn!(kind, "sandbox webhook outbox full: event dropped");
         }
@@ -277,19 +262,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_charge_is_followed_by_its_webhooks() {
-        let (sandbox, mut outbox, _) = Sandbox::with_webhooks(SANDBOX_WEBHOOK_DELAY);
+        let (sandbox, mut outbox) = Sandbox::with_webhooks(SANDBOX_WEBHOOK_DELAY);
         let charge = sandbox
             .charge(request("d", "pm_card_createDispute"))
             .await
             .expect("succeeds");
-        let first = outbox.recv().await.expect("an event");
+        let first = outbox.receiver.recv().await.expect("an event");
         assert_eq!(first.event["type"], "payment_intent.succeeded");
         assert_eq!(first.event["data"]["object"]["id"], charge.id.as_str());
         assert_eq!(
             first.event["data"]["object"]["metadata"]["ovation_reference"],
             "pur_test"
         );
-        let second = outbox.recv().await.expect("an event");
+        let second = outbox.receiver.recv().await.expect("an event");
         assert_eq!(second.event["type"], "charge.dispute.created");
         assert_eq!(
             second.event["data"]["object"]["payment_intent"],
@@ -298,7 +283,7 @@ mod tests {
         assert!(second.due >= first.due);
         // A decline sends nothing.
         let _ = sandbox.charge(request("e", "pm_card_chargeDeclined")).await;
-        assert!(outbox.try_recv().is_err());
+        assert!(outbox.receiver.try_recv().is_err());
     }
 
     #[tokio::test]

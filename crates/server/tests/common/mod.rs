@@ -411,10 +411,7 @@ impl TestApp {
     /// Waits until the sandbox has delivered every webhook it queued.
     pub(crate) async fn settled(&self) {
         eventually("the sandbox's webhooks delivered", || async {
-            self.state
-                .sandbox_undelivered
-                .load(std::sync::atomic::Ordering::SeqCst)
-                == 0
+            self.state.sandbox_undelivered.count() == 0
         })
         .await;
     }

@@ -9,6 +9,7 @@ use money::{Currency, Money};
 use time::OffsetDateTime;
 
 use super::lives::{live_columns, live_from_row};
+use crate::balances::spendable_sql;
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, transfer_columns, transfer_from,
 };
@@ -59,11 +60,12 @@ impl Store {
     /// A creator's balances per currency and income per source.
     pub async fn earnings(&self, creator: &UserId) -> Result<Earnings, StoreError> {
         // A payout waiting for the provider is already out of the available balance.
-        let rows = with_pool!(&self.db, pool => sqlx::query(
+        let rows = with_pool!(&self.db, pool => sqlx::query(concat!(
             "SELECT purpose, currency, \
-                    credits_posted - debits_posted - CASE WHEN purpose = 'creator_available' THEN debits_pending ELSE 0 END AS balance \
+                    CASE WHEN purpose = 'creator_available' THEN ", spendable_sql!(), " \
+                         ELSE credits_posted - debits_posted END AS balance \
              FROM ledger_accounts WHERE owner = $1",
-        )
+        ))
         .bind(creator.as_str())
         .fetch_all(pool)
         .await?

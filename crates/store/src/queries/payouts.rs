@@ -4,6 +4,7 @@
 use money::{Currency, Money};
 
 use super::Page;
+use crate::balances::spendable_sql;
 use crate::columns::{Columns, corrupt};
 use crate::rows::{Payout, PayoutId, PayoutStatus, UserId};
 use crate::{Store, StoreError, from_micros, with_pool};
@@ -41,13 +42,12 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<(String, UserId, Currency, i64)>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(
-            "SELECT id, owner, currency, credits_posted - debits_posted - debits_pending AS spendable \
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT id, owner, currency, ", spendable_sql!(), " AS spendable \
              FROM ledger_accounts \
-             WHERE purpose = 'creator_available' AND id > $1 \
-               AND credits_posted - debits_posted - debits_pending > 0 \
+             WHERE purpose = 'creator_available' AND id > $1 AND ", spendable_sql!(), " > 0 \
              ORDER BY id LIMIT $2",
-        )
+        ))
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -67,10 +67,10 @@ impl Store {
 
     /// How many creators' available accounts hold a positive balance.
     pub async fn count_payable(&self) -> Result<u64, StoreError> {
-        let n: i64 = with_pool!(&self.db, pool => sqlx::query_scalar(
+        let n: i64 = with_pool!(&self.db, pool => sqlx::query_scalar(concat!(
             "SELECT COUNT(*) FROM ledger_accounts \
-             WHERE purpose = 'creator_available' AND credits_posted - debits_posted - debits_pending > 0",
-        )
+             WHERE purpose = 'creator_available' AND ", spendable_sql!(), " > 0",
+        ))
         .fetch_one(pool)
         .await?);
         Ok(u64::try_from(n).unwrap_or(0))

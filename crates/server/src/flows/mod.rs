@@ -3,6 +3,9 @@
 //! due holds, and a payout run booking payouts then asking the provider to pay them. What
 //! each job moves is decided in `postings`; these only read, submit and count. They take the
 //! store and the provider, not the HTTP state, so the CLI runs them beside a server.
+//! [`events`] applies the provider's events.
+
+pub mod events;
 
 use money::Currency;
 use postings::rules::{self, Reversal};

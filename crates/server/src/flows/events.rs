@@ -1,0 +1,352 @@
+//! The payment provider's events applied to the ledger: a payment confirmed, refunded or
+//! disputed, a top-up disputed, a payout paid or failed. An event is recorded under its id
+//! in the same ledger batch as whatever it changes, so that a redelivery finds it and
+//! changes nothing; events that change nothing (a payment Ovation already booked) are
+//! answered without a write: delivering them again is harmless.
+//!
+//! This takes the store and the provider, not the HTTP state: the webhook route verifies
+//! the signature and calls [`ProviderEvents::apply`]; a command that pays through the sandbox
+//! (`ovation payouts run`) applies the sandbox's events itself.
+
+use std::time::Duration;
+
+use postings::rules::{self, Reversal};
+use postings::{
+    IdempotencyRecord, Outcome, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
+    PurchaseStatus, Topup, TopupStatus, WriteJob,
+};
+use serde_json::json;
+use store::{Store, StoreError};
+
+use crate::idempotency::fingerprint;
+use crate::payments::{Action, Event, PaymentProvider};
+
+/// A confirmed payment with no purchase is left alone this long (its purchase may still be
+/// committing, or its buyer's retry may book it); delivered after that, it is an orphan —
+/// charged, never booked — and is refunded.
+const ORPHAN_AFTER: Duration = Duration::from_secs(600);
+
+/// Where provider events are recorded among idempotency keys, per provider.
+pub fn scope(provider: &dyn PaymentProvider) -> String {
+    format!("webhook:{}", provider.name())
+}
+
+/// What applying an event answered: the JSON body `{"id", "type", "result"}`, and whether
+/// it is the answer stored for an earlier delivery of the same event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The answer's body.
+    pub body: String,
+    /// Whether the event was seen before.
+    pub replayed: bool,
+}
+
+/// Why an event could not be applied now; the provider delivers it again.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The provider could not be asked (an orphan's refund).
+    #[error("payment provider unavailable: {0}")]
+    Provider(String),
+    /// The ledger refused a change that should have applied.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// The store and provider events are applied with.
+#[derive(Clone, Copy)]
+pub struct ProviderEvents<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The provider the events come from (an orphan is refunded there).
+    pub provider: &'a dyn PaymentProvider,
+}
+
+impl std::fmt::Debug for ProviderEvents<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderEvents")
+            .field("provider", &self.provider.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to an event, recorded with whatever it changes.
+struct Answer<'e> {
+    scope: String,
+    event: &'e Event,
+    fingerprint: String,
+}
+
+impl Answer<'_> {
+    fn record(&self, result: &str) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: self.scope.clone(),
+            key: self.event.id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: 200,
+            body: json!({"id": self.event.id, "type": self.event.kind, "result": result})
+                .to_string(),
+        }
+    }
+
+    fn fresh(&self, result: &str) -> Applied {
+        Applied {
+            body: self.record(result).body,
+            replayed: false,
+        }
+    }
+}
+
+fn replayed(seen: IdempotencyRecord) -> Applied {
+    Applied {
+        body: seen.body,
+        replayed: true,
+    }
+}
+
+impl ProviderEvents<'_> {
+    /// Applies `event` (its raw body is what an earlier delivery is compared by), once.
+    pub async fn apply(self, event: &Event, raw: &[u8]) -> Result<Applied, EventError> {
+        let answer = Answer {
+            scope: scope(self.provider),
+            event,
+            fingerprint: fingerprint("/v1/webhooks/payments", raw),
+        };
+        if let Some(seen) = self.store.idempotency(&answer.scope, &event.id).await? {
+            return Ok(replayed(seen));
+        }
+        metrics::counter!("ovation_webhooks_total", "type" => event.kind.clone()).increment(1);
+        match &event.action {
+            Action::PaymentSucceeded { payment_id, amount } => {
+                self.confirmed(&answer, payment_id, *amount).await
+            }
+            Action::PaymentRefunded { payment_id, full } => {
+                let Some(purchase) = self.store.purchase_by_payment(payment_id).await? else {
+                    return self.remember(answer.record("unknown_payment")).await;
+                };
+                if !full {
+                    tracing::warn!(payment = %payment_id, purchase = %purchase.id, "partial refund at the provider: Ovation refunds whole purchases only; not booked");
+                    return self
+                        .remember(answer.record("partial_refund_not_booked"))
+                        .await;
+                }
+                self.reverse(&answer, &purchase, Reversal::Refund).await
+            }
+            Action::PaymentDisputed { payment_id, .. } => {
+                if let Some(purchase) = self.store.purchase_by_payment(payment_id).await? {
+                    return self.reverse(&answer, &purchase, Reversal::Chargeback).await;
+                }
+                if let Some(topup) = self.store.topup_by_payment(payment_id).await? {
+                    return self.dispute_topup(&answer, &topup).await;
+                }
+                tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
+                self.remember(answer.record("unknown_payment")).await
+            }
+            Action::PayoutPaid {
+                payout_id,
+                provider_id,
+            } => {
+                self.payout_settled(&answer, payout_id, true, provider_id, None)
+                    .await
+            }
+            Action::PayoutFailed {
+                payout_id,
+                provider_id,
+                reason,
+            } => {
+                self.payout_settled(&answer, payout_id, false, provider_id, Some(reason))
+                    .await
+            }
+            Action::Ignored => Ok(answer.fresh("ignored")),
+        }
+    }
+
+    /// `payment_intent.succeeded`: booked already (the usual case), not yet (wait), or never
+    /// (an orphan charge: the process died between the charge and the commit; refunded).
+    async fn confirmed(
+        self,
+        answer: &Answer<'_>,
+        payment_id: &str,
+        amount: money::Money,
+    ) -> Result<Applied, EventError> {
+        if self.store.purchase_by_payment(payment_id).await?.is_some()
+            || self.store.topup_by_payment(payment_id).await?.is_some()
+        {
+            return Ok(answer.fresh("already_applied"));
+        }
+        let age = time::OffsetDateTime::now_utc().unix_timestamp() - answer.event.created;
+        if age < i64::try_from(ORPHAN_AFTER.as_secs()).unwrap_or(600) {
+            // Not booked (yet, or by a request that died after the charge). Nothing is
+            // recorded, so the same event delivered again after ORPHAN_AFTER refunds it.
+            tracing::warn!(payment = %payment_id, "confirmation of a payment that is not booked");
+            return Ok(answer.fresh("unknown_payment"));
+        }
+        tracing::warn!(payment = %payment_id, "a payment confirmed long ago was never booked: refunding it");
+        self.provider
+            .refund(payment_id, amount, &format!("orphan:{payment_id}"))
+            .await
+            .map_err(|e| EventError::Provider(e.to_string()))?;
+        metrics::counter!("ovation_orphan_payments_refunded_total").increment(1);
+        self.remember(answer.record("orphan_refunded")).await
+    }
+
+    /// Reverses a purchase the provider refunded or charged back, recording the event with it.
+    async fn reverse(
+        self,
+        answer: &Answer<'_>,
+        purchase: &Purchase,
+        reversal: Reversal,
+    ) -> Result<Applied, EventError> {
+        let already = match (purchase.status, reversal) {
+            (PurchaseStatus::Succeeded, _) => None,
+            (PurchaseStatus::Refunded, Reversal::Refund)
+            | (PurchaseStatus::Disputed, Reversal::Chargeback) => Some("already_applied"),
+            // A bank may dispute a payment the platform refunded: the provider contests it
+            // with the refund as evidence; nothing more to book.
+            (PurchaseStatus::Refunded, Reversal::Chargeback) => Some("already_refunded"),
+            (PurchaseStatus::Disputed, Reversal::Refund) => Some("already_charged_back"),
+        };
+        if let Some(result) = already {
+            return self.remember(answer.record(result)).await;
+        }
+        if purchase.payment_method == PaymentMethod::Wallet {
+            return self.remember(answer.record("unknown_payment")).await;
+        }
+        let result = match reversal {
+            Reversal::Refund => "refunded",
+            Reversal::Chargeback => "charged_back",
+        };
+        let record = answer.record(result);
+        match super::reverse_purchase(self.store, purchase, reversal, Some(record), store::now())
+            .await?
+        {
+            Outcome::Applied => {
+                metrics::counter!("ovation_reversals_total", "reason" => result).increment(1);
+                Ok(answer.fresh(result))
+            }
+            Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            // Reversed meanwhile by another request: read it again to say how.
+            refused @ (Outcome::Refused(_) | Outcome::Replayed) => {
+                let now = self.store.purchase(&purchase.id).await?.ok_or_else(|| {
+                    EventError::Inconsistent(format!("purchase {} vanished", purchase.id))
+                })?;
+                if now.status == PurchaseStatus::Succeeded {
+                    return Err(EventError::Inconsistent(format!(
+                        "reversal of {} refused: {refused:?}",
+                        purchase.id
+                    )));
+                }
+                Box::pin(self.reverse(answer, &now, reversal)).await
+            }
+        }
+    }
+
+    /// A disputed wallet top-up: the bank takes the money back from the platform. What is
+    /// still in the wallet goes back to clearing; the part already spent (the creators keep
+    /// what they earned from it) is the platform's loss.
+    async fn dispute_topup(
+        self,
+        answer: &Answer<'_>,
+        topup: &Topup,
+    ) -> Result<Applied, EventError> {
+        if topup.status == TopupStatus::Disputed {
+            return self.remember(answer.record("already_applied")).await;
+        }
+        let job =
+            rules::topup_dispute_job(topup, Some(answer.record("charged_back")), store::now());
+        match self.store.writer().submit(job).await? {
+            Outcome::Applied => {
+                metrics::counter!("ovation_reversals_total", "reason" => "topup_chargeback")
+                    .increment(1);
+                Ok(answer.fresh("charged_back"))
+            }
+            Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            // Disputed meanwhile by a concurrent delivery of another event.
+            _ => self.remember(answer.record("already_applied")).await,
+        }
+    }
+
+    /// `payout.paid` posts the payout's pending transfer; `payout.failed` voids it, and the
+    /// money is available again (paid by the next run). A payout settled already stays as
+    /// it is.
+    async fn payout_settled(
+        self,
+        answer: &Answer<'_>,
+        payout_id: &str,
+        paid: bool,
+        provider_id: &str,
+        failure: Option<&String>,
+    ) -> Result<Applied, EventError> {
+        let id = PayoutId::from_string(payout_id.to_owned());
+        let Some(payout): Option<Payout> = self.store.payout(&id).await? else {
+            tracing::warn!(payout = %payout_id, "payout event for a payout Ovation does not know");
+            return self.remember(answer.record("unknown_payout")).await;
+        };
+        if payout.status != PayoutStatus::Pending {
+            return self.remember(answer.record("already_applied")).await;
+        }
+        let result = if paid { "paid" } else { "failed" };
+        let outcome = super::settle_payout(
+            self.store,
+            &payout,
+            paid,
+            Some(provider_id.to_owned()),
+            failure.cloned(),
+            Some(answer.record(result)),
+        )
+        .await?;
+        match outcome {
+            Outcome::Applied => {
+                metrics::counter!("ovation_payouts_settled_total", "result" => result).increment(1);
+                Ok(answer.fresh(result))
+            }
+            Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            _ => self.remember(answer.record("already_applied")).await,
+        }
+    }
+
+    /// Records an event that changes nothing, so that it is answered the same next time.
+    async fn remember(self, record: IdempotencyRecord) -> Result<Applied, EventError> {
+        let job = WriteJob::answer(record.clone());
+        Ok(match self.store.writer().submit(job).await? {
+            Outcome::Duplicate(seen) => replayed(seen),
+            _ => Applied {
+                body: record.body,
+                replayed: false,
+            },
+        })
+    }
+}
+
+/// Delivers a provider event (its JSON text) straight to the ledger, for a command that has
+/// no HTTP server (`ovation payouts run` with the sandbox): `true` once it is applied.
+pub fn apply_directly(
+    store: Store,
+    provider: std::sync::Arc<dyn PaymentProvider>,
+) -> impl Fn(String) -> futures_util::future::BoxFuture<'static, bool> + Clone + Send + Sync {
+    move |body: String| {
+        let (store, provider) = (store.clone(), provider.clone());
+        Box::pin(async move {
+            let event = match crate::payments::parse_event(body.as_bytes()) {
+                Ok(event) => event,
+                Err(why) => {
+                    tracing::warn!(%why, "a provider event that cannot be read");
+                    return false;
+                }
+            };
+            let events = ProviderEvents {
+                store: &store,
+                provider: &*provider,
+            };
+            match events.apply(&event, body.as_bytes()).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "provider event not applied; retrying");
+                    false
+                }
+            }
+        })
+    }
+}
