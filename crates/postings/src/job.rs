@@ -8,16 +8,16 @@ use time::OffsetDateTime;
 
 use crate::ids::{LiveId, PayoutId, PurchaseId, TopupId, UserId};
 use crate::records::{
-    Hold, HoldStatus, IdempotencyRecord, Payout, PayoutStatus, Purchase, PurchaseStatus, Topup,
-    TopupStatus,
+    AttemptStatus, Hold, HoldStatus, IdempotencyRecord, PaymentAttempt, Payout, PayoutStatus,
+    Purchase, PurchaseStatus, Topup, TopupStatus,
 };
 
 /// The stored status of a live that is on air (the other is `ended`).
 pub const LIVE_ON_AIR: &str = "live";
 
 /// A row whose status a [`Guard::Status`] checks. The order of the variants is the order in
-/// which PostgreSQL locks them (purchases, holds, payouts, top-ups, lives), each kind sorted
-/// by id.
+/// which PostgreSQL locks them (purchases, holds, payouts, top-ups, lives, payment attempts),
+/// each kind sorted by id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowRef {
     /// A purchase (`succeeded`, `refunded`, `disputed`).
@@ -30,6 +30,8 @@ pub enum RowRef {
     Topup(TopupId),
     /// A live (`live`, `ended`); locked `FOR SHARE` on PostgreSQL, so that ending it waits.
     Live(LiveId),
+    /// A card payment attempt, by its provider key (`pending`, `processing`, `booked`, …).
+    Attempt(String),
 }
 
 impl RowRef {
@@ -41,6 +43,7 @@ impl RowRef {
             RowRef::Payout(id) => id.as_str(),
             RowRef::Topup(id) => id.as_str(),
             RowRef::Live(id) => id.as_str(),
+            RowRef::Attempt(key) => key,
         }
     }
 }
@@ -93,6 +96,11 @@ impl Guard {
     /// The top-up exists with `status`.
     pub fn topup(id: &TopupId, status: TopupStatus) -> Guard {
         Guard::Status(RowRef::Topup(id.clone()), status.as_str())
+    }
+
+    /// The payment attempt exists with `status`.
+    pub fn attempt(key: &str, status: AttemptStatus) -> Guard {
+        Guard::Status(RowRef::Attempt(key.to_owned()), status.as_str())
     }
 }
 
@@ -234,6 +242,19 @@ pub enum Effect {
         /// The change.
         delta: i64,
     },
+    /// Records a card payment attempt, unless one with its key exists (a retry's).
+    InsertAttempt(Box<PaymentAttempt>),
+    /// Moves a payment attempt to a new status, with the provider's payment id if known.
+    SetAttempt {
+        /// The attempt's provider key.
+        key: String,
+        /// Its new status.
+        status: AttemptStatus,
+        /// The provider's payment id, if known now.
+        payment_id: Option<String>,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// Marks a hold released (by the release named) or reversed.
     SetHoldStatus {
         /// The hold.
@@ -272,7 +293,11 @@ impl Effect {
             Effect::SetPayoutStatus {
                 payout_id, status, ..
             } => Some((RowRef::Payout(payout_id.clone()), status.as_str())),
-            Effect::MatchUsage { .. } => None,
+            Effect::SetAttempt { key, status, .. } => {
+                Some((RowRef::Attempt(key.clone()), status.as_str()))
+            }
+            // Inserted only when absent: what a later job sees is what is stored.
+            Effect::MatchUsage { .. } | Effect::InsertAttempt(_) => None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub use job::{
     Computed, Effect, Guard, LIVE_ON_AIR, Outcome, Refusal, RowRef, WriteJob, spendable,
 };
 pub use records::{
+    AttemptKind, AttemptStatus, PaymentAttempt,
     Hold, HoldStatus, IdempotencyRecord, MatchProgram, PaymentMethod, Payout, PayoutStatus,
     Purchase, PurchaseStatus, Topup, TopupStatus,
 };

@@ -287,3 +287,111 @@ pub struct MatchProgram {
     /// Creation time.
     pub created_at: OffsetDateTime,
 }
+
+/// What a card payment attempt pays for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// A badge purchase.
+    Purchase,
+    /// A wallet top-up.
+    Topup,
+}
+
+impl AttemptKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Purchase => "purchase",
+            AttemptKind::Topup => "topup",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<AttemptKind> {
+        [AttemptKind::Purchase, AttemptKind::Topup]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a card payment attempt stands. `Pending` and `Processing` are unsettled: the
+/// reconciler asks the provider about them; the others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStatus {
+    /// Recorded before the provider was called; whether it charged is not known yet.
+    Pending,
+    /// The provider has the payment pending (it succeeds or fails later).
+    Processing,
+    /// Charged and booked: its purchase or top-up stands on the ledger.
+    Booked,
+    /// The card was declined: no charge.
+    Declined,
+    /// Charged but not booked (refused after the charge, or no longer wanted): refunded.
+    Refunded,
+    /// Never charged: the provider has no payment under its key.
+    Abandoned,
+}
+
+impl AttemptStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Pending => "pending",
+            AttemptStatus::Processing => "processing",
+            AttemptStatus::Booked => "booked",
+            AttemptStatus::Declined => "declined",
+            AttemptStatus::Refunded => "refunded",
+            AttemptStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<AttemptStatus> {
+        [
+            AttemptStatus::Pending,
+            AttemptStatus::Processing,
+            AttemptStatus::Booked,
+            AttemptStatus::Declined,
+            AttemptStatus::Refunded,
+            AttemptStatus::Abandoned,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Whether the provider still has to be asked what became of it.
+    pub fn unsettled(self) -> bool {
+        matches!(self, AttemptStatus::Pending | AttemptStatus::Processing)
+    }
+}
+
+/// A card payment, recorded durably before the provider is called, under the provider
+/// idempotency key derived from the caller and its `Idempotency-Key`: a retry reaches the
+/// same charge, and the reconciler can book or refund a charge whose request died.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentAttempt {
+    /// The provider idempotency key (unique).
+    pub key: String,
+    /// What it pays for.
+    pub kind: AttemptKind,
+    /// The id of the purchase or top-up it books (unique; the charge's metadata).
+    pub reference: String,
+    /// The caller's idempotency scope (their account).
+    pub account_id: String,
+    /// The caller's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// The request's fingerprint (a retry with another body under the key is refused).
+    pub fingerprint: String,
+    /// What to book, as the server wrote it (JSON).
+    pub order: String,
+    /// What is charged.
+    pub amount: Money,
+    /// Where it stands.
+    pub status: AttemptStatus,
+    /// The provider's payment id, once known.
+    pub payment_id: Option<String>,
+    /// When it was recorded.
+    pub created_at: OffsetDateTime,
+    /// When its status last changed.
+    pub updated_at: OffsetDateTime,
+}

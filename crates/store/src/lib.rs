@@ -34,7 +34,7 @@ pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
 pub use queries::sessions::Session;
 pub use queries::users::NewUser;
 pub use rows::{
-    Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
+    AttemptKind, AttemptStatus, PaymentAttempt, SandboxCharge, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
     LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
     PurchaseId, PurchaseStatus, SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
 };

@@ -7,7 +7,7 @@ use postings::IncomeSource;
 use time::OffsetDateTime;
 
 pub use postings::{
-    CommentId, Hold, HoldStatus, IdempotencyRecord, LiveId, MatchProgram, MatchProgramId,
+    AttemptKind, AttemptStatus, CommentId, PaymentAttempt, Hold, HoldStatus, IdempotencyRecord, LiveId, MatchProgram, MatchProgramId,
     PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase, PurchaseId, PurchaseStatus, Topup,
     TopupId, TopupStatus, UserId,
 };
@@ -121,4 +121,27 @@ pub struct Earnings {
     pub balances: Vec<CurrencyBalances>,
     /// Per source and currency.
     pub by_source: Vec<SourceTotal>,
+}
+
+/// A charge in the sandbox provider's own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxCharge {
+    /// `pi_…`.
+    pub id: String,
+    /// The idempotency key it was made under.
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// The test payment method.
+    pub payment_method: String,
+    /// `processing`, `succeeded`, `refunded` or `disputed`.
+    pub status: String,
+    /// Ovation's reference in its metadata (the purchase or top-up).
+    pub reference: String,
+    /// Whether an answer under its key reached the caller (`pm_card_lostAnswer`'s first did not).
+    pub answered: bool,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When its status last changed.
+    pub updated_at: OffsetDateTime,
 }

@@ -144,3 +144,58 @@ fn compare(
         }
     }
 }
+
+/// Problems listed per kind, at most.
+const PAYMENT_PROBLEMS_MAX: i64 = 20;
+
+impl Store {
+    /// The sandbox provider and the ledger agree: every charge that stands (`succeeded`) is
+    /// exactly one standing purchase or top-up, and every standing card purchase or top-up
+    /// has exactly one standing charge. Empty when they agree. (Meaningful with the sandbox
+    /// provider, whose charges are in this database.)
+    pub async fn verify_payments(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let unbooked: Vec<(String, String)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT c.id, c.reference FROM sandbox_charges c WHERE c.status = 'succeeded' \
+               AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.payment_id = c.id AND p.status = 'succeeded') \
+               AND NOT EXISTS (SELECT 1 FROM topups t WHERE t.payment_id = c.id AND t.status = 'succeeded') \
+             ORDER BY c.id LIMIT $1",
+        )
+        .bind(PAYMENT_PROBLEMS_MAX)
+        .fetch_all(pool)
+        .await?);
+        for (charge, reference) in unbooked {
+            problems.push(format!(
+                "charge {charge} (for {reference}) stands with no standing purchase or top-up"
+            ));
+        }
+        let uncharged: Vec<(String, String)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT b.id, b.payment_id FROM ( \
+                 SELECT id, payment_id FROM purchases WHERE payment_method = 'card' AND status = 'succeeded' \
+                 UNION ALL SELECT id, payment_id FROM topups WHERE status = 'succeeded') b \
+             WHERE NOT EXISTS (SELECT 1 FROM sandbox_charges c WHERE c.id = b.payment_id AND c.status = 'succeeded') \
+             ORDER BY b.id LIMIT $1",
+        )
+        .bind(PAYMENT_PROBLEMS_MAX)
+        .fetch_all(pool)
+        .await?);
+        for (booking, payment) in uncharged {
+            problems.push(format!(
+                "{booking} stands but its charge {payment} does not"
+            ));
+        }
+        let doubled: Vec<(String, i64)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT payment_id, CAST(COUNT(*) AS BIGINT) FROM ( \
+                 SELECT payment_id FROM purchases WHERE payment_method = 'card' \
+                 UNION ALL SELECT payment_id FROM topups) b \
+             GROUP BY payment_id HAVING COUNT(*) > 1 ORDER BY payment_id LIMIT $1",
+        )
+        .bind(PAYMENT_PROBLEMS_MAX)
+        .fetch_all(pool)
+        .await?);
+        for (payment, n) in doubled {
+            problems.push(format!("charge {payment} is booked {n} times"));
+        }
+        Ok(problems)
+    }
+}

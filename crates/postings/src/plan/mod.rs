@@ -201,6 +201,10 @@ pub struct Plan<'a> {
     pub payouts: Vec<Cow<'a, Payout>>,
     /// Payouts whose status changes.
     pub payout_statuses: Vec<&'a Effect>,
+    /// Payment attempts to insert where their key is not stored yet.
+    pub attempts: Vec<&'a crate::PaymentAttempt>,
+    /// Payment attempts whose status changes ([`Effect::SetAttempt`]s).
+    pub attempt_statuses: Vec<&'a Effect>,
     /// Match usage to add, per (program, creator, currency).
     pub match_usage: Vec<(String, String, Currency, i64)>,
     /// Purchases whose status changes.
@@ -240,6 +244,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
     let mut topup_statuses = Vec::new();
     let mut payouts: Vec<Cow<'_, Payout>> = Vec::new();
     let mut payout_statuses = Vec::new();
+    let mut attempts = Vec::new();
+    let mut attempt_statuses = Vec::new();
     let mut purchase_statuses = Vec::new();
     let mut hold_statuses = Vec::new();
 
@@ -376,6 +382,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                     Cow::Borrowed(&**p)
                 }),
                 Effect::SetPayoutStatus { .. } => payout_statuses.push(effect),
+                Effect::InsertAttempt(a) => attempts.push(&**a),
+                Effect::SetAttempt { .. } => attempt_statuses.push(effect),
                 Effect::MatchUsage {
                     program,
                     creator,
@@ -431,6 +439,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
         topup_statuses,
         payouts,
         payout_statuses,
+        attempts,
+        attempt_statuses,
         match_usage,
         purchase_statuses,
         hold_statuses,

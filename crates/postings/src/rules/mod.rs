@@ -16,6 +16,7 @@
 //!
 //! [`WriteJob`]: crate::WriteJob
 
+mod attempts;
 mod matching;
 mod payout;
 mod purchase;
@@ -23,6 +24,7 @@ mod release;
 mod reversal;
 mod wallet;
 
+pub use attempts::{attempt_job, attempt_settled_job, booked_with};
 pub use matching::{budget_account, funding_job, match_for, match_needs_country};
 pub use payout::{payout_job, payout_minimum, payout_sent_job, settlement_job};
 pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};

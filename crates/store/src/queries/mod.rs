@@ -5,6 +5,7 @@
 //! (`sessions` reads a user, `earnings` a live); this one uses none of them, so no import
 //! goes round in a circle.
 
+pub(crate) mod attempts;
 pub(crate) mod comments;
 pub(crate) mod earnings;
 pub(crate) mod holds;
@@ -13,6 +14,7 @@ pub(crate) mod lives;
 pub(crate) mod matching;
 pub(crate) mod payouts;
 pub(crate) mod purchases;
+pub(crate) mod sandbox;
 pub(crate) mod sessions;
 pub(crate) mod topups;
 pub(crate) mod users;

@@ -316,6 +316,9 @@ async fn load(
             RowRef::Live(_) => {
                 "SELECT id, status FROM lives WHERE id = ANY($1) ORDER BY id FOR SHARE"
             }
+            RowRef::Attempt(_) => {
+                "SELECT key AS id, status FROM payment_attempts WHERE key = ANY($1) ORDER BY key FOR UPDATE"
+            }
         };
         let found = sqlx::query(sql).bind(&ids).fetch_all(&mut **tx).await?;
         for row in &found {
@@ -326,6 +329,7 @@ async fn load(
                 RowRef::Payout(_) => RowRef::Payout(crate::PayoutId::from_string(id)),
                 RowRef::Topup(_) => RowRef::Topup(crate::TopupId::from_string(id)),
                 RowRef::Live(_) => RowRef::Live(crate::LiveId::from_string(id)),
+                RowRef::Attempt(_) => RowRef::Attempt(id),
             };
             loaded.statuses.insert(key, row.text("status")?);
         }
@@ -668,6 +672,7 @@ async fn write_wallet_payout_rows(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), St
         .execute(&mut **tx)
         .await?;
     }
+    write_attempts(tx, plan).await?;
     for effect in &plan.payout_statuses {
         if let super::Effect::SetPayoutStatus {
             payout_id,
@@ -828,6 +833,53 @@ async fn settle_claims(
         .bind(&bodies)
         .execute(&mut **tx)
         .await?;
+    }
+    Ok(())
+}
+
+/// Payment attempts recorded (unless their key is stored) and moved.
+async fn write_attempts(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
+    for a in &plan.attempts {
+        sqlx::query(
+            "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
+                                           amount, currency, status, payment_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&a.key)
+        .bind(a.kind.as_str())
+        .bind(&a.reference)
+        .bind(&a.account_id)
+        .bind(a.idempotency_key.as_deref())
+        .bind(&a.fingerprint)
+        .bind(&a.order)
+        .bind(a.amount.amount())
+        .bind(a.amount.currency().code())
+        .bind(a.status.as_str())
+        .bind(a.payment_id.as_deref())
+        .bind(to_micros(a.created_at))
+        .bind(to_micros(a.updated_at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for effect in &plan.attempt_statuses {
+        if let super::Effect::SetAttempt {
+            key,
+            status,
+            payment_id,
+            at,
+        } = effect
+        {
+            sqlx::query(
+                "UPDATE payment_attempts SET status = $2, payment_id = COALESCE($3, payment_id), \
+                                             updated_at = $4 WHERE key = $1",
+            )
+            .bind(key)
+            .bind(status.as_str())
+            .bind(payment_id.as_deref())
+            .bind(to_micros(*at))
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -193,6 +193,7 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
             RowRef::Payout(_) => "SELECT status FROM payouts WHERE id = ?1",
             RowRef::Topup(_) => "SELECT status FROM topups WHERE id = ?1",
             RowRef::Live(_) => "SELECT status FROM lives WHERE id = ?1",
+            RowRef::Attempt(_) => "SELECT status FROM payment_attempts WHERE key = ?1",
         };
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query([row.id()])?;
@@ -349,6 +350,7 @@ fn write_wallet_payout_rows(conn: &Connection, plan: &Plan<'_>) -> Result<(), St
             }
         }
     }
+    write_attempts(conn, plan)?;
     if !plan.match_usage.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO match_usage (program_id, creator_id, currency, matched) VALUES (?1, ?2, ?3, ?4) \
@@ -516,6 +518,52 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
                 r.body,
                 now
             ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Payment attempts recorded (unless their key is stored) and moved.
+fn write_attempts(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if !plan.attempts.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
+                                           amount, currency, status, payment_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (key) DO NOTHING",
+        )?;
+        for a in &plan.attempts {
+            stmt.execute(params![
+                a.key,
+                a.kind.as_str(),
+                a.reference,
+                a.account_id,
+                a.idempotency_key,
+                a.fingerprint,
+                a.order,
+                a.amount.amount(),
+                a.amount.currency().code(),
+                a.status.as_str(),
+                a.payment_id,
+                to_micros(a.created_at),
+                to_micros(a.updated_at)
+            ])?;
+        }
+    }
+    if !plan.attempt_statuses.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE payment_attempts SET status = ?2, payment_id = COALESCE(?3, payment_id), \
+                                         updated_at = ?4 WHERE key = ?1",
+        )?;
+        for effect in &plan.attempt_statuses {
+            if let super::Effect::SetAttempt {
+                key,
+                status,
+                payment_id,
+                at,
+            } = effect
+            {
+                stmt.execute(params![key, status.as_str(), payment_id, to_micros(*at)])?;
+            }
         }
     }
     Ok(())

@@ -1,0 +1,143 @@
+//! The sandbox provider's records of its charges. Only the sandbox writes them (through the
+//! pool, not the ledger writer: they are the provider's side, not Ovation's).
+
+use money::{Currency, Money};
+use time::OffsetDateTime;
+
+use super::Page;
+use crate::columns::{Columns, corrupt};
+use crate::rows::SandboxCharge;
+use crate::{Store, StoreError, from_micros, to_micros, with_pool};
+
+macro_rules! charge_columns {
+    () => {
+        "id, idempotency_key, amount, currency, payment_method, status, reference, \
+     answered, created_at, updated_at"
+    };
+}
+
+fn charge_from_row(row: &impl Columns) -> Result<SandboxCharge, StoreError> {
+    let id = row.text("id")?;
+    let currency = Currency::parse(&row.text("currency")?)
+        .map_err(|e| corrupt(format!("sandbox charge {id}: {e}")))?;
+    Ok(SandboxCharge {
+        idempotency_key: row.text("idempotency_key")?,
+        amount: Money::new(row.int("amount")?, currency),
+        payment_method: row.text("payment_method")?,
+        status: row.text("status")?,
+        reference: row.text("reference")?,
+        answered: row.int("answered")? != 0,
+        created_at: from_micros(row.int("created_at")?),
+        updated_at: from_micros(row.int("updated_at")?),
+        id,
+    })
+}
+
+impl Store {
+    /// Records a sandbox charge unless one exists under its idempotency key; gives the charge
+    /// stored under the key (this one, or the earlier one).
+    pub async fn sandbox_charge_insert(
+        &self,
+        charge: &SandboxCharge,
+    ) -> Result<SandboxCharge, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
+                                          reference, answered, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&charge.id)
+        .bind(&charge.idempotency_key)
+        .bind(charge.amount.amount())
+        .bind(charge.amount.currency().code())
+        .bind(&charge.payment_method)
+        .bind(&charge.status)
+        .bind(&charge.reference)
+        .bind(i64::from(charge.answered))
+        .bind(to_micros(charge.created_at))
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        self.sandbox_charge_by_key(&charge.idempotency_key)
+            .await?
+            .ok_or_else(|| corrupt("a sandbox charge vanished after its insert"))
+    }
+
+    /// The sandbox charge made under an idempotency key.
+    pub async fn sandbox_charge_by_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<SandboxCharge>, StoreError> {
+        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE idempotency_key = $1");
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(charge_from_row)
+            .transpose())
+    }
+
+    /// A sandbox charge by id.
+    pub async fn sandbox_charge(&self, id: &str) -> Result<Option<SandboxCharge>, StoreError> {
+        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE id = $1");
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(charge_from_row)
+            .transpose())
+    }
+
+    /// Moves a sandbox charge from status `from` to `to` (and records whether its answer
+    /// reached the caller); whether it moved.
+    pub async fn sandbox_charge_set(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        answered: bool,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(&self.db, pool => sqlx::query(
+            "UPDATE sandbox_charges SET status = $2, answered = $3, updated_at = $4 \
+             WHERE id = $1 AND status = $5",
+        )
+        .bind(id)
+        .bind(to)
+        .bind(i64::from(answered))
+        .bind(to_micros(at))
+        .bind(from)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Sandbox charges, oldest first, after the cursor (the last id of the previous page).
+    pub async fn sandbox_charges(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<SandboxCharge>, StoreError> {
+        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE id > $1 ORDER BY id LIMIT $2");
+        let mut data: Vec<SandboxCharge> = with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(charge_from_row)
+            .collect::<Result<_, StoreError>>())?;
+        let next = if data.len() > limit as usize {
+            data.truncate(limit as usize);
+            data.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            data,
+            next_cursor: next,
+        })
+    }
+}
