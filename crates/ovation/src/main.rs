@@ -149,7 +149,9 @@ async fn main() -> anyhow::Result<()> {
 /// they reach the servers' webhook endpoint.
 async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
     let store = server::open_store(&config).await?;
-    let (provider, outbox) = server::provider(&config);
+    let server::Provider {
+        provider, outbox, ..
+    } = server::provider(&config, &store);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let undelivered = outbox.map(|outbox| {
         let undelivered = outbox.undelivered();

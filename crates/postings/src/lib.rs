@@ -27,9 +27,8 @@ pub use job::{
     Computed, Effect, Guard, LIVE_ON_AIR, Outcome, Refusal, RowRef, WriteJob, spendable,
 };
 pub use records::{
-    AttemptKind, AttemptStatus, PaymentAttempt,
-    Hold, HoldStatus, IdempotencyRecord, MatchProgram, PaymentMethod, Payout, PayoutStatus,
-    Purchase, PurchaseStatus, Topup, TopupStatus,
+    AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram, PaymentAttempt,
+    PaymentMethod, Payout, PayoutStatus, Purchase, PurchaseStatus, Topup, TopupStatus,
 };
 pub use rules::PLATFORM;
 pub use source::IncomeSource;

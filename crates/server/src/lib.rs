@@ -86,10 +86,11 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::payouts::get_payout,
         routes::statements::statement,
         routes::accounts::set_payout_account,
+        routes::payments::sandbox_charges,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"),
     )
 )]
 pub struct ApiDoc;
@@ -178,6 +179,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/creators/{id}/payouts", get(payouts::creator_payouts))
         .route("/v1/creators/{id}/statements", get(statements::statement))
         .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
+        .route(
+            "/v1/sandbox/charges",
+            get(routes::payments::sandbox_charges),
+        )
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
@@ -249,7 +254,11 @@ impl App {
         let webhook_secret = config.webhooks.secret.clone().unwrap_or_else(|| {
             secrecy::SecretString::from(routes::accounts::new_token().replacen("ovt_", "whsec_", 1))
         });
-        let (payments, outbox) = provider(&config);
+        let Provider {
+            provider: payments,
+            outbox,
+            sandbox,
+        } = provider(&config, &store);
         let sandbox_undelivered = outbox
             .as_ref()
             .map(payments::Outbox::undelivered)
@@ -274,6 +283,9 @@ impl App {
         });
         if let Some(outbox) = outbox {
             outbox.spawn(state.shutdown.subscribe(), through_router(state.clone()));
+        }
+        if let Some(sandbox) = sandbox {
+            settle_sandbox(sandbox, state.shutdown.subscribe());
         }
         Ok(App {
             state,
@@ -346,22 +358,57 @@ impl App {
     }
 }
 
-/// The configured payment provider, and with the sandbox, the outbox of the webhooks it
-/// sends (for the caller to deliver).
-pub fn provider(config: &Config) -> (Arc<dyn payments::PaymentProvider>, Option<payments::Outbox>) {
+/// The configured payment provider.
+#[derive(Debug)]
+pub struct Provider {
+    /// The provider.
+    pub provider: Arc<dyn payments::PaymentProvider>,
+    /// With the sandbox: the webhooks it sends, for the caller to deliver.
+    pub outbox: Option<payments::Outbox>,
+    /// With the sandbox: the sandbox itself (its processing charges are settled on a timer).
+    pub sandbox: Option<Arc<Sandbox>>,
+}
+
+/// The configured payment provider; the sandbox keeps its charges in `store`'s database.
+pub fn provider(config: &Config, store: &store::Store) -> Provider {
     match &config.payments {
         settings::PaymentsConfig::Sandbox => {
-            let (sandbox, outbox) = Sandbox::with_webhooks(config.sandbox_webhook_delay);
-            (Arc::new(sandbox), Some(outbox))
+            let (sandbox, outbox) =
+                Sandbox::with_webhooks(store.clone(), config.sandbox_webhook_delay);
+            let sandbox = Arc::new(sandbox);
+            Provider {
+                provider: sandbox.clone(),
+                outbox: Some(outbox),
+                sandbox: Some(sandbox),
+            }
         }
         settings::PaymentsConfig::Stripe {
             secret_key,
             api_base,
-        } => (
-            Arc::new(payments::Stripe::new(api_base, secret_key.clone())),
-            None,
-        ),
+        } => Provider {
+            provider: Arc::new(payments::Stripe::new(api_base, secret_key.clone())),
+            outbox: None,
+            sandbox: None,
+        },
     }
+}
+
+/// Settles the sandbox's processing charges whose delay has passed, every delay, until
+/// `stopping`.
+fn settle_sandbox(sandbox: Arc<Sandbox>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sandbox.delay().max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopping.wait_for(|stop| *stop) => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = sandbox.settle_due().await {
+                tracing::warn!(error = %e, "sandbox: processing charges not settled");
+            }
+        }
+    });
 }
 
 impl App {

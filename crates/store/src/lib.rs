@@ -34,9 +34,10 @@ pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
 pub use queries::sessions::Session;
 pub use queries::users::NewUser;
 pub use rows::{
-    AttemptKind, AttemptStatus, PaymentAttempt, SandboxCharge, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus, IdempotencyRecord, Live,
-    LiveId, MatchProgram, MatchProgramId, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
-    PurchaseId, PurchaseStatus, SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
+    AttemptKind, AttemptStatus, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus,
+    IdempotencyRecord, Live, LiveId, MatchProgram, MatchProgramId, PaymentAttempt, PaymentMethod,
+    Payout, PayoutId, PayoutStatus, Purchase, PurchaseId, PurchaseStatus, SandboxCharge,
+    SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
 };
 pub use writer::{Writer, WriterConfig};
 

@@ -7,9 +7,9 @@ use postings::IncomeSource;
 use time::OffsetDateTime;
 
 pub use postings::{
-    AttemptKind, AttemptStatus, CommentId, PaymentAttempt, Hold, HoldStatus, IdempotencyRecord, LiveId, MatchProgram, MatchProgramId,
-    PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase, PurchaseId, PurchaseStatus, Topup,
-    TopupId, TopupStatus, UserId,
+    AttemptKind, AttemptStatus, CommentId, Hold, HoldStatus, IdempotencyRecord, LiveId,
+    MatchProgram, MatchProgramId, PaymentAttempt, PaymentMethod, Payout, PayoutId, PayoutStatus,
+    Purchase, PurchaseId, PurchaseStatus, Topup, TopupId, TopupStatus, UserId,
 };
 
 /// A user account: a creator, a viewer or a brand.

@@ -43,11 +43,52 @@ pub struct ChargeRequest {
     pub reference: String,
 }
 
-/// A successful charge.
+/// A charge the provider accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Charge {
     /// The processor's payment id.
     pub id: String,
+    /// Paid now, or pending at the provider (it confirms later by webhook).
+    pub processing: bool,
+}
+
+/// Where a charge stands at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeState {
+    /// Pending: it succeeds or fails later.
+    Processing,
+    /// Paid.
+    Succeeded,
+    /// Given back to the buyer.
+    Refunded,
+    /// Taken back by the buyer's bank.
+    Disputed,
+    /// Failed or canceled: nothing was taken.
+    Failed,
+}
+
+/// A charge as the provider keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCharge {
+    /// The processor's payment id.
+    pub id: String,
+    /// How much.
+    pub amount: Money,
+    /// Where it stands.
+    pub state: ChargeState,
+    /// Ovation's reference in its metadata (the purchase or top-up), if it is Ovation's.
+    pub reference: Option<String>,
+    /// When it was made.
+    pub created: time::OffsetDateTime,
+}
+
+/// A page of the provider's charges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChargePage {
+    /// The charges.
+    pub charges: Vec<ProviderCharge>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
 }
 
 /// Why a charge or refund failed.
@@ -108,6 +149,19 @@ pub trait PaymentProvider: Send + Sync + Debug {
         amount: Money,
         idempotency_key: &str,
     ) -> Result<String, PaymentError>;
+    /// The charge made under `idempotency_key` for Ovation's `reference`, if the provider
+    /// has one.
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+        reference: &str,
+    ) -> Result<Option<ProviderCharge>, PaymentError>;
+    /// Charges made since `since`, oldest first, a page at a time from `after`.
+    async fn charges_since(
+        &self,
+        since: time::OffsetDateTime,
+        after: Option<&str>,
+    ) -> Result<ChargePage, PaymentError>;
     /// Sends a payout; the same key pays once. Its outcome arrives later as a webhook
     /// (`payout.paid` or `payout.failed`, with the payout id in its metadata).
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError>;

@@ -1,10 +1,11 @@
 //! The `sandbox` provider, which behaves like a card processor's test mode: test payment
-//! method ids that succeed or decline while the request waits, followed by the signed
-//! webhooks a processor sends (Stripe's events), delivered through the server's own
+//! method ids that succeed, decline, are disputed later, lose their answer
+//! (`pm_card_lostAnswer`) or stay pending a moment (`pm_card_processing`), followed by the
+//! signed webhooks a processor sends (Stripe's events), delivered through the server's own
 //! `POST /v1/webhooks/payments` with retries, so that the sandbox exercises the real webhook
-//! path.
+//! path. Its charges are kept in its own table, so they outlive the process.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,23 +13,24 @@ use money::Money;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use store::{SandboxCharge, Store};
+
 use super::outbox::{Outbox, Outgoing, Undelivered};
-use super::{Charge, ChargeRequest, PaymentError, PaymentProvider, PayoutError, PayoutRequest};
+use super::{
+    Charge, ChargePage, ChargeRequest, ChargeState, PaymentError, PaymentProvider, PayoutError,
+    PayoutRequest, ProviderCharge,
+};
 
-/// Most idempotency answers the sandbox remembers.
+/// Most payout keys the sandbox remembers.
 const SANDBOX_KEYS_MAX: usize = 200_000;
-
-/// Remembered answers by idempotency key, and the keys oldest first.
-type Answers = (
-    HashMap<String, Result<Charge, PaymentError>>,
-    VecDeque<String>,
-);
 
 /// How long after the charge the sandbox sends its webhook by default, like a processor's
 /// own delay: by then the purchase is booked, and the event is recognised as already applied.
+/// A `pm_card_processing` charge succeeds after the same delay.
 pub const SANDBOX_WEBHOOK_DELAY: Duration = Duration::from_millis(500);
 
-/// Most webhooks waiting to be sent; more are dropped (with a warning): they only confirm.
+/// Most webhooks waiting to be sent; more are dropped (with a warning): the reconciler
+/// finds what they would have told.
 const SANDBOX_OUTBOX_MAX: usize = 65_536;
 
 /// The sandbox's test payment methods the pages offer, with what each does.
@@ -44,31 +46,70 @@ pub const SANDBOX_METHODS: [(&str, &str); 3] = [
     ),
 ];
 
-/// The default provider: Stripe's test payment methods, answered in memory.
-#[derive(Debug, Default)]
+/// What a test payment method does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Succeeds,
+    Disputed,
+    /// Charged, but the first answer under its key never reaches the caller.
+    LostAnswer,
+    /// Pending; succeeds after the sandbox's delay.
+    Processing,
+    Declined,
+}
+
+fn method(payment_method: &str) -> Option<Method> {
+    Some(match payment_method {
+        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" => {
+            Method::Succeeds
+        }
+        "pm_card_createDispute" => Method::Disputed,
+        "pm_card_lostAnswer" => Method::LostAnswer,
+        "pm_card_processing" => Method::Processing,
+        "pm_card_chargeDeclined"
+        | "pm_card_chargeDeclinedInsufficientFunds"
+        | "pm_card_chargeDeclinedExpiredCard" => Method::Declined,
+        _ => return None,
+    })
+}
+
+/// The default provider: Stripe's test payment methods, with the charges kept in the
+/// sandbox's own table (`sandbox_charges`) of the store's database, as a processor keeps its
+/// records: they survive a restart of Ovation.
+#[derive(Debug)]
 pub struct Sandbox {
-    answers: Mutex<Answers>,
+    store: Store,
     payouts: Mutex<HashMap<String, String>>,
     outbox: Option<mpsc::Sender<Outgoing>>,
-    /// How long after the fact a webhook is sent.
+    /// How long after the fact a webhook is sent (and a processing charge succeeds).
     delay: Duration,
     /// Webhooks queued or being delivered.
     undelivered: Undelivered,
 }
 
+fn unavailable(e: store::StoreError) -> PaymentError {
+    PaymentError::Unavailable(format!("the sandbox's records: {e}"))
+}
+
 impl Sandbox {
-    /// A fresh sandbox that sends no webhooks.
-    pub fn new() -> Sandbox {
-        Sandbox::default()
+    /// A sandbox on `store` that sends no webhooks.
+    pub fn new(store: Store) -> Sandbox {
+        Sandbox {
+            store,
+            payouts: Mutex::default(),
+            outbox: None,
+            delay: SANDBOX_WEBHOOK_DELAY,
+            undelivered: Undelivered::default(),
+        }
     }
 
-    /// A sandbox whose webhooks come out of the outbox, for the caller to deliver.
-    pub fn with_webhooks(delay: Duration) -> (Sandbox, Outbox) {
+    /// A sandbox on `store` whose webhooks come out of the outbox, for the caller to deliver.
+    pub fn with_webhooks(store: Store, delay: Duration) -> (Sandbox, Outbox) {
         let (tx, receiver) = mpsc::channel(SANDBOX_OUTBOX_MAX);
         let undelivered = Undelivered::default();
         (
             Sandbox {
-                answers: Mutex::default(),
+                store,
                 payouts: Mutex::default(),
                 outbox: Some(tx),
                 delay,
@@ -81,8 +122,8 @@ impl Sandbox {
         )
     }
 
-    /// Queues a Stripe-shaped event about `object`.
-    fn send(&self, kind: &str, object: Value) {
+    /// Queues a Stripe-shaped event about `object`, sent after `delay`.
+    fn send(&self, kind: &str, object: Value, delay: Duration) {
         let Some(outbox) = &self.outbox else {
             return;
         };
@@ -97,7 +138,7 @@ impl Sandbox {
             "data": Value::Object(data),
         });
         let outgoing = Outgoing {
-            due: Instant::now() + self.delay,
+            due: Instant::now() + delay,
             event,
         };
         self.undelivered.add();
@@ -108,20 +149,97 @@ impl Sandbox {
         }
     }
 
-    fn remember(&self, key: &str, answer: &Result<Charge, PaymentError>) {
-        let mut guard = self.answers.lock().expect("sandbox lock is never poisoned");
-        let (map, order) = &mut *guard;
-        if map.insert(key.to_owned(), answer.clone()).is_none() {
-            order.push_back(key.to_owned());
-            let evicted = if order.len() > SANDBOX_KEYS_MAX {
-                order.pop_front()
-            } else {
-                None
+    /// `payment_intent.succeeded` for `charge`.
+    fn send_succeeded(&self, charge: &SandboxCharge, delay: Duration) {
+        self.send(
+            "payment_intent.succeeded",
+            json!({
+                "id": charge.id, "object": "payment_intent", "status": "succeeded",
+                "amount": charge.amount.amount(),
+                "currency": charge.amount.currency().code().to_ascii_lowercase(),
+                "metadata": {"ovation_reference": charge.reference},
+            }),
+            delay,
+        );
+    }
+
+    /// A processing charge whose delay has passed succeeds (once, whoever sees it first).
+    async fn settle_processing(
+        &self,
+        charge: SandboxCharge,
+    ) -> Result<SandboxCharge, PaymentError> {
+        if charge.status != "processing"
+            || time::OffsetDateTime::now_utc() - charge.created_at < self.delay
+        {
+            return Ok(charge);
+        }
+        let now = store::now();
+        if self
+            .store
+            .sandbox_charge_set(&charge.id, "processing", "succeeded", charge.answered, now)
+            .await
+            .map_err(unavailable)?
+        {
+            let charge = SandboxCharge {
+                status: "succeeded".into(),
+                updated_at: now,
+                ..charge
             };
-            if let Some(old) = evicted {
-                map.remove(&old);
+            self.send_succeeded(&charge, Duration::ZERO);
+            return Ok(charge);
+        }
+        self.store
+            .sandbox_charge(&charge.id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PaymentError::Unavailable("a sandbox charge vanished".into()))
+    }
+
+    /// Makes every processing charge whose delay has passed succeed: run every delay by
+    /// `serve`; the reconciler's look-ups settle them too.
+    pub async fn settle_due(&self) -> Result<(), PaymentError> {
+        loop {
+            let due = self
+                .store
+                .sandbox_processing(time::OffsetDateTime::now_utc() - self.delay, 500)
+                .await
+                .map_err(unavailable)?;
+            let n = due.len();
+            for charge in due {
+                self.settle_processing(charge).await?;
+            }
+            if n < 500 {
+                return Ok(());
             }
         }
+    }
+
+    /// How often [`Sandbox::settle_due`] should run.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    fn as_provider_charge(charge: &SandboxCharge) -> ProviderCharge {
+        ProviderCharge {
+            id: charge.id.clone(),
+            amount: charge.amount,
+            state: match charge.status.as_str() {
+                "processing" => ChargeState::Processing,
+                "refunded" => ChargeState::Refunded,
+                "disputed" => ChargeState::Disputed,
+                _ => ChargeState::Succeeded,
+            },
+            reference: Some(charge.reference.clone()),
+            created: charge.created_at,
+        }
+    }
+}
+
+/// The answer a stored charge gives.
+fn answer_of(charge: &SandboxCharge) -> Charge {
+    Charge {
+        id: charge.id.clone(),
+        processing: charge.status == "processing",
     }
 }
 
@@ -132,55 +250,84 @@ impl PaymentProvider for Sandbox {
     }
 
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError> {
-        if let Some(answer) = self
-            .answers
-            .lock()
-            .expect("sandbox lock is never poisoned")
-            .0
-            .get(&request.idempotency_key)
+        let key = &request.idempotency_key;
+        if let Some(charge) = self
+            .store
+            .sandbox_charge_by_key(key)
+            .await
+            .map_err(unavailable)?
         {
-            return answer.clone();
-        }
-        let disputed = request.payment_method == "pm_card_createDispute";
-        let answer = match request.payment_method.as_str() {
-            "pm_card_visa"
-            | "pm_card_mastercard"
-            | "pm_card_amex"
-            | "pm_card_visa_debit"
-            | "pm_card_createDispute" => Ok(Charge {
-                id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
-            }),
-            "pm_card_chargeDeclined"
-            | "pm_card_chargeDeclinedInsufficientFunds"
-            | "pm_card_chargeDeclinedExpiredCard" => Err(PaymentError::Declined),
-            other => return Err(PaymentError::UnknownPaymentMethod(other.to_owned())),
-        };
-        self.remember(&request.idempotency_key, &answer);
-        if let Ok(charge) = &answer {
-            let amount = request.amount.amount();
-            let currency = request.amount.currency().code().to_ascii_lowercase();
-            self.send(
-                "payment_intent.succeeded",
-                json!({
-                    "id": charge.id, "object": "payment_intent", "status": "succeeded",
-                    "amount": amount, "currency": currency,
-                    "metadata": {"ovation_reference": request.reference},
-                }),
-            );
-            // Stripe's test card whose payment succeeds and is then disputed.
-            if disputed {
-                self.send(
-                    "charge.dispute.created",
-                    json!({
-                        "id": format!("dp_{}", charge.id.trim_start_matches("pi_")),
-                        "object": "dispute", "status": "needs_response", "reason": "fraudulent",
-                        "charge": format!("ch_{}", charge.id.trim_start_matches("pi_")),
-                        "payment_intent": charge.id, "amount": amount, "currency": currency,
-                    }),
-                );
+            let charge = self.settle_processing(charge).await?;
+            if !charge.answered {
+                self.store
+                    .sandbox_charge_set(
+                        &charge.id,
+                        &charge.status,
+                        &charge.status,
+                        true,
+                        store::now(),
+                    )
+                    .await
+                    .map_err(unavailable)?;
             }
+            return Ok(answer_of(&charge));
         }
-        answer
+        let method = method(&request.payment_method)
+            .ok_or_else(|| PaymentError::UnknownPaymentMethod(request.payment_method.clone()))?;
+        if method == Method::Declined {
+            return Err(PaymentError::Declined);
+        }
+        let now = store::now();
+        let fresh = SandboxCharge {
+            id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
+            idempotency_key: key.clone(),
+            amount: request.amount,
+            payment_method: request.payment_method.clone(),
+            status: match method {
+                Method::Processing => "processing",
+                // Stripe's test card whose payment succeeds and is then disputed.
+                Method::Disputed => "disputed",
+                _ => "succeeded",
+            }
+            .into(),
+            reference: request.reference.clone(),
+            answered: method != Method::LostAnswer,
+            created_at: now,
+            updated_at: now,
+        };
+        let charge = self
+            .store
+            .sandbox_charge_insert(&fresh)
+            .await
+            .map_err(unavailable)?;
+        if charge.id != fresh.id {
+            // A concurrent call under the same key made it first: its answer is this one's.
+            return Ok(answer_of(&charge));
+        }
+        match method {
+            Method::Processing => {}
+            _ => self.send_succeeded(&charge, self.delay),
+        }
+        if method == Method::Disputed {
+            let amount = charge.amount.amount();
+            let currency = charge.amount.currency().code().to_ascii_lowercase();
+            self.send(
+                "charge.dispute.created",
+                json!({
+                    "id": format!("dp_{}", charge.id.trim_start_matches("pi_")),
+                    "object": "dispute", "status": "needs_response", "reason": "fraudulent",
+                    "charge": format!("ch_{}", charge.id.trim_start_matches("pi_")),
+                    "payment_intent": charge.id, "amount": amount, "currency": currency,
+                }),
+                self.delay,
+            );
+        }
+        if method == Method::LostAnswer {
+            return Err(PaymentError::Unavailable(
+                "the sandbox charged pm_card_lostAnswer and lost its answer".into(),
+            ));
+        }
+        Ok(answer_of(&charge))
     }
 
     async fn refund(
@@ -189,16 +336,82 @@ impl PaymentProvider for Sandbox {
         amount: Money,
         _key: &str,
     ) -> Result<String, PaymentError> {
+        let charge = self
+            .store
+            .sandbox_charge(payment_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PaymentError::Unavailable(format!("no sandbox charge {payment_id}")))?;
+        let charge = self.settle_processing(charge).await?;
         let id = payment_id.trim_start_matches("pi_");
-        self.send(
-            "charge.refunded",
-            json!({
-                "id": format!("ch_{id}"), "object": "charge", "payment_intent": payment_id,
-                "amount": amount.amount(), "amount_refunded": amount.amount(), "refunded": true,
-                "currency": amount.currency().code().to_ascii_lowercase(),
-            }),
-        );
+        let moved = self
+            .store
+            .sandbox_charge_set(
+                payment_id,
+                "succeeded",
+                "refunded",
+                charge.answered,
+                store::now(),
+            )
+            .await
+            .map_err(unavailable)?;
+        if moved {
+            self.send(
+                "charge.refunded",
+                json!({
+                    "id": format!("ch_{id}"), "object": "charge", "payment_intent": payment_id,
+                    "amount": amount.amount(), "amount_refunded": amount.amount(), "refunded": true,
+                    "currency": amount.currency().code().to_ascii_lowercase(),
+                }),
+                self.delay,
+            );
+        } else if charge.status != "refunded" {
+            return Err(PaymentError::Unavailable(format!(
+                "sandbox charge {payment_id} is {} and cannot be refunded",
+                charge.status
+            )));
+        }
         Ok(format!("re_{id}"))
+    }
+
+    async fn find_charge(
+        &self,
+        idempotency_key: &str,
+        _reference: &str,
+    ) -> Result<Option<ProviderCharge>, PaymentError> {
+        let Some(charge) = self
+            .store
+            .sandbox_charge_by_key(idempotency_key)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let charge = self.settle_processing(charge).await?;
+        Ok(Some(Sandbox::as_provider_charge(&charge)))
+    }
+
+    async fn charges_since(
+        &self,
+        since: time::OffsetDateTime,
+        after: Option<&str>,
+    ) -> Result<ChargePage, PaymentError> {
+        let page = self
+            .store
+            .sandbox_charges(after, 500)
+            .await
+            .map_err(unavailable)?;
+        let mut charges = Vec::with_capacity(page.data.len());
+        for charge in page.data {
+            if charge.created_at >= since {
+                let charge = self.settle_processing(charge).await?;
+                charges.push(Sandbox::as_provider_charge(&charge));
+            }
+        }
+        Ok(ChargePage {
+            charges,
+            next: page.next_cursor,
+        })
     }
 
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {
@@ -225,6 +438,7 @@ impl PaymentProvider for Sandbox {
                     "currency": request.amount.currency().code().to_ascii_lowercase(),
                     "metadata": {"ovation_payout": request.idempotency_key, "ovation_creator": request.creator},
                 }),
+                self.delay,
             );
         }
         Ok(id)
@@ -246,9 +460,23 @@ mod tests {
         }
     }
 
+    /// A store of its own, in a temporary directory that lives as long as the test.
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(&store::StoreConfig {
+            database_url: format!("sqlite://{}", dir.path().join("sandbox.db").display()),
+            pool_size: 2,
+            writer: store::WriterConfig::default(),
+        })
+        .await
+        .expect("the store opens");
+        (dir, store)
+    }
+
     #[tokio::test]
     async fn visa_succeeds_and_the_declined_card_declines() {
-        let sandbox = Sandbox::new();
+        let (_dir, store) = store().await;
+        let sandbox = Sandbox::new(store);
         assert!(sandbox.charge(request("a", "pm_card_visa")).await.is_ok());
         assert_eq!(
             sandbox.charge(request("b", "pm_card_chargeDeclined")).await,
@@ -262,7 +490,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_charge_is_followed_by_its_webhooks() {
-        let (sandbox, mut outbox) = Sandbox::with_webhooks(SANDBOX_WEBHOOK_DELAY);
+        let (_dir, store) = store().await;
+        let (sandbox, mut outbox) = Sandbox::with_webhooks(store, SANDBOX_WEBHOOK_DELAY);
         let charge = sandbox
             .charge(request("d", "pm_card_createDispute"))
             .await
@@ -287,10 +516,93 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_key_gives_the_same_charge() {
-        let sandbox = Sandbox::new();
-        let first = sandbox.charge(request("k", "pm_card_visa")).await;
-        let second = sandbox.charge(request("k", "pm_card_visa")).await;
+    async fn the_same_key_gives_the_same_charge_even_after_a_restart() {
+        let (_dir, store) = store().await;
+        let first = Sandbox::new(store.clone())
+            .charge(request("k", "pm_card_visa"))
+            .await;
+        let second = Sandbox::new(store.clone())
+            .charge(request("k", "pm_card_visa"))
+            .await;
         assert_eq!(first, second);
+        let page = store.sandbox_charges(None, 10).await.expect("reads");
+        assert_eq!(page.data.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_charges_once_and_the_retry_gets_the_charge() {
+        let (_dir, store) = store().await;
+        let sandbox = Sandbox::new(store.clone());
+        assert!(matches!(
+            sandbox.charge(request("l", "pm_card_lostAnswer")).await,
+            Err(PaymentError::Unavailable(_))
+        ));
+        let retry = sandbox
+            .charge(request("l", "pm_card_lostAnswer"))
+            .await
+            .expect("the retry gets the charge");
+        assert!(!retry.processing);
+        let found = sandbox
+            .find_charge("l", "pur_test")
+            .await
+            .expect("reads")
+            .expect("the charge");
+        assert_eq!((found.id, found.state), (retry.id, ChargeState::Succeeded));
+        assert_eq!(
+            store
+                .sandbox_charges(None, 10)
+                .await
+                .expect("reads")
+                .data
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_processing_charge_succeeds_after_the_delay() {
+        let (_dir, store) = store().await;
+        let (sandbox, mut outbox) = Sandbox::with_webhooks(store, Duration::from_millis(50));
+        let charge = sandbox
+            .charge(request("p", "pm_card_processing"))
+            .await
+            .expect("accepted");
+        assert!(charge.processing);
+        assert!(outbox.receiver.try_recv().is_err());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        sandbox.settle_due().await.expect("settles");
+        let event = outbox.receiver.recv().await.expect("an event");
+        assert_eq!(event.event["type"], "payment_intent.succeeded");
+        let found = sandbox
+            .find_charge("p", "pur_test")
+            .await
+            .expect("reads")
+            .expect("the charge");
+        assert_eq!(found.state, ChargeState::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_refund_is_made_once() {
+        let (_dir, store) = store().await;
+        let sandbox = Sandbox::new(store.clone());
+        let charge = sandbox
+            .charge(request("r", "pm_card_visa"))
+            .await
+            .expect("succeeds");
+        let amount = Money::new(199, Currency::USD);
+        sandbox
+            .refund(&charge.id, amount, "x")
+            .await
+            .expect("refunds");
+        sandbox
+            .refund(&charge.id, amount, "x")
+            .await
+            .expect("again: nothing more");
+        let stored = store
+            .sandbox_charge(&charge.id)
+            .await
+            .expect("reads")
+            .expect("kept");
+        assert_eq!(stored.status, "refunded");
     }
 }

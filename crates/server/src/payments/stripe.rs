@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::payments::{
-    Charge, ChargeRequest, PaymentError, PaymentProvider, PayoutError, PayoutRequest,
+    Charge, ChargePage, ChargeRequest, ChargeState, PaymentError, PaymentProvider, PayoutError,
+    PayoutRequest, ProviderCharge,
 };
 
 /// The API version Ovation speaks (sent as `Stripe-Version`).
@@ -21,6 +22,8 @@ pub const STRIPE_VERSION: &str = "2024-06-20";
 /// One call to Stripe's API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeRequest {
+    /// A read (`GET`, the form in the query string) rather than a `POST`.
+    pub read: bool,
     /// Under the API base, e.g. `/v1/payment_intents`.
     pub path: String,
     /// Form fields, in order (Stripe's API takes `application/x-www-form-urlencoded`).
@@ -39,6 +42,7 @@ fn field(k: &str, v: impl std::fmt::Display) -> (String, String) {
 /// methods are refused (there is no page to redirect to).
 pub fn payment_intent_request(r: &ChargeRequest) -> StripeRequest {
     StripeRequest {
+        read: false,
         path: "/v1/payment_intents".into(),
         form: vec![
             field("amount", r.amount.amount()),
@@ -58,6 +62,7 @@ pub fn payment_intent_request(r: &ChargeRequest) -> StripeRequest {
 /// A full refund of a payment.
 pub fn refund_request(payment_id: &str, idempotency_key: &str) -> StripeRequest {
     StripeRequest {
+        read: false,
         path: "/v1/refunds".into(),
         form: vec![field("payment_intent", payment_id)],
         idempotency_key: idempotency_key.to_owned(),
@@ -69,6 +74,7 @@ pub fn refund_request(payment_id: &str, idempotency_key: &str) -> StripeRequest 
 /// connected account…
 pub fn transfer_request(r: &PayoutRequest, destination: &str) -> StripeRequest {
     StripeRequest {
+        read: false,
         path: "/v1/transfers".into(),
         form: vec![
             field("amount", r.amount.amount()),
@@ -86,6 +92,7 @@ pub fn transfer_request(r: &PayoutRequest, destination: &str) -> StripeRequest {
 /// `payout.failed` follow, naming the payout in their metadata.
 pub fn payout_request(r: &PayoutRequest, destination: &str) -> StripeRequest {
     StripeRequest {
+        read: false,
         path: "/v1/payouts".into(),
         form: vec![
             field("amount", r.amount.amount()),
@@ -110,13 +117,21 @@ pub fn charge_from(answer: StripeAnswer) -> Result<Charge, PaymentError> {
     };
     let error = &body["error"];
     match status {
-        200 => match body["status"].as_str() {
-            Some("succeeded") => body["id"]
+        200 => {
+            let processing = match body["status"].as_str() {
+                Some("succeeded") => false,
+                // Accepted, confirmed later by `payment_intent.succeeded` (or failed).
+                Some("processing") => true,
+                _ => return Err(PaymentError::Declined),
+            };
+            body["id"]
                 .as_str()
-                .map(|id| Charge { id: id.to_owned() })
-                .ok_or_else(|| PaymentError::Unavailable("payment intent without an id".into())),
-            _ => Err(PaymentError::Declined),
-        },
+                .map(|id| Charge {
+                    id: id.to_owned(),
+                    processing,
+                })
+                .ok_or_else(|| PaymentError::Unavailable("payment intent without an id".into()))
+        }
         402 => Err(PaymentError::Declined),
         400 | 404 if error["param"] == "payment_method" => Err(PaymentError::UnknownPaymentMethod(
             error["message"]
@@ -128,6 +143,93 @@ pub fn charge_from(answer: StripeAnswer) -> Result<Charge, PaymentError> {
             "stripe answered {status}: {}",
             error["message"].as_str().unwrap_or("no message")
         ))),
+    }
+}
+
+/// Finds the PaymentIntent whose metadata names Ovation's `reference` (Stripe's search, with
+/// its latest charge expanded to see refunds and disputes).
+pub fn search_request(reference: &str) -> StripeRequest {
+    StripeRequest {
+        read: true,
+        path: "/v1/payment_intents/search".into(),
+        form: vec![
+            field(
+                "query",
+                format!(
+                    "metadata['ovation_reference']:'{}'",
+                    reference.replace('\'', "")
+                ),
+            ),
+            field("expand[]", "data.latest_charge"),
+        ],
+        idempotency_key: String::new(),
+        account: None,
+    }
+}
+
+/// PaymentIntents created since `since`, a page of 100 after `after`.
+pub fn list_request(since: time::OffsetDateTime, after: Option<&str>) -> StripeRequest {
+    let mut form = vec![
+        field("created[gte]", since.unix_timestamp()),
+        field("limit", 100),
+        field("expand[]", "data.latest_charge"),
+    ];
+    if let Some(after) = after {
+        form.push(field("starting_after", after));
+    }
+    StripeRequest {
+        read: true,
+        path: "/v1/payment_intents".into(),
+        form,
+        idempotency_key: String::new(),
+        account: None,
+    }
+}
+
+/// A PaymentIntent as a [`ProviderCharge`] (`None` for one that cannot be read).
+fn provider_charge(pi: &Value) -> Option<ProviderCharge> {
+    let currency = money::Currency::parse(&pi["currency"].as_str()?.to_ascii_uppercase()).ok()?;
+    let charge = &pi["latest_charge"];
+    let state = match pi["status"].as_str()? {
+        "succeeded" if charge["disputed"].as_bool() == Some(true) => ChargeState::Disputed,
+        "succeeded" if charge["refunded"].as_bool() == Some(true) => ChargeState::Refunded,
+        "succeeded" => ChargeState::Succeeded,
+        "processing" => ChargeState::Processing,
+        _ => ChargeState::Failed,
+    };
+    Some(ProviderCharge {
+        id: pi["id"].as_str()?.to_owned(),
+        amount: money::Money::new(pi["amount"].as_i64()?, currency),
+        state,
+        reference: pi["metadata"]["ovation_reference"]
+            .as_str()
+            .map(str::to_owned),
+        created: time::OffsetDateTime::from_unix_timestamp(pi["created"].as_i64()?).ok()?,
+    })
+}
+
+/// Reads a list or search answer of PaymentIntents.
+pub fn charges_from(answer: StripeAnswer) -> Result<ChargePage, PaymentError> {
+    match answer {
+        Some((200, body)) => {
+            let charges: Vec<ProviderCharge> = body["data"]
+                .as_array()
+                .map(|data| data.iter().filter_map(provider_charge).collect())
+                .unwrap_or_default();
+            let next = (body["has_more"].as_bool() == Some(true))
+                .then(|| {
+                    body["data"].as_array()?.last()?["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .flatten();
+            Ok(ChargePage { charges, next })
+        }
+        Some((status, body)) => Err(PaymentError::Unavailable(format!(
+            "stripe answered {status}: {}",
+            body["error"]["message"].as_str().unwrap_or("no message")
+        ))),
+        None => Err(PaymentError::Unavailable("stripe did not answer".into())),
     }
 }
 
@@ -182,13 +284,21 @@ impl Stripe {
 
     /// Sends a request; `None` when Stripe could not be reached or answered no JSON.
     pub async fn send(&self, r: &StripeRequest) -> StripeAnswer {
-        let mut request = self
-            .http
-            .post(format!("{}{}", self.base, r.path))
-            .bearer_auth(self.key.expose_secret())
-            .header("Stripe-Version", STRIPE_VERSION)
-            .header("Idempotency-Key", &r.idempotency_key)
-            .form(&r.form);
+        let url = format!("{}{}", self.base, r.path);
+        let mut request = if r.read {
+            let Ok(url) = reqwest::Url::parse_with_params(&url, &r.form) else {
+                tracing::warn!(%url, "not a URL");
+                return None;
+            };
+            self.http.get(url)
+        } else {
+            self.http
+                .post(url)
+                .header("Idempotency-Key", &r.idempotency_key)
+                .form(&r.form)
+        }
+        .bearer_auth(self.key.expose_secret())
+        .header("Stripe-Version", STRIPE_VERSION);
         if let Some(account) = &r.account {
             request = request.header("Stripe-Account", account);
         }
@@ -235,6 +345,26 @@ impl PaymentProvider for Stripe {
         .map_err(|(_, why)| PaymentError::Unavailable(why))
     }
 
+    async fn find_charge(
+        &self,
+        _idempotency_key: &str,
+        reference: &str,
+    ) -> Result<Option<ProviderCharge>, PaymentError> {
+        let page = charges_from(self.send(&search_request(reference)).await)?;
+        Ok(page
+            .charges
+            .into_iter()
+            .find(|c| c.reference.as_deref() == Some(reference)))
+    }
+
+    async fn charges_since(
+        &self,
+        since: time::OffsetDateTime,
+        after: Option<&str>,
+    ) -> Result<ChargePage, PaymentError> {
+        charges_from(self.send(&list_request(since, after)).await)
+    }
+
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {
         let Some(destination) = request.destination.clone() else {
             return Err(PayoutError::Rejected(
@@ -257,7 +387,18 @@ mod tests {
         let ok = json!({"id": "pi_1", "object": "payment_intent", "status": "succeeded"});
         assert_eq!(
             charge_from(Some((200, ok))),
-            Ok(Charge { id: "pi_1".into() })
+            Ok(Charge {
+                id: "pi_1".into(),
+                processing: false
+            })
+        );
+        let pending = json!({"id": "pi_3", "object": "payment_intent", "status": "processing"});
+        assert_eq!(
+            charge_from(Some((200, pending))),
+            Ok(Charge {
+                id: "pi_3".into(),
+                processing: true
+            })
         );
         let needs_3ds = json!({"id": "pi_2", "status": "requires_action"});
         assert_eq!(
@@ -285,6 +426,58 @@ mod tests {
                 Err(PaymentError::Unavailable(_))
             ));
         }
+    }
+
+    #[test]
+    fn payment_intent_lists_read_into_charges_with_refunds_disputes_and_references() {
+        let body = json!({"object": "list", "has_more": true, "data": [
+            {"id": "pi_a", "status": "succeeded", "amount": 199, "currency": "usd", "created": 1_700_000_000,
+             "metadata": {"ovation_reference": "pur_1"}, "latest_charge": {"refunded": false, "disputed": false}},
+            {"id": "pi_b", "status": "succeeded", "amount": 120, "currency": "jpy", "created": 1_700_000_001,
+             "metadata": {}, "latest_charge": {"refunded": true, "disputed": false}},
+            {"id": "pi_c", "status": "succeeded", "amount": 499, "currency": "usd", "created": 1_700_000_002,
+             "metadata": {"ovation_reference": "top_1"}, "latest_charge": {"refunded": false, "disputed": true}},
+            {"id": "pi_d", "status": "processing", "amount": 99, "currency": "usd", "created": 1_700_000_003,
+             "metadata": {"ovation_reference": "pur_2"}, "latest_charge": null},
+            {"id": "pi_e", "status": "requires_payment_method", "amount": 99, "currency": "usd",
+             "created": 1_700_000_004, "metadata": {}}
+        ]});
+        let page = charges_from(Some((200, body))).expect("a page");
+        let states: Vec<_> = page
+            .charges
+            .iter()
+            .map(|c| (c.id.as_str(), c.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("pi_a", ChargeState::Succeeded),
+                ("pi_b", ChargeState::Refunded),
+                ("pi_c", ChargeState::Disputed),
+                ("pi_d", ChargeState::Processing),
+                ("pi_e", ChargeState::Failed)
+            ]
+        );
+        assert_eq!(page.charges[0].reference.as_deref(), Some("pur_1"));
+        assert_eq!(page.charges[1].reference, None);
+        assert_eq!(page.charges[1].amount, Money::new(120, Currency::JPY));
+        assert_eq!(page.next.as_deref(), Some("pi_e"));
+        let search = search_request("pur_1");
+        assert!(search.read);
+        assert_eq!(search.path, "/v1/payment_intents/search");
+        assert_eq!(search.form[0].1, "metadata['ovation_reference']:'pur_1'");
+        let list = list_request(
+            time::OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("a time"),
+            Some("pi_a"),
+        );
+        assert!(
+            list.form
+                .contains(&("created[gte]".into(), "1700000000".into()))
+        );
+        assert!(
+            list.form
+                .contains(&("starting_after".into(), "pi_a".into()))
+        );
     }
 
     #[test]

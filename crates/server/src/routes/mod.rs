@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod lives;
 pub(crate) mod matching;
 pub(crate) mod ops;
+pub(crate) mod payments;
 pub(crate) mod payouts;
 pub(crate) mod purchases;
 pub(crate) mod statements;

@@ -41,3 +41,4 @@ CREATE TABLE sandbox_charges (
 );
 CREATE INDEX sandbox_charges_by_reference ON sandbox_charges (reference);
 CREATE INDEX sandbox_charges_by_created ON sandbox_charges (created_at, id);
+CREATE INDEX sandbox_charges_processing ON sandbox_charges (created_at) WHERE status = 'processing';

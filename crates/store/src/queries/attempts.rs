@@ -42,7 +42,11 @@ fn attempt_from_row(row: &impl Columns) -> Result<PaymentAttempt, StoreError> {
 impl Store {
     /// The attempt recorded under a provider idempotency key.
     pub async fn attempt(&self, key: &str) -> Result<Option<PaymentAttempt>, StoreError> {
-        let sql = concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE key = $1");
+        let sql = concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM payment_attempts WHERE key = $1"
+        );
         with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(key)
             .fetch_optional(pool)
@@ -57,7 +61,11 @@ impl Store {
         &self,
         reference: &str,
     ) -> Result<Option<PaymentAttempt>, StoreError> {
-        let sql = concat!("SELECT ", attempt_columns!(), " FROM payment_attempts WHERE reference = $1");
+        let sql = concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM payment_attempts WHERE reference = $1"
+        );
         with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(reference)
             .fetch_optional(pool)

@@ -67,7 +67,11 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<SandboxCharge>, StoreError> {
-        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE idempotency_key = $1");
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE idempotency_key = $1"
+        );
         with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(key)
             .fetch_optional(pool)
@@ -79,7 +83,11 @@ impl Store {
 
     /// A sandbox charge by id.
     pub async fn sandbox_charge(&self, id: &str) -> Result<Option<SandboxCharge>, StoreError> {
-        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE id = $1");
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE id = $1"
+        );
         with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(id)
             .fetch_optional(pool)
@@ -114,13 +122,39 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Sandbox charges still processing that were made before `before`.
+    pub async fn sandbox_processing(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<SandboxCharge>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE status = 'processing' AND created_at < $1 \
+             ORDER BY created_at LIMIT $2"
+        );
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(to_micros(before))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(charge_from_row)
+            .collect())
+    }
+
     /// Sandbox charges, oldest first, after the cursor (the last id of the previous page).
     pub async fn sandbox_charges(
         &self,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Page<SandboxCharge>, StoreError> {
-        let sql = concat!("SELECT ", charge_columns!(), " FROM sandbox_charges WHERE id > $1 ORDER BY id LIMIT $2");
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE id > $1 ORDER BY id LIMIT $2"
+        );
         let mut data: Vec<SandboxCharge> = with_pool!(&self.db, pool => sqlx::query(sql)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit) + 1)

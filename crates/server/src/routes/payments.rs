@@ -1,0 +1,77 @@
+//! The provider and the ledger agree: the sandbox's own records of its charges
+//! (`GET /v1/sandbox/charges`).
+
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::dto::{MoneyBody, rfc3339};
+use crate::error::ApiError;
+use crate::extract::{Caller, Json, ListParams};
+use crate::state::AppState;
+
+// ---- The JSON bodies of this section, with their OpenAPI schemas ----
+
+/// A charge in the sandbox provider's records.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SandboxChargeBody {
+    /// `pi_…`.
+    pub(crate) id: String,
+    /// How much.
+    pub(crate) amount: MoneyBody,
+    /// `processing`, `succeeded`, `refunded` or `disputed`.
+    pub(crate) status: String,
+    /// Ovation's reference in the charge's metadata (the purchase or top-up paid).
+    pub(crate) reference: String,
+    /// RFC 3339.
+    pub(crate) created_at: String,
+}
+
+/// `GET /v1/sandbox/charges`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SandboxChargeList {
+    /// Oldest first.
+    pub(crate) data: Vec<SandboxChargeBody>,
+    /// The next page's cursor.
+    pub(crate) next_cursor: Option<String>,
+}
+
+// ---- Handlers ----
+
+/// The sandbox provider's charges, as its records hold them (admin; sandbox provider only).
+#[utoipa::path(get, path = "/v1/sandbox/charges", tag = "payments",
+    params(("limit" = Option<u32>, Query, description = "1–500, default 50"),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = SandboxChargeList),
+        (status = 401, description = "unauthenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden", body = crate::error::ErrorBody),
+        (status = 404, description = "not_found: the provider is not the sandbox", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn sandbox_charges(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: ListParams,
+) -> Result<Json<SandboxChargeList>, ApiError> {
+    caller.admin()?;
+    if state.payments.name() != "sandbox" {
+        return Err(ApiError::NotFound("sandbox"));
+    }
+    let page = state
+        .store
+        .sandbox_charges(params.cursor.as_deref(), params.limit)
+        .await?;
+    Ok(Json(SandboxChargeList {
+        data: page
+            .data
+            .iter()
+            .map(|c| SandboxChargeBody {
+                id: c.id.clone(),
+                amount: MoneyBody::from(c.amount),
+                status: c.status.clone(),
+                reference: c.reference.clone(),
+                created_at: rfc3339(c.created_at),
+            })
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
