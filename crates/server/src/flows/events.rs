@@ -119,8 +119,13 @@ impl ProviderEvents<'_> {
         }
         metrics::counter!("ovation_webhooks_total", "type" => event.kind.clone()).increment(1);
         match &event.action {
-            Action::PaymentSucceeded { payment_id, amount } => {
-                self.confirmed(&answer, payment_id, *amount).await
+            Action::PaymentSucceeded {
+                payment_id,
+                amount,
+                reference,
+            } => {
+                self.confirmed(&answer, payment_id, *amount, reference.as_deref())
+                    .await
             }
             Action::PaymentRefunded { payment_id, full } => {
                 let Some(purchase) = self.store.purchase_by_payment(payment_id).await? else {
@@ -165,16 +170,21 @@ impl ProviderEvents<'_> {
 
     /// `payment_intent.succeeded`: booked already (the usual case), not yet (wait), or never
     /// (an orphan charge: the process died between the charge and the commit; refunded).
+    /// A payment without Ovation's reference in its metadata is not Ovation's: left alone.
     async fn confirmed(
         self,
         answer: &Answer<'_>,
         payment_id: &str,
         amount: money::Money,
+        reference: Option<&str>,
     ) -> Result<Applied, EventError> {
         if self.store.purchase_by_payment(payment_id).await?.is_some()
             || self.store.topup_by_payment(payment_id).await?.is_some()
         {
             return Ok(answer.fresh("already_applied"));
+        }
+        if reference.is_none() {
+            return self.remember(answer.record("not_ovation")).await;
         }
         let age = time::OffsetDateTime::now_utc().unix_timestamp() - answer.event.created;
         if age < i64::try_from(ORPHAN_AFTER.as_secs()).unwrap_or(600) {

@@ -15,6 +15,9 @@ pub enum Action {
         payment_id: String,
         /// How much was paid.
         amount: Money,
+        /// Ovation's reference in its metadata (`ovation_reference`): absent on a payment
+        /// that is not Ovation's (a Stripe account the platform shares).
+        reference: Option<String>,
     },
     /// A payment was refunded at the provider (`charge.refunded`).
     PaymentRefunded {
@@ -111,6 +114,11 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
         "payment_intent.succeeded" => Action::PaymentSucceeded {
             payment_id: text(object, "id")?.to_owned(),
             amount: amount(object)?,
+            reference: object
+                .pointer("/metadata/ovation_reference")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
         },
         "charge.refunded" => Action::PaymentRefunded {
             payment_id: text(object, "payment_intent")?.to_owned(),

@@ -365,11 +365,20 @@ impl PaymentProvider for Sandbox {
                 }),
                 self.delay,
             );
-        } else if charge.status != "refunded" {
-            return Err(PaymentError::Unavailable(format!(
-                "sandbox charge {payment_id} is {} and cannot be refunded",
-                charge.status
-            )));
+        } else {
+            // Refunded meanwhile by a concurrent call, or not refundable.
+            let now = self
+                .store
+                .sandbox_charge(payment_id)
+                .await
+                .map_err(unavailable)?
+                .map(|c| c.status);
+            if now.as_deref() != Some("refunded") {
+                return Err(PaymentError::Unavailable(format!(
+                    "sandbox charge {payment_id} is {} and cannot be refunded",
+                    now.as_deref().unwrap_or("missing")
+                )));
+            }
         }
         Ok(format!("re_{id}"))
     }

@@ -28,7 +28,7 @@ pub(crate) struct WebhookBody {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// `already_applied`, `refunded`, `charged_back`, `already_refunded`,
-    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`,
+    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`, `not_ovation`,
     /// `partial_refund_not_booked` or `ignored`.
     pub(crate) result: String,
 }

@@ -68,7 +68,9 @@ fn recorded_payloads_verify_with_their_recorded_signatures_and_parse() {
         let event = parse_event(body.as_bytes()).expect("parses");
         assert_eq!(event.kind, name);
         let named = match &event.action {
-            Action::PaymentSucceeded { payment_id, amount } => {
+            Action::PaymentSucceeded {
+                payment_id, amount, ..
+            } => {
                 assert_eq!(amount, &money::Money::new(499, money::Currency::USD));
                 payment_id
             }

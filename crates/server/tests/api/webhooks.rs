@@ -189,25 +189,49 @@ async fn a_confirmation_of_a_booked_payment_is_recognised_and_unknown_types_are_
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!("ignored"));
     assert_eq!(amounts(&app.earnings_of(&ana).await, "USD"), (499, 0, 0));
-    // A confirmation of a payment not booked (yet) is acknowledged and books nothing.
+    // A confirmation of a payment of Ovation's not booked (yet) is acknowledged and books
+    // nothing; one without Ovation's reference is not Ovation's.
     let unknown = event(
         "evt_unknown",
         "payment_intent.succeeded",
-        json!({"id": "pi_unknown", "object": "payment_intent", "amount": 499, "currency": "usd"}),
+        json!({"id": "pi_unknown", "object": "payment_intent", "amount": 499, "currency": "usd",
+               "metadata": {"ovation_reference": "pur_unknown"}}),
     );
     let (status, body, _) = app.webhook(&unknown).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!("unknown_payment"));
+    let foreign = event(
+        "evt_foreign",
+        "payment_intent.succeeded",
+        json!({"id": "pi_foreign", "object": "payment_intent", "amount": 499, "currency": "usd"}),
+    );
+    let (status, body, _) = app.webhook(&foreign).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!("not_ovation"));
     app.verify().await;
 }
 
 #[conformance]
 async fn an_orphan_payment_confirmed_long_ago_is_refunded_once() {
     let app = spawn_app().await;
+    // A charge of Ovation's that was never booked (its request died after the charge).
+    let charge = app
+        .state
+        .payments
+        .charge(server::payments::ChargeRequest {
+            idempotency_key: "orphan-key".into(),
+            amount: money::Money::new(199, money::Currency::USD),
+            payment_method: "pm_card_visa".into(),
+            description: "a badge".into(),
+            reference: "pur_orphan".into(),
+        })
+        .await
+        .expect("charged");
     let mut orphan = event(
         "evt_orphan",
         "payment_intent.succeeded",
-        json!({"id": "pi_orphan", "object": "payment_intent", "amount": 199, "currency": "usd"}),
+        json!({"id": charge.id, "object": "payment_intent", "amount": 199, "currency": "usd",
+               "metadata": {"ovation_reference": "pur_orphan"}}),
     );
     orphan["created"] = json!(time::OffsetDateTime::now_utc().unix_timestamp() - 3_600);
     for replayed in [false, true] {
@@ -216,6 +240,24 @@ async fn an_orphan_payment_confirmed_long_ago_is_refunded_once() {
         assert_eq!(body["result"], json!("orphan_refunded"));
         assert_eq!(was_replayed, replayed);
     }
+    let refunded = app
+        .state
+        .store
+        .sandbox_charge(&charge.id)
+        .await
+        .expect("reads")
+        .expect("kept");
+    assert_eq!(refunded.status, "refunded");
+    // Not Ovation's (no reference in its metadata): never refunded, however old.
+    let mut foreign = event(
+        "evt_foreign_old",
+        "payment_intent.succeeded",
+        json!({"id": "pi_foreign", "object": "payment_intent", "amount": 199, "currency": "usd"}),
+    );
+    foreign["created"] = json!(time::OffsetDateTime::now_utc().unix_timestamp() - 3_600);
+    let (status, body, _) = app.webhook(&foreign).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!("not_ovation"));
 }
 
 #[conformance]
