@@ -87,7 +87,7 @@ pub struct Sandbox {
     undelivered: Undelivered,
 }
 
-fn unavailable(e: store::StoreError) -> PaymentError {
+fn unavailable(e: impl std::fmt::Display) -> PaymentError {
     PaymentError::Unavailable(format!("the sandbox's records: {e}"))
 }
 
