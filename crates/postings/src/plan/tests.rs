@@ -166,6 +166,43 @@ fn spending_caps_count_committed_spending_and_the_jobs_before() {
 }
 
 #[test]
+fn on_a_monday_the_daily_and_weekly_caps_count_each_earlier_purchase_once() {
+    // On a Monday the day and the week start at the same instant, so a purchase carries two
+    // guards on the same period: the jobs after it must see its price once, not twice.
+    let viewer = UserId::generate();
+    let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+    assert_eq!(now.weekday(), time::Weekday::Monday);
+    let caps = crate::caps::Caps {
+        daily: Some(1_000),
+        weekly: Some(1_000),
+        minor: false,
+    };
+    let job = |price: i64| {
+        let mut p = purchase(PaymentMethod::Card, price, price, 0, 0);
+        p.viewer_id = viewer.clone();
+        let guards = caps
+            .periods(now)
+            .into_iter()
+            .map(|(_, since, limit)| crate::caps::cap_guard(&viewer, p.price, since, limit))
+            .collect();
+        rules::purchase_job(&p, HOLD, None, guards, None)
+    };
+    // 600 and 400 fill both caps to the minor unit; one more unit goes over both.
+    let jobs = [job(600), job(400), job(1)];
+    assert_eq!(jobs[0].guards.len(), 2);
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Refused(Refusal::SpendingLimit)
+        ]
+    );
+    assert_eq!(planned.purchases.len(), 2);
+}
+
+#[test]
 fn an_empty_wallet_is_a_refusal_for_insufficient_funds() {
     let p = purchase(PaymentMethod::Wallet, 199, 150, 49, 0);
     let wallet = Account::of(p.viewer_id.as_str(), Purpose::Wallet, p.price.currency());
