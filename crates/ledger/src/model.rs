@@ -334,6 +334,11 @@ impl Code {
     pub const TOPUP_CHARGEBACK_LOSS: Code = Code(19);
     /// A match budget's unspent money returned to the platform.
     pub const MATCH_DEFUNDING: Code = Code(20);
+    /// The processor's fee on a refunded card purchase, which the processor keeps: the
+    /// platform gives it back to the buyer from its fees.
+    pub const PROCESSOR_FEE_KEPT_REFUND: Code = Code(21);
+    /// The same on a chargeback.
+    pub const PROCESSOR_FEE_KEPT_CHARGEBACK: Code = Code(22);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

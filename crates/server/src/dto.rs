@@ -6,14 +6,48 @@
 
 use money::Money;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
-/// RFC 3339 in UTC.
+/// RFC 3339 in UTC (`2026-11-30T12:00:00Z`, with a fraction when the second has one).
+///
+/// Total, because a time that cannot be written must not make every read of it a 500: a
+/// year RFC 3339 cannot hold (before 0 or after 9999 in UTC; requests are refused such
+/// times, but one may be stored) is written with its sign and all its digits, as ISO 8601's
+/// expanded years are.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .expect("a UTC time always formats as RFC 3339")
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| expanded(t))
+}
+
+/// `t` in RFC 3339's shape with a signed year of any length: `-0001-12-31T23:00:00Z`.
+fn expanded(t: OffsetDateTime) -> String {
+    let fraction = match t.nanosecond() {
+        0 => String::new(),
+        n => format!(".{n:09}").trim_end_matches('0').to_owned(),
+    };
+    let offset = t.offset();
+    let offset = if offset.is_utc() {
+        "Z".to_owned()
+    } else {
+        let (h, m, s) = offset.as_hms();
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        let (h, m, s) = (h.unsigned_abs(), m.unsigned_abs(), s.unsigned_abs());
+        match s {
+            0 => format!("{sign}{h:02}:{m:02}"),
+            s => format!("{sign}{h:02}:{m:02}:{s:02}"),
+        }
+    };
+    format!(
+        "{:+05}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{offset}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
 }
 
 /// `{"amount": <minor units>, "currency": "USD"}`.
@@ -134,5 +168,32 @@ impl From<&store::Purchase> for PurchaseBody {
             created_at: rfc3339(p.created_at),
             refunded_at: p.refunded_at.map(rfc3339),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_are_written_in_utc_and_years_rfc_3339_cannot_hold_do_not_panic() {
+        assert_eq!(
+            rfc3339(datetime!(2026-11-30 13:00:00.25 +01:00)),
+            "2026-11-30T12:00:00.25Z"
+        );
+        assert_eq!(
+            rfc3339(datetime!(0000-01-01 00:00 +01:00)),
+            "-0001-12-31T23:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(datetime!(9999-12-31 23:00:00.5 -02:00)),
+            "9999-12-31T23:00:00.5-02:00",
+            "year 10000 in UTC is beyond the time crate: the instant keeps its own offset"
+        );
+        assert_eq!(
+            rfc3339(datetime!(-9999-01-01 00:00:00.000_001 +00:00:30)),
+            "-9999-01-01T00:00:00.000001+00:00:30"
+        );
     }
 }

@@ -300,7 +300,9 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
             outcomes.push(Outcome::Replayed);
             continue;
         }
-        // The job is in: later jobs of the batch see what it did.
+        // The job is in: later jobs of the batch see what it did. Its spending counts once
+        // per period start: on a Monday its daily and weekly guards share one.
+        let mut counted: Vec<(&str, Currency, i64)> = Vec::new();
         for guard in &job.guards {
             if let Guard::SpendLimit {
                 viewer_id,
@@ -310,9 +312,11 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                 ..
             } = guard
             {
-                *spent
-                    .entry((viewer_id.as_str(), *currency, crate::to_micros(*since)))
-                    .or_default() += amount;
+                let key = (viewer_id.as_str(), *currency, crate::to_micros(*since));
+                if !counted.contains(&key) {
+                    counted.push(key);
+                    *spent.entry(key).or_default() += amount;
+                }
             }
         }
         let amount = computed.as_ref().map_or(0, |(_, amount)| *amount);

@@ -135,6 +135,44 @@ fn a_later_job_sees_the_status_an_earlier_one_set() {
 }
 
 #[test]
+fn a_reversal_whose_processor_keeps_its_fee_leaves_processor_fees_alone_and_balances() {
+    let p = purchase(PaymentMethod::Card, 499, 319, 136, 44);
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Purchase(p.id.clone()), "succeeded".into());
+    loaded
+        .statuses
+        .insert(RowRef::Hold(p.id.to_string()), "held".into());
+    // The platform's fees may hold less than what it pays back: it may go below zero.
+    loaded.accounts = rules::purchase_accounts(&p)
+        .into_iter()
+        .map(|a| funded(a, 0))
+        .collect();
+    let jobs = [rules::reversal_job_with_fee(
+        &p,
+        Reversal::Refund,
+        rules::ProcessorFeeOnReversal::KeptByProcessor,
+        Some(HoldStatus::Held),
+        p.created_at,
+    )];
+    let planned = plan(&jobs, loaded).expect("a balanced batch");
+    assert_eq!(planned.outcomes, [Outcome::Applied]);
+    let delta = |purpose| {
+        let id = AccountId::of("platform", purpose, money::Currency::USD);
+        planned
+            .changes
+            .deltas
+            .iter()
+            .find(|(a, _)| *a == id)
+            .map(|(_, d)| (d.debits_posted, d.credits_posted))
+    };
+    assert_eq!(delta(Purpose::ProcessorFees), None);
+    assert_eq!(delta(Purpose::PlatformFees), Some((136 + 44, 0)));
+    assert_eq!(delta(Purpose::ProcessorClearing), Some((0, 499)));
+}
+
+#[test]
 fn spending_caps_count_committed_spending_and_the_jobs_before() {
     let viewer = UserId::generate();
     let since = time::macros::datetime!(2026-11-30 00:00 UTC);
@@ -163,6 +201,43 @@ fn spending_caps_count_committed_spending_and_the_jobs_before() {
             Outcome::Applied
         ]
     );
+}
+
+#[test]
+fn on_a_monday_the_daily_and_weekly_caps_count_each_earlier_purchase_once() {
+    // On a Monday the day and the week start at the same instant, so a purchase carries two
+    // guards on the same period: the jobs after it must see its price once, not twice.
+    let viewer = UserId::generate();
+    let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+    assert_eq!(now.weekday(), time::Weekday::Monday);
+    let caps = crate::caps::Caps {
+        daily: Some(1_000),
+        weekly: Some(1_000),
+        minor: false,
+    };
+    let job = |price: i64| {
+        let mut p = purchase(PaymentMethod::Card, price, price, 0, 0);
+        p.viewer_id = viewer.clone();
+        let guards = caps
+            .periods(now)
+            .into_iter()
+            .map(|(_, since, limit)| crate::caps::cap_guard(&viewer, p.price, since, limit))
+            .collect();
+        rules::purchase_job(&p, HOLD, None, guards, None)
+    };
+    // 600 and 400 fill both caps to the minor unit; one more unit goes over both.
+    let jobs = [job(600), job(400), job(1)];
+    assert_eq!(jobs[0].guards.len(), 2);
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Refused(Refusal::SpendingLimit)
+        ]
+    );
+    assert_eq!(planned.purchases.len(), 2);
 }
 
 #[test]

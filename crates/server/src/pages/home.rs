@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::auth::signin_csrf;
-use super::layout::{csrf_field, page, rfc3339, when};
+use super::layout::{csrf_field, page, when};
 use super::{PageError, Visitor};
+use crate::dto::rfc3339;
 use crate::state::AppState;
 
 /// Most lives listed.

@@ -108,12 +108,6 @@ pub(crate) fn when(t: OffsetDateTime) -> String {
     )
 }
 
-/// RFC 3339, for `<time datetime>`.
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// A badge as the chat shows it beside a name: hearts, with words for screen readers.
 pub(crate) fn badge(hearts: u8) -> Markup {
     let hearts = hearts.clamp(1, 3);

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use store::{Comment, Live, LiveId};
 
-use super::layout::{badge, page, rfc3339, when};
+use super::layout::{badge, page, when};
 use super::{PageError, Visitor};
+use crate::dto::rfc3339;
 use crate::extract::Caller;
 use crate::payments::SANDBOX_METHODS;
 use crate::routes::wallet::wallet_spendable;

@@ -10,8 +10,8 @@ use money::{Bps, Money};
 use postings::rules::funding_job;
 use postings::{MatchProgram, MatchProgramId, Outcome};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339};
@@ -35,10 +35,10 @@ pub(crate) struct MatchProgramRequest {
     /// Creators' countries that are eligible (absent or empty: every country).
     #[serde(default)]
     pub(crate) countries: Vec<String>,
-    /// RFC 3339; absent: now.
+    /// RFC 3339, in the years 1–9999 once in UTC; absent: now.
     #[serde(default)]
     pub(crate) starts_at: Option<String>,
-    /// RFC 3339, after `starts_at`.
+    /// RFC 3339, in the years 1–9999 once in UTC, after `starts_at`.
     pub(crate) ends_at: String,
     /// Money put in the budget now, per currency (more can be added later).
     #[serde(default)]
@@ -103,10 +103,17 @@ pub(crate) struct MatchProgramBody {
 /// Largest budget added at once, in minor units.
 const FUND_MAX: i64 = 1_000_000_000_000;
 
+/// A time from the request in UTC, to the microsecond the store keeps. Its year in UTC must
+/// be 1..=9999, so that it can always be written back as RFC 3339 (year 0 at +01:00 is year
+/// -1 in UTC).
 fn time_field(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map(|t| store::from_micros(store::to_micros(t)))
-        .map_err(|e| invalid(format!("{field} must be an RFC 3339 time: {e}")))
+    let t = OffsetDateTime::parse(value, &Rfc3339)
+        .map_err(|e| invalid(format!("{field} must be an RFC 3339 time: {e}")))?;
+    let utc = t
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|t| (1..=9999).contains(&t.year()))
+        .ok_or_else(|| invalid(format!("{field} must be in the years 1 to 9999 in UTC")))?;
+    Ok(store::from_micros(store::to_micros(utc)))
 }
 
 /// A program's budget in one currency: funded, matched so far, remaining.

@@ -304,3 +304,43 @@ async fn match_programs_refuse_bad_input_and_are_the_platform_s_alone() {
     let (_, list) = app.get("/v1/match-programs", Some(ADMIN)).await;
     assert_eq!(list["data"], json!([]));
 }
+
+#[conformance]
+async fn a_program_outside_the_years_1_to_9999_in_utc_is_refused_and_the_list_still_answers() {
+    let app = spawn_app().await;
+    let body = |starts_at: &str, ends_at: &str| {
+        json!({"name": "x", "rate_bps": 5000, "caps": [{"amount": 100, "currency": "USD"}],
+               "starts_at": starts_at, "ends_at": ends_at})
+    };
+    // Year 0 at +01:00 is year -1 in UTC, which RFC 3339 cannot write; 23:00 on the last
+    // day of 9999 at -02:00 is year 10000.
+    for (field, starts_at, ends_at) in [
+        ("starts_at", "0000-01-01T00:00:00+01:00", in_days(30)),
+        ("starts_at", "0001-01-01T00:30:00+01:00", in_days(30)),
+        (
+            "ends_at",
+            "2026-01-01T00:00:00Z",
+            "9999-12-31T23:00:00-02:00".into(),
+        ),
+    ] {
+        let answer = app
+            .post(
+                "/v1/match-programs",
+                Some(ADMIN),
+                &body(starts_at, &ends_at),
+            )
+            .await;
+        assert_invalid(&answer, field);
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("9999"), "{message}");
+    }
+    let (status, list) = app.get("/v1/match-programs", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"], json!([]));
+    // The first instant of year 1 in UTC is in, and written back as it was given.
+    let created = program(&app, body("0001-01-01T01:00:00+01:00", &in_days(30))).await;
+    assert_eq!(created["starts_at"], json!("0001-01-01T00:00:00Z"));
+    let (status, list) = app.get("/v1/match-programs", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["starts_at"], json!("0001-01-01T00:00:00Z"));
+}
