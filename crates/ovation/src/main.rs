@@ -157,7 +157,11 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
         let undelivered = outbox.undelivered();
         outbox.spawn(
             stopping,
-            server::flows::events::apply_directly(store.clone(), provider.clone()),
+            server::flows::events::apply_directly(
+                store.clone(),
+                provider.clone(),
+                config.fee_on_reversal,
+            ),
         );
         undelivered
     });

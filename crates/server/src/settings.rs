@@ -37,6 +37,7 @@ const ENV_KEYS: &[&str] = &[
     "platform_fee_bps_by_source",
     "processor_fee_bps",
     "processor_fee_fixed",
+    "refund_returns_processor_fee",
     "hold_period_days",
     "release_interval_secs",
     "payout_minimum_major",
@@ -106,6 +107,9 @@ pub struct Settings {
     pub processor_fee_bps: u32,
     /// …plus a fixed amount per currency, in minor units (absent = 0).
     pub processor_fee_fixed: BTreeMap<String, i64>,
+    /// Whether the processor gives its fee back on a refund or chargeback (card processors
+    /// keep it: by default the platform bears it).
+    pub refund_returns_processor_fee: bool,
     /// Days new income stays pending.
     pub hold_period_days: u32,
     /// How often `serve` releases income whose hold ended, in seconds (0 = never; then
@@ -166,6 +170,7 @@ impl Default for Settings {
             platform_fee_bps_by_source: BTreeMap::new(),
             processor_fee_bps: 0,
             processor_fee_fixed: BTreeMap::new(),
+            refund_returns_processor_fee: false,
             hold_period_days: 7,
             release_interval_secs: 60,
             payout_minimum_major: 100,
@@ -250,6 +255,8 @@ pub struct Config {
     pub processor_fee_bps: Bps,
     /// The fixed part, minor units per currency.
     pub processor_fee_fixed: BTreeMap<Currency, i64>,
+    /// Who bears the processor's fee when a card purchase is reversed.
+    pub fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
     /// How long new income stays pending.
     pub hold_period: std::time::Duration,
     /// How often `serve` releases due income (`None`: never).
@@ -541,6 +548,11 @@ impl Settings {
             platform_fee_by_source,
             processor_fee_bps,
             processor_fee_fixed,
+            fee_on_reversal: if self.refund_returns_processor_fee {
+                postings::rules::ProcessorFeeOnReversal::Returned
+            } else {
+                postings::rules::ProcessorFeeOnReversal::KeptByProcessor
+            },
             hold_period: std::time::Duration::from_secs(u64::from(self.hold_period_days) * 86_400),
             release_interval: (self.release_interval_secs > 0)
                 .then(|| std::time::Duration::from_secs(self.release_interval_secs)),

@@ -60,6 +60,7 @@ impl Shared {
         crate::flows::events::ProviderEvents {
             store: &self.store,
             provider: &*self.payments,
+            fee_on_reversal: self.config.fee_on_reversal,
         }
     }
 

@@ -121,8 +121,20 @@ fn a_later_job_sees_the_status_an_earlier_one_set() {
         .into_iter()
         .map(|a| funded(a, 1_000_000))
         .collect();
-    let refund = rules::reversal_job(&p, Reversal::Refund, Some(HoldStatus::Held), at);
-    let chargeback = rules::reversal_job(&p, Reversal::Chargeback, Some(HoldStatus::Held), at);
+    let refund = rules::reversal_job(
+        &p,
+        Reversal::Refund,
+        rules::ProcessorFeeOnReversal::Returned,
+        Some(HoldStatus::Held),
+        at,
+    );
+    let chargeback = rules::reversal_job(
+        &p,
+        Reversal::Chargeback,
+        rules::ProcessorFeeOnReversal::Returned,
+        Some(HoldStatus::Held),
+        at,
+    );
     let jobs = [refund, chargeback];
     let planned = plan(&jobs, loaded).expect("plans");
     assert_eq!(planned.outcomes[0], Outcome::Applied);
@@ -149,7 +161,7 @@ fn a_reversal_whose_processor_keeps_its_fee_leaves_processor_fees_alone_and_bala
         .into_iter()
         .map(|a| funded(a, 0))
         .collect();
-    let jobs = [rules::reversal_job_with_fee(
+    let jobs = [rules::reversal_job(
         &p,
         Reversal::Refund,
         rules::ProcessorFeeOnReversal::KeptByProcessor,

@@ -29,7 +29,7 @@ pub use matching::{budget_account, funding_job, match_for, match_needs_country};
 pub use payout::{payout_job, payout_minimum, payout_sent_job, settlement_job};
 pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};
 pub use release::{ReleaseGroup, release_groups, release_job};
-pub use reversal::{ProcessorFeeOnReversal, Reversal, reversal_job, reversal_job_with_fee};
+pub use reversal::{ProcessorFeeOnReversal, Reversal, reversal_job};
 pub use wallet::{topup_dispute_job, topup_job};
 
 use ledger::{AccountId, Code, Transfer, TransferId, TransferKind};

@@ -73,21 +73,10 @@ pub enum ProcessorFeeOnReversal {
     Returned,
 }
 
-/// [`reversal_job_with_fee`] with the processor's fee returned, as every reversal was
-/// booked before the policy existed; for callers that do not pass the policy yet.
-pub fn reversal_job(
-    p: &Purchase,
-    reversal: Reversal,
-    hold: Option<HoldStatus>,
-    at: OffsetDateTime,
-) -> WriteJob {
-    reversal_job_with_fee(p, reversal, ProcessorFeeOnReversal::Returned, hold, at)
-}
-
 /// The job that reverses `p`, given who bears the processor's fee and where its hold stands
 /// (`None`: it has none). Guarded by the purchase still being `succeeded` and the hold still
 /// where it was read.
-pub fn reversal_job_with_fee(
+pub fn reversal_job(
     p: &Purchase,
     reversal: Reversal,
     fee: ProcessorFeeOnReversal,
@@ -211,7 +200,7 @@ mod tests {
                 Code::PROCESSOR_FEE_KEPT_CHARGEBACK,
             ),
         ] {
-            let job = reversal_job_with_fee(
+            let job = reversal_job(
                 &p,
                 reversal,
                 ProcessorFeeOnReversal::KeptByProcessor,
@@ -254,7 +243,7 @@ mod tests {
     #[test]
     fn with_the_fee_returned_the_processor_s_line_is_mirrored_like_the_others() {
         let p = purchase(PaymentMethod::Card, 499, 319, 136, 44);
-        let job = reversal_job_with_fee(
+        let job = reversal_job(
             &p,
             Reversal::Refund,
             ProcessorFeeOnReversal::Returned,
@@ -276,18 +265,18 @@ mod tests {
         );
         assert_eq!(fee.id.as_str(), format!("{}/processor_fee/refund", p.id));
         assert_eq!(net(&p, &job), Default::default());
-        // The job of callers that pass no policy yet is this one.
-        let shim = reversal_job(&p, Reversal::Refund, Some(HoldStatus::Held), at());
-        assert_eq!(
-            (shim.transfers, shim.guards, shim.effects),
-            (job.transfers, job.guards, job.effects)
-        );
     }
 
     #[test]
     fn a_refund_while_held_mirrors_every_line_out_of_pending_and_reverses_the_hold() {
         let p = purchase(PaymentMethod::Card, 499, 3_600, 750, 89);
-        let job = reversal_job(&p, Reversal::Refund, Some(HoldStatus::Held), at());
+        let job = reversal_job(
+            &p,
+            Reversal::Refund,
+            ProcessorFeeOnReversal::Returned,
+            Some(HoldStatus::Held),
+            at(),
+        );
         let original = purchase_transfers(&p);
         assert_eq!(job.transfers.len(), original.len());
         for (r, o) in job.transfers.iter().zip(&original) {
@@ -315,7 +304,13 @@ mod tests {
     #[test]
     fn a_chargeback_after_the_release_takes_the_share_from_available() {
         let p = purchase(PaymentMethod::Card, 499, 3_600, 750, 89);
-        let job = reversal_job(&p, Reversal::Chargeback, Some(HoldStatus::Released), at());
+        let job = reversal_job(
+            &p,
+            Reversal::Chargeback,
+            ProcessorFeeOnReversal::Returned,
+            Some(HoldStatus::Released),
+            at(),
+        );
         let share = &job.transfers[0];
         assert_eq!(share.code, Code::BADGE_SHARE_CHARGEBACK);
         assert_eq!(
@@ -344,7 +339,13 @@ mod tests {
         let mut p = purchase(PaymentMethod::Wallet, 499, 425, 74, 0);
         p.match_program = Some("mp_1".into());
         p.match_amount = Money::new(42, p.price.currency());
-        let job = reversal_job(&p, Reversal::Refund, Some(HoldStatus::Held), at());
+        let job = reversal_job(
+            &p,
+            Reversal::Refund,
+            ProcessorFeeOnReversal::Returned,
+            Some(HoldStatus::Held),
+            at(),
+        );
         let m = job
             .transfers
             .iter()
@@ -379,7 +380,7 @@ mod tests {
             } else {
                 ProcessorFeeOnReversal::Returned
             };
-            let job = reversal_job_with_fee(&p, reversal, fee, Some(hold), at());
+            let job = reversal_job(&p, reversal, fee, Some(hold), at());
             let mut net = net(&p, &job);
             if kept {
                 // The processor keeps its fee; the platform pays it back to the buyer.

@@ -62,6 +62,8 @@ pub struct ProviderEvents<'a> {
     pub store: &'a Store,
     /// The provider the events come from (an orphan is refunded there).
     pub provider: &'a dyn PaymentProvider,
+    /// Who bears the processor's fee on a refund or chargeback.
+    pub fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
 }
 
 impl std::fmt::Debug for ProviderEvents<'_> {
@@ -229,8 +231,15 @@ impl ProviderEvents<'_> {
             Reversal::Chargeback => "charged_back",
         };
         let record = answer.record(result);
-        match super::reverse_purchase(self.store, purchase, reversal, Some(record), store::now())
-            .await?
+        match super::reverse_purchase(
+            self.store,
+            purchase,
+            reversal,
+            self.fee_on_reversal,
+            Some(record),
+            store::now(),
+        )
+        .await?
         {
             Outcome::Applied => {
                 metrics::counter!("ovation_reversals_total", "reason" => result).increment(1);
@@ -335,6 +344,7 @@ impl ProviderEvents<'_> {
 pub fn apply_directly(
     store: Store,
     provider: std::sync::Arc<dyn PaymentProvider>,
+    fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
 ) -> impl Fn(String) -> futures_util::future::BoxFuture<'static, bool> + Clone + Send + Sync {
     move |body: String| {
         let (store, provider) = (store.clone(), provider.clone());
@@ -349,6 +359,7 @@ pub fn apply_directly(
             let events = ProviderEvents {
                 store: &store,
                 provider: &*provider,
+                fee_on_reversal,
             };
             match events.apply(&event, body.as_bytes()).await {
                 Ok(_) => true,

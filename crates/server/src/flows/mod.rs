@@ -8,7 +8,7 @@
 pub mod events;
 
 use money::Currency;
-use postings::rules::{self, Reversal};
+use postings::rules::{self, ProcessorFeeOnReversal, Reversal};
 use postings::{IdempotencyRecord, Outcome, Payout, PayoutId, Purchase, Refusal, RowRef, UserId};
 use std::collections::BTreeMap;
 use store::{Store, StoreError};
@@ -17,12 +17,14 @@ use time::OffsetDateTime;
 use crate::payments::{PaymentProvider, PayoutError, PayoutRequest};
 
 /// Reverses `p` on the ledger (the provider's side is the caller's), storing `answer` with
-/// it. A release that moves the hold between the read and the write makes the job refused
-/// on the hold's guard: it is read again and tried once more.
+/// it; `fee` says who bears the processor's fee. A release that moves the hold between the
+/// read and the write makes the job refused on the hold's guard: it is read again and tried
+/// once more.
 pub async fn reverse_purchase(
     store: &Store,
     p: &Purchase,
     reversal: Reversal,
+    fee: ProcessorFeeOnReversal,
     answer: Option<IdempotencyRecord>,
     at: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
@@ -32,7 +34,7 @@ pub async fn reverse_purchase(
         let hold = store.hold(p.id.as_str()).await?.map(|h| h.status);
         let job = postings::WriteJob {
             idempotency: answer.clone(),
-            ..rules::reversal_job(p, reversal, hold, at)
+            ..rules::reversal_job(p, reversal, fee, hold, at)
         };
         let outcome = store.writer().submit(job).await?;
         match &outcome {

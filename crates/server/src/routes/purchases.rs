@@ -468,8 +468,15 @@ async fn refund_purchase(
     let record = idem
         .as_ref()
         .map(|i| i.record(StatusCode::OK, answer.clone()));
-    match crate::flows::reverse_purchase(&state.store, &purchase, Reversal::Refund, record, now)
-        .await?
+    match crate::flows::reverse_purchase(
+        &state.store,
+        &purchase,
+        Reversal::Refund,
+        state.config.fee_on_reversal,
+        record,
+        now,
+    )
+    .await?
     {
         Outcome::Applied => {
             metrics::counter!("ovation_refunds_total").increment(1);

@@ -47,7 +47,40 @@ async fn the_processor_fee_and_the_platform_fee_are_lines_of_their_own_split_exa
     assert_eq!(stored.platform_fee.amount(), 136);
     assert_eq!(stored.creator_share.amount(), 319);
 
-    // A refund takes every line back.
+    // A refund takes the creator's share and the platform's fee back; the processor keeps
+    // its fee (the default), which the platform bears: the buyer gets all 499 back.
+    let (status, body) = app.refund(ADMIN, string(&p, "id"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 0, 0));
+    assert_eq!(
+        app.platform_balance(Purpose::ProcessorFees, "USD").await,
+        44
+    );
+    assert_eq!(
+        app.platform_balance(Purpose::PlatformFees, "USD").await,
+        -44
+    );
+    assert_eq!(
+        app.platform_balance(Purpose::ProcessorClearing, "USD")
+            .await,
+        0
+    );
+    app.verify().await;
+}
+
+#[conformance]
+async fn a_processor_that_returns_its_fee_on_refunds_gets_every_line_back() {
+    let app = spawn_app_with(|c| {
+        c.processor_fee_bps = bps(290);
+        c.processor_fee_fixed.insert(money::Currency::USD, 30);
+        c.platform_fee = bps(3_000);
+        c.fee_on_reversal = postings::rules::ProcessorFeeOnReversal::Returned;
+    })
+    .await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "fees").await;
+    let p = app.bought(&bob.token, &live, 3).await;
     let (status, body) = app.refund(ADMIN, string(&p, "id"), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 0, 0));
