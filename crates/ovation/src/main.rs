@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: PayoutsCommand,
     },
+    /// Card payments at the provider.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
     /// Benchmarks (figures for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -54,6 +59,13 @@ enum Command {
 enum LedgerCommand {
     /// Recomputes every balance from the transfers and checks every rule; exits 1 on a problem.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum PaymentsCommand {
+    /// Compares the provider's charges with the ledger and books or refunds each charge with
+    /// no booking (as `serve` does every minute); safe to run while servers run.
+    Reconcile,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,7 +107,13 @@ async fn main() -> anyhow::Result<()> {
             command: LedgerCommand::Verify,
         } => {
             let store = server::open_store(&config).await?;
-            let report = store.verify_ledger().await?;
+            let mut report = store.verify_ledger().await?;
+            // The sandbox's charges are in this database: they and the ledger must agree.
+            if matches!(config.payments, server::settings::PaymentsConfig::Sandbox) {
+                let problems = store.verify_payments().await?;
+                report.ok &= problems.is_empty();
+                report.problems.extend(problems);
+            }
             println!(
                 "transfers: {}, accounts: {}",
                 report.transfers, report.accounts
@@ -139,8 +157,42 @@ async fn main() -> anyhow::Result<()> {
         Command::Payouts {
             command: PayoutsCommand::Run,
         } => payouts_run(config).await,
+        Command::Payments {
+            command: PaymentsCommand::Reconcile,
+        } => payments_reconcile(config).await,
         Command::Bench { command } => bench::run(command, config).await,
     }
+}
+
+/// `ovation payments reconcile`, on the store and the provider alone (badges it books are
+/// announced to the other nodes when NATS is configured).
+async fn payments_reconcile(config: server::Config) -> anyhow::Result<()> {
+    let store = server::open_store(&config).await?;
+    let server::Provider { provider, .. } = server::provider(&config, &store);
+    let bus: std::sync::Arc<dyn server::bus::EventBus> = match &config.nats_url {
+        Some(url) => std::sync::Arc::new(
+            server::bus::NatsBus::connect(url, config.ws_buffer)
+                .await
+                .with_context(|| format!("cannot use nats at {}", store::redact(url)))?,
+        ),
+        None => std::sync::Arc::new(server::bus::LocalBus::new(16)),
+    };
+    let programs = server::state::ProgramCache::default();
+    let checkout = server::flows::checkout::Checkout {
+        store: &store,
+        provider: &*provider,
+        config: &config,
+        bus: &*bus,
+        programs: &programs,
+    };
+    let report = checkout.reconcile(store::now()).await;
+    store.close().await;
+    let report = report.map_err(|e| anyhow::anyhow!("reconcile failed: {e:?}"))?;
+    println!(
+        "{} checked, {} booked, {} refunded, {} unresolved",
+        report.checked, report.booked, report.refunded, report.unresolved
+    );
+    Ok(())
 }
 
 /// `ovation payouts run`: the run with a progress bar on the terminal, on the store and the
@@ -160,7 +212,8 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
             server::flows::events::apply_directly(
                 store.clone(),
                 provider.clone(),
-                config.fee_on_reversal,
+                std::sync::Arc::new(config.clone()),
+                std::sync::Arc::new(server::bus::LocalBus::new(16)),
             ),
         );
         undelivered

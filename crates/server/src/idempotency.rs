@@ -35,6 +35,11 @@ impl Idempotency {
         &self.fingerprint
     }
 
+    /// The caller's `Idempotency-Key`.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The record storing `body` answered with `status` under the key.
     pub(crate) fn record(&self, status: StatusCode, body: String) -> IdempotencyRecord {
         IdempotencyRecord {

@@ -87,6 +87,7 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::statements::statement,
         routes::accounts::set_payout_account,
         routes::payments::sandbox_charges,
+        routes::payments::reconcile,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -183,6 +184,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/sandbox/charges",
             get(routes::payments::sandbox_charges),
         )
+        .route("/v1/payments/reconcile", post(routes::payments::reconcile))
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
@@ -307,6 +309,7 @@ impl App {
         if let Some(every) = state.config.release_interval {
             tokio::spawn(release_on_schedule(state.clone(), every));
         }
+        tokio::spawn(reconcile_on_schedule(state.clone(), RECONCILE_EVERY));
         let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
         let signal = {
             let state = self.state.clone();
@@ -442,6 +445,27 @@ fn through_router(
                 .expect("a request from valid parts");
             matches!(app.oneshot(request).await, Ok(r) if r.status().is_success())
         })
+    }
+}
+
+/// How often `serve` reconciles the provider's charges with the ledger.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// Reconciles the provider's charges with the ledger every `every` until the server shuts
+/// down (several nodes may: each settlement happens once).
+async fn reconcile_on_schedule(state: AppState, every: Duration) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = state.checkout().reconcile(store::now()).await {
+            tracing::warn!(error = %e, "reconciling the provider's charges failed; the next run retries");
+        }
     }
 }
 

@@ -55,11 +55,21 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// What applies the payment provider's events: the store and the provider.
-    pub fn provider_events(&self) -> crate::flows::events::ProviderEvents<'_> {
-        crate::flows::events::ProviderEvents {
+    /// What card payments are made and booked with.
+    pub fn checkout(&self) -> crate::flows::checkout::Checkout<'_> {
+        crate::flows::checkout::Checkout {
             store: &self.store,
             provider: &*self.payments,
+            config: &self.config,
+            bus: &*self.bus,
+            programs: &self.programs,
+        }
+    }
+
+    /// What applies the payment provider's events.
+    pub fn provider_events(&self) -> crate::flows::events::ProviderEvents<'_> {
+        crate::flows::events::ProviderEvents {
+            checkout: self.checkout(),
             fee_on_reversal: self.config.fee_on_reversal,
         }
     }

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use postings::rules::{self, Reversal};
 use postings::{
-    IdempotencyRecord, Outcome, PaymentMethod, Payout, PayoutId, PayoutStatus, Purchase,
-    PurchaseStatus, Topup, TopupStatus, WriteJob,
+    AttemptStatus, IdempotencyRecord, Outcome, PaymentAttempt, PaymentMethod, Payout, PayoutId,
+    PayoutStatus, Purchase, PurchaseStatus, Topup, TopupStatus, WriteJob,
 };
 use serde_json::json;
 use store::{Store, StoreError};
 
+use super::checkout::Checkout;
 use crate::idempotency::fingerprint;
 use crate::payments::{Action, Event, PaymentProvider};
 
@@ -55,23 +56,14 @@ pub enum EventError {
     Inconsistent(String),
 }
 
-/// The store and provider events are applied with.
-#[derive(Clone, Copy)]
+/// What provider events are applied with: the checkout (the store, the provider, which
+/// books a payment the provider confirms) and who bears the processor's fee on a reversal.
+#[derive(Debug, Clone, Copy)]
 pub struct ProviderEvents<'a> {
-    /// The store.
-    pub store: &'a Store,
-    /// The provider the events come from (an orphan is refunded there).
-    pub provider: &'a dyn PaymentProvider,
+    /// Books confirmed payments; its store and provider are the events'.
+    pub checkout: Checkout<'a>,
     /// Who bears the processor's fee on a refund or chargeback.
     pub fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
-}
-
-impl std::fmt::Debug for ProviderEvents<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderEvents")
-            .field("provider", &self.provider.name())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The answer to an event, recorded with whatever it changes.
@@ -112,11 +104,16 @@ impl ProviderEvents<'_> {
     /// Applies `event` (its raw body is what an earlier delivery is compared by), once.
     pub async fn apply(self, event: &Event, raw: &[u8]) -> Result<Applied, EventError> {
         let answer = Answer {
-            scope: scope(self.provider),
+            scope: scope(self.checkout.provider),
             event,
             fingerprint: fingerprint("/v1/webhooks/payments", raw),
         };
-        if let Some(seen) = self.store.idempotency(&answer.scope, &event.id).await? {
+        if let Some(seen) = self
+            .checkout
+            .store
+            .idempotency(&answer.scope, &event.id)
+            .await?
+        {
             return Ok(replayed(seen));
         }
         metrics::counter!("ovation_webhooks_total", "type" => event.kind.clone()).increment(1);
@@ -130,7 +127,8 @@ impl ProviderEvents<'_> {
                     .await
             }
             Action::PaymentRefunded { payment_id, full } => {
-                let Some(purchase) = self.store.purchase_by_payment(payment_id).await? else {
+                let Some(purchase) = self.checkout.store.purchase_by_payment(payment_id).await?
+                else {
                     return self.remember(answer.record("unknown_payment")).await;
                 };
                 if !full {
@@ -142,10 +140,10 @@ impl ProviderEvents<'_> {
                 self.reverse(&answer, &purchase, Reversal::Refund).await
             }
             Action::PaymentDisputed { payment_id, .. } => {
-                if let Some(purchase) = self.store.purchase_by_payment(payment_id).await? {
+                if let Some(purchase) = self.checkout.store.purchase_by_payment(payment_id).await? {
                     return self.reverse(&answer, &purchase, Reversal::Chargeback).await;
                 }
-                if let Some(topup) = self.store.topup_by_payment(payment_id).await? {
+                if let Some(topup) = self.checkout.store.topup_by_payment(payment_id).await? {
                     return self.dispute_topup(&answer, &topup).await;
                 }
                 tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
@@ -180,13 +178,26 @@ impl ProviderEvents<'_> {
         amount: money::Money,
         reference: Option<&str>,
     ) -> Result<Applied, EventError> {
-        if self.store.purchase_by_payment(payment_id).await?.is_some()
-            || self.store.topup_by_payment(payment_id).await?.is_some()
+        if self
+            .checkout
+            .store
+            .purchase_by_payment(payment_id)
+            .await?
+            .is_some()
+            || self
+                .checkout
+                .store
+                .topup_by_payment(payment_id)
+                .await?
+                .is_some()
         {
             return Ok(answer.fresh("already_applied"));
         }
-        if reference.is_none() {
+        let Some(reference) = reference else {
             return self.remember(answer.record("not_ovation")).await;
+        };
+        if let Some(attempt) = self.checkout.store.attempt_by_reference(reference).await? {
+            return self.confirmed_attempt(answer, &attempt, payment_id).await;
         }
         let age = time::OffsetDateTime::now_utc().unix_timestamp() - answer.event.created;
         if age < i64::try_from(ORPHAN_AFTER.as_secs()).unwrap_or(600) {
@@ -196,8 +207,45 @@ impl ProviderEvents<'_> {
             return Ok(answer.fresh("unknown_payment"));
         }
         tracing::warn!(payment = %payment_id, "a payment confirmed long ago was never booked: refunding it");
-        self.provider
+        self.checkout
+            .provider
             .refund(payment_id, amount, &format!("orphan:{payment_id}"))
+            .await
+            .map_err(|e| EventError::Provider(e.to_string()))?;
+        metrics::counter!("ovation_orphan_payments_refunded_total").increment(1);
+        self.remember(answer.record("orphan_refunded")).await
+    }
+
+    /// A payment confirmed for a recorded attempt: booked now if the attempt is unsettled (a
+    /// pending payment, or a request whose answer was lost), refunded if the attempt was
+    /// closed without it (or paid by another charge).
+    async fn confirmed_attempt(
+        self,
+        answer: &Answer<'_>,
+        attempt: &PaymentAttempt,
+        payment_id: &str,
+    ) -> Result<Applied, EventError> {
+        if attempt.status.unsettled() {
+            let booked =
+                self.checkout.book(attempt, payment_id).await.map_err(|e| {
+                    EventError::Inconsistent(format!("booking {}: {e}", attempt.key))
+                })?;
+            let result = if booked.booked() {
+                "booked"
+            } else {
+                "refunded"
+            };
+            return self.remember(answer.record(result)).await;
+        }
+        if attempt.status == AttemptStatus::Booked
+            && attempt.payment_id.as_deref() == Some(payment_id)
+        {
+            return Ok(answer.fresh("already_applied"));
+        }
+        tracing::warn!(payment = %payment_id, attempt = %attempt.key, status = attempt.status.as_str(), "a charge for an attempt settled without it: refunding it");
+        self.checkout
+            .provider
+            .refund(payment_id, attempt.amount, &format!("orphan:{payment_id}"))
             .await
             .map_err(|e| EventError::Provider(e.to_string()))?;
         metrics::counter!("ovation_orphan_payments_refunded_total").increment(1);
@@ -232,7 +280,7 @@ impl ProviderEvents<'_> {
         };
         let record = answer.record(result);
         match super::reverse_purchase(
-            self.store,
+            self.checkout.store,
             purchase,
             reversal,
             self.fee_on_reversal,
@@ -248,9 +296,14 @@ impl ProviderEvents<'_> {
             Outcome::Duplicate(seen) => Ok(replayed(seen)),
             // Reversed meanwhile by another request: read it again to say how.
             refused @ (Outcome::Refused(_) | Outcome::Replayed) => {
-                let now = self.store.purchase(&purchase.id).await?.ok_or_else(|| {
-                    EventError::Inconsistent(format!("purchase {} vanished", purchase.id))
-                })?;
+                let now = self
+                    .checkout
+                    .store
+                    .purchase(&purchase.id)
+                    .await?
+                    .ok_or_else(|| {
+                        EventError::Inconsistent(format!("purchase {} vanished", purchase.id))
+                    })?;
                 if now.status == PurchaseStatus::Succeeded {
                     return Err(EventError::Inconsistent(format!(
                         "reversal of {} refused: {refused:?}",
@@ -275,7 +328,7 @@ impl ProviderEvents<'_> {
         }
         let job =
             rules::topup_dispute_job(topup, Some(answer.record("charged_back")), store::now());
-        match self.store.writer().submit(job).await? {
+        match self.checkout.store.writer().submit(job).await? {
             Outcome::Applied => {
                 metrics::counter!("ovation_reversals_total", "reason" => "topup_chargeback")
                     .increment(1);
@@ -299,7 +352,7 @@ impl ProviderEvents<'_> {
         failure: Option<&String>,
     ) -> Result<Applied, EventError> {
         let id = PayoutId::from_string(payout_id.to_owned());
-        let Some(payout): Option<Payout> = self.store.payout(&id).await? else {
+        let Some(payout): Option<Payout> = self.checkout.store.payout(&id).await? else {
             tracing::warn!(payout = %payout_id, "payout event for a payout Ovation does not know");
             return self.remember(answer.record("unknown_payout")).await;
         };
@@ -308,7 +361,7 @@ impl ProviderEvents<'_> {
         }
         let result = if paid { "paid" } else { "failed" };
         let outcome = super::settle_payout(
-            self.store,
+            self.checkout.store,
             &payout,
             paid,
             Some(provider_id.to_owned()),
@@ -329,7 +382,7 @@ impl ProviderEvents<'_> {
     /// Records an event that changes nothing, so that it is answered the same next time.
     async fn remember(self, record: IdempotencyRecord) -> Result<Applied, EventError> {
         let job = WriteJob::answer(record.clone());
-        Ok(match self.store.writer().submit(job).await? {
+        Ok(match self.checkout.store.writer().submit(job).await? {
             Outcome::Duplicate(seen) => replayed(seen),
             _ => Applied {
                 body: record.body,
@@ -341,13 +394,22 @@ impl ProviderEvents<'_> {
 
 /// Delivers a provider event (its JSON text) straight to the ledger, for a command that has
 /// no HTTP server (`ovation payouts run` with the sandbox): `true` once it is applied.
+/// Badges it books are announced on `bus`.
 pub fn apply_directly(
     store: Store,
     provider: std::sync::Arc<dyn PaymentProvider>,
-    fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
+    config: std::sync::Arc<crate::Config>,
+    bus: std::sync::Arc<dyn crate::bus::EventBus>,
 ) -> impl Fn(String) -> futures_util::future::BoxFuture<'static, bool> + Clone + Send + Sync {
+    let programs = std::sync::Arc::new(crate::state::ProgramCache::default());
     move |body: String| {
-        let (store, provider) = (store.clone(), provider.clone());
+        let (store, provider, config, bus, programs) = (
+            store.clone(),
+            provider.clone(),
+            config.clone(),
+            bus.clone(),
+            programs.clone(),
+        );
         Box::pin(async move {
             let event = match crate::payments::parse_event(body.as_bytes()) {
                 Ok(event) => event,
@@ -357,9 +419,14 @@ pub fn apply_directly(
                 }
             };
             let events = ProviderEvents {
-                store: &store,
-                provider: &*provider,
-                fee_on_reversal,
+                checkout: Checkout {
+                    store: &store,
+                    provider: &*provider,
+                    config: &config,
+                    bus: &*bus,
+                    programs: &programs,
+                },
+                fee_on_reversal: config.fee_on_reversal,
             };
             match events.apply(&event, body.as_bytes()).await {
                 Ok(_) => true,

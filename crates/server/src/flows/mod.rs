@@ -5,7 +5,9 @@
 //! store and the provider, not the HTTP state, so the CLI runs them beside a server.
 //! [`events`] applies the provider's events.
 
+pub mod checkout;
 pub mod events;
+pub mod reconcile;
 
 use money::Currency;
 use postings::rules::{self, ProcessorFeeOnReversal, Reversal};

@@ -1,4 +1,5 @@
-//! The provider and the ledger agree: the sandbox's own records of its charges
+//! The provider and the ledger agree: the reconciler on demand
+//! (`POST /v1/payments/reconcile`) and the sandbox's own records of its charges
 //! (`GET /v1/sandbox/charges`).
 
 use axum::extract::State;
@@ -36,7 +37,42 @@ pub(crate) struct SandboxChargeList {
     pub(crate) next_cursor: Option<String>,
 }
 
+/// `POST /v1/payments/reconcile`: what the reconciliation did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReconcileBody {
+    /// Payment attempts and charges looked at.
+    pub(crate) checked: u64,
+    /// Charges booked now.
+    pub(crate) booked: u64,
+    /// Charges refunded now.
+    pub(crate) refunded: u64,
+    /// Left for a later run (the provider unreachable, a payment still pending).
+    pub(crate) unresolved: u64,
+}
+
 // ---- Handlers ----
+
+/// Compares the provider's charges with the ledger and books or refunds each charge that
+/// has no booking (admin). `serve` runs it every minute.
+#[utoipa::path(post, path = "/v1/payments/reconcile", tag = "payments",
+    responses((status = 200, body = ReconcileBody),
+        (status = 401, description = "unauthenticated", body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden", body = crate::error::ErrorBody),
+        (status = 503, description = "unavailable", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ReconcileBody>, ApiError> {
+    caller.admin()?;
+    let report = state.checkout().reconcile(store::now()).await?;
+    Ok(Json(ReconcileBody {
+        checked: report.checked,
+        booked: report.booked,
+        refunded: report.refunded,
+        unresolved: report.unresolved,
+    }))
+}
 
 /// The sandbox provider's charges, as its records hold them (admin; sandbox provider only).
 #[utoipa::path(get, path = "/v1/sandbox/charges", tag = "payments",

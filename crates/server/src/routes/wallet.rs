@@ -11,17 +11,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use money::Money;
-use postings::{Outcome, Topup, TopupId, TopupStatus};
+use postings::{AttemptKind, Topup, TopupId, TopupStatus};
 use serde::{Deserialize, Serialize};
 use store::User;
 use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, json_response, parse_json};
-use crate::idempotency::{Idempotency, Keyed, replay};
-use crate::payments::ChargeRequest;
-use crate::routes::purchases::{caps_of, charge_card, void_charge};
+use crate::extract::{Caller, Json, parse_json};
+use crate::flows::checkout::{self, NewAttempt, caps_of};
+use crate::idempotency::{Idempotency, Keyed};
 use crate::state::AppState;
 
 // ---- The JSON bodies of this section, with their OpenAPI schemas ----
@@ -162,65 +161,37 @@ async fn book_topup(
     if request.payment_method.trim().is_empty() || request.payment_method == "wallet" {
         return Err(invalid("payment_method must be a card's payment method"));
     }
-    let id = TopupId::generate();
-    let charge = ChargeRequest {
-        idempotency_key: id.to_string(),
-        amount,
-        payment_method: request.payment_method.clone(),
-        description: "wallet top-up".into(),
-        reference: id.to_string(),
-    };
-    let charge = match charge_card(state, charge, idem.as_ref()).await? {
-        Ok(charge) => charge,
-        Err(answer) => return Ok(answer),
-    };
-    let fee = state.config.processor_fee(currency).on(amount);
     let topup = Topup {
-        id,
+        id: TopupId::generate(),
         user_id: user.id.clone(),
         amount,
-        processor_fee: fee,
-        payment_id: charge.id.clone(),
+        processor_fee: state.config.processor_fee(currency).on(amount),
+        payment_id: String::new(),
         status: TopupStatus::Succeeded,
         created_at: store::now(),
     };
-    let answer =
-        serde_json::to_string(&topup_body(&topup)).map_err(|e| ApiError::Internal(e.into()))?;
-    let job = postings::rules::topup_job(
-        &topup,
-        idem.as_ref()
-            .map(|i| i.record(StatusCode::CREATED, answer.clone())),
-    );
-    match state.store.writer().submit(job).await {
-        Ok(Outcome::Applied) => {
-            metrics::counter!("ovation_wallet_topups_total").increment(1);
-            Ok(json_response(StatusCode::CREATED, answer))
-        }
-        Ok(Outcome::Duplicate(record)) => {
-            void_charge(state, &charge.id, amount).await;
-            Ok(replay(
-                &record,
-                &idem.map(|i| i.fingerprint().to_owned()).unwrap_or_default(),
-            ))
-        }
-        Ok(other) => {
-            void_charge(state, &charge.id, amount).await;
-            Err(ApiError::Internal(anyhow::anyhow!(
-                "top-up not booked: {other:?}"
-            )))
-        }
-        Err(store::StoreError::CommitUncertain) => {
-            tracing::error!(payment = %charge.id, "top-up commit uncertain: charge kept");
-            Err(ApiError::Unavailable)
-        }
-        Err(e) => {
-            void_charge(state, &charge.id, amount).await;
-            Err(e.into())
-        }
-    }
+    let checkout = state.checkout();
+    let attempt = checkout
+        .begin(NewAttempt {
+            kind: AttemptKind::Topup,
+            reference: topup.id.to_string(),
+            account_id: user.id.to_string(),
+            idempotency_key: idem.as_ref().map(|i| i.key().to_owned()),
+            fingerprint: idem
+                .as_ref()
+                .map(|i| i.fingerprint().to_owned())
+                .unwrap_or_default(),
+            order: checkout::Order::of_topup(&topup),
+            amount,
+        })
+        .await?;
+    Ok(checkout
+        .pay(&attempt, &request.payment_method, "wallet top-up")
+        .await?
+        .response())
 }
 
-fn topup_body(t: &Topup) -> TopupBody {
+pub(crate) fn topup_body(t: &Topup) -> TopupBody {
     TopupBody {
         id: t.id.to_string(),
         user_id: t.user_id.to_string(),

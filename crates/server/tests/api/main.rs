@@ -16,6 +16,7 @@ mod lifecycle;
 mod lives;
 mod matching;
 mod pages;
+mod payments;
 mod payouts;
 mod properties;
 mod purchases;

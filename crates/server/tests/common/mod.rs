@@ -353,7 +353,31 @@ impl TestApp {
         let replayed = response.headers().contains_key("idempotent-replayed");
         let text = response.text().await.expect("a body");
         let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status == 200 {
+            self.as_the_provider_recorded(body).await;
+        }
         (status, value, replayed)
+    }
+
+    /// A refund or dispute event a test makes up is what the provider did: the sandbox's
+    /// records say so too (the invariant the audit checks compares them with the ledger).
+    async fn as_the_provider_recorded(&self, body: &str) {
+        let Ok(event) = serde_json::from_str::<Value>(body) else {
+            return;
+        };
+        let to = match event["type"].as_str() {
+            Some("charge.refunded") => "refunded",
+            Some("charge.dispute.created") => "disputed",
+            _ => return,
+        };
+        let Some(payment) = event["data"]["object"]["payment_intent"].as_str() else {
+            return;
+        };
+        self.state
+            .store
+            .sandbox_charge_set(payment, "succeeded", to, true, store::now())
+            .await
+            .expect("the sandbox's records");
     }
 
     /// Sends `event`, signed now with the server's webhook secret, as the provider does.
