@@ -78,9 +78,13 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
     let acked = acked.lock().expect("not poisoned").clone();
     assert!(acked.len() >= 300);
 
-    // Restart on the same database.
-    let node = Node::start(db.url(), &[]).await;
+    // Restart on the same database, and reconcile with the real binary: a card charged when
+    // the server died, before its purchase committed, is booked now (the live is still on).
+    let grace = [("OVATION_RECONCILE_GRACE_SECS", "0")];
+    let node = Node::start(db.url(), &grace).await;
     let base = node.base.clone();
+    let reconciled = common::cli(db.url(), &grace, &["payments", "reconcile"]).await;
+    assert!(reconciled.contains("booked"), "{reconciled}");
     verified_transfers(&client, &base).await;
 
     // Every acknowledged purchase is there: its key replays the same purchase.

@@ -40,6 +40,7 @@ const ENV_KEYS: &[&str] = &[
     "refund_returns_processor_fee",
     "hold_period_days",
     "release_interval_secs",
+    "reconcile_grace_secs",
     "payout_minimum_major",
     "adult_age_years",
     "creator_follower_minimum",
@@ -115,6 +116,9 @@ pub struct Settings {
     /// How often `serve` releases income whose hold ended, in seconds (0 = never; then
     /// run `ovation payouts release`).
     pub release_interval_secs: u64,
+    /// How old an unsettled card payment must be before the reconciler settles it, in
+    /// seconds (its request may still be running before that).
+    pub reconcile_grace_secs: u64,
     /// Minimum payout, in major units of the payout currency.
     pub payout_minimum_major: u64,
     /// Age from which a person is an adult.
@@ -172,6 +176,7 @@ impl Default for Settings {
             processor_fee_fixed: BTreeMap::new(),
             refund_returns_processor_fee: false,
             hold_period_days: 7,
+            reconcile_grace_secs: 30,
             release_interval_secs: 60,
             payout_minimum_major: 100,
             adult_age_years: 18,
@@ -261,6 +266,8 @@ pub struct Config {
     pub hold_period: std::time::Duration,
     /// How often `serve` releases due income (`None`: never).
     pub release_interval: Option<std::time::Duration>,
+    /// How old an unsettled card payment must be before the reconciler settles it.
+    pub reconcile_grace: std::time::Duration,
     /// The payment provider.
     pub payments: PaymentsConfig,
     /// Signed webhooks.
@@ -554,6 +561,7 @@ impl Settings {
                 postings::rules::ProcessorFeeOnReversal::KeptByProcessor
             },
             hold_period: std::time::Duration::from_secs(u64::from(self.hold_period_days) * 86_400),
+            reconcile_grace: std::time::Duration::from_secs(self.reconcile_grace_secs),
             release_interval: (self.release_interval_secs > 0)
                 .then(|| std::time::Duration::from_secs(self.release_interval_secs)),
             payments,

@@ -187,3 +187,25 @@ pub(crate) async fn verified_transfers(client: &reqwest::Client, base: &str) -> 
     assert_eq!(report["ok"], true, "{report}");
     report["transfers"].as_u64().expect("a count of transfers")
 }
+
+/// Runs an `ovation` command on `db` with `env` added; asserts it succeeds and gives its
+/// standard output.
+pub(crate) async fn cli(db: &str, env: &[(&str, &str)], args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ovation"));
+    command
+        .args(args)
+        .env("OVATION_DATABASE_URL", db)
+        .env("OVATION_ADMIN_TOKEN", ADMIN)
+        .env("OVATION_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("ovation runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "ovation {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

@@ -2,7 +2,8 @@
 //! minute, by `POST /v1/payments/reconcile` and by `ovation payments reconcile`; safe on
 //! several nodes at once (every settlement is guarded by the attempt's status).
 //!
-//! 1. Payment attempts still pending or processing after a grace period (their request died,
+//! 1. Payment attempts still pending or processing after the grace period
+//!    (`reconcile_grace_secs`, 30 s) (their request died,
 //!    or its answer was lost and the buyer never retried) are looked up at the provider by
 //!    their key: a charge that succeeded is booked (or refunded if the ledger refuses it
 //!    now), one refunded, disputed or failed closes the attempt, none at all abandons it
@@ -19,9 +20,6 @@ use time::OffsetDateTime;
 use super::checkout::Checkout;
 use crate::error::ApiError;
 use crate::payments::{ChargeState, ProviderCharge};
-
-/// An attempt younger than this may still be in its request: left alone.
-pub const GRACE: Duration = Duration::from_secs(30);
 
 /// An attempt the provider has no charge for after this was never charged: abandoned.
 const ABANDON_AFTER: Duration = Duration::from_secs(600);
@@ -75,7 +73,7 @@ impl Checkout<'_> {
             let page = self
                 .store
                 .unsettled_attempts(
-                    now - GRACE,
+                    now - self.config.reconcile_grace,
                     after.as_ref().map(|(at, key)| (*at, key.as_str())),
                     PAGE,
                 )
@@ -183,7 +181,9 @@ impl Checkout<'_> {
         charge: &ProviderCharge,
         now: OffsetDateTime,
     ) -> Result<Option<Settled>, ApiError> {
-        if charge.state != ChargeState::Succeeded || now - charge.created < GRACE {
+        if charge.state != ChargeState::Succeeded
+            || now - charge.created < self.config.reconcile_grace
+        {
             return Ok(None);
         }
         let Some(reference) = &charge.reference else {
