@@ -76,11 +76,14 @@ pub enum Purpose {
     Wallet,
     /// Losses the platform bears (a disputed wallet top-up already spent).
     PlatformLosses,
+    /// What a wallet's owner owes (debit-normal): a top-up refunded at the provider after
+    /// part of it was spent; later top-ups pay it back first.
+    WalletDebt,
 }
 
 impl Purpose {
     /// Every purpose, for parsing and tests.
-    pub const ALL: [Purpose; 10] = [
+    pub const ALL: [Purpose; 11] = [
         Purpose::ProcessorClearing,
         Purpose::CreatorPending,
         Purpose::CreatorAvailable,
@@ -91,6 +94,7 @@ impl Purpose {
         Purpose::MatchBudget,
         Purpose::Wallet,
         Purpose::PlatformLosses,
+        Purpose::WalletDebt,
     ];
 
     /// The stored name.
@@ -106,6 +110,7 @@ impl Purpose {
             Purpose::MatchBudget => "match_budget",
             Purpose::Wallet => "wallet",
             Purpose::PlatformLosses => "platform_losses",
+            Purpose::WalletDebt => "wallet_debt",
         }
     }
 
@@ -124,7 +129,9 @@ impl Purpose {
             Purpose::CreatorPaidOut | Purpose::PlatformFees | Purpose::ProcessorFees => {
                 BalanceRule::None
             }
-            Purpose::PlatformFunds | Purpose::PlatformLosses => BalanceRule::None,
+            Purpose::PlatformFunds | Purpose::PlatformLosses | Purpose::WalletDebt => {
+                BalanceRule::None
+            }
             // A budget and a wallet hold money that exists: they never go below zero.
             Purpose::MatchBudget | Purpose::Wallet => BalanceRule::DebitsMustNotExceedCredits,
         }
@@ -339,6 +346,12 @@ impl Code {
     pub const PROCESSOR_FEE_KEPT_REFUND: Code = Code(21);
     /// The same on a chargeback.
     pub const PROCESSOR_FEE_KEPT_CHARGEBACK: Code = Code(22);
+    /// A wallet top-up refunded at the provider: what is left in the wallet goes back.
+    pub const WALLET_TOPUP_REFUND: Code = Code(25);
+    /// The part of a refunded top-up already spent: the wallet's owner owes it.
+    pub const TOPUP_REFUND_DEBT: Code = Code(26);
+    /// A later top-up paying back what the wallet's owner owes.
+    pub const WALLET_DEBT_REPAID: Code = Code(27);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

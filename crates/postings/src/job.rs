@@ -168,6 +168,22 @@ pub enum Computed {
         /// The reference.
         reference: String,
     },
+    /// What `debt` is owed (its debits over its credits), up to `up_to`, paid from `from` (a
+    /// wallet topped up in the same job): a later top-up paying back a wallet's debt.
+    Repay {
+        /// Pays.
+        from: AccountId,
+        /// The debt account (debit-normal).
+        debt: AccountId,
+        /// The currency.
+        currency: Currency,
+        /// The most paid back (the top-up's amount).
+        up_to: i64,
+        /// The transfer's id.
+        id: TransferId,
+        /// The reference (the top-up).
+        reference: String,
+    },
 }
 
 impl Computed {
@@ -176,6 +192,7 @@ impl Computed {
         match self {
             Computed::Match { budget, .. } => budget,
             Computed::PayOut { from, .. } | Computed::Drain { from, .. } => from,
+            Computed::Repay { debt, .. } => debt,
         }
     }
 }

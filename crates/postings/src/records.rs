@@ -175,6 +175,8 @@ pub enum TopupStatus {
     Succeeded,
     /// Charged back by the buyer's bank.
     Disputed,
+    /// Refunded at the provider.
+    Refunded,
 }
 
 impl TopupStatus {
@@ -183,14 +185,19 @@ impl TopupStatus {
         match self {
             TopupStatus::Succeeded => "succeeded",
             TopupStatus::Disputed => "disputed",
+            TopupStatus::Refunded => "refunded",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<TopupStatus> {
-        [TopupStatus::Succeeded, TopupStatus::Disputed]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            TopupStatus::Succeeded,
+            TopupStatus::Disputed,
+            TopupStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 

@@ -70,7 +70,6 @@ impl Shared {
     pub fn provider_events(&self) -> crate::flows::events::ProviderEvents<'_> {
         crate::flows::events::ProviderEvents {
             checkout: self.checkout(),
-            fee_on_reversal: self.config.fee_on_reversal,
         }
     }
 

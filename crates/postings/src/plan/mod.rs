@@ -118,6 +118,11 @@ impl<'a> Needs<'a> {
                             needs.transfer_ids.insert(id.as_str());
                         }
                     }
+                    Computed::Repay { from, debt, id, .. } => {
+                        needs.accounts.insert(from.as_str());
+                        needs.accounts.insert(debt.as_str());
+                        needs.transfer_ids.insert(id.as_str());
+                    }
                 }
             }
             for effect in &job.effects {
@@ -550,6 +555,32 @@ fn compute(
                 ));
             }
             Ok((transfers, first))
+        }
+        Computed::Repay {
+            from,
+            debt,
+            currency,
+            up_to,
+            id,
+            reference,
+        } => {
+            // A debt account's spendable balance is minus what is owed.
+            let owed = balance(debt).saturating_neg().max(0);
+            let amount = (*up_to).min(owed);
+            let transfers = if amount > 0 {
+                vec![posted(
+                    id,
+                    from,
+                    debt,
+                    amount,
+                    *currency,
+                    Code::WALLET_DEBT_REPAID,
+                    reference,
+                )]
+            } else {
+                Vec::new()
+            };
+            Ok((transfers, amount))
         }
     }
 }

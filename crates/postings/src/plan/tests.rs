@@ -411,6 +411,66 @@ fn a_disputed_topup_drains_what_is_left_and_books_the_rest_as_a_loss() {
 }
 
 #[test]
+fn a_refunded_topup_spent_in_part_leaves_a_debt_that_the_next_topups_pay_back_first() {
+    let user = UserId::generate();
+    let topup = |amount: i64| Topup {
+        id: TopupId::generate(),
+        user_id: user.clone(),
+        amount: Money::new(amount, money::Currency::USD),
+        processor_fee: Money::zero(money::Currency::USD),
+        payment_id: "pi".into(),
+        status: crate::TopupStatus::Succeeded,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    let refunded = topup(2_000);
+    let (second, third) = (topup(500), topup(1_000));
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Topup(refunded.id.clone()), "succeeded".into());
+    // 1,200 left of the 2,000: 800 were spent.
+    let wallet = Account::of(user.as_str(), Purpose::Wallet, money::Currency::USD);
+    loaded.accounts.push(funded(wallet.clone(), 1_200));
+    let jobs = [
+        rules::topup_refund_job(&refunded, None, time::OffsetDateTime::UNIX_EPOCH),
+        rules::topup_job(&second, None),
+        rules::topup_job(&third, None),
+    ];
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert!(planned.outcomes.iter().all(|o| *o == Outcome::Applied));
+    let amounts: Vec<(Code, i64)> = planned
+        .changes
+        .transfers
+        .iter()
+        .map(|t| (t.code, t.amount))
+        .collect();
+    // The 800 owed: 500 from the next top-up, the last 300 from the one after.
+    assert_eq!(
+        amounts,
+        [
+            (Code::WALLET_TOPUP_REFUND, 1_200),
+            (Code::TOPUP_REFUND_DEBT, 800),
+            (Code::WALLET_TOPUP, 500),
+            (Code::WALLET_DEBT_REPAID, 500),
+            (Code::WALLET_TOPUP, 1_000),
+            (Code::WALLET_DEBT_REPAID, 300),
+        ]
+    );
+    let net = |id: &ledger::AccountId| {
+        planned
+            .changes
+            .deltas
+            .iter()
+            .find(|(a, _)| a == id)
+            .map_or(0, |(_, d)| d.credits_posted - d.debits_posted)
+    };
+    let debt = ledger::AccountId::of(user.as_str(), Purpose::WalletDebt, money::Currency::USD);
+    assert_eq!(net(&debt), 0, "the debt is paid back exactly");
+    // The wallet: -1,200 refunded, +500 - 500, +1,000 - 300: 700 left of the 1,200 it held.
+    assert_eq!(net(&wallet.id), -1_200 + 700);
+}
+
+#[test]
 fn income_is_summed_per_owner_source_and_currency() {
     let mut a = purchase(PaymentMethod::Card, 499, 425, 74, 0);
     let b = purchase(PaymentMethod::Card, 199, 150, 49, 0);

@@ -30,7 +30,7 @@ pub use payout::{payout_job, payout_minimum, payout_sent_job, settlement_job};
 pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};
 pub use release::{ReleaseGroup, release_groups, release_job};
 pub use reversal::{ProcessorFeeOnReversal, Reversal, reversal_job};
-pub use wallet::{topup_dispute_job, topup_job};
+pub use wallet::{topup_dispute_job, topup_job, topup_refund_job};
 
 use ledger::{AccountId, Code, Transfer, TransferId, TransferKind};
 use money::Money;

@@ -7,7 +7,15 @@
 //! ```
 //!
 //! A disputed top-up takes back what is left in the wallet; the part already spent (the
-//! creators keep what they earned from it) is the platform's loss.
+//! creators keep what they earned from it) is the platform's loss. A top-up refunded at the
+//! provider takes back what is left too, and the part already spent becomes the owner's debt
+//! (`<viewer>/wallet_debt`), which later top-ups pay back first:
+//!
+//! ```text
+//! <viewer>/wallet ──refund──▶ platform/processor_clearing             (WALLET_TOPUP_REFUND)
+//! <viewer>/wallet_debt ──the spent part──▶ platform/processor_clearing (TOPUP_REFUND_DEBT)
+//! <viewer>/wallet ──a later top-up repays──▶ <viewer>/wallet_debt      (WALLET_DEBT_REPAID)
+//! ```
 
 use ledger::{Account, AccountId, Code, Purpose, TransferId};
 use time::OffsetDateTime;
@@ -16,7 +24,8 @@ use super::{PLATFORM, posted};
 use crate::{Computed, Effect, Guard, IdempotencyRecord, Topup, TopupStatus, WriteJob};
 
 /// The job booking a paid top-up, with the answer stored under the buyer's key. The
-/// processor's fee is the platform's cost, not the wallet's.
+/// processor's fee is the platform's cost, not the wallet's. What the owner owes from a
+/// refunded top-up is paid back from it first (decided in the batch: [`Computed::Repay`]).
 pub fn topup_job(topup: &Topup, answer: Option<IdempotencyRecord>) -> WriteJob {
     let currency = topup.amount.currency();
     let reference = topup.id.as_str();
@@ -44,8 +53,17 @@ pub fn topup_job(topup: &Topup, answer: Option<IdempotencyRecord>) -> WriteJob {
             Account::of(PLATFORM, Purpose::PlatformFees, currency),
             Account::of(PLATFORM, Purpose::ProcessorFees, currency),
             Account::of(topup.user_id.as_str(), Purpose::Wallet, currency),
+            Account::of(topup.user_id.as_str(), Purpose::WalletDebt, currency),
         ],
         transfers,
+        computed: Some(Computed::Repay {
+            from: AccountId::of(topup.user_id.as_str(), Purpose::Wallet, currency),
+            debt: AccountId::of(topup.user_id.as_str(), Purpose::WalletDebt, currency),
+            currency,
+            up_to: topup.amount.amount(),
+            id: TransferId::new(format!("{}/debt_repaid", topup.id)),
+            reference: reference.to_owned(),
+        }),
         idempotency: answer,
         effects: vec![Effect::InsertTopup(Box::new(topup.clone()))],
         ..WriteJob::default()
@@ -91,6 +109,51 @@ pub fn topup_dispute_job(
         effects: vec![Effect::SetTopupStatus {
             topup_id: topup.id.clone(),
             status: TopupStatus::Disputed,
+            at,
+        }],
+        ..WriteJob::default()
+    }
+}
+
+/// The job of a top-up refunded at the provider: what is still in the wallet goes back to
+/// clearing, the rest is the owner's debt (decided in the batch: [`Computed::Drain`]); the
+/// top-up is marked refunded, guarded by its still being succeeded.
+pub fn topup_refund_job(
+    topup: &Topup,
+    answer: Option<IdempotencyRecord>,
+    at: OffsetDateTime,
+) -> WriteJob {
+    let c = topup.amount.currency();
+    let owner = topup.user_id.as_str();
+    WriteJob {
+        accounts: vec![
+            Account::of(owner, Purpose::Wallet, c),
+            Account::of(owner, Purpose::WalletDebt, c),
+            Account::of(PLATFORM, Purpose::ProcessorClearing, c),
+        ],
+        computed: Some(Computed::Drain {
+            from: AccountId::of(owner, Purpose::Wallet, c),
+            fallback: AccountId::of(owner, Purpose::WalletDebt, c),
+            to: AccountId::of(PLATFORM, Purpose::ProcessorClearing, c),
+            currency: c,
+            amount: topup.amount.amount(),
+            legs: [
+                (
+                    TransferId::new(format!("{}/refund", topup.id)),
+                    Code::WALLET_TOPUP_REFUND,
+                ),
+                (
+                    TransferId::new(format!("{}/refund_debt", topup.id)),
+                    Code::TOPUP_REFUND_DEBT,
+                ),
+            ],
+            reference: topup.id.to_string(),
+        }),
+        idempotency: answer,
+        guards: vec![Guard::topup(&topup.id, TopupStatus::Succeeded)],
+        effects: vec![Effect::SetTopupStatus {
+            topup_id: topup.id.clone(),
+            status: TopupStatus::Refunded,
             at,
         }],
         ..WriteJob::default()

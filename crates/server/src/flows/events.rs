@@ -40,6 +40,8 @@ pub struct Applied {
     pub body: String,
     /// Whether the event was seen before.
     pub replayed: bool,
+    /// Whether it was kept for later (its payment is not booked yet).
+    pub kept: bool,
 }
 
 /// Why an event could not be applied now; the provider delivers it again.
@@ -56,15 +58,19 @@ pub enum EventError {
     Inconsistent(String),
 }
 
-/// What provider events are applied with: the checkout (the store, the provider, which
-/// books a payment the provider confirms) and who bears the processor's fee on a reversal.
+/// What provider events are applied with: the checkout (the store, the provider, the
+/// settings), which also books a payment the provider confirms.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderEvents<'a> {
     /// Books confirmed payments; its store and provider are the events'.
     pub checkout: Checkout<'a>,
-    /// Who bears the processor's fee on a refund or chargeback.
-    pub fee_on_reversal: postings::rules::ProcessorFeeOnReversal,
 }
+
+/// A kept event older than this is given up (logged): its payment never appeared.
+const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Kept events applied per page.
+const PENDING_PAGE: u32 = 500;
 
 /// The answer to an event, recorded with whatever it changes.
 struct Answer<'e> {
@@ -89,6 +95,7 @@ impl Answer<'_> {
         Applied {
             body: self.record(result).body,
             replayed: false,
+            kept: false,
         }
     }
 }
@@ -97,6 +104,7 @@ fn replayed(seen: IdempotencyRecord) -> Applied {
     Applied {
         body: seen.body,
         replayed: true,
+        kept: false,
     }
 }
 
@@ -127,17 +135,25 @@ impl ProviderEvents<'_> {
                     .await
             }
             Action::PaymentRefunded { payment_id, full } => {
-                let Some(purchase) = self.checkout.store.purchase_by_payment(payment_id).await?
-                else {
-                    return self.remember(answer.record("unknown_payment")).await;
+                let purchase = self.checkout.store.purchase_by_payment(payment_id).await?;
+                let topup = match purchase {
+                    Some(_) => None,
+                    None => self.checkout.store.topup_by_payment(payment_id).await?,
                 };
+                if purchase.is_none() && topup.is_none() {
+                    return self.keep(&answer, payment_id, raw).await;
+                }
                 if !full {
-                    tracing::warn!(payment = %payment_id, purchase = %purchase.id, "partial refund at the provider: Ovation refunds whole purchases only; not booked");
+                    tracing::warn!(payment = %payment_id, "partial refund at the provider: Ovation refunds whole purchases and top-ups only; not booked");
                     return self
                         .remember(answer.record("partial_refund_not_booked"))
                         .await;
                 }
-                self.reverse(&answer, &purchase, Reversal::Refund).await
+                match (purchase, topup) {
+                    (Some(purchase), _) => self.reverse(&answer, &purchase, Reversal::Refund).await,
+                    (None, Some(topup)) => self.refund_topup(&answer, &topup).await,
+                    (None, None) => self.keep(&answer, payment_id, raw).await,
+                }
             }
             Action::PaymentDisputed { payment_id, .. } => {
                 if let Some(purchase) = self.checkout.store.purchase_by_payment(payment_id).await? {
@@ -146,8 +162,7 @@ impl ProviderEvents<'_> {
                 if let Some(topup) = self.checkout.store.topup_by_payment(payment_id).await? {
                     return self.dispute_topup(&answer, &topup).await;
                 }
-                tracing::warn!(payment = %payment_id, "dispute of a payment Ovation does not know");
-                self.remember(answer.record("unknown_payment")).await
+                self.keep(&answer, payment_id, raw).await
             }
             Action::PayoutPaid {
                 payout_id,
@@ -235,7 +250,10 @@ impl ProviderEvents<'_> {
             } else {
                 "refunded"
             };
-            return self.remember(answer.record(result)).await;
+            let applied = self.remember(answer.record(result)).await?;
+            // A refund or dispute that came before this confirmation applies now.
+            Box::pin(self.apply_pending(Some(payment_id))).await?;
+            return Ok(applied);
         }
         if attempt.status == AttemptStatus::Booked
             && attempt.payment_id.as_deref() == Some(payment_id)
@@ -283,7 +301,7 @@ impl ProviderEvents<'_> {
             self.checkout.store,
             purchase,
             reversal,
-            self.fee_on_reversal,
+            self.checkout.config.fee_on_reversal,
             Some(record),
             store::now(),
         )
@@ -340,6 +358,25 @@ impl ProviderEvents<'_> {
         }
     }
 
+    /// A top-up refunded at the provider: what is still in the wallet goes back; the part
+    /// already spent becomes the owner's debt, which later top-ups pay back first.
+    async fn refund_topup(self, answer: &Answer<'_>, topup: &Topup) -> Result<Applied, EventError> {
+        if topup.status != TopupStatus::Succeeded {
+            return self.remember(answer.record("already_applied")).await;
+        }
+        let job = rules::topup_refund_job(topup, Some(answer.record("refunded")), store::now());
+        match self.checkout.store.writer().submit(job).await? {
+            Outcome::Applied => {
+                metrics::counter!("ovation_reversals_total", "reason" => "topup_refund")
+                    .increment(1);
+                Ok(answer.fresh("refunded"))
+            }
+            Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            // Refunded or disputed meanwhile by a concurrent delivery of another event.
+            _ => self.remember(answer.record("already_applied")).await,
+        }
+    }
+
     /// `payout.paid` posts the payout's pending transfer; `payout.failed` voids it, and the
     /// money is available again (paid by the next run). A payout settled already stays as
     /// it is.
@@ -379,6 +416,72 @@ impl ProviderEvents<'_> {
         }
     }
 
+    /// An event about a payment not booked (yet): kept, and applied when the payment is
+    /// booked (by the confirmation that books it, or the reconciler). Answered `kept` without
+    /// a record, so a redelivery is kept again (once).
+    async fn keep(
+        self,
+        answer: &Answer<'_>,
+        payment_id: &str,
+        raw: &[u8],
+    ) -> Result<Applied, EventError> {
+        tracing::info!(payment = %payment_id, event = %answer.event.id, "an event about a payment not booked yet: kept");
+        self.checkout
+            .store
+            .keep_event(&store::PendingEvent {
+                provider: self.checkout.provider.name().to_owned(),
+                id: answer.event.id.clone(),
+                payment_id: payment_id.to_owned(),
+                body: String::from_utf8_lossy(raw).into_owned(),
+                received_at: store::now(),
+            })
+            .await?;
+        Ok(Applied {
+            kept: true,
+            ..answer.fresh("kept")
+        })
+    }
+
+    /// Applies kept events (those about `payment_id`, or all), forgetting each once it
+    /// applies, or once it is older than [`KEEP_FOR`]; gives how many applied.
+    pub async fn apply_pending(self, payment_id: Option<&str>) -> Result<u64, EventError> {
+        let provider = self.checkout.provider.name();
+        let mut applied = 0;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let page = self
+                .checkout
+                .store
+                .pending_events(payment_id, PENDING_PAGE)
+                .await?;
+            let fresh: Vec<_> = page
+                .into_iter()
+                .filter(|e| e.provider == provider && seen.insert(e.id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(applied);
+            }
+            for kept in fresh {
+                let result = match crate::payments::parse_event(kept.body.as_bytes()) {
+                    Ok(event) => Some(Box::pin(self.apply(&event, kept.body.as_bytes())).await?),
+                    Err(_) => None,
+                };
+                let still_kept = result.as_ref().is_some_and(|a| a.kept);
+                if !still_kept {
+                    applied += u64::from(result.is_some());
+                } else if store::now() - kept.received_at < KEEP_FOR {
+                    continue;
+                } else {
+                    tracing::warn!(event = %kept.id, payment = %kept.payment_id, "a kept event whose payment never appeared: given up");
+                }
+                self.checkout
+                    .store
+                    .forget_event(&kept.provider, &kept.id)
+                    .await?;
+            }
+        }
+    }
+
     /// Records an event that changes nothing, so that it is answered the same next time.
     async fn remember(self, record: IdempotencyRecord) -> Result<Applied, EventError> {
         let job = WriteJob::answer(record.clone());
@@ -387,6 +490,7 @@ impl ProviderEvents<'_> {
             _ => Applied {
                 body: record.body,
                 replayed: false,
+                kept: false,
             },
         })
     }
@@ -426,7 +530,6 @@ pub fn apply_directly(
                     bus: &*bus,
                     programs: &programs,
                 },
-                fee_on_reversal: config.fee_on_reversal,
             };
             match events.apply(&event, body.as_bytes()).await {
                 Ok(_) => true,

@@ -11,6 +11,7 @@
 //! 2. The provider's recent charges that stand with no standing purchase or top-up, and that
 //!    are Ovation's (their metadata names a purchase or top-up of an attempt), are refunded:
 //!    a refund the admin route could not make at the provider, a second charge.
+//! 3. Provider events kept because their payment was not booked yet are applied.
 
 use std::time::Duration;
 
@@ -107,6 +108,12 @@ impl Checkout<'_> {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
+        }
+        // Refunds and disputes that came before their payment was booked.
+        let events = super::events::ProviderEvents { checkout: self };
+        if let Err(e) = events.apply_pending(None).await {
+            tracing::warn!(error = %e, "reconcile: kept provider events not applied");
+            report.unresolved += 1;
         }
         if report.booked + report.refunded > 0 {
             tracing::info!(?report, "reconciled the provider's charges with the ledger");

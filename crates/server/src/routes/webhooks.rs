@@ -28,7 +28,8 @@ pub(crate) struct WebhookBody {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// `already_applied`, `refunded`, `charged_back`, `already_refunded`,
-    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`, `not_ovation`,
+    /// `already_charged_back`, `orphan_refunded`, `unknown_payment`, `not_ovation`, `booked`,
+    /// `kept`,
     /// `partial_refund_not_booked` or `ignored`.
     pub(crate) result: String,
 }
@@ -72,7 +73,7 @@ pub(crate) async fn payment_webhook(
         })
     })?;
     let event = parse_event(body).map_err(invalid)?;
-    let Applied { body, replayed } = state.provider_events().apply(&event, body).await?;
+    let Applied { body, replayed, .. } = state.provider_events().apply(&event, body).await?;
     let mut response = json_response(StatusCode::OK, body);
     if replayed {
         response

@@ -275,3 +275,180 @@ async fn the_sandbox_s_charges_are_listed_for_the_admin_only() {
     app.settled().await;
     app.verify().await;
 }
+
+/// The only charge the sandbox made.
+async fn the_charge(app: &TestApp) -> (String, String) {
+    let listed = charges(app).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    (
+        string(&listed[0], "id").to_owned(),
+        string(&listed[0], "reference").to_owned(),
+    )
+}
+
+#[conformance]
+async fn a_refund_delivered_before_the_booking_is_kept_and_applied_once_the_purchase_exists() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "early").await;
+    let (status, _) = app
+        .buy(&bob.token, &live, 2, "pm_card_lostAnswer", Some("k-early"))
+        .await;
+    assert_eq!(status, 503);
+    let (payment, reference) = the_charge(&app).await;
+    // The provider refunds it before Ovation booked it: the event is kept, not dropped.
+    let refund = crate::common::event(
+        "evt_early_refund",
+        "charge.refunded",
+        json!({"id": "ch_early", "object": "charge", "payment_intent": payment,
+               "amount": 199, "amount_refunded": 199, "refunded": true, "currency": "usd"}),
+    );
+    for _ in 0..2 {
+        let (status, body, _) = app.webhook(&refund).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], json!("kept"));
+    }
+    // The buyer's retry books the purchase; the reconciler then applies the kept refund.
+    let (status, body) = app
+        .buy(&bob.token, &live, 2, "pm_card_lostAnswer", Some("k-early"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["id"], json!(reference));
+    reconcile_ahead(&app, Duration::from_secs(120)).await;
+    let stored = app.stored_purchase(&reference).await;
+    assert_eq!(stored.status, store::PurchaseStatus::Refunded);
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 0, 0));
+    // Delivered again now, it is answered as it was applied.
+    let (status, body, replayed) = app.webhook(&refund).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["result"].clone(), replayed),
+        (json!("refunded"), true)
+    );
+    app.settled().await;
+    app.verify().await;
+}
+
+#[conformance]
+async fn a_dispute_delivered_before_the_booking_applies_when_the_confirmation_books_it() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "early").await;
+    // The answer is lost and the buyer never retries: the sandbox's confirmation books it.
+    let (status, _) = app
+        .buy(
+            &bob.token,
+            &live,
+            3,
+            "pm_card_lostAnswer",
+            Some("k-disputed"),
+        )
+        .await;
+    assert_eq!(status, 503);
+    let (payment, reference) = the_charge(&app).await;
+    let dispute = crate::common::event(
+        "evt_early_dispute",
+        "charge.dispute.created",
+        json!({"id": "dp_early", "object": "dispute", "payment_intent": payment,
+               "charge": "ch_x", "amount": 499, "currency": "usd", "reason": "fraudulent"}),
+    );
+    let (status, answer, _) = app.webhook(&dispute).await;
+    assert_eq!(status, 200, "{answer}");
+    // Either kept (not confirmed yet) or applied (the confirmation came first).
+    assert!(
+        answer["result"] == json!("kept") || answer["result"] == json!("charged_back"),
+        "{answer}"
+    );
+    eventually("the purchase booked and charged back", || async {
+        app.state
+            .store
+            .purchase(&store::PurchaseId::from_string(reference.clone()))
+            .await
+            .expect("the store answers")
+            .is_some_and(|p| p.status == store::PurchaseStatus::Disputed)
+    })
+    .await;
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 0, 0));
+    app.settled().await;
+    app.verify().await;
+}
+
+/// What `token`'s wallet can spend in USD.
+async fn wallet_usd(app: &TestApp, token: &str) -> i64 {
+    let (status, wallet) = app.get("/v1/wallet", Some(token)).await;
+    assert_eq!(status, 200, "{wallet}");
+    wallet["balances"]
+        .as_array()
+        .and_then(|b| b.iter().find(|m| m["currency"] == json!("USD")))
+        .map_or(0, |m| m["amount"].as_i64().expect("an amount"))
+}
+
+async fn top_up(app: &TestApp, token: &str, amount: i64) -> Value {
+    let (status, body) = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/wallet/topups",
+            Some(token),
+            None,
+            Some(
+                json!({"amount": {"amount": amount, "currency": "USD"}, "payment_method": "pm_card_visa"})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[conformance]
+async fn a_top_up_refunded_after_part_was_spent_leaves_a_debt_that_the_next_top_up_pays_first() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "wallet").await;
+    let first = top_up(&app, &bob.token, 1_000).await;
+    let (status, body) = app.buy(&bob.token, &live, 2, "wallet", None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(wallet_usd(&app, &bob.token).await, 801);
+    let payment = {
+        let listed = charges(&app).await;
+        let c = listed
+            .iter()
+            .find(|c| c["reference"] == first["id"])
+            .expect("the top-up's charge");
+        string(c, "id").to_owned()
+    };
+    let refund = crate::common::event(
+        "evt_topup_refund",
+        "charge.refunded",
+        json!({"id": "ch_t", "object": "charge", "payment_intent": payment,
+               "amount": 1000, "amount_refunded": 1000, "refunded": true, "currency": "usd"}),
+    );
+    for expected in ["refunded", "refunded"] {
+        let (status, body, _) = app.webhook(&refund).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], json!(expected));
+    }
+    // What was left went back; the 199 spent is owed, and the creator keeps the badge.
+    assert_eq!(wallet_usd(&app, &bob.token).await, 0);
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (199, 0, 0));
+    let stored = app
+        .state
+        .store
+        .topup(&store::TopupId::from_string(
+            string(&first, "id").to_owned(),
+        ))
+        .await
+        .expect("reads")
+        .expect("kept");
+    assert_eq!(stored.status, store::TopupStatus::Refunded);
+    // The next top-up pays the debt first.
+    top_up(&app, &bob.token, 500).await;
+    assert_eq!(wallet_usd(&app, &bob.token).await, 301);
+    top_up(&app, &bob.token, 100).await;
+    assert_eq!(wallet_usd(&app, &bob.token).await, 401);
+    app.settled().await;
+    app.verify().await;
+}

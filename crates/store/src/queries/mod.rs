@@ -13,6 +13,7 @@ pub(crate) mod idempotency;
 pub(crate) mod lives;
 pub(crate) mod matching;
 pub(crate) mod payouts;
+pub(crate) mod pending_events;
 pub(crate) mod purchases;
 pub(crate) mod sandbox;
 pub(crate) mod sessions;
