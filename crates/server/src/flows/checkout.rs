@@ -577,7 +577,7 @@ impl Checkout<'_> {
     }
 
     /// Closes the attempt without booking, storing `error` as the answer to its key.
-    async fn close(
+    pub(crate) async fn close(
         self,
         attempt: &PaymentAttempt,
         status: AttemptStatus,

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use postings::{AttemptStatus, PaymentAttempt, rules};
+use postings::{AttemptStatus, PaymentAttempt};
 use time::OffsetDateTime;
 
 use super::checkout::Checkout;
@@ -168,17 +168,22 @@ impl Checkout<'_> {
         }
     }
 
-    /// Closes an attempt without booking or answer (refused when another run settled it
-    /// first).
+    /// Closes an attempt without booking (its payment failed, or was refunded or disputed
+    /// before it was booked): a retry with its key is answered 402 `card_declined`. Another
+    /// run may have settled it first.
     async fn close_quietly(
         self,
         attempt: &PaymentAttempt,
         status: AttemptStatus,
         payment_id: Option<String>,
     ) -> Result<(), ApiError> {
-        let job = rules::attempt_settled_job(attempt, status, payment_id, None, store::now());
-        self.store.writer().submit(job).await?;
-        Ok(())
+        match self
+            .close(attempt, status, payment_id, &ApiError::CardDeclined)
+            .await
+        {
+            Ok(_) | Err(ApiError::Unavailable) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// A charge that stands: nothing to do if its purchase or top-up stands too (or it is

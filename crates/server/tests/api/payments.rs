@@ -452,3 +452,321 @@ async fn a_top_up_refunded_after_part_was_spent_leaves_a_debt_that_the_next_top_
     app.settled().await;
     app.verify().await;
 }
+
+/// A step of the property test below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A badge by card, with a key or without.
+    Buy {
+        viewer: usize,
+        tier: i64,
+        method: &'static str,
+        keyed: bool,
+    },
+    /// The same request again (a client retrying after a 503 or a lost answer).
+    Retry { pick: usize },
+    /// The server died after the charge, before the booking: the attempt is recorded and
+    /// the card charged, nothing more (the sandbox's confirmation died with it).
+    Crash { viewer: usize, tier: i64 },
+    /// The provider refunds a charge (the sandbox's records say so, then its event comes).
+    ProviderRefund { pick: usize },
+    /// The buyer's bank disputes a charge.
+    ProviderDispute { pick: usize },
+    /// The platform refunds a purchase.
+    AdminRefund { pick: usize },
+    /// The second live ends (purchases in it are refused from then on).
+    EndLive,
+    /// The sandbox's webhooks are delivered and the reconciler runs: the invariant must hold.
+    Reconcile,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let method = prop_oneof![
+        3 => Just("pm_card_visa"),
+        3 => Just("pm_card_lostAnswer"),
+        1 => Just("pm_card_processing"),
+        1 => Just("pm_card_chargeDeclined"),
+        1 => Just("pm_card_createDispute"),
+    ];
+    prop_oneof![
+        5 => (0..2_usize, 1..=3_i64, method, any::<bool>())
+            .prop_map(|(viewer, tier, method, keyed)| Step::Buy { viewer, tier, method, keyed }),
+        3 => any::<usize>().prop_map(|pick| Step::Retry { pick }),
+        2 => (0..2_usize, 1..=3_i64).prop_map(|(viewer, tier)| Step::Crash { viewer, tier }),
+        1 => any::<usize>().prop_map(|pick| Step::ProviderRefund { pick }),
+        1 => any::<usize>().prop_map(|pick| Step::ProviderDispute { pick }),
+        1 => any::<usize>().prop_map(|pick| Step::AdminRefund { pick }),
+        1 => Just(Step::EndLive),
+        2 => Just(Step::Reconcile),
+    ]
+}
+
+/// A request a client may send again: (viewer, live, tier, method, key).
+type Sent = (usize, usize, i64, &'static str, String);
+
+struct Market {
+    app: TestApp,
+    creator: crate::common::User,
+    viewers: Vec<crate::common::User>,
+    lives: Vec<String>,
+    sent: Vec<Sent>,
+    events: usize,
+}
+
+impl Market {
+    async fn new() -> Market {
+        let app = crate::common::spawn_app_with(|c| {
+            c.sandbox_webhook_delay = Duration::from_millis(20);
+            c.release_interval = None;
+        })
+        .await;
+        let creator = app.creator("ana").await;
+        let lives = vec![
+            app.start_live(&creator.token, "one").await,
+            app.start_live(&creator.token, "two").await,
+        ];
+        let viewers = vec![app.viewer("bob", "US").await, app.viewer("eve", "US").await];
+        Market {
+            app,
+            creator,
+            viewers,
+            lives,
+            sent: Vec::new(),
+            events: 0,
+        }
+    }
+
+    async fn send(&self, (viewer, live, tier, method, key): &Sent) -> u16 {
+        let key = (!key.is_empty()).then_some(key.as_str());
+        let (status, body) = self
+            .app
+            .buy(
+                &self.viewers[*viewer].token,
+                &self.lives[*live],
+                *tier,
+                method,
+                key,
+            )
+            .await;
+        assert!(
+            [201, 202, 402, 403, 409, 503].contains(&status),
+            "{status} {body}"
+        );
+        status
+    }
+
+    /// A standing (or any) charge of the sandbox, picked.
+    async fn charge(&self, pick: usize) -> Option<(String, i64)> {
+        let listed: Vec<Value> = charges(&self.app)
+            .await
+            .into_iter()
+            .filter(|c| c["status"] == json!("succeeded"))
+            .collect();
+        let c = listed.get(pick % listed.len().max(1))?;
+        Some((string(c, "id").to_owned(), c["amount"]["amount"].as_i64()?))
+    }
+
+    async fn step(&mut self, step: &Step) {
+        match step {
+            Step::Buy {
+                viewer,
+                tier,
+                method,
+                keyed,
+            } => {
+                let n = self.sent.len();
+                let key = if *keyed {
+                    format!("p-{n}")
+                } else {
+                    String::new()
+                };
+                let live = n % 2;
+                let sent = (*viewer, live, *tier, *method, key);
+                self.send(&sent).await;
+                if *keyed {
+                    self.sent.push(sent);
+                }
+            }
+            Step::Retry { pick } => {
+                if !self.sent.is_empty() {
+                    let sent = self.sent[pick % self.sent.len()].clone();
+                    self.send(&sent).await;
+                }
+            }
+            Step::Crash { viewer, tier } => self.crash(*viewer, *tier).await,
+            Step::ProviderRefund { pick } | Step::ProviderDispute { pick } => {
+                let Some((payment, amount)) = self.charge(*pick).await else {
+                    return;
+                };
+                self.events += 1;
+                let id = format!("evt_p{}", self.events);
+                let event = if matches!(step, Step::ProviderRefund { .. }) {
+                    crate::common::event(
+                        &id,
+                        "charge.refunded",
+                        json!({"id": "ch_p", "object": "charge", "payment_intent": payment,
+                               "amount": amount, "amount_refunded": amount, "refunded": true,
+                               "currency": "usd"}),
+                    )
+                } else {
+                    crate::common::event(
+                        &id,
+                        "charge.dispute.created",
+                        json!({"id": format!("dp_{id}"), "object": "dispute", "payment_intent": payment,
+                               "charge": "ch_p", "amount": amount, "currency": "usd",
+                               "reason": "fraudulent"}),
+                    )
+                };
+                let (status, body, _) = self.app.webhook(&event).await;
+                assert_eq!(status, 200, "{body}");
+            }
+            Step::AdminRefund { pick } => {
+                let purchases: Vec<String> = {
+                    let mut all = Vec::new();
+                    for live in &self.lives {
+                        let (_, body) = self
+                            .app
+                            .get(&format!("/v1/lives/{live}/supporters"), Some(ADMIN))
+                            .await;
+                        all.extend(
+                            body["data"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|s| s["viewer_id"].as_str().map(str::to_owned)),
+                        );
+                    }
+                    all
+                };
+                // Refund the picked viewer's most recent purchase, found through the store.
+                let Some(viewer) = purchases.get(pick % purchases.len().max(1)) else {
+                    return;
+                };
+                let charges = charges(&self.app).await;
+                for c in charges.iter().rev() {
+                    let reference = string(c, "reference");
+                    let Ok(Some(p)) = self
+                        .app
+                        .state
+                        .store
+                        .purchase(&store::PurchaseId::from_string(reference.to_owned()))
+                        .await
+                    else {
+                        continue;
+                    };
+                    if p.viewer_id.as_str() == viewer
+                        && p.status == store::PurchaseStatus::Succeeded
+                    {
+                        let (status, body) = self.app.refund(ADMIN, reference, None).await;
+                        assert!([200, 409].contains(&status), "{status} {body}");
+                        return;
+                    }
+                }
+            }
+            Step::EndLive => {
+                let (status, body) = self
+                    .app
+                    .post(
+                        &format!("/v1/lives/{}/end", self.lives[1]),
+                        Some(&self.creator.token),
+                        &json!({}),
+                    )
+                    .await;
+                assert!([200, 409].contains(&status), "{status} {body}");
+            }
+            Step::Reconcile => self.reconcile_and_check().await,
+        }
+    }
+
+    /// A card payment recorded and charged by a server that died before it booked it.
+    async fn crash(&self, viewer: usize, tier: i64) {
+        let v = &self.viewers[viewer];
+        let price = [99, 199, 499][usize::try_from(tier - 1).expect("a tier")];
+        let reference = store::PurchaseId::generate().to_string();
+        let checkout = self.app.state.checkout();
+        let order = server::flows::checkout::Order::Purchase {
+            live_id: self.lives[0].clone(),
+            viewer_id: v.id.clone(),
+            viewer_handle: v.handle.clone(),
+            creator_id: self.creator.id.clone(),
+            tier,
+            currency: "USD".into(),
+            price,
+            creator_share: price,
+            platform_fee: 0,
+            processor_fee: 0,
+            created_at: postings::to_micros(store::now()),
+        };
+        let amount = money::Money::new(price, money::Currency::USD);
+        let attempt = checkout
+            .begin(server::flows::checkout::NewAttempt {
+                kind: store::AttemptKind::Purchase,
+                reference: reference.clone(),
+                account_id: v.id.clone(),
+                idempotency_key: None,
+                fingerprint: String::new(),
+                order,
+                amount,
+            })
+            .await
+            .expect("the attempt is recorded");
+        // The dead process's sandbox: its webhooks, in its memory, die with it.
+        use server::payments::PaymentProvider;
+        server::payments::Sandbox::new(self.app.state.store.clone())
+            .charge(server::payments::ChargeRequest {
+                idempotency_key: attempt.key.clone(),
+                amount,
+                payment_method: "pm_card_visa".into(),
+                description: "a badge".into(),
+                reference,
+            })
+            .await
+            .expect("charged");
+    }
+
+    async fn reconcile_and_check(&self) {
+        self.app.settled().await;
+        let report = reconcile_ahead(&self.app, Duration::from_secs(900)).await;
+        self.app.settled().await;
+        // The refunds the reconciler made are confirmed by webhooks too: settle, then check.
+        reconcile_ahead(&self.app, Duration::from_secs(900)).await;
+        self.app.settled().await;
+        let problems = self
+            .app
+            .state
+            .store
+            .verify_payments()
+            .await
+            .expect("the check runs");
+        assert!(problems.is_empty(), "after {report:?}: {problems:?}");
+        self.app.verify().await;
+    }
+}
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_and_the_ledger_agree_after_every_reconciliation() {
+    use proptest::test_runner::{Config, TestRunner};
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases: 6,
+        max_shrink_iters: 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&proptest::collection::vec(step(), 8..30), |steps| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let mut market = Market::new().await;
+                for step in &steps {
+                    market.step(step).await;
+                }
+                market.reconcile_and_check().await;
+            });
+        });
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
