@@ -339,6 +339,9 @@ impl Code {
     pub const PROCESSOR_FEE_KEPT_REFUND: Code = Code(21);
     /// The same on a chargeback.
     pub const PROCESSOR_FEE_KEPT_CHARGEBACK: Code = Code(22);
+    /// A paid payout the creator's bank returned (`payout.failed` after `payout.paid`): paid
+    /// out → available.
+    pub const PAYOUT_RETURN: Code = Code(23);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

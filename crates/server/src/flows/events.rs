@@ -341,8 +341,9 @@ impl ProviderEvents<'_> {
     }
 
     /// `payout.paid` posts the payout's pending transfer; `payout.failed` voids it, and the
-    /// money is available again (paid by the next run). A payout settled already stays as
-    /// it is.
+    /// money is available again (paid by the next run). `payout.failed` after `payout.paid`
+    /// is the bank returning the payout: booked back to the creator's available balance
+    /// (`returned`). Otherwise a payout settled already stays as it is.
     async fn payout_settled(
         self,
         answer: &Answer<'_>,
@@ -356,8 +357,15 @@ impl ProviderEvents<'_> {
             tracing::warn!(payout = %payout_id, "payout event for a payout Ovation does not know");
             return self.remember(answer.record("unknown_payout")).await;
         };
-        if payout.status != PayoutStatus::Pending {
-            return self.remember(answer.record("already_applied")).await;
+        match (payout.status, paid) {
+            (PayoutStatus::Pending, _) => {}
+            (PayoutStatus::Paid, false) => {
+                let failure = failure.cloned().unwrap_or_default();
+                return self.payout_returned(answer, &payout, failure).await;
+            }
+            (PayoutStatus::Paid | PayoutStatus::Failed, _) => {
+                return self.remember(answer.record("already_applied")).await;
+            }
         }
         let result = if paid { "paid" } else { "failed" };
         let outcome = super::settle_payout(
@@ -375,6 +383,32 @@ impl ProviderEvents<'_> {
                 Ok(answer.fresh(result))
             }
             Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            _ => self.remember(answer.record("already_applied")).await,
+        }
+    }
+
+    /// A paid payout the bank returned: its money goes back from paid out to available,
+    /// once (the job is guarded by the payout still being paid).
+    async fn payout_returned(
+        self,
+        answer: &Answer<'_>,
+        payout: &Payout,
+        failure: String,
+    ) -> Result<Applied, EventError> {
+        let job = rules::payout_returned_job(
+            payout,
+            failure,
+            Some(answer.record("returned")),
+            store::now(),
+        );
+        match self.checkout.store.writer().submit(job).await? {
+            Outcome::Applied => {
+                metrics::counter!("ovation_payouts_settled_total", "result" => "returned")
+                    .increment(1);
+                Ok(answer.fresh("returned"))
+            }
+            Outcome::Duplicate(seen) => Ok(replayed(seen)),
+            // Returned meanwhile by another delivery of the bank's return.
             _ => self.remember(answer.record("already_applied")).await,
         }
     }
