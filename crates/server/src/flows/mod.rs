@@ -119,7 +119,8 @@ pub struct PayoutReport {
     pub resumed: u64,
     /// Payouts the provider refused (voided: the money is available again).
     pub rejected: u64,
-    /// Payouts the provider could not be asked for now (retried by the next run).
+    /// Payouts the provider could not be asked for now, or whose money it could not bring
+    /// back yet after refusing them (retried by the next run).
     pub unsent: u64,
 }
 
