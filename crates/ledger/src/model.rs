@@ -346,12 +346,15 @@ impl Code {
     pub const PROCESSOR_FEE_KEPT_REFUND: Code = Code(21);
     /// The same on a chargeback.
     pub const PROCESSOR_FEE_KEPT_CHARGEBACK: Code = Code(22);
+    /// A paid payout the creator's bank returned (`payout.failed` after `payout.paid`): paid
+    /// out → available.
+    pub const PAYOUT_RETURN: Code = Code(23);
     /// A wallet top-up refunded at the provider: what is left in the wallet goes back.
-    pub const WALLET_TOPUP_REFUND: Code = Code(25);
+    pub const WALLET_TOPUP_REFUND: Code = Code(24);
     /// The part of a refunded top-up already spent: the wallet's owner owes it.
-    pub const TOPUP_REFUND_DEBT: Code = Code(26);
+    pub const TOPUP_REFUND_DEBT: Code = Code(25);
     /// A later top-up paying back what the wallet's owner owes.
-    pub const WALLET_DEBT_REPAID: Code = Code(27);
+    pub const WALLET_DEBT_REPAID: Code = Code(26);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

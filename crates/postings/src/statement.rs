@@ -30,6 +30,8 @@ pub enum LineKind {
     PayoutPaid,
     /// A payout the provider could not pay (the money is available again).
     PayoutFailed,
+    /// A paid payout the creator's bank returned (the money is available again).
+    PayoutReturned,
     /// Anything else on the creator's accounts.
     Other,
 }
@@ -46,6 +48,7 @@ impl LineKind {
             LineKind::Payout => "payout",
             LineKind::PayoutPaid => "payout_paid",
             LineKind::PayoutFailed => "payout_failed",
+            LineKind::PayoutReturned => "payout_returned",
             LineKind::Other => "other",
         }
     }
@@ -62,6 +65,7 @@ impl LineKind {
             (Code::PAYOUT, TransferKind::Pending) => LineKind::Payout,
             (Code::PAYOUT, TransferKind::PostPending(_)) => LineKind::PayoutPaid,
             (Code::PAYOUT, TransferKind::VoidPending(_)) => LineKind::PayoutFailed,
+            (Code::PAYOUT_RETURN, _) => LineKind::PayoutReturned,
             _ => LineKind::Other,
         };
         (kind, source)
@@ -159,7 +163,7 @@ pub struct Totals {
     pub chargebacks: i64,
     /// Released to available.
     pub released: i64,
-    /// Paid out.
+    /// Paid out (less what the banks returned).
     pub paid_out: i64,
     /// The platform's fees on the month's badges.
     pub platform_fees: i64,
@@ -215,7 +219,7 @@ impl<'a> Statement<'a> {
                 LineKind::Refund => totals.refunds += income,
                 LineKind::Chargeback => totals.chargebacks += income,
                 LineKind::Release => totals.released += d[1],
-                LineKind::PayoutPaid => totals.paid_out += d[2],
+                LineKind::PayoutPaid | LineKind::PayoutReturned => totals.paid_out += d[2],
                 _ => {}
             }
             lines.push(Line {
@@ -405,5 +409,55 @@ mod tests {
         seen.insert("pay/pending".to_owned(), 300);
         assert_eq!(deltas(&void, &accounts, &seen), [0, 300, 0]);
         assert_eq!(LineKind::of(&void).0, LineKind::PayoutFailed);
+    }
+
+    #[test]
+    fn a_returned_payout_leaves_paid_out_for_available_and_nets_out_of_the_month_s_payouts() {
+        let creator = UserId::generate();
+        let accounts = creator_accounts(&creator, Currency::USD);
+        let [_, available, paid] = accounts.clone();
+        let at = datetime!(2026-11-02 00:00 UTC);
+        let transfers = vec![
+            (
+                t(
+                    "pay/pending",
+                    &available,
+                    &paid,
+                    300,
+                    TransferKind::Pending,
+                    Code::PAYOUT,
+                ),
+                at,
+            ),
+            (
+                t(
+                    "pay/paid",
+                    &available,
+                    &paid,
+                    300,
+                    TransferKind::PostPending(TransferId::new("pay/pending")),
+                    Code::PAYOUT,
+                ),
+                at,
+            ),
+            (
+                t(
+                    "pay/returned",
+                    &paid,
+                    &available,
+                    300,
+                    TransferKind::Posted,
+                    Code::PAYOUT_RETURN,
+                ),
+                at,
+            ),
+        ];
+        let s = Statement::new(&accounts, &transfers, datetime!(2026-11-01 00:00 UTC));
+        let last = s.lines.last().expect("three lines");
+        assert_eq!(last.kind, LineKind::PayoutReturned);
+        assert_eq!(last.kind.as_str(), "payout_returned");
+        assert_eq!(last.deltas, [0, 300, -300]);
+        assert_eq!(s.closing, [0, 0, 0]);
+        assert_eq!(s.totals.paid_out, 0);
     }
 }

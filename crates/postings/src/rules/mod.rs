@@ -26,7 +26,9 @@ mod wallet;
 
 pub use attempts::{attempt_job, attempt_settled_job, booked_with};
 pub use matching::{budget_account, funding_job, match_for, match_needs_country};
-pub use payout::{payout_job, payout_minimum, payout_sent_job, settlement_job};
+pub use payout::{
+    payout_job, payout_minimum, payout_returned_job, payout_sent_job, settlement_job,
+};
 pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};
 pub use release::{ReleaseGroup, release_groups, release_job};
 pub use reversal::{ProcessorFeeOnReversal, Reversal, reversal_job};

@@ -20,7 +20,7 @@ use store::{Store, StoreError};
 
 use super::checkout::Checkout;
 use crate::idempotency::fingerprint;
-use crate::payments::{Action, Event, PaymentProvider};
+use crate::payments::{Action, Event, PaymentProvider, PayoutError};
 
 /// A confirmed payment with no purchase is left alone this long (its purchase may still be
 /// committing, or its buyer's retry may book it); delivered after that, it is an orphan —
@@ -378,8 +378,14 @@ impl ProviderEvents<'_> {
     }
 
     /// `payout.paid` posts the payout's pending transfer; `payout.failed` voids it, and the
-    /// money is available again (paid by the next run). A payout settled already stays as
-    /// it is.
+    /// money is available again (paid by the next run). `payout.failed` after `payout.paid`
+    /// is the bank returning the payout: booked back to the creator's available balance
+    /// (`returned`). Otherwise a payout settled already stays as it is.
+    ///
+    /// An event is applied only to the payout it is about ([`ProviderEvents::bound`]); a
+    /// failure brings the money back to the platform at the provider before the ledger gives
+    /// it back to the creator (with Stripe Connect it is in the connected account): if that
+    /// cannot be done now, nothing is booked and the provider delivers the event again.
     async fn payout_settled(
         self,
         answer: &Answer<'_>,
@@ -389,31 +395,125 @@ impl ProviderEvents<'_> {
         failure: Option<&String>,
     ) -> Result<Applied, EventError> {
         let id = PayoutId::from_string(payout_id.to_owned());
-        let Some(payout): Option<Payout> = self.checkout.store.payout(&id).await? else {
+        let Some(mut payout): Option<Payout> = self.checkout.store.payout(&id).await? else {
             tracing::warn!(payout = %payout_id, "payout event for a payout Ovation does not know");
             return self.remember(answer.record("unknown_payout")).await;
         };
-        if payout.status != PayoutStatus::Pending {
-            return self.remember(answer.record("already_applied")).await;
+        if !self
+            .bound(&payout, answer.event.account.as_deref(), provider_id)
+            .await?
+        {
+            tracing::warn!(
+                payout = %payout_id,
+                event_account = ?answer.event.account,
+                event_payout = %provider_id,
+                recorded = ?payout.provider_id,
+                "a payout event about another account's or another provider payout: not applied"
+            );
+            metrics::counter!("ovation_payout_events_mismatched_total").increment(1);
+            return self.remember(answer.record("payout_mismatch")).await;
         }
-        let result = if paid { "paid" } else { "failed" };
-        let outcome = super::settle_payout(
-            self.checkout.store,
-            &payout,
-            paid,
-            Some(provider_id.to_owned()),
-            failure.cloned(),
-            Some(answer.record(result)),
-        )
-        .await?;
-        match outcome {
-            Outcome::Applied => {
-                metrics::counter!("ovation_payouts_settled_total", "result" => result).increment(1);
-                Ok(answer.fresh(result))
+        // Settled meanwhile by another event: read again and decide again (at most once
+        // per status a payout can leave).
+        for _ in 0..3 {
+            let (result, job) = match (payout.status, paid) {
+                (PayoutStatus::Pending, true) => (
+                    "paid",
+                    rules::settlement_job(
+                        &payout,
+                        true,
+                        Some(provider_id.to_owned()),
+                        None,
+                        Some(answer.record("paid")),
+                        store::now(),
+                    ),
+                ),
+                (PayoutStatus::Pending, false) => {
+                    self.reclaim(&payout).await?;
+                    (
+                        "failed",
+                        rules::settlement_job(
+                            &payout,
+                            false,
+                            Some(provider_id.to_owned()),
+                            failure.cloned(),
+                            Some(answer.record("failed")),
+                            store::now(),
+                        ),
+                    )
+                }
+                (PayoutStatus::Paid, false) => {
+                    self.reclaim(&payout).await?;
+                    (
+                        "returned",
+                        rules::payout_returned_job(
+                            &payout,
+                            failure.cloned().unwrap_or_default(),
+                            Some(answer.record("returned")),
+                            store::now(),
+                        ),
+                    )
+                }
+                (PayoutStatus::Paid, true) | (PayoutStatus::Failed, _) => {
+                    return self.remember(answer.record("already_applied")).await;
+                }
+            };
+            match self.checkout.store.writer().submit(job).await? {
+                Outcome::Applied => {
+                    metrics::counter!("ovation_payouts_settled_total", "result" => result)
+                        .increment(1);
+                    return Ok(answer.fresh(result));
+                }
+                Outcome::Duplicate(seen) => return Ok(replayed(seen)),
+                _ => {
+                    payout =
+                        self.checkout.store.payout(&id).await?.ok_or_else(|| {
+                            EventError::Inconsistent(format!("payout {id} vanished"))
+                        })?;
+                }
             }
-            Outcome::Duplicate(seen) => Ok(replayed(seen)),
-            _ => self.remember(answer.record("already_applied")).await,
         }
+        Err(EventError::Inconsistent(format!(
+            "payout {id}: settling it was refused three times"
+        )))
+    }
+
+    /// Whether a payout event is about `payout`: once the provider's payout id is recorded
+    /// (when the provider answered, or by the first event) the event must name it — Stripe's
+    /// ids are unique, and that one was made on the account the payout was sent to; before,
+    /// the event must come from the creator's payout account (Stripe's `account`), or carry
+    /// no account when the creator has none (the platform's own: the sandbox). A connected
+    /// account cannot settle, fail or return another creator's payout by naming it in its
+    /// own payout's metadata.
+    async fn bound(
+        self,
+        payout: &Payout,
+        account: Option<&str>,
+        provider_id: &str,
+    ) -> Result<bool, StoreError> {
+        if let Some(recorded) = &payout.provider_id {
+            return Ok(recorded == provider_id);
+        }
+        let destination = self
+            .checkout
+            .store
+            .user(&payout.creator_id)
+            .await?
+            .and_then(|u| u.payout_account);
+        Ok(destination.as_deref() == account)
+    }
+
+    /// Brings a failed or returned payout's money back to the platform at the provider.
+    async fn reclaim(self, payout: &Payout) -> Result<(), EventError> {
+        self.checkout
+            .provider
+            .reclaim_payout(payout.id.as_str())
+            .await
+            .map_err(|e| {
+                tracing::warn!(payout = %payout.id, error = %e, "a failed payout's money is not back on the platform yet: not booked; the provider delivers the event again");
+                let (PayoutError::Rejected(why) | PayoutError::Unavailable(why)) = e;
+                EventError::Provider(format!("payout {}: {why}", payout.id))
+            })
     }
 
     /// An event about a payment not booked (yet): kept, and applied when the payment is

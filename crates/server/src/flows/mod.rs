@@ -119,7 +119,8 @@ pub struct PayoutReport {
     pub resumed: u64,
     /// Payouts the provider refused (voided: the money is available again).
     pub rejected: u64,
-    /// Payouts the provider could not be asked for now (retried by the next run).
+    /// Payouts the provider could not be asked for now, or whose money it could not bring
+    /// back yet after refusing them (retried by the next run).
     pub unsent: u64,
 }
 
@@ -162,7 +163,7 @@ impl Payouts<'_> {
         let mut report = PayoutReport::default();
         let unsent = store.unsent_payouts(10_000).await?;
         report.resumed = unsent.len() as u64;
-        self.send_all(unsent, &mut report).await?;
+        self.send_all(unsent, true, &mut report).await?;
         let total = store.count_payable().await?;
         let mut done = 0;
         let mut after = String::new();
@@ -210,21 +211,23 @@ impl Payouts<'_> {
                     payout.amount.amount();
                 booked.push(payout);
             }
-            self.send_all(booked, &mut report).await?;
+            self.send_all(booked, false, &mut report).await?;
             done += page.len() as u64;
             progress(done.min(total), total.max(done));
         }
     }
 
-    /// Sends `payouts`, [`SENDING`] at a time, and counts the outcomes.
+    /// Sends `payouts` (`resend`: sent before, see [`PayoutRequest::resend`]), [`SENDING`]
+    /// at a time, and counts the outcomes.
     async fn send_all(
         self,
         payouts: Vec<Payout>,
+        resend: bool,
         report: &mut PayoutReport,
     ) -> Result<(), StoreError> {
         use futures_util::StreamExt;
         let results: Vec<Result<Sent, StoreError>> = futures_util::stream::iter(payouts)
-            .map(|payout| async move { self.send(&payout).await })
+            .map(|payout| async move { self.send(&payout, resend).await })
             .buffer_unordered(SENDING)
             .collect()
             .await;
@@ -238,8 +241,11 @@ impl Payouts<'_> {
         Ok(())
     }
 
-    /// Asks the provider to pay `payout` and records its id (or voids a rejected one).
-    async fn send(self, payout: &Payout) -> Result<Sent, StoreError> {
+    /// Asks the provider to pay `payout` and records its id, or voids one the provider
+    /// rejected (it answers `Rejected` only when no money left the platform: Stripe reverses
+    /// a transfer whose payout was refused first). A payout the provider could not be asked
+    /// about, or whose money could not be brought back yet, stays pending for the next run.
+    async fn send(self, payout: &Payout, resend: bool) -> Result<Sent, StoreError> {
         let destination = self
             .store
             .user(&payout.creator_id)
@@ -250,6 +256,7 @@ impl Payouts<'_> {
             amount: payout.amount,
             creator: payout.creator_id.to_string(),
             destination,
+            resend,
         };
         match self.provider.payout(request).await {
             Ok(provider_id) => {

@@ -62,6 +62,9 @@ pub struct Event {
     pub kind: String,
     /// When the provider created it (unix seconds).
     pub created: i64,
+    /// The connected account it happened on (Stripe's `account` on Connect events); `None`
+    /// for the platform's own account.
+    pub account: Option<String>,
     /// What it asks.
     pub action: Action,
 }
@@ -105,6 +108,11 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
         .get("created")
         .and_then(Value::as_i64)
         .ok_or("created is required (unix seconds)")?;
+    let account = value
+        .get("account")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
     let object = value
         .get("data")
         .and_then(|d| d.get("object"))
@@ -161,6 +169,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
         id,
         kind,
         created,
+        account,
         action,
     })
 }
@@ -180,6 +189,18 @@ mod tests {
                 dispute_id: "dp_1".into()
             }
         );
+        let paid = br#"{"id":"evt_4","type":"payout.paid","created":5,"account":"acct_1",
+            "data":{"object":{"id":"po_1","object":"payout","metadata":{"ovation_payout":"pay_1"}}}}"#;
+        let paid = parse_event(paid).expect("parses");
+        assert_eq!(paid.account.as_deref(), Some("acct_1"));
+        assert_eq!(
+            paid.action,
+            Action::PayoutPaid {
+                payout_id: "pay_1".into(),
+                provider_id: "po_1".into()
+            }
+        );
+        assert_eq!(parse_event(dispute).expect("parses").account, None);
         let other = br#"{"id":"evt_2","type":"customer.created","created":5,"data":{"object":{}}}"#;
         assert_eq!(parse_event(other).expect("parses").action, Action::Ignored);
         for bad in [

@@ -118,6 +118,10 @@ pub struct PayoutRequest {
     /// The creator's payout account at the provider (Stripe: the connected account), if
     /// the platform set one.
     pub destination: Option<String>,
+    /// Sent before by a run whose answer never came back (lost, or the process stopped): the
+    /// provider may have made part of it, and may have forgotten the key (Stripe keeps keys
+    /// 24 hours), so it looks for what that run made before making anything.
+    pub resend: bool,
 }
 
 /// Why a payout could not be made.
@@ -163,6 +167,17 @@ pub trait PaymentProvider: Send + Sync + Debug {
         after: Option<&str>,
     ) -> Result<ChargePage, PaymentError>;
     /// Sends a payout; the same key pays once. Its outcome arrives later as a webhook
-    /// (`payout.paid` or `payout.failed`, with the payout id in its metadata).
+    /// (`payout.paid` or `payout.failed`, with the payout id in its metadata). `Rejected`
+    /// means no money left the platform (the ledger voids the payout); whatever may have
+    /// left and could not be brought back is `Unavailable` (the payout stays pending).
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError>;
+    /// Brings the money of payout `payout_id`, which the provider failed (or the bank
+    /// returned), back to the platform's balance before the ledger gives it back to the
+    /// creator. With Stripe Connect a failed payout's money returns to the connected
+    /// account, so its transfer is reversed; a provider that pays from the platform's own
+    /// balance (the sandbox) has it back already.
+    async fn reclaim_payout(&self, payout_id: &str) -> Result<(), PayoutError> {
+        let _ = payout_id;
+        Ok(())
+    }
 }

@@ -124,12 +124,18 @@ impl Sandbox {
 
     /// Queues a Stripe-shaped event about `object`, sent after `delay`.
     fn send(&self, kind: &str, object: Value, delay: Duration) {
+        self.send_on(None, kind, object, delay);
+    }
+
+    /// The same, about an object of connected account `account` (Stripe's `account` on
+    /// Connect events), if any.
+    fn send_on(&self, account: Option<&str>, kind: &str, object: Value, delay: Duration) {
         let Some(outbox) = &self.outbox else {
             return;
         };
         let mut data = serde_json::Map::new();
         data.insert("object".into(), object);
-        let event = json!({
+        let mut event = json!({
             "id": format!("evt_{}", uuid::Uuid::now_v7().simple()),
             "object": "event",
             "type": kind,
@@ -137,6 +143,9 @@ impl Sandbox {
             "livemode": false,
             "data": Value::Object(data),
         });
+        if let Some(account) = account {
+            event["account"] = json!(account);
+        }
         let outgoing = Outgoing {
             due: Instant::now() + delay,
             event,
@@ -439,7 +448,10 @@ impl PaymentProvider for Sandbox {
             }
         };
         if new {
-            self.send(
+            // Paid on the creator's payout account, when the platform set one, as Stripe
+            // Connect pays from a connected account.
+            self.send_on(
+                request.destination.as_deref(),
                 "payout.paid",
                 json!({
                     "id": id, "object": "payout", "status": "paid",
@@ -521,6 +533,41 @@ mod tests {
         assert!(second.due >= first.due);
         // A decline sends nothing.
         let _ = sandbox.charge(request("e", "pm_card_chargeDeclined")).await;
+        assert!(outbox.receiver.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_payout_to_a_payout_account_is_paid_on_that_account_and_once_per_key() {
+        let (_dir, store) = store().await;
+        let (sandbox, mut outbox) = Sandbox::with_webhooks(store, SANDBOX_WEBHOOK_DELAY);
+        let payout = |key: &str, destination: Option<&str>| PayoutRequest {
+            idempotency_key: key.into(),
+            amount: Money::new(1_000, Currency::USD),
+            creator: "acc_1".into(),
+            destination: destination.map(str::to_owned),
+            resend: false,
+        };
+        let id = sandbox
+            .payout(payout("pay_1", Some("acct_1")))
+            .await
+            .expect("pays");
+        let again = sandbox
+            .payout(payout("pay_1", Some("acct_1")))
+            .await
+            .expect("pays");
+        assert_eq!(id, again);
+        let paid = outbox.receiver.recv().await.expect("an event");
+        assert_eq!(paid.event["type"], "payout.paid");
+        assert_eq!(paid.event["account"], "acct_1");
+        assert_eq!(paid.event["data"]["object"]["id"], id.as_str());
+        assert_eq!(
+            paid.event["data"]["object"]["metadata"]["ovation_payout"],
+            "pay_1"
+        );
+        // Without a payout account, the platform's own: no account on the event.
+        sandbox.payout(payout("pay_2", None)).await.expect("pays");
+        let own = outbox.receiver.recv().await.expect("an event");
+        assert!(own.event.get("account").is_none(), "{}", own.event);
         assert!(outbox.receiver.try_recv().is_err());
     }
 

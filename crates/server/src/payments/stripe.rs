@@ -5,6 +5,13 @@
 //! two pure halves that the tests check against Stripe's documented shapes: building the
 //! request ([`StripeRequest`]: path, form fields, idempotency key, connected account) and
 //! reading the answer. Only [`Stripe::send`] does IO.
+//!
+//! A payout is made exactly once: a Connect transfer, then a payout on the connected account.
+//! The money never sits in a connected account while the ledger says it is the creator's
+//! again: a payout refused after its transfer, or failed by the bank, has its transfer
+//! reversed first. A payout sent again finds what an earlier attempt made (the transfer by
+//! `transfer_group`, the payout by its metadata) rather than trusting keys Stripe forgets
+//! after 24 hours.
 
 use std::time::Duration;
 
@@ -104,6 +111,51 @@ pub fn payout_request(r: &PayoutRequest, destination: &str) -> StripeRequest {
         account: Some(destination.to_owned()),
     }
 }
+
+/// The Connect transfers made for payout `payout_key` (its `transfer_group`): before a payout
+/// is sent again, and before a failed one is booked back.
+pub fn transfers_request(payout_key: &str) -> StripeRequest {
+    StripeRequest {
+        read: true,
+        path: "/v1/transfers".into(),
+        form: vec![field("transfer_group", payout_key), field("limit", 10)],
+        idempotency_key: String::new(),
+        account: None,
+    }
+}
+
+/// Reverses a transfer in full, bringing its money back from the connected account to the
+/// platform, under a key derived from the payout (and the transfer: a payout has one).
+pub fn reversal_request(transfer_id: &str, payout_key: &str) -> StripeRequest {
+    StripeRequest {
+        read: false,
+        path: format!("/v1/transfers/{transfer_id}/reversals"),
+        form: vec![field("metadata[ovation_payout]", payout_key)],
+        idempotency_key: format!("{payout_key}-reversal-{transfer_id}"),
+        account: None,
+    }
+}
+
+/// The payouts on connected account `account` created since `since` (unix seconds), a page
+/// of 100 after `after`: Stripe cannot search payouts by metadata, so a resent payout's
+/// earlier attempt is found by listing those made since its transfer.
+pub fn payouts_request(account: &str, since: i64, after: Option<&str>) -> StripeRequest {
+    let mut form = vec![field("created[gte]", since), field("limit", 100)];
+    if let Some(after) = after {
+        form.push(field("starting_after", after));
+    }
+    StripeRequest {
+        read: true,
+        path: "/v1/payouts".into(),
+        form,
+        idempotency_key: String::new(),
+        account: Some(account.to_owned()),
+    }
+}
+
+/// Pages of a connected account's payouts read at most when looking for an earlier attempt;
+/// past that, nothing is sent (the payout stays pending) rather than maybe paying twice.
+const PAYOUT_PAGES_MAX: usize = 10;
 
 /// What Stripe answered: the HTTP status and the JSON body (or `None` when unreachable).
 pub type StripeAnswer = Option<(u16, Value)>;
@@ -260,6 +312,105 @@ pub fn payout_from(answer: StripeAnswer) -> Result<String, PayoutError> {
     })
 }
 
+/// A Connect transfer as Stripe lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTransfer {
+    /// `tr_…`.
+    pub id: String,
+    /// The connected account it paid.
+    pub destination: String,
+    /// Minor units.
+    pub amount: i64,
+    /// How much of it was reversed.
+    pub amount_reversed: i64,
+    /// When it was made (unix seconds).
+    pub created: i64,
+}
+
+impl FoundTransfer {
+    /// Whether all of it came back to the platform.
+    pub fn reversed(&self) -> bool {
+        self.amount_reversed >= self.amount
+    }
+}
+
+/// An error answer, or no answer, as a reason to try again later.
+fn unavailable(answer: StripeAnswer) -> PayoutError {
+    PayoutError::Unavailable(match answer {
+        Some((status, body)) => format!(
+            "stripe answered {status}: {}",
+            body["error"]["message"].as_str().unwrap_or("no message")
+        ),
+        None => "stripe did not answer".into(),
+    })
+}
+
+/// Reads a list of transfers: those of `payout_key`'s transfer group. A failed look-up is
+/// never "none": it is a reason to wait.
+pub fn transfers_from(
+    answer: StripeAnswer,
+    payout_key: &str,
+) -> Result<Vec<FoundTransfer>, PayoutError> {
+    let Some((200, body)) = answer else {
+        return Err(unavailable(answer));
+    };
+    let Some(data) = body["data"].as_array() else {
+        return Err(PayoutError::Unavailable(
+            "a list of transfers without data".into(),
+        ));
+    };
+    data.iter()
+        .filter(|t| t["transfer_group"].as_str() == Some(payout_key))
+        .map(|t| {
+            let read = || {
+                Some(FoundTransfer {
+                    id: t["id"].as_str()?.to_owned(),
+                    destination: t["destination"].as_str()?.to_owned(),
+                    amount: t["amount"].as_i64()?,
+                    amount_reversed: t["amount_reversed"].as_i64().unwrap_or(0),
+                    created: t["created"].as_i64()?,
+                })
+            };
+            read().ok_or_else(|| {
+                PayoutError::Unavailable(format!("a transfer of {payout_key} that cannot be read"))
+            })
+        })
+        .collect()
+}
+
+/// Reads a reversal's answer. Anything but a reversal made is a reason to wait: until the
+/// money is back, the payout is not voided.
+pub fn reversal_from(answer: StripeAnswer) -> Result<String, PayoutError> {
+    match answer {
+        Some((200, body)) => body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| PayoutError::Unavailable("a reversal without an id".into())),
+        other => Err(unavailable(other)),
+    }
+}
+
+/// Reads a page of a connected account's payouts: the id of the one made for `payout_key`
+/// (its `metadata[ovation_payout]`), if on this page, and where the next page starts.
+pub fn payouts_from(
+    answer: StripeAnswer,
+    payout_key: &str,
+) -> Result<(Option<String>, Option<String>), PayoutError> {
+    let Some((200, body)) = answer else {
+        return Err(unavailable(answer));
+    };
+    let data = body["data"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let found = data
+        .iter()
+        .find(|p| p["metadata"]["ovation_payout"].as_str() == Some(payout_key))
+        .and_then(|p| p["id"].as_str())
+        .map(str::to_owned);
+    let next = (body["has_more"].as_bool() == Some(true))
+        .then(|| data.last()?["id"].as_str().map(str::to_owned))
+        .flatten();
+    Ok((found, next))
+}
+
 /// The `stripe` provider.
 #[derive(Debug)]
 pub struct Stripe {
@@ -280,6 +431,35 @@ impl Stripe {
             base: base.trim_end_matches('/').to_owned(),
             key,
         }
+    }
+
+    /// The transfers made for payout `payout_key`.
+    async fn transfers_of(&self, payout_key: &str) -> Result<Vec<FoundTransfer>, PayoutError> {
+        transfers_from(self.send(&transfers_request(payout_key)).await, payout_key)
+    }
+
+    /// The payout made on `account` for `payout_key` since `since`, if there is one.
+    async fn payout_made(
+        &self,
+        payout_key: &str,
+        account: &str,
+        since: i64,
+    ) -> Result<Option<String>, PayoutError> {
+        let mut after: Option<String> = None;
+        for _ in 0..PAYOUT_PAGES_MAX {
+            let request = payouts_request(account, since, after.as_deref());
+            let (found, next) = payouts_from(self.send(&request).await, payout_key)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(None),
+            }
+        }
+        Err(PayoutError::Unavailable(format!(
+            "more than {PAYOUT_PAGES_MAX} pages of payouts on {account} to look through"
+        )))
     }
 
     /// Sends a request; `None` when Stripe could not be reached or answered no JSON.
@@ -365,14 +545,63 @@ impl PaymentProvider for Stripe {
         charges_from(self.send(&list_request(since, after)).await)
     }
 
+    /// A transfer to the connected account, then a payout there. A resend first looks for
+    /// both (Stripe forgets idempotency keys after 24 hours): a standing transfer of the
+    /// payout is reused (its account is where the money is), a payout already made for it
+    /// is the answer. A payout refused after the transfer reverses the transfer before it
+    /// answers `Rejected`: if the reversal cannot be made now the answer is `Unavailable`,
+    /// so the ledger never voids while the money sits in the connected account.
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {
         let Some(destination) = request.destination.clone() else {
             return Err(PayoutError::Rejected(
                 "the creator has no payout account (a Stripe connected account, acct_…)".into(),
             ));
         };
-        payout_from(self.send(&transfer_request(&request, &destination)).await)?;
-        payout_from(self.send(&payout_request(&request, &destination)).await)
+        let key = request.idempotency_key.as_str();
+        let found = if request.resend {
+            self.transfers_of(key).await?
+        } else {
+            Vec::new()
+        };
+        let (transfer, destination) = match found.iter().find(|t| !t.reversed()) {
+            Some(t) => {
+                if let Some(made) = self.payout_made(key, &t.destination, t.created).await? {
+                    return Ok(made);
+                }
+                (t.id.clone(), t.destination.clone())
+            }
+            None if !found.is_empty() => {
+                return Err(PayoutError::Rejected(
+                    "its transfer was reversed: the money is back on the platform".into(),
+                ));
+            }
+            None => {
+                let made = self.send(&transfer_request(&request, &destination)).await;
+                (payout_from(made)?, destination)
+            }
+        };
+        match payout_from(self.send(&payout_request(&request, &destination)).await) {
+            Err(PayoutError::Rejected(why)) => {
+                match reversal_from(self.send(&reversal_request(&transfer, key)).await) {
+                    Ok(_) => Err(PayoutError::Rejected(why)),
+                    Err(e) => Err(PayoutError::Unavailable(format!(
+                        "payout refused ({why}) and its transfer {transfer} not reversed yet: {e}"
+                    ))),
+                }
+            }
+            answer => answer,
+        }
+    }
+
+    /// Reverses the payout's transfers that still stand: a failed payout's money is back in
+    /// the connected account, not on the platform.
+    async fn reclaim_payout(&self, payout_id: &str) -> Result<(), PayoutError> {
+        for t in self.transfers_of(payout_id).await? {
+            if !t.reversed() {
+                reversal_from(self.send(&reversal_request(&t.id, payout_id)).await)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -525,6 +754,7 @@ mod tests {
             amount: Money::new(10_000, Currency::EUR),
             creator: "acc_1".into(),
             destination: Some("acct_9".into()),
+            resend: false,
         };
         let t = transfer_request(&p, "acct_9");
         assert!(t.form.contains(&("destination".into(), "acct_9".into())));
@@ -533,5 +763,128 @@ mod tests {
         assert_eq!(po.account.as_deref(), Some("acct_9"));
         // The two calls of one payout have keys of their own.
         assert_ne!(t.idempotency_key, po.idempotency_key);
+    }
+
+    #[test]
+    fn a_payout_s_transfers_are_found_by_transfer_group_and_reversed_under_a_key_of_the_payout() {
+        let look = transfers_request("pay_1");
+        assert!(look.read);
+        assert_eq!(look.path, "/v1/transfers");
+        assert!(
+            look.form
+                .contains(&("transfer_group".into(), "pay_1".into()))
+        );
+        assert_eq!(look.account, None);
+        // Stripe's list of transfers (the documented transfer object, trimmed).
+        let body = json!({"object": "list", "url": "/v1/transfers", "has_more": false, "data": [
+            {"id": "tr_1", "object": "transfer", "amount": 10000, "amount_reversed": 0,
+             "currency": "eur", "created": 1_764_547_000, "destination": "acct_9",
+             "metadata": {"ovation_payout": "pay_1"}, "reversed": false, "reversals": {"data": []},
+             "transfer_group": "pay_1"},
+            {"id": "tr_0", "object": "transfer", "amount": 10000, "amount_reversed": 10000,
+             "currency": "eur", "created": 1_764_546_000, "destination": "acct_9",
+             "reversed": true, "transfer_group": "pay_1"},
+            {"id": "tr_x", "object": "transfer", "amount": 5, "amount_reversed": 0,
+             "currency": "eur", "created": 1_764_546_000, "destination": "acct_2",
+             "reversed": false, "transfer_group": "pay_other"}
+        ]});
+        let found = transfers_from(Some((200, body)), "pay_1").expect("read");
+        assert_eq!(
+            found,
+            [
+                FoundTransfer {
+                    id: "tr_1".into(),
+                    destination: "acct_9".into(),
+                    amount: 10_000,
+                    amount_reversed: 0,
+                    created: 1_764_547_000
+                },
+                FoundTransfer {
+                    id: "tr_0".into(),
+                    destination: "acct_9".into(),
+                    amount: 10_000,
+                    amount_reversed: 10_000,
+                    created: 1_764_546_000
+                }
+            ]
+        );
+        assert_eq!(
+            found
+                .iter()
+                .map(FoundTransfer::reversed)
+                .collect::<Vec<_>>(),
+            [false, true]
+        );
+        let none = json!({"object": "list", "has_more": false, "data": []});
+        assert_eq!(transfers_from(Some((200, none)), "pay_1"), Ok(Vec::new()));
+        // A look-up that fails is never "no transfer": that would transfer again.
+        for answer in [
+            Some((500, json!({"error": {"message": "boom"}}))),
+            Some((401, json!({}))),
+            None,
+        ] {
+            assert!(matches!(
+                transfers_from(answer, "pay_1"),
+                Err(PayoutError::Unavailable(_))
+            ));
+        }
+        let reverse = reversal_request("tr_1", "pay_1");
+        assert!(!reverse.read);
+        assert_eq!(reverse.path, "/v1/transfers/tr_1/reversals");
+        assert!(reverse.idempotency_key.starts_with("pay_1-reversal"));
+        assert_eq!(reverse.account, None);
+        assert_eq!(
+            reversal_from(Some((
+                200,
+                json!({"id": "trr_1", "object": "transfer_reversal", "amount": 10000, "transfer": "tr_1"})
+            ))),
+            Ok("trr_1".into())
+        );
+        // Refused or unanswered, the money is still in the connected account: wait.
+        let refused = json!({"error": {"type": "invalid_request_error", "message": "insufficient funds in the connected account"}});
+        for answer in [Some((400, refused)), Some((503, json!({}))), None] {
+            assert!(matches!(
+                reversal_from(answer),
+                Err(PayoutError::Unavailable(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_connected_account_s_payouts_are_listed_since_the_transfer_and_matched_by_metadata() {
+        let list = payouts_request("acct_9", 1_764_547_000, Some("po_2"));
+        assert!(list.read);
+        assert_eq!(list.path, "/v1/payouts");
+        assert_eq!(list.account.as_deref(), Some("acct_9"));
+        assert!(
+            list.form
+                .contains(&("created[gte]".into(), "1764547000".into()))
+        );
+        assert!(
+            list.form
+                .contains(&("starting_after".into(), "po_2".into()))
+        );
+        let page = json!({"object": "list", "has_more": true, "data": [
+            {"id": "po_3", "object": "payout", "amount": 500, "currency": "eur", "status": "paid",
+             "metadata": {}},
+            {"id": "po_4", "object": "payout", "amount": 10000, "currency": "eur", "status": "pending",
+             "metadata": {"ovation_payout": "pay_1", "ovation_creator": "acc_1"}},
+            {"id": "po_5", "object": "payout", "amount": 7, "currency": "eur", "status": "paid",
+             "metadata": {"ovation_payout": "pay_0"}}
+        ]});
+        assert_eq!(
+            payouts_from(Some((200, page.clone())), "pay_1"),
+            Ok((Some("po_4".into()), Some("po_5".into())))
+        );
+        assert_eq!(
+            payouts_from(Some((200, page)), "pay_7"),
+            Ok((None, Some("po_5".into())))
+        );
+        let last = json!({"object": "list", "has_more": false, "data": []});
+        assert_eq!(payouts_from(Some((200, last)), "pay_1"), Ok((None, None)));
+        assert!(matches!(
+            payouts_from(None, "pay_1"),
+            Err(PayoutError::Unavailable(_))
+        ));
     }
 }

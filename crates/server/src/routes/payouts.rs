@@ -101,7 +101,8 @@ pub(crate) struct PayoutRunBody {
     pub(crate) resumed: u64,
     /// Payouts the provider refused (voided).
     pub(crate) rejected: u64,
-    /// Payouts not sent now (the provider was unreachable); the next run sends them.
+    /// Payouts not sent now (the provider was unreachable, or a refused payout's transfer
+    /// could not be reversed yet); the next run sends them.
     pub(crate) unsent: u64,
 }
 

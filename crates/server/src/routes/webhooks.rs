@@ -29,8 +29,8 @@ pub(crate) struct WebhookBody {
     pub(crate) kind: String,
     /// `already_applied`, `refunded`, `charged_back`, `already_refunded`,
     /// `already_charged_back`, `orphan_refunded`, `unknown_payment`, `not_ovation`, `booked`,
-    /// `kept`,
-    /// `partial_refund_not_booked` or `ignored`.
+    /// `kept`, `partial_refund_not_booked`, `paid`, `failed`, `returned`, `unknown_payout`,
+    /// `payout_mismatch` or `ignored`.
     pub(crate) result: String,
 }
 

@@ -146,14 +146,10 @@ async fn a_failed_payout_gives_the_money_back_and_the_next_run_pays_it() {
     app.bought(&bob.token, &live, 3).await;
     app.release().await;
     run(&app).await;
-    let id = string(&payouts_of(&app, ADMIN, &ana.id).await[0], "id").to_owned();
+    let listed = payouts_of(&app, ADMIN, &ana.id).await;
+    let (id, provider_id) = (string(&listed[0], "id"), string(&listed[0], "provider_id"));
     // The bank refuses it before the sandbox's own confirmation comes.
-    let failed = event(
-        "evt_payout_failed",
-        "payout.failed",
-        json!({"id": "po_x", "object": "payout", "status": "failed", "failure_message": "account closed",
-               "metadata": {"ovation_payout": id}}),
-    );
+    let failed = payout_failed("evt_payout_failed", id, provider_id, "account closed");
     let (status, body, _) = app.webhook(&failed).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!("failed"));
@@ -170,6 +166,99 @@ async fn a_failed_payout_gives_the_money_back_and_the_next_run_pays_it() {
         amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 499)
     })
     .await;
+    app.verify().await;
+}
+
+/// A `payout.failed` event about payout `id`, whose provider id is `provider_id`.
+fn payout_failed(event_id: &str, id: &str, provider_id: &str, why: &str) -> Value {
+    event(
+        event_id,
+        "payout.failed",
+        json!({"id": provider_id, "object": "payout", "status": "failed",
+               "failure_code": "account_closed", "failure_message": why,
+               "metadata": {"ovation_payout": id}}),
+    )
+}
+
+#[conformance]
+async fn a_payout_the_bank_returns_after_it_was_paid_is_available_again_and_paid_by_the_next_run() {
+    let app = app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "returned").await;
+    app.bought(&bob.token, &live, 3).await;
+    app.release().await;
+    run(&app).await;
+    let id = string(&payouts_of(&app, ADMIN, &ana.id).await[0], "id").to_owned();
+    eventually("the payout paid", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 499)
+    })
+    .await;
+    let (_, p) = app.get(&format!("/v1/payouts/{id}"), Some(ADMIN)).await;
+    assert_eq!(p["status"], json!("paid"));
+    let provider_id = string(&p, "provider_id").to_owned();
+    // Days later the creator's bank sends it back: Stripe says `payout.failed`.
+    let returned = payout_failed("evt_returned", &id, &provider_id, "bank account closed");
+    let (status, body, replayed) = app.webhook(&returned).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!("returned"), "{body}");
+    assert!(!replayed);
+    let (_, p) = app.get(&format!("/v1/payouts/{id}"), Some(ADMIN)).await;
+    assert_eq!(
+        (p["status"].clone(), p["failure"].clone()),
+        (json!("failed"), json!("bank account closed")),
+        "{p}"
+    );
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 499, 0));
+    app.verify().await;
+    // Redelivered: the recorded answer, nothing booked twice.
+    let (status, again, replayed) = app.webhook(&returned).await;
+    assert_eq!((status, &again, replayed), (200, &body, true));
+    // The same return in another event, and a late `payout.paid`: nothing to do.
+    for late in [
+        payout_failed("evt_returned_2", &id, &provider_id, "bank account closed"),
+        event(
+            "evt_paid_late",
+            "payout.paid",
+            json!({"id": provider_id, "object": "payout", "status": "paid",
+                   "metadata": {"ovation_payout": id}}),
+        ),
+    ] {
+        let (status, body, _) = app.webhook(&late).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], json!("already_applied"), "{body}");
+    }
+    assert_eq!(amounts(&app.earnings_of(&ana.id).await, "USD"), (0, 499, 0));
+    let statement = app.statement_reconciles(&ana.id).await;
+    let kinds: Vec<&str> = statement["currencies"][0]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| string(l, "type"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "badge",
+            "release",
+            "payout",
+            "payout_paid",
+            "payout_returned"
+        ]
+    );
+    // The next run pays it again, once.
+    let report = run(&app).await;
+    assert_eq!(
+        (report["payouts"].clone(), report["amounts"].clone()),
+        (json!(1), json!([{"amount": 499, "currency": "USD"}])),
+        "{report}"
+    );
+    eventually("paid again", || async {
+        amounts(&app.earnings_of(&ana.id).await, "USD") == (0, 0, 499)
+    })
+    .await;
+    assert_eq!(run(&app).await["payouts"], json!(0));
+    app.statement_reconciles(&ana.id).await;
     app.verify().await;
 }
 

@@ -258,7 +258,7 @@ impl World<'_> {
                     let e = event(
                         &format!("evt_prop_{}", self.events),
                         kind,
-                        json!({"id": "po_p", "object": "payout", "status": status,
+                        json!({"id": p["provider_id"], "object": "payout", "status": status,
                                "failure_message": "closed", "metadata": {"ovation_payout": p["id"]}}),
                     );
                     let (code, body, _) = app.webhook(&e).await;

@@ -22,7 +22,7 @@ pub(crate) struct StatementLine {
     /// When it was booked, RFC 3339.
     pub(crate) at: String,
     /// `badge`, `match`, `refund`, `chargeback`, `release`, `payout`, `payout_paid`,
-    /// `payout_failed`.
+    /// `payout_failed`, `payout_returned`.
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// The income source, for income and its reversals (`badges`, `match`).
