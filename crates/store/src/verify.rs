@@ -151,17 +151,37 @@ const PAYMENT_PROBLEMS_MAX: i64 = 20;
 impl Store {
     /// The sandbox provider and the ledger agree: every charge that stands (`succeeded`) is
     /// exactly one standing purchase or top-up, and every standing card purchase or top-up
-    /// has exactly one standing charge. Empty when they agree. (Meaningful with the sandbox
-    /// provider, whose charges are in this database.)
+    /// has exactly one standing charge. Empty when they agree. A charge whose payment attempt
+    /// is still being settled (its request running, or waiting for the reconciler) is in
+    /// flight, not a problem — unless its attempt has been unsettled for an hour, which the
+    /// reconciler (every minute) should never allow. (Meaningful with the sandbox provider,
+    /// whose charges are in this database.)
     pub async fn verify_payments(&self) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
+        let stale = crate::to_micros(crate::now() - time::Duration::HOUR);
+        let stuck: Vec<(String, String)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT key, reference FROM payment_attempts \
+             WHERE status IN ('pending', 'processing') AND created_at < $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(stale)
+        .bind(PAYMENT_PROBLEMS_MAX)
+        .fetch_all(pool)
+        .await?);
+        for (key, reference) in stuck {
+            problems.push(format!(
+                "payment attempt {key} (for {reference}) unsettled for over an hour: is the reconciler running?"
+            ));
+        }
         let unbooked: Vec<(String, String)> = with_pool!(&self.db, pool => sqlx::query_as(
             "SELECT c.id, c.reference FROM sandbox_charges c WHERE c.status = 'succeeded' \
                AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.payment_id = c.id AND p.status = 'succeeded') \
                AND NOT EXISTS (SELECT 1 FROM topups t WHERE t.payment_id = c.id AND t.status = 'succeeded') \
+               AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.reference = c.reference \
+                                 AND a.status IN ('pending', 'processing') AND a.created_at >= $2) \
              ORDER BY c.id LIMIT $1",
         )
         .bind(PAYMENT_PROBLEMS_MAX)
+        .bind(stale)
         .fetch_all(pool)
         .await?);
         for (charge, reference) in unbooked {

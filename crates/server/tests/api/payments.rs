@@ -726,6 +726,9 @@ impl Market {
     }
 
     async fn reconcile_and_check(&self) {
+        // Pending (processing) payments succeed at the provider after its delay: let them be
+        // due, so that the reconciler settles every one (none turns during the check).
+        tokio::time::sleep(Duration::from_millis(60)).await;
         self.app.settled().await;
         let report = reconcile_ahead(&self.app, Duration::from_secs(900)).await;
         self.app.settled().await;
@@ -740,6 +743,19 @@ impl Market {
             .await
             .expect("the check runs");
         assert!(problems.is_empty(), "after {report:?}: {problems:?}");
+        // Reconciled: no payment is left in flight.
+        let unsettled = self
+            .app
+            .state
+            .store
+            .unsettled_attempts(
+                time::OffsetDateTime::now_utc() + Duration::from_secs(3600),
+                None,
+                10,
+            )
+            .await
+            .expect("reads");
+        assert!(unsettled.is_empty(), "after {report:?}: {unsettled:?}");
         self.app.verify().await;
     }
 }
