@@ -73,12 +73,54 @@ fn method(payment_method: &str) -> Option<Method> {
     })
 }
 
+/// Charges recorded in one commit, at most.
+const INSERTS_PER_COMMIT: usize = 512;
+
+/// A charge to record, and who waits for what was stored under its key.
+type Insert = (
+    SandboxCharge,
+    tokio::sync::oneshot::Sender<Result<SandboxCharge, String>>,
+);
+
+/// Records the charges of concurrent requests together, one commit per group (as the
+/// ledger's writer does): one commit per charge would cost each card payment a disk flush of
+/// its own, fighting the ledger's writer for SQLite's write lock.
+fn group_inserts(store: Store) -> mpsc::Sender<Insert> {
+    let (tx, mut rx) = mpsc::channel::<Insert>(INSERTS_PER_COMMIT * 4);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            while group.len() < INSERTS_PER_COMMIT {
+                match rx.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            let charges: Vec<SandboxCharge> = group.iter().map(|(c, _)| c.clone()).collect();
+            match store.sandbox_charges_insert(&charges).await {
+                Ok(stored) => {
+                    for ((_, reply), charge) in group.into_iter().zip(stored) {
+                        let _ = reply.send(Ok(charge));
+                    }
+                }
+                Err(e) => {
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
 /// The default provider: Stripe's test payment methods, with the charges kept in the
 /// sandbox's own table (`sandbox_charges`) of the store's database, as a processor keeps its
 /// records: they survive a restart of Ovation.
 #[derive(Debug)]
 pub struct Sandbox {
     store: Store,
+    inserts: mpsc::Sender<Insert>,
     payouts: Mutex<HashMap<String, String>>,
     outbox: Option<mpsc::Sender<Outgoing>>,
     /// How long after the fact a webhook is sent (and a processing charge succeeds).
@@ -95,6 +137,7 @@ impl Sandbox {
     /// A sandbox on `store` that sends no webhooks.
     pub fn new(store: Store) -> Sandbox {
         Sandbox {
+            inserts: group_inserts(store.clone()),
             store,
             payouts: Mutex::default(),
             outbox: None,
@@ -109,6 +152,7 @@ impl Sandbox {
         let undelivered = Undelivered::default();
         (
             Sandbox {
+                inserts: group_inserts(store.clone()),
                 store,
                 payouts: Mutex::default(),
                 outbox: Some(tx),
@@ -260,27 +304,6 @@ impl PaymentProvider for Sandbox {
 
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError> {
         let key = &request.idempotency_key;
-        if let Some(charge) = self
-            .store
-            .sandbox_charge_by_key(key)
-            .await
-            .map_err(unavailable)?
-        {
-            let charge = self.settle_processing(charge).await?;
-            if !charge.answered {
-                self.store
-                    .sandbox_charge_set(
-                        &charge.id,
-                        &charge.status,
-                        &charge.status,
-                        true,
-                        store::now(),
-                    )
-                    .await
-                    .map_err(unavailable)?;
-            }
-            return Ok(answer_of(&charge));
-        }
         let method = method(&request.payment_method)
             .ok_or_else(|| PaymentError::UnknownPaymentMethod(request.payment_method.clone()))?;
         if method == Method::Declined {
@@ -304,13 +327,31 @@ impl PaymentProvider for Sandbox {
             created_at: now,
             updated_at: now,
         };
-        let charge = self
-            .store
-            .sandbox_charge_insert(&fresh)
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        self.inserts
+            .send((fresh.clone(), reply))
             .await
+            .map_err(|_| PaymentError::Unavailable("the sandbox is stopping".into()))?;
+        let charge = stored
+            .await
+            .map_err(|_| PaymentError::Unavailable("the sandbox is stopping".into()))?
             .map_err(unavailable)?;
         if charge.id != fresh.id {
-            // A concurrent call under the same key made it first: its answer is this one's.
+            // A charge under this key exists (a retry's, or a concurrent call's): its answer
+            // is this one's, and now it has reached the caller.
+            let charge = self.settle_processing(charge).await?;
+            if !charge.answered {
+                self.store
+                    .sandbox_charge_set(
+                        &charge.id,
+                        &charge.status,
+                        &charge.status,
+                        true,
+                        store::now(),
+                    )
+                    .await
+                    .map_err(unavailable)?;
+            }
             return Ok(answer_of(&charge));
         }
         match method {

@@ -40,26 +40,58 @@ impl Store {
         &self,
         charge: &SandboxCharge,
     ) -> Result<SandboxCharge, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
-                                          reference, answered, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&charge.id)
-        .bind(&charge.idempotency_key)
-        .bind(charge.amount.amount())
-        .bind(charge.amount.currency().code())
-        .bind(&charge.payment_method)
-        .bind(&charge.status)
-        .bind(&charge.reference)
-        .bind(i64::from(charge.answered))
-        .bind(to_micros(charge.created_at))
-        .execute(pool)
-        .await
-        .map(|_| ())?);
-        self.sandbox_charge_by_key(&charge.idempotency_key)
+        self.sandbox_charges_insert(std::slice::from_ref(charge))
             .await?
+            .pop()
             .ok_or_else(|| corrupt("a sandbox charge vanished after its insert"))
+    }
+
+    /// Records sandbox charges in one transaction (one commit for many: the sandbox groups
+    /// its concurrent charges), each unless one exists under its idempotency key; gives, for
+    /// each, the charge stored under its key.
+    pub async fn sandbox_charges_insert(
+        &self,
+        charges: &[SandboxCharge],
+    ) -> Result<Vec<SandboxCharge>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE idempotency_key = $1"
+        );
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut stored = Vec::with_capacity(charges.len());
+            for charge in charges {
+                let inserted = sqlx::query(
+                    "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
+                                                  reference, answered, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(&charge.id)
+                .bind(&charge.idempotency_key)
+                .bind(charge.amount.amount())
+                .bind(charge.amount.currency().code())
+                .bind(&charge.payment_method)
+                .bind(&charge.status)
+                .bind(&charge.reference)
+                .bind(i64::from(charge.answered))
+                .bind(to_micros(charge.created_at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    stored.push(charge.clone());
+                } else {
+                    let row = sqlx::query(sql)
+                        .bind(&charge.idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    stored.push(charge_from_row(&row)?);
+                }
+            }
+            tx.commit().await?;
+            Ok(stored)
+        })
     }
 
     /// The sandbox charge made under an idempotency key.
