@@ -79,40 +79,15 @@ pub fn topup_dispute_job(
     at: OffsetDateTime,
 ) -> WriteJob {
     let c = topup.amount.currency();
-    let owner = topup.user_id.as_str();
-    WriteJob {
-        accounts: vec![
-            Account::of(owner, Purpose::Wallet, c),
-            Account::of(PLATFORM, Purpose::PlatformLosses, c),
-            Account::of(PLATFORM, Purpose::ProcessorClearing, c),
+    let taken = TakenBack {
+        rest_from: Account::of(PLATFORM, Purpose::PlatformLosses, c),
+        legs: [
+            ("chargeback", Code::WALLET_TOPUP_CHARGEBACK),
+            ("chargeback_loss", Code::TOPUP_CHARGEBACK_LOSS),
         ],
-        computed: Some(Computed::Drain {
-            from: AccountId::of(owner, Purpose::Wallet, c),
-            fallback: AccountId::of(PLATFORM, Purpose::PlatformLosses, c),
-            to: AccountId::of(PLATFORM, Purpose::ProcessorClearing, c),
-            currency: c,
-            amount: topup.amount.amount(),
-            legs: [
-                (
-                    TransferId::new(format!("{}/chargeback", topup.id)),
-                    Code::WALLET_TOPUP_CHARGEBACK,
-                ),
-                (
-                    TransferId::new(format!("{}/chargeback_loss", topup.id)),
-                    Code::TOPUP_CHARGEBACK_LOSS,
-                ),
-            ],
-            reference: topup.id.to_string(),
-        }),
-        idempotency: answer,
-        guards: vec![Guard::topup(&topup.id, TopupStatus::Succeeded)],
-        effects: vec![Effect::SetTopupStatus {
-            topup_id: topup.id.clone(),
-            status: TopupStatus::Disputed,
-            at,
-        }],
-        ..WriteJob::default()
-    }
+        status: TopupStatus::Disputed,
+    };
+    taken.job(topup, answer, at)
 }
 
 /// The job of a top-up refunded at the provider: what is still in the wallet goes back to
@@ -124,39 +99,56 @@ pub fn topup_refund_job(
     at: OffsetDateTime,
 ) -> WriteJob {
     let c = topup.amount.currency();
-    let owner = topup.user_id.as_str();
-    WriteJob {
-        accounts: vec![
-            Account::of(owner, Purpose::Wallet, c),
-            Account::of(owner, Purpose::WalletDebt, c),
-            Account::of(PLATFORM, Purpose::ProcessorClearing, c),
+    let taken = TakenBack {
+        rest_from: Account::of(topup.user_id.as_str(), Purpose::WalletDebt, c),
+        legs: [
+            ("refund", Code::WALLET_TOPUP_REFUND),
+            ("refund_debt", Code::TOPUP_REFUND_DEBT),
         ],
-        computed: Some(Computed::Drain {
-            from: AccountId::of(owner, Purpose::Wallet, c),
-            fallback: AccountId::of(owner, Purpose::WalletDebt, c),
-            to: AccountId::of(PLATFORM, Purpose::ProcessorClearing, c),
-            currency: c,
-            amount: topup.amount.amount(),
-            legs: [
-                (
-                    TransferId::new(format!("{}/refund", topup.id)),
-                    Code::WALLET_TOPUP_REFUND,
-                ),
-                (
-                    TransferId::new(format!("{}/refund_debt", topup.id)),
-                    Code::TOPUP_REFUND_DEBT,
-                ),
+        status: TopupStatus::Refunded,
+    };
+    taken.job(topup, answer, at)
+}
+
+/// A top-up taken back from the wallet: what is left there first, the rest from `rest_from`;
+/// the legs' id suffixes and codes; the top-up's new status.
+struct TakenBack {
+    rest_from: Account,
+    legs: [(&'static str, Code); 2],
+    status: TopupStatus,
+}
+
+impl TakenBack {
+    fn job(self, topup: &Topup, answer: Option<IdempotencyRecord>, at: OffsetDateTime) -> WriteJob {
+        let c = topup.amount.currency();
+        let owner = topup.user_id.as_str();
+        let leg = |(suffix, code): (&str, Code)| {
+            (TransferId::new(format!("{}/{suffix}", topup.id)), code)
+        };
+        WriteJob {
+            computed: Some(Computed::Drain {
+                from: AccountId::of(owner, Purpose::Wallet, c),
+                fallback: self.rest_from.id.clone(),
+                to: AccountId::of(PLATFORM, Purpose::ProcessorClearing, c),
+                currency: c,
+                amount: topup.amount.amount(),
+                legs: self.legs.map(leg),
+                reference: topup.id.to_string(),
+            }),
+            accounts: vec![
+                Account::of(owner, Purpose::Wallet, c),
+                self.rest_from,
+                Account::of(PLATFORM, Purpose::ProcessorClearing, c),
             ],
-            reference: topup.id.to_string(),
-        }),
-        idempotency: answer,
-        guards: vec![Guard::topup(&topup.id, TopupStatus::Succeeded)],
-        effects: vec![Effect::SetTopupStatus {
-            topup_id: topup.id.clone(),
-            status: TopupStatus::Refunded,
-            at,
-        }],
-        ..WriteJob::default()
+            idempotency: answer,
+            guards: vec![Guard::topup(&topup.id, TopupStatus::Succeeded)],
+            effects: vec![Effect::SetTopupStatus {
+                topup_id: topup.id.clone(),
+                status: self.status,
+                at,
+            }],
+            ..WriteJob::default()
+        }
     }
 }
 

@@ -131,6 +131,14 @@ impl Order {
         }
     }
 
+    /// What the attempt pays for.
+    pub fn kind(&self) -> AttemptKind {
+        match self {
+            Order::Purchase { .. } => AttemptKind::Purchase,
+            Order::Topup { .. } => AttemptKind::Topup,
+        }
+    }
+
     /// What the attempt records.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an order is plain JSON")
@@ -308,6 +316,28 @@ pub struct NewAttempt {
     pub order: Order,
     /// What to charge.
     pub amount: Money,
+}
+
+impl NewAttempt {
+    /// The attempt of a request by `caller`, scoped to them, under its `Idempotency-Key` if
+    /// it sent one, paying `amount` for `order`, to be booked as `reference`.
+    pub(crate) fn of_request(
+        caller: &User,
+        idem: Option<&crate::idempotency::Idempotency>,
+        reference: String,
+        order: Order,
+        amount: Money,
+    ) -> NewAttempt {
+        NewAttempt {
+            kind: order.kind(),
+            reference,
+            account_id: caller.id.to_string(),
+            idempotency_key: idem.map(|i| i.key().to_owned()),
+            fingerprint: idem.map(|i| i.fingerprint().to_owned()).unwrap_or_default(),
+            order,
+            amount,
+        }
+    }
 }
 
 impl Checkout<'_> {

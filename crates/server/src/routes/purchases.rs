@@ -13,8 +13,8 @@ use bytes::Bytes;
 use money::Money;
 use postings::rules::{self, Reversal};
 use postings::{
-    AttemptKind, Guard, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus,
-    Refusal, RowRef, WriteJob,
+    Guard, IncomeSource, Outcome, PaymentMethod, Purchase, PurchaseId, PurchaseStatus, Refusal,
+    RowRef, WriteJob,
 };
 use serde::Deserialize;
 use store::User;
@@ -88,18 +88,13 @@ async fn card_purchase(
     let p = &order.purchase;
     let checkout = state.checkout();
     let attempt = checkout
-        .begin(NewAttempt {
-            kind: AttemptKind::Purchase,
-            reference: p.id.to_string(),
-            account_id: user.id.to_string(),
-            idempotency_key: idem.as_ref().map(|i| i.key().to_owned()),
-            fingerprint: idem
-                .as_ref()
-                .map(|i| i.fingerprint().to_owned())
-                .unwrap_or_default(),
-            order: checkout::Order::of_purchase(p, &user.handle),
-            amount: p.price,
-        })
+        .begin(NewAttempt::of_request(
+            user,
+            idem.as_ref(),
+            p.id.to_string(),
+            checkout::Order::of_purchase(p, &user.handle),
+            p.price,
+        ))
         .await?;
     let description = format!("{}-heart badge in live {}", p.tier.hearts(), p.live_id);
     Ok(checkout

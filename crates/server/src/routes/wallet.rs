@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use money::Money;
-use postings::{AttemptKind, Topup, TopupId, TopupStatus};
+use postings::{Topup, TopupId, TopupStatus};
 use serde::{Deserialize, Serialize};
 use store::User;
 use utoipa::ToSchema;
@@ -172,18 +172,13 @@ async fn book_topup(
     };
     let checkout = state.checkout();
     let attempt = checkout
-        .begin(NewAttempt {
-            kind: AttemptKind::Topup,
-            reference: topup.id.to_string(),
-            account_id: user.id.to_string(),
-            idempotency_key: idem.as_ref().map(|i| i.key().to_owned()),
-            fingerprint: idem
-                .as_ref()
-                .map(|i| i.fingerprint().to_owned())
-                .unwrap_or_default(),
-            order: checkout::Order::of_topup(&topup),
+        .begin(NewAttempt::of_request(
+            user,
+            idem.as_ref(),
+            topup.id.to_string(),
+            checkout::Order::of_topup(&topup),
             amount,
-        })
+        ))
         .await?;
     Ok(checkout
         .pay(&attempt, &request.payment_method, "wallet top-up")
