@@ -5,8 +5,6 @@
 //! `POST /v1/webhooks/payments` with retries, so that the sandbox exercises the real webhook
 //! path. Its charges are kept in its own table, so they outlive the process.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use money::Money;
@@ -20,9 +18,6 @@ use super::{
     Charge, ChargePage, ChargeRequest, ChargeState, PaymentError, PaymentProvider, PayoutError,
     PayoutRequest, ProviderCharge,
 };
-
-/// Most payout keys the sandbox remembers.
-const SANDBOX_KEYS_MAX: usize = 200_000;
 
 /// How long after the charge the sandbox sends its webhook by default, like a processor's
 /// own delay: by then the purchase is booked, and the event is recognised as already applied.
@@ -73,38 +68,41 @@ fn method(payment_method: &str) -> Option<Method> {
     })
 }
 
-/// Charges recorded in one commit, at most.
-const INSERTS_PER_COMMIT: usize = 512;
+/// Records written in one commit, at most.
+const RECORDS_PER_COMMIT: usize = 512;
 
-/// A charge to record, and who waits for what was stored under its key.
-type Insert = (
-    SandboxCharge,
-    tokio::sync::oneshot::Sender<Result<SandboxCharge, String>>,
-);
+/// A record to write, and who waits for what was stored.
+type Request<T, R> = (T, tokio::sync::oneshot::Sender<Result<R, String>>);
 
-/// Records the charges of concurrent requests together, one commit per group (as the
-/// ledger's writer does): one commit per charge would cost each card payment a disk flush of
+/// Writes the records of concurrent requests together, one commit per group with `write` (as
+/// the ledger's writer does): one commit per charge or payout would cost each a disk flush of
 /// its own, fighting the ledger's writer for SQLite's write lock.
-fn group_inserts(store: Store) -> mpsc::Sender<Insert> {
-    let (tx, mut rx) = mpsc::channel::<Insert>(INSERTS_PER_COMMIT * 4);
+fn grouped<T, R, F, Fut>(write: F) -> mpsc::Sender<Request<T, R>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<R>, store::StoreError>> + Send,
+{
+    let (tx, mut rx) = mpsc::channel::<Request<T, R>>(RECORDS_PER_COMMIT * 4);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let mut group = vec![first];
-            while group.len() < INSERTS_PER_COMMIT {
+            while group.len() < RECORDS_PER_COMMIT {
                 match rx.try_recv() {
                     Ok(next) => group.push(next),
                     Err(_) => break,
                 }
             }
-            let charges: Vec<SandboxCharge> = group.iter().map(|(c, _)| c.clone()).collect();
-            match store.sandbox_charges_insert(&charges).await {
+            let (records, replies): (Vec<T>, Vec<_>) = group.into_iter().unzip();
+            match write(records).await {
                 Ok(stored) => {
-                    for ((_, reply), charge) in group.into_iter().zip(stored) {
-                        let _ = reply.send(Ok(charge));
+                    for (reply, record) in replies.into_iter().zip(stored) {
+                        let _ = reply.send(Ok(record));
                     }
                 }
                 Err(e) => {
-                    for (_, reply) in group {
+                    for reply in replies {
                         let _ = reply.send(Err(e.to_string()));
                     }
                 }
@@ -114,14 +112,42 @@ fn group_inserts(store: Store) -> mpsc::Sender<Insert> {
     tx
 }
 
+/// Sends `record` to a group writer and waits for what was stored.
+async fn write_grouped<T, R>(writer: &mpsc::Sender<Request<T, R>>, record: T) -> Result<R, String> {
+    let (reply, stored) = tokio::sync::oneshot::channel();
+    writer
+        .send((record, reply))
+        .await
+        .map_err(|_| "the sandbox is stopping".to_owned())?;
+    stored
+        .await
+        .map_err(|_| "the sandbox is stopping".to_owned())?
+}
+
+/// The group writer of charges.
+fn charge_writer(store: Store) -> mpsc::Sender<Request<SandboxCharge, SandboxCharge>> {
+    grouped(move |charges: Vec<SandboxCharge>| {
+        let store = store.clone();
+        async move { store.sandbox_charges_insert(&charges).await }
+    })
+}
+
+/// The group writer of payout ids claimed under their keys.
+fn payout_writer(store: Store) -> mpsc::Sender<Request<(String, String), (String, bool)>> {
+    grouped(move |claims: Vec<(String, String)>| {
+        let store = store.clone();
+        async move { store.sandbox_payouts_claim(&claims).await }
+    })
+}
+
 /// The default provider: Stripe's test payment methods, with the charges kept in the
 /// sandbox's own table (`sandbox_charges`) of the store's database, as a processor keeps its
 /// records: they survive a restart of Ovation.
 #[derive(Debug)]
 pub struct Sandbox {
     store: Store,
-    inserts: mpsc::Sender<Insert>,
-    payouts: Mutex<HashMap<String, String>>,
+    charges: mpsc::Sender<Request<SandboxCharge, SandboxCharge>>,
+    payouts: mpsc::Sender<Request<(String, String), (String, bool)>>,
     outbox: Option<mpsc::Sender<Outgoing>>,
     /// How long after the fact a webhook is sent (and a processing charge succeeds).
     delay: Duration,
@@ -137,9 +163,9 @@ impl Sandbox {
     /// A sandbox on `store` that sends no webhooks.
     pub fn new(store: Store) -> Sandbox {
         Sandbox {
-            inserts: group_inserts(store.clone()),
+            charges: charge_writer(store.clone()),
+            payouts: payout_writer(store.clone()),
             store,
-            payouts: Mutex::default(),
             outbox: None,
             delay: SANDBOX_WEBHOOK_DELAY,
             undelivered: Undelivered::default(),
@@ -152,9 +178,9 @@ impl Sandbox {
         let undelivered = Undelivered::default();
         (
             Sandbox {
-                inserts: group_inserts(store.clone()),
+                charges: charge_writer(store.clone()),
+                payouts: payout_writer(store.clone()),
                 store,
-                payouts: Mutex::default(),
                 outbox: Some(tx),
                 delay,
                 undelivered: undelivered.clone(),
@@ -327,14 +353,8 @@ impl PaymentProvider for Sandbox {
             created_at: now,
             updated_at: now,
         };
-        let (reply, stored) = tokio::sync::oneshot::channel();
-        self.inserts
-            .send((fresh.clone(), reply))
+        let charge = write_grouped(&self.charges, fresh.clone())
             .await
-            .map_err(|_| PaymentError::Unavailable("the sandbox is stopping".into()))?;
-        let charge = stored
-            .await
-            .map_err(|_| PaymentError::Unavailable("the sandbox is stopping".into()))?
             .map_err(unavailable)?;
         if charge.id != fresh.id {
             // A charge under this key exists (a retry's, or a concurrent call's): its answer
@@ -474,20 +494,11 @@ impl PaymentProvider for Sandbox {
     }
 
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {
-        let (id, new) = {
-            let mut payouts = self.payouts.lock().expect("sandbox lock is never poisoned");
-            if payouts.len() >= SANDBOX_KEYS_MAX {
-                payouts.clear();
-            }
-            match payouts.get(&request.idempotency_key) {
-                Some(id) => (id.clone(), false),
-                None => {
-                    let id = format!("po_{}", uuid::Uuid::now_v7().simple());
-                    payouts.insert(request.idempotency_key.clone(), id.clone());
-                    (id, true)
-                }
-            }
-        };
+        // The payout under this key, kept in the sandbox's records (a restart keeps it).
+        let fresh = format!("po_{}", uuid::Uuid::now_v7().simple());
+        let (id, new) = write_grouped(&self.payouts, (request.idempotency_key.clone(), fresh))
+            .await
+            .map_err(|e| PayoutError::Unavailable(format!("the sandbox's records: {e}")))?;
         if new {
             // Paid on the creator's payout account, when the platform set one, as Stripe
             // Connect pays from a connected account.
@@ -676,6 +687,32 @@ mod tests {
             .expect("reads")
             .expect("the charge");
         assert_eq!(found.state, ChargeState::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn a_payout_sent_again_after_a_restart_is_the_same_payout() {
+        let (_dir, store) = store().await;
+        let payout = |key: &str| PayoutRequest {
+            idempotency_key: key.into(),
+            amount: Money::new(10_000, Currency::USD),
+            creator: "acc_1".into(),
+            destination: None,
+            resend: false,
+        };
+        let first = Sandbox::new(store.clone())
+            .payout(payout("pay_1"))
+            .await
+            .expect("paid");
+        let again = Sandbox::new(store.clone())
+            .payout(payout("pay_1"))
+            .await
+            .expect("paid");
+        assert_eq!(first, again);
+        let other = Sandbox::new(store)
+            .payout(payout("pay_2"))
+            .await
+            .expect("paid");
+        assert_ne!(first, other);
     }
 
     #[tokio::test]

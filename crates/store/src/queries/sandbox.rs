@@ -94,6 +94,44 @@ impl Store {
         })
     }
 
+    /// Claims sandbox payout ids under their idempotency keys, in one transaction: for each
+    /// (key, id), the id stored under the key, and whether it is this one (a new payout).
+    pub async fn sandbox_payouts_claim(
+        &self,
+        claims: &[(String, String)],
+    ) -> Result<Vec<(String, bool)>, StoreError> {
+        let at = to_micros(crate::now());
+        with_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut stored = Vec::with_capacity(claims.len());
+            for (key, id) in claims {
+                let inserted = sqlx::query(
+                    "INSERT INTO sandbox_payouts (idempotency_key, id, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    stored.push((id.clone(), true));
+                } else {
+                    let existing: String = sqlx::query_scalar(
+                        "SELECT id FROM sandbox_payouts WHERE idempotency_key = $1",
+                    )
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    stored.push((existing, false));
+                }
+            }
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
     /// The sandbox charge made under an idempotency key.
     pub async fn sandbox_charge_by_key(
         &self,
