@@ -547,21 +547,22 @@ impl ProviderEvents<'_> {
     pub async fn apply_pending(self, payment_id: Option<&str>) -> Result<u64, EventError> {
         let provider = self.checkout.provider.name();
         let mut applied = 0;
-        let mut seen = std::collections::HashSet::new();
+        let mut after: Option<(time::OffsetDateTime, String)> = None;
         loop {
             let page = self
                 .checkout
                 .store
-                .pending_events(payment_id, PENDING_PAGE)
+                .pending_events(
+                    payment_id,
+                    after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                    PENDING_PAGE,
+                )
                 .await?;
-            let fresh: Vec<_> = page
-                .into_iter()
-                .filter(|e| e.provider == provider && seen.insert(e.id.clone()))
-                .collect();
-            if fresh.is_empty() {
+            let Some(last) = page.last() else {
                 return Ok(applied);
-            }
-            for kept in fresh {
+            };
+            after = Some((last.received_at, last.id.clone()));
+            for kept in page.into_iter().filter(|e| e.provider == provider) {
                 let result = match crate::payments::parse_event(kept.body.as_bytes()) {
                     Ok(event) => Some(Box::pin(self.apply(&event, kept.body.as_bytes())).await?),
                     Err(_) => None,

@@ -24,6 +24,9 @@ use super::{
 /// A `pm_card_processing` charge succeeds after the same delay.
 pub const SANDBOX_WEBHOOK_DELAY: Duration = Duration::from_millis(500);
 
+/// Charges listed per page for the reconciler.
+const CHARGES_PAGE: u32 = 500;
+
 /// Most webhooks waiting to be sent; more are dropped (with a warning): the reconciler
 /// finds what they would have told.
 const SANDBOX_OUTBOX_MAX: usize = 65_536;
@@ -475,22 +478,27 @@ impl PaymentProvider for Sandbox {
         since: time::OffsetDateTime,
         after: Option<&str>,
     ) -> Result<ChargePage, PaymentError> {
+        // The cursor is the last charge's `<created, unix µs>/<id>`: the page starts there,
+        // through the index on (created_at, id), not at the table's first charge.
+        let after = after.and_then(|cursor| {
+            let (at, id) = cursor.split_once('/')?;
+            Some((postings::from_micros(at.parse().ok()?), id))
+        });
         let page = self
             .store
-            .sandbox_charges(after, 500)
+            .sandbox_charges_since(since, after, CHARGES_PAGE)
             .await
             .map_err(unavailable)?;
-        let mut charges = Vec::with_capacity(page.data.len());
-        for charge in page.data {
-            if charge.created_at >= since {
-                let charge = self.settle_processing(charge).await?;
-                charges.push(Sandbox::as_provider_charge(&charge));
-            }
+        let next = (page.len() == CHARGES_PAGE as usize)
+            .then(|| page.last())
+            .flatten()
+            .map(|c| format!("{}/{}", postings::to_micros(c.created_at), c.id));
+        let mut charges = Vec::with_capacity(page.len());
+        for charge in page {
+            let charge = self.settle_processing(charge).await?;
+            charges.push(Sandbox::as_provider_charge(&charge));
         }
-        Ok(ChargePage {
-            charges,
-            next: page.next_cursor,
-        })
+        Ok(ChargePage { charges, next })
     }
 
     async fn payout(&self, request: PayoutRequest) -> Result<String, PayoutError> {

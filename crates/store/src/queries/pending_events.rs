@@ -48,17 +48,24 @@ impl Store {
         Ok(())
     }
 
-    /// Kept events, oldest first; only those about `payment_id` when given.
+    /// Kept events, oldest first, after the (received, id) `after`; only those about
+    /// `payment_id` when given.
     pub async fn pending_events(
         &self,
         payment_id: Option<&str>,
+        after: Option<(OffsetDateTime, &str)>,
         limit: u32,
     ) -> Result<Vec<PendingEvent>, StoreError> {
+        let (after_at, after_id) = after.map_or((i64::MIN, ""), |(at, id)| (to_micros(at), id));
         with_pool!(&self.db, pool => sqlx::query(
             "SELECT provider, id, payment_id, body, received_at FROM provider_events_pending \
-             WHERE ($1 = '' OR payment_id = $1) ORDER BY received_at, id LIMIT $2",
+             WHERE ($1 = '' OR payment_id = $1) \
+               AND (received_at > $2 OR (received_at = $2 AND id > $3)) \
+             ORDER BY received_at, id LIMIT $4",
         )
         .bind(payment_id.unwrap_or(""))
+        .bind(after_at)
+        .bind(after_id)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?

@@ -214,6 +214,34 @@ impl Store {
             .collect())
     }
 
+    /// Sandbox charges made since `since`, oldest first, after the (created, id) `after`.
+    pub async fn sandbox_charges_since(
+        &self,
+        since: OffsetDateTime,
+        after: Option<(OffsetDateTime, &str)>,
+        limit: u32,
+    ) -> Result<Vec<SandboxCharge>, StoreError> {
+        let (after_at, after_id) =
+            after.map_or((to_micros(since), ""), |(at, id)| (to_micros(at), id));
+        let sql = concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE created_at >= $1 \
+               AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4"
+        );
+        with_pool!(&self.db, pool => sqlx::query(sql)
+            .bind(to_micros(since))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(charge_from_row)
+            .collect())
+    }
+
     /// Sandbox charges, oldest first, after the cursor (the last id of the previous page).
     pub async fn sandbox_charges(
         &self,
