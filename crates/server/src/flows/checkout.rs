@@ -376,13 +376,16 @@ impl Checkout<'_> {
     }
 
     /// Charges the attempt's card under its provider key and books what it pays for: the
-    /// request's path. A lost answer or an unreachable provider is 503 with the attempt
-    /// left pending (a retry, or the reconciler, settles it).
+    /// request's path, with the guards the request checked before the charge (a purchase's
+    /// live and spending caps; none for a top-up), so they are not read again. A lost answer
+    /// or an unreachable provider is 503 with the attempt left pending (a retry, or the
+    /// reconciler, settles it).
     pub async fn pay(
         self,
         attempt: &PaymentAttempt,
         payment_method: &str,
         description: &str,
+        guards: Vec<Guard>,
     ) -> Result<Answer, ApiError> {
         if !attempt.status.unsettled() {
             return self.settled(attempt).await;
@@ -396,7 +399,7 @@ impl Checkout<'_> {
         };
         match self.provider.charge(request).await {
             Ok(charge) if charge.processing => self.processing(attempt, &charge.id).await,
-            Ok(charge) => self.book(attempt, &charge.id).await,
+            Ok(charge) => self.book_with(attempt, &charge.id, Some(guards)).await,
             Err(PaymentError::Declined) => {
                 metrics::counter!("ovation_payments_declined_total").increment(1);
                 self.close(
@@ -472,11 +475,23 @@ impl Checkout<'_> {
         attempt: &PaymentAttempt,
         payment_id: &str,
     ) -> Result<Answer, ApiError> {
+        self.book_with(attempt, payment_id, None).await
+    }
+
+    /// [`Checkout::book`], with a purchase's guards when the request checked them already
+    /// (`None`: the live and the caps are read now).
+    async fn book_with(
+        self,
+        attempt: &PaymentAttempt,
+        payment_id: &str,
+        guards: Option<Vec<Guard>>,
+    ) -> Result<Answer, ApiError> {
         let order: Order = serde_json::from_str(&attempt.order).map_err(corrupt)?;
         match &order {
             Order::Purchase { viewer_handle, .. } => {
                 let purchase = purchase_of(&order, &attempt.reference, payment_id)?;
-                self.book_purchase(attempt, purchase, viewer_handle).await
+                self.book_purchase(attempt, purchase, viewer_handle, guards)
+                    .await
             }
             Order::Topup { .. } => {
                 let topup = topup_of(&order, &attempt.reference, payment_id)?;
@@ -490,13 +505,22 @@ impl Checkout<'_> {
         attempt: &PaymentAttempt,
         purchase: Purchase,
         viewer_handle: &str,
+        checked: Option<Vec<Guard>>,
     ) -> Result<Answer, ApiError> {
         let price = purchase.price;
-        let mut guards = vec![Guard::live_active(&purchase.live_id)];
-        match self.cap_guards(&purchase.viewer_id, price).await? {
-            Ok(caps) => guards.extend(caps),
-            Err(over) => return self.give_back(attempt, &purchase.payment_id, &over).await,
-        }
+        let guards = match checked {
+            Some(guards) => guards,
+            None => {
+                let mut guards = vec![Guard::live_active(&purchase.live_id)];
+                match self.cap_guards(&purchase.viewer_id, price).await? {
+                    Ok(caps) => guards.extend(caps),
+                    Err(over) => {
+                        return self.give_back(attempt, &purchase.payment_id, &over).await;
+                    }
+                }
+                guards
+            }
+        };
         let matched = self.match_for(&purchase).await?;
         let answer = PurchaseBody::from(&purchase);
         let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
@@ -514,15 +538,7 @@ impl Checkout<'_> {
         );
         match self.store.writer().submit(job).await {
             Ok(Outcome::Applied) => {
-                metrics::counter!("ovation_purchases_total", "tier" => purchase.tier.get().to_string(), "method" => "card")
-                    .increment(1);
-                metrics::counter!("ovation_purchase_amount_minor_total", "currency" => price.currency().code())
-                    .increment(u64::try_from(price.amount()).unwrap_or(0));
-                let event = Event::Badge {
-                    purchase: &answer,
-                    viewer_handle,
-                };
-                self.bus.publish(purchase.live_id.as_str(), event.encode());
+                self.announce(&purchase, &answer, viewer_handle);
                 Ok(Answer::fresh(StatusCode::CREATED, body))
             }
             Ok(Outcome::Duplicate(record)) => Ok(Answer::replay(record)),
@@ -579,6 +595,20 @@ impl Checkout<'_> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Counts a purchase just booked and announces it in its live (a `badge` event).
+    pub(crate) fn announce(self, purchase: &Purchase, answer: &PurchaseBody, viewer_handle: &str) {
+        let price = purchase.price;
+        metrics::counter!("ovation_purchases_total", "tier" => purchase.tier.get().to_string(), "method" => purchase.payment_method.as_str())
+            .increment(1);
+        metrics::counter!("ovation_purchase_amount_minor_total", "currency" => price.currency().code())
+            .increment(u64::try_from(price.amount()).unwrap_or(0));
+        let event = Event::Badge {
+            purchase: answer,
+            viewer_handle,
+        };
+        self.bus.publish(purchase.live_id.as_str(), event.encode());
     }
 
     /// A charge the ledger refused to book: refunded at the provider, then the attempt

@@ -20,7 +20,6 @@ use serde::Deserialize;
 use store::User;
 use utoipa::ToSchema;
 
-use crate::bus::Event;
 use crate::dto::PurchaseBody;
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, json_response, parse_json};
@@ -98,7 +97,7 @@ async fn card_purchase(
         .await?;
     let description = format!("{}-heart badge in live {}", p.tier.hearts(), p.live_id);
     Ok(checkout
-        .pay(&attempt, &order.payment_method, &description)
+        .pay(&attempt, &order.payment_method, &description, order.guards)
         .await?
         .response())
 }
@@ -220,15 +219,7 @@ async fn book(
     );
     match state.store.writer().submit(job).await? {
         Outcome::Applied => {
-            metrics::counter!("ovation_purchases_total", "tier" => purchase.tier.get().to_string(), "method" => "wallet")
-                .increment(1);
-            metrics::counter!("ovation_purchase_amount_minor_total", "currency" => price.currency().code())
-                .increment(u64::try_from(price.amount()).unwrap_or(0));
-            let event = Event::Badge {
-                purchase: &answer,
-                viewer_handle: &user.handle,
-            };
-            state.bus.publish(purchase.live_id.as_str(), event.encode());
+            state.checkout().announce(&purchase, &answer, &user.handle);
             Ok(json_response(StatusCode::CREATED, answer_json))
         }
         Outcome::Duplicate(record) => {

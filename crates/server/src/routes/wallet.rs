@@ -181,7 +181,12 @@ async fn book_topup(
         ))
         .await?;
     Ok(checkout
-        .pay(&attempt, &request.payment_method, "wallet top-up")
+        .pay(
+            &attempt,
+            &request.payment_method,
+            "wallet top-up",
+            Vec::new(),
+        )
         .await?
         .response())
 }
