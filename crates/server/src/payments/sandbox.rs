@@ -439,14 +439,15 @@ impl PaymentProvider for Sandbox {
                 self.delay,
             );
         } else {
-            // Refunded meanwhile by a concurrent call, or not refundable.
+            // Refunded meanwhile by a concurrent call, or disputed: the buyer's bank has taken
+            // the money back already, so there is nothing left to give back.
             let now = self
                 .store
                 .sandbox_charge(payment_id)
                 .await
                 .map_err(unavailable)?
                 .map(|c| c.status);
-            if now.as_deref() != Some("refunded") {
+            if !matches!(now.as_deref(), Some("refunded" | "disputed")) {
                 return Err(PaymentError::Unavailable(format!(
                     "sandbox charge {payment_id} is {} and cannot be refunded",
                     now.as_deref().unwrap_or("missing")

@@ -786,3 +786,54 @@ async fn the_provider_and_the_ledger_agree_after_every_reconciliation() {
         panic!("{e}");
     }
 }
+
+#[conformance]
+async fn a_disputed_charge_whose_booking_is_refused_is_closed_without_a_refund() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "ending").await;
+    let (status, _) = app
+        .buy(
+            &bob.token,
+            &live,
+            1,
+            "pm_card_lostAnswer",
+            Some("k-gone-live"),
+        )
+        .await;
+    assert_eq!(status, 503);
+    let (payment, _) = the_charge(&app).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/lives/{live}/end"),
+            Some(&ana.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The bank takes the money back before Ovation books it; the booking is then refused
+    // (the live ended), and there is nothing left to refund.
+    let dispute = crate::common::event(
+        "evt_gone_dispute",
+        "charge.dispute.created",
+        json!({"id": "dp_gone", "object": "dispute", "payment_intent": payment,
+               "charge": "ch_x", "amount": 99, "currency": "usd", "reason": "fraudulent"}),
+    );
+    let (status, body, _) = app.webhook(&dispute).await;
+    assert_eq!(status, 200, "{body}");
+    app.settled().await;
+    reconcile_ahead(&app, Duration::from_secs(120)).await;
+    let (status, body) = app
+        .buy(
+            &bob.token,
+            &live,
+            1,
+            "pm_card_lostAnswer",
+            Some("k-gone-live"),
+        )
+        .await;
+    assert_error(&(status, body), 409, "live_not_active");
+    app.settled().await;
+    app.verify().await;
+}
