@@ -191,36 +191,17 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
         .expect("user");
     let since = store::now() - time::Duration::hours(1);
     let purchase_job = |n: usize| {
-        let id = PurchaseId::generate();
-        let purchase = Purchase {
-            id: id.clone(),
-            live_id: store::LiveId::from_string("live_x".into()),
-            viewer_id: viewer.id.clone(),
-            creator_id: UserId::from_string("c".into()),
-            tier: live::Tier::new(1).expect("tier"),
-            price: Money::new(99, Currency::USD),
-            creator_share: Money::new(99, Currency::USD),
-            platform_fee: Money::zero(Currency::USD),
-            processor_fee: Money::zero(Currency::USD),
-            match_amount: Money::zero(Currency::USD),
-            match_program: None,
-            payment_method: PaymentMethod::Card,
-            status: PurchaseStatus::Succeeded,
-            payment_id: format!("pi_{n}"),
-            created_at: store::now(),
-            refunded_at: None,
-        };
-        WriteJob {
-            guards: vec![Guard::SpendLimit {
+        capped_purchase(
+            &viewer.id,
+            vec![Guard::SpendLimit {
                 viewer_id: viewer.id.clone(),
                 currency: Currency::USD,
                 since,
                 amount: 99,
                 limit: 250,
             }],
-            effects: vec![Effect::InsertPurchase(Box::new(purchase))],
-            ..job(&format!("{id}/share"), "c", 99)
-        }
+            n,
+        )
     };
     // Two fit under 250; the third does not, whether it shares their batch or comes later.
     let (a, b, c) = (
@@ -249,6 +230,81 @@ async fn a_spending_guard_counts_committed_purchases_and_earlier_jobs_of_the_bat
             .await
             .expect("reads"),
         198
+    );
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}
+
+/// A purchase of 99 US cents by `viewer` on a card, its share posted, within `guards`.
+fn capped_purchase(viewer: &UserId, guards: Vec<Guard>, n: usize) -> WriteJob {
+    let id = PurchaseId::generate();
+    let purchase = Purchase {
+        viewer_id: viewer.clone(),
+        payment_id: format!("pi_{n}"),
+        ..purchase(&id, &store::LiveId::from_string("live_x".into()), n)
+    };
+    WriteJob {
+        guards,
+        effects: vec![Effect::InsertPurchase(Box::new(purchase))],
+        ..job(&format!("{id}/share"), "c", 99)
+    }
+}
+
+#[conformance]
+async fn on_a_monday_a_buyer_with_both_caps_set_is_held_to_each_once() {
+    // On a Monday the day and the week start at the same instant: each purchase carries a
+    // daily and a weekly guard on one period, and a batch must count an earlier job of the
+    // batch once against each, not twice (a spurious `spending_limit`).
+    let (store, _db) = open_with_wait(std::time::Duration::from_millis(200)).await;
+    let viewer = user(&store, "both_caps", live::AccountKind::Viewer).await;
+    let monday = time::macros::datetime!(2026-11-30 12:00 UTC);
+    assert_eq!(monday.weekday(), time::Weekday::Monday);
+    let caps = postings::caps::Caps {
+        daily: Some(4 * 99),
+        weekly: Some(4 * 99),
+        minor: false,
+    };
+    let periods = caps.periods(monday);
+    assert_eq!(periods.len(), 2);
+    assert_eq!(periods[0].1, periods[1].1, "one period start on a Monday");
+    let purchase_job = |n: usize| {
+        let guards = periods
+            .iter()
+            .map(|(_, since, limit)| {
+                postings::caps::cap_guard(&viewer.id, Money::new(99, Currency::USD), *since, *limit)
+            })
+            .collect();
+        capped_purchase(&viewer.id, guards, n)
+    };
+    // One committed before, then three in one batch: 4 × 99 is both caps to the cent.
+    assert_eq!(
+        store.writer().submit(purchase_job(0)).await.expect("ok"),
+        Outcome::Applied
+    );
+    let (a, b, c) = (
+        store.writer().clone(),
+        store.writer().clone(),
+        store.writer().clone(),
+    );
+    let (r1, r2, r3) = tokio::join!(
+        a.submit(purchase_job(1)),
+        b.submit(purchase_job(2)),
+        c.submit(purchase_job(3))
+    );
+    let outcomes = [r1.expect("ok"), r2.expect("ok"), r3.expect("ok")];
+    assert_eq!(
+        outcomes,
+        [Outcome::Applied, Outcome::Applied, Outcome::Applied]
+    );
+    assert_eq!(
+        store.writer().submit(purchase_job(4)).await.expect("ok"),
+        Outcome::Refused(Refusal::SpendingLimit)
+    );
+    assert_eq!(
+        store
+            .spent_since(&viewer.id, Currency::USD, periods[0].1)
+            .await
+            .expect("reads"),
+        4 * 99
     );
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
