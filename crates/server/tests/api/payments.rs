@@ -134,6 +134,71 @@ async fn a_buyer_who_never_retries_is_booked_by_the_reconciler() {
     app.verify().await;
 }
 
+/// Makes every insert of a purchase fail in the database, as a full disk or a broken
+/// replica would, while everything else (the payment attempts, the sandbox's charges) works.
+const BREAK_PURCHASES_SQLITE: &str = "CREATE TRIGGER test_fault BEFORE INSERT ON purchases \
+     BEGIN SELECT RAISE(ABORT, 'injected fault'); END;";
+const BREAK_PURCHASES_POSTGRES: &str = "CREATE FUNCTION test_fault() RETURNS trigger \
+     LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$; \
+     CREATE TRIGGER test_fault BEFORE INSERT ON purchases \
+     FOR EACH ROW EXECUTE FUNCTION test_fault();";
+
+#[conformance]
+async fn a_store_failing_after_the_charge_is_503_and_the_charge_is_booked_once_it_recovers() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let cy = app.viewer("cy", "US").await;
+    let live = app.start_live(&ana.token, "faulty").await;
+    app.execute(BREAK_PURCHASES_SQLITE, BREAK_PURCHASES_POSTGRES)
+        .await;
+    // The cards are charged, the bookings fail: the buyers get 503, nothing is booked.
+    let (status, body) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_error(&(status, body), 503, "unavailable");
+    let (status, body) = app
+        .buy(&cy.token, &live, 1, "pm_card_visa", Some("k-cy"))
+        .await;
+    assert_error(&(status, body), 503, "unavailable");
+    assert_eq!(charges(&app).await.len(), 2);
+    assert_eq!(badges_of(&app, &live).await, 0);
+    // While the store still fails, neither a retry nor the reconciler books or refunds.
+    let (status, _) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_eq!(status, 503);
+    let _ = app
+        .state
+        .checkout()
+        .reconcile(time::OffsetDateTime::now_utc() + Duration::from_secs(120))
+        .await;
+    assert_eq!(badges_of(&app, &live).await, 0);
+
+    app.execute(
+        "DROP TRIGGER test_fault;",
+        "DROP TRIGGER test_fault ON purchases; DROP FUNCTION test_fault();",
+    )
+    .await;
+    // Bob retries and gets his badge on his one charge; Cy never does, the reconciler (or the
+    // provider's redelivered confirmation) books hers.
+    let (status, bought) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_eq!(status, 201, "{bought}");
+    reconcile_ahead(&app, Duration::from_secs(120)).await;
+    assert_eq!(badges_of(&app, &live).await, 2);
+    let charges = charges(&app).await;
+    assert_eq!(charges.len(), 2, "no second charge: {charges:?}");
+    assert!(
+        charges.iter().all(|c| c["status"] == json!("succeeded")),
+        "{charges:?}"
+    );
+    assert!(charges.iter().any(|c| c["reference"] == bought["id"]));
+    app.settled().await;
+    app.verify().await;
+}
+
 #[conformance]
 async fn a_charge_whose_live_ended_before_the_reconciler_booked_it_is_refunded() {
     let app = spawn_app().await;

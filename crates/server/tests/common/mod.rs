@@ -513,6 +513,24 @@ impl TestApp {
         body
     }
 
+    /// Runs `sqlite` or `postgres` (the statements for the test's backend) on the server's
+    /// database from a connection of the test's own, as an operator's `psql` would: for faults
+    /// the server must survive, such as a trigger that makes an insert fail.
+    pub(crate) async fn execute(&self, sqlite: &'static str, postgres: &'static str) {
+        use sqlx::Connection;
+        let url = self.db.url();
+        let done = if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(url)
+                .await
+                .expect("connects");
+            sqlx::raw_sql(sqlite).execute(&mut conn).await.map(drop)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connects");
+            sqlx::raw_sql(postgres).execute(&mut conn).await.map(drop)
+        };
+        done.expect("the statements run");
+    }
+
     /// `GET /v1/ledger/verify`; asserts 200 and `ok` with no problems, returns the report.
     pub(crate) async fn verify(&self) -> Value {
         let (status, report) = self.get("/v1/ledger/verify", Some(ADMIN)).await;
