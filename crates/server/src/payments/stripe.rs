@@ -46,7 +46,7 @@ fn field(k: &str, v: impl std::fmt::Display) -> (String, String) {
 }
 
 /// Confirms a card payment at once, off the buyer's saved payment method; redirect-based
-/// methods are refused (there is no page to redirect to).
+/// methods and cards that need the buyer's action are refused (there is no page for them).
 pub fn payment_intent_request(r: &ChargeRequest) -> StripeRequest {
     StripeRequest {
         read: false,
@@ -56,6 +56,9 @@ pub fn payment_intent_request(r: &ChargeRequest) -> StripeRequest {
             field("currency", r.amount.currency().code().to_ascii_lowercase()),
             field("payment_method", &r.payment_method),
             field("confirm", "true"),
+            // A card that needs the buyer (3-D Secure) fails at once as a card error, moving no
+            // money, instead of leaving a payment in `requires_action` that no page completes.
+            field("error_on_requires_action", "true"),
             field("automatic_payment_methods[enabled]", "true"),
             field("automatic_payment_methods[allow_redirects]", "never"),
             field("description", &r.description),
@@ -160,8 +163,9 @@ const PAYOUT_PAGES_MAX: usize = 10;
 /// What Stripe answered: the HTTP status and the JSON body (or `None` when unreachable).
 pub type StripeAnswer = Option<(u16, Value)>;
 
-/// Reads a PaymentIntent answer: `succeeded` is a charge; a card error (402) or a payment
-/// that would need the buyer (3-D Secure) is a decline; an unknown payment method is the
+/// Reads a PaymentIntent answer: `succeeded` is a charge, `processing` one confirmed later; a
+/// card error (402, which is also how `error_on_requires_action` refuses a card that needs
+/// 3-D Secure) or any other state is a decline; an unknown payment method is the
 /// caller's mistake; the rest (5xx, 429, no answer) is Stripe being unavailable.
 pub fn charge_from(answer: StripeAnswer) -> Result<Charge, PaymentError> {
     let Some((status, body)) = answer else {

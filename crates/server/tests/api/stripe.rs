@@ -437,6 +437,7 @@ async fn a_badge_is_charged_as_a_confirmed_payment_intent_and_a_decline_books_no
         ("currency", "usd"),
         ("payment_method", "pm_card_visa"),
         ("confirm", "true"),
+        ("error_on_requires_action", "true"),
         ("automatic_payment_methods[allow_redirects]", "never"),
         ("metadata[ovation_reference]", id),
     ] {
