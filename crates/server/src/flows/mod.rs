@@ -146,6 +146,10 @@ impl std::fmt::Debug for Payouts<'_> {
 /// Balances read per page.
 const PAYOUT_PAGE: u32 = 1_000;
 
+/// How long a run holds the payouts it sends again before another run may: longer than a
+/// run takes to send them (each send is bounded by the provider client's timeouts).
+const RESEND_CLAIM: time::Duration = time::Duration::minutes(15);
+
 /// Payouts sent to the provider at once: their ledger jobs share batches.
 const SENDING: usize = 256;
 
@@ -153,7 +157,7 @@ impl Payouts<'_> {
     /// Pays every creator whose available balance in a currency reaches the minimum: one
     /// payout per creator and currency ([`rules::payout_job`]), then the provider is asked to
     /// pay (idempotent by payout id); its webhook settles it. Payouts a previous run booked
-    /// but could not send are sent again first. `progress` hears (done, total).
+    /// but could not send are claimed by this run and sent again first. `progress` hears (done, total).
     pub async fn run(
         self,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
@@ -161,7 +165,9 @@ impl Payouts<'_> {
         use futures_util::StreamExt;
         let store = self.store;
         let mut report = PayoutReport::default();
-        let unsent = store.unsent_payouts(10_000).await?;
+        let unsent = store
+            .claim_unsent_payouts(store::now() + RESEND_CLAIM, 10_000)
+            .await?;
         report.resumed = unsent.len() as u64;
         self.send_all(unsent, true, &mut report).await?;
         let total = store.count_payable().await?;
@@ -271,6 +277,9 @@ impl Payouts<'_> {
             }
             Err(PayoutError::Unavailable(why)) => {
                 tracing::warn!(payout = %payout.id, %why, "payout not sent: the next run sends it");
+                if resend {
+                    self.store.release_payout_claim(&payout.id).await?;
+                }
                 Ok(Sent::Unsent)
             }
         }

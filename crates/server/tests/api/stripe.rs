@@ -148,6 +148,10 @@ struct Double {
     lose_payout_answers: u32,
     /// So many reversals are answered 500 without being made.
     fail_reversals: u32,
+    /// So many transfers are answered 503 without being made (Stripe unreachable).
+    fail_transfers: u32,
+    /// How long a listing of transfers takes to answer.
+    lookup_delay: Duration,
 }
 
 impl Double {
@@ -211,9 +215,21 @@ async fn stripe_double(
         account: header("stripe-account"),
         form,
     };
+    let (n, delay) = {
+        let mut double = log.lock().expect("not poisoned");
+        double.received.push(received.clone());
+        let slow = read && received.path == "/v1/transfers";
+        let delay = if slow {
+            double.lookup_delay
+        } else {
+            Duration::ZERO
+        };
+        (double.received.len(), delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut double = log.lock().expect("not poisoned");
-    double.received.push(received.clone());
-    let n = double.received.len();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let amount = received
         .field("amount")
@@ -238,6 +254,13 @@ async fn stripe_double(
             200,
             json!({"id": format!("re_double_{n}"), "object": "refund"}),
         ),
+        (false, "/v1/transfers") if double.fail_transfers > 0 => {
+            double.fail_transfers -= 1;
+            answer(
+                503,
+                json!({"error": {"type": "api_error", "message": "try again later"}}),
+            )
+        }
         (false, "/v1/transfers") => {
             let transfer = json!({
                 "id": format!("tr_double_{n}"), "object": "transfer", "amount": amount,
@@ -851,6 +874,35 @@ async fn an_unsent_payout_is_sent_again_with_the_transfer_and_the_payout_stripe_
         log.lock().expect("not poisoned").standing_transfers().len(),
         1
     );
+    app.verify().await;
+}
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_send_an_unsent_payout_once_after_stripe_forgot_its_key() {
+    let (app, log) = with_stripe().await;
+    let ana = creator_with_499_available(&app).await;
+    // Stripe is unreachable: the payout is booked, its transfer never made.
+    log.lock().expect("not poisoned").fail_transfers = 1;
+    let report = run_payouts(&app).await;
+    assert_eq!(
+        counts(&report),
+        (json!(1), json!(0), json!(0), json!(1)),
+        "{report}"
+    );
+    // A day later (the double keeps no keys), two runs at once. Each looks for an earlier
+    // transfer first, slowly: without a claim, both would find none and both would pay.
+    log.lock().expect("not poisoned").lookup_delay = Duration::from_millis(300);
+    let (a, b) = tokio::join!(run_payouts(&app), run_payouts(&app));
+    let resumed = |r: &Value| r["resumed"].as_u64().expect("a count");
+    assert_eq!(resumed(&a) + resumed(&b), 1, "{a} {b}");
+    {
+        let double = log.lock().expect("not poisoned");
+        assert_eq!(double.standing_transfers().len(), 1);
+        assert_eq!(double.payouts.len(), 1);
+    }
+    let p = payouts_of(&app, &ana.id).await[0].clone();
+    assert_eq!(p["status"], json!("pending"), "{p}");
+    assert!(p["provider_id"].is_string(), "{p}");
     app.verify().await;
 }
 

@@ -1,13 +1,15 @@
 //! Payouts: the creators' balances that can be paid out, each creator's payouts, the
-//! ones the provider has not acknowledged, and the latest of all.
+//! ones the provider has not acknowledged (claimed by one run to be sent again), and the
+//! latest of all.
 
 use money::{Currency, Money};
+use time::OffsetDateTime;
 
 use super::Page;
 use crate::balances::spendable_sql;
 use crate::columns::{Columns, corrupt};
 use crate::rows::{Payout, PayoutId, PayoutStatus, UserId};
-use crate::{Store, StoreError, from_micros, with_pool};
+use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
 /// The columns [`payout_from_row`] reads.
 macro_rules! payout_columns {
@@ -117,19 +119,53 @@ impl Store {
         Ok(Page { data, next_cursor })
     }
 
-    /// Pending payouts the provider has not acknowledged (the process stopped between the
-    /// ledger and the provider, or the provider was unreachable), oldest first.
-    pub async fn unsent_payouts(&self, limit: u32) -> Result<Vec<Payout>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(concat!(
-            "SELECT ", payout_columns!(), " FROM payouts \
-             WHERE status = 'pending' AND provider_id IS NULL ORDER BY created_at, id LIMIT $1"
+    /// Claims, until `until`, at most `limit` pending payouts the provider has not
+    /// acknowledged (the process stopped between the ledger and the provider, or the provider
+    /// was unreachable) and nobody else claimed, oldest first. Two payout runs at once never
+    /// both resend one: a provider forgets its idempotency keys after a day, so only the claim
+    /// keeps an old payout from being paid twice. [`Store::release_payout_claim`] gives back
+    /// one that could not be sent.
+    pub async fn claim_unsent_payouts(
+        &self,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Payout>, StoreError> {
+        let now = to_micros(crate::now());
+        // The outer conditions repeat the inner ones: PostgreSQL re-checks them on a row
+        // another run claimed meanwhile (the subquery's are not re-read), so it is skipped.
+        let mut claimed = with_pool!(&self.db, pool => sqlx::query(concat!(
+            "UPDATE payouts SET resend_claimed_until = $1 \
+             WHERE status = 'pending' AND provider_id IS NULL \
+               AND (resend_claimed_until IS NULL OR resend_claimed_until <= $2) \
+               AND id IN (SELECT id FROM payouts \
+                 WHERE status = 'pending' AND provider_id IS NULL \
+                   AND (resend_claimed_until IS NULL OR resend_claimed_until <= $2) \
+                 ORDER BY created_at, id LIMIT $3) \
+             RETURNING ", payout_columns!()
         ))
+        .bind(to_micros(until))
+        .bind(now)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?
         .iter()
         .map(payout_from_row)
-        .collect::<Result<Vec<_>, _>>())
+        .collect::<Result<Vec<_>, _>>())?;
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
+    }
+
+    /// Gives back the claim of [`Store::claim_unsent_payouts`] on a payout that could not be
+    /// sent, so the next run sends it at once.
+    pub async fn release_payout_claim(&self, id: &PayoutId) -> Result<(), StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "UPDATE payouts SET resend_claimed_until = NULL WHERE id = $1"
+        )
+        .bind(id.as_str())
+        .execute(pool)
+        .await
+        .map(drop)?);
+        Ok(())
     }
 
     /// The latest payouts of every creator, newest first.
