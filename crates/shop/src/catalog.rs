@@ -21,6 +21,7 @@ fn refuse(field: &'static str, reason: impl Into<String>) -> ShopError {
 }
 
 /// The limits of the catalog.
+#[derive(Debug)]
 pub struct ProductRules;
 
 impl ProductRules {
@@ -139,7 +140,7 @@ impl ProductRules {
     }
 
     /// A shop's products: at most 200, none twice.
-    pub fn shop<'a>(products: &'a [String]) -> Result<&'a [String], ShopError> {
+    pub fn shop(products: &[String]) -> Result<&[String], ShopError> {
         if products.len() > Self::SHOP_MAX {
             return Err(refuse("products", "at most 200"));
         }
