@@ -355,6 +355,14 @@ impl Code {
     pub const TOPUP_REFUND_DEBT: Code = Code(25);
     /// A later top-up paying back what the wallet's owner owes.
     pub const WALLET_DEBT_REPAID: Code = Code(26);
+    /// A creator's commission on a shop sale, from the brand's wallet to their pending balance.
+    pub const COMMISSION_SHARE: Code = Code(27);
+    /// The platform's fee on a commission, from the brand's wallet.
+    pub const COMMISSION_FEE: Code = Code(28);
+    /// A return taking back part of a commission's share, to the brand's wallet.
+    pub const COMMISSION_SHARE_RETURN: Code = Code(29);
+    /// A return taking back part of the platform's fee on a commission, to the brand's wallet.
+    pub const COMMISSION_FEE_RETURN: Code = Code(30);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

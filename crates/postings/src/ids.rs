@@ -72,3 +72,18 @@ id_type!(
     MatchProgramId,
     "mp"
 );
+id_type!(
+    /// A brand's product in the shop catalog.
+    ProductId,
+    "prod"
+);
+id_type!(
+    /// A shop order Ovation booked (the brand's own order id is kept beside it).
+    ShopOrderId,
+    "ord"
+);
+id_type!(
+    /// A counted click on a creator's tracked link (the `ovc` a product page receives).
+    ClickId,
+    "clk"
+);

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::ids::{LiveId, PayoutId, PurchaseId, TopupId, UserId};
 use crate::records::{
     AttemptStatus, Hold, HoldStatus, IdempotencyRecord, PaymentAttempt, Payout, PayoutStatus,
-    Purchase, PurchaseStatus, Topup, TopupStatus,
+    Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
 };
 
 /// The stored status of a live that is on air (the other is `ended`).
@@ -272,6 +272,11 @@ pub enum Effect {
         /// When.
         at: OffsetDateTime,
     },
+    /// Records a shop order (with its commission booked by the job's transfers).
+    InsertShopOrder(Box<ShopOrder>),
+    /// Replaces what a return changes on a shop order: its lines, commission, split, returns
+    /// and hold.
+    SetShopOrder(Box<ShopOrder>),
     /// Marks a hold released (by the release named) or reversed.
     SetHoldStatus {
         /// The hold.
@@ -314,7 +319,10 @@ impl Effect {
                 Some((RowRef::Attempt(key.clone()), status.as_str()))
             }
             // Inserted only when absent: what a later job sees is what is stored.
-            Effect::MatchUsage { .. } | Effect::InsertAttempt(_) => None,
+            Effect::MatchUsage { .. }
+            | Effect::InsertAttempt(_)
+            | Effect::InsertShopOrder(_)
+            | Effect::SetShopOrder(_) => None,
         }
     }
 }
@@ -330,6 +338,10 @@ pub struct WriteJob {
     pub computed: Option<Computed>,
     /// The answer to store under the caller's idempotency key.
     pub idempotency: Option<IdempotencyRecord>,
+    /// A second key the job claims, beside the caller's: a business key that must be used
+    /// once (a brand's order id, the number of an order's next return). Taken already, the
+    /// job is a [`Outcome::Duplicate`] of what is stored under it.
+    pub claim: Option<IdempotencyRecord>,
     /// Conditions that must hold.
     pub guards: Vec<Guard>,
     /// Rows written with the transfers.

@@ -4,7 +4,8 @@
 //! typed ids and statuses), the income sources, every business event's ledger postings
 //! ([`rules`]: a badge purchase paid by card or wallet, its refund or chargeback, the
 //! release of held income, a payout and its settlement, a wallet top-up and its dispute,
-//! the funding of a match budget and the match itself), the ledger writer's jobs and the
+//! the funding of a match budget and the match itself, a shop order's commission and its
+//! returns), the ledger writer's jobs and the
 //! pure planning step that decides a batch of them ([`plan`]), the spending-cap policy
 //! ([`caps`]) and the arithmetic of statements ([`statement`]).
 //!
@@ -22,13 +23,17 @@ pub mod rules;
 mod source;
 pub mod statement;
 
-pub use ids::{CommentId, LiveId, MatchProgramId, PayoutId, PurchaseId, TopupId, UserId};
+pub use ids::{
+    ClickId, CommentId, LiveId, MatchProgramId, PayoutId, ProductId, PurchaseId, ShopOrderId,
+    TopupId, UserId,
+};
 pub use job::{
     Computed, Effect, Guard, LIVE_ON_AIR, Outcome, Refusal, RowRef, WriteJob, spendable,
 };
 pub use records::{
-    AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram, PaymentAttempt,
-    PaymentMethod, Payout, PayoutStatus, Purchase, PurchaseStatus, Topup, TopupStatus,
+    AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram,
+    OrderAttribution, PaymentAttempt, PaymentMethod, Payout, PayoutStatus, Purchase,
+    PurchaseStatus, ShopOrder, Topup, TopupStatus,
 };
 pub use rules::PLATFORM;
 pub use source::IncomeSource;

@@ -402,3 +402,92 @@ pub struct PaymentAttempt {
     /// When its status last changed.
     pub updated_at: OffsetDateTime,
 }
+
+/// Who a shop sale was attributed to, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderAttribution {
+    /// The creator's coupon was used.
+    Coupon,
+    /// The creator's link was clicked last.
+    Click,
+    /// No one.
+    None,
+}
+
+impl OrderAttribution {
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderAttribution::Coupon => "coupon",
+            OrderAttribution::Click => "click",
+            OrderAttribution::None => "none",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OrderAttribution> {
+        [
+            OrderAttribution::Coupon,
+            OrderAttribution::Click,
+            OrderAttribution::None,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// A brand's order reported to Ovation, with the commission it pays the creator it is
+/// attributed to. Its `commission` is the current one (returns reduce it), split into the
+/// platform's fee and the creator's share, the share held until `locks_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopOrder {
+    /// Ovation's id.
+    pub id: crate::ids::ShopOrderId,
+    /// The brand's own order id (unique per brand).
+    pub order_id: String,
+    /// The brand that sold.
+    pub brand_id: UserId,
+    /// The creator credited, if any.
+    pub creator_id: Option<UserId>,
+    /// How.
+    pub attribution: OrderAttribution,
+    /// The click it was attributed to, for a click.
+    pub click_id: Option<String>,
+    /// The coupon used, for a coupon.
+    pub coupon: Option<String>,
+    /// What was sold, with the terms of each product then and the units returned.
+    pub lines: Vec<shop::Line>,
+    /// The commission now (after returns); zero without a creator.
+    pub commission: Money,
+    /// The platform's fee in it.
+    pub platform_fee: Money,
+    /// The creator's share of it (held until `locks_at`).
+    pub creator_share: Money,
+    /// Returns recorded so far.
+    pub returns: u32,
+    /// The hold of the share now (each return replaces it), if any.
+    pub hold_id: Option<String>,
+    /// When the brand says it was ordered.
+    pub ordered_at: OffsetDateTime,
+    /// When returns stop and the commission locks.
+    pub locks_at: OffsetDateTime,
+    /// When Ovation booked it.
+    pub created_at: OffsetDateTime,
+    /// When a return last changed it.
+    pub updated_at: OffsetDateTime,
+}
+
+impl ShopOrder {
+    /// `pending` until `locks_at`, then `locked`; `reversed` once returns took all of a
+    /// commission back.
+    pub fn status(&self, now: OffsetDateTime) -> &'static str {
+        let had_commission = self.lines.iter().any(|l| l.commission().is_positive());
+        if had_commission && self.commission.is_zero() {
+            "reversed"
+        } else if now >= self.locks_at {
+            "locked"
+        } else {
+            "pending"
+        }
+    }
+}

@@ -60,6 +60,8 @@ impl IncomeSource {
             }
             Code::MATCH => Some((IncomeSource::Match, 1)),
             Code::MATCH_REFUND | Code::MATCH_CHARGEBACK => Some((IncomeSource::Match, -1)),
+            Code::COMMISSION_SHARE => Some((IncomeSource::Commissions, 1)),
+            Code::COMMISSION_SHARE_RETURN => Some((IncomeSource::Commissions, -1)),
             _ => None,
         }
     }

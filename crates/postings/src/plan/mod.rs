@@ -19,7 +19,8 @@ use crate::IncomeSource;
 use crate::ids::{PurchaseId, TopupId};
 use crate::job::{Computed, Effect, Guard, Outcome, Refusal, RowRef, WriteJob, spendable};
 use crate::records::{
-    Hold, HoldStatus, IdempotencyRecord, Payout, Purchase, PurchaseStatus, Topup, TopupStatus,
+    Hold, HoldStatus, IdempotencyRecord, Payout, Purchase, PurchaseStatus, ShopOrder, Topup,
+    TopupStatus,
 };
 
 /// A batch that cannot be written: a bug, never a caller's mistake.
@@ -138,7 +139,7 @@ impl<'a> Needs<'a> {
                         .insert((program.as_str(), creator.as_str(), *currency));
                 }
             }
-            if let Some(r) = &job.idempotency {
+            for r in job.idempotency.iter().chain(&job.claim) {
                 needs
                     .keys
                     .entry((r.account_id.as_str(), r.key.as_str()))
@@ -216,6 +217,10 @@ pub struct Plan<'a> {
     pub purchase_statuses: Vec<(&'a PurchaseId, PurchaseStatus, OffsetDateTime)>,
     /// Holds whose status changes, with the release that released them.
     pub hold_statuses: Vec<(&'a str, HoldStatus, Option<&'a str>, OffsetDateTime)>,
+    /// Shop orders to insert where the brand's order id is not stored yet.
+    pub shop_orders: Vec<&'a ShopOrder>,
+    /// Shop orders a return changed.
+    pub shop_order_changes: Vec<&'a ShopOrder>,
     /// Answers to store, one per key.
     pub answers: Vec<&'a IdempotencyRecord>,
 }
@@ -253,10 +258,15 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
     let mut attempt_statuses = Vec::new();
     let mut purchase_statuses = Vec::new();
     let mut hold_statuses = Vec::new();
+    let mut shop_orders = Vec::new();
+    let mut shop_order_changes = Vec::new();
 
     for job in jobs {
-        if let Some(record) = &job.idempotency
-            && let Some(stored) = answers.get(&(record.account_id.clone(), record.key.clone()))
+        if let Some(stored) = job
+            .idempotency
+            .iter()
+            .chain(&job.claim)
+            .find_map(|r| answers.get(&(r.account_id.clone(), r.key.clone())))
         {
             outcomes.push(Outcome::Duplicate(stored.clone()));
             continue;
@@ -392,6 +402,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                 }),
                 Effect::SetPayoutStatus { .. } => payout_statuses.push(effect),
                 Effect::InsertAttempt(a) => attempts.push(&**a),
+                Effect::InsertShopOrder(o) => shop_orders.push(&**o),
+                Effect::SetShopOrder(o) => shop_order_changes.push(&**o),
                 Effect::SetAttempt { .. } => attempt_statuses.push(effect),
                 Effect::MatchUsage {
                     program,
@@ -405,7 +417,7 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                 }
             }
         }
-        if let Some(record) = &job.idempotency {
+        for record in job.idempotency.iter().chain(&job.claim) {
             answers.insert(
                 (record.account_id.clone(), record.key.clone()),
                 record.clone(),
@@ -453,6 +465,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
         match_usage,
         purchase_statuses,
         hold_statuses,
+        shop_orders,
+        shop_order_changes,
         answers: new_answers,
     })
 }

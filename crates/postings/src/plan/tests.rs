@@ -585,3 +585,170 @@ proptest! {
         prop_assert_eq!(matched, wanted.min(budget).min(cap));
     }
 }
+
+mod shop_orders {
+    use super::*;
+    use crate::{OrderAttribution, ShopOrder, ShopOrderId};
+    use money::Bps;
+
+    const AT: OffsetDateTime = time::macros::datetime!(2026-12-03 12:00 UTC);
+
+    /// An order of `quantity` units for `amount` at 10 %, attributed to a creator, with a
+    /// 20 % platform fee.
+    fn order(brand: &UserId, order_id: &str, quantity: u32, amount: i64) -> ShopOrder {
+        let lines = vec![shop::Line {
+            product_id: "prod_1".into(),
+            quantity,
+            returned: 0,
+            amount: Money::new(amount, Currency::USD),
+            commission_bps: Bps::new(1_000).expect("bps"),
+            return_window_days: 30,
+        }];
+        let commission = shop::commission(&lines).expect("one currency");
+        let (fee, share) = rules::commission_split(commission, Bps::new(2_000).expect("bps"));
+        ShopOrder {
+            id: ShopOrderId::generate(),
+            order_id: order_id.into(),
+            brand_id: brand.clone(),
+            creator_id: Some(UserId::from_string("acc_creator".into())),
+            attribution: OrderAttribution::Click,
+            click_id: Some("clk_1".into()),
+            coupon: None,
+            locks_at: shop::locks_at(AT, &lines),
+            lines,
+            commission,
+            platform_fee: fee,
+            creator_share: share,
+            returns: 0,
+            hold_id: None,
+            ordered_at: AT,
+            created_at: AT,
+            updated_at: AT,
+        }
+    }
+
+    fn wallet(brand: &UserId, amount: i64) -> Loaded {
+        let mut loaded = Loaded::default();
+        loaded.accounts.push(funded(
+            Account::of(brand.as_str(), Purpose::Wallet, Currency::USD),
+            amount,
+        ));
+        loaded
+    }
+
+    #[test]
+    fn orders_that_exhaust_a_brand_s_wallet_are_refused_and_a_replayed_order_id_is_a_duplicate() {
+        let brand = UserId::generate();
+        // Commission 300 each (3,000 at 10 %); the wallet holds 700.
+        let jobs = [
+            rules::order_job(&order(&brand, "o-1", 1, 3_000), None),
+            rules::order_job(&order(&brand, "o-2", 1, 3_000), None),
+            rules::order_job(&order(&brand, "o-3", 1, 3_000), None),
+            rules::order_job(&order(&brand, "o-1", 1, 3_000), None),
+        ];
+        let planned = plan(&jobs, wallet(&brand, 700)).expect("plans");
+        assert_eq!(planned.outcomes[0], Outcome::Applied);
+        assert_eq!(planned.outcomes[1], Outcome::Applied);
+        assert!(matches!(
+            planned.outcomes[2],
+            Outcome::Refused(Refusal::InsufficientFunds { .. })
+        ));
+        assert!(matches!(&planned.outcomes[3], Outcome::Duplicate(r) if r.key == "o-1"));
+        assert_eq!(planned.shop_orders.len(), 2);
+        assert_eq!(planned.holds.len(), 2);
+        assert_eq!(planned.holds[0].amount.amount(), 240);
+        assert_eq!(planned.holds[0].source, IncomeSource::Commissions);
+        assert_eq!(planned.holds[0].release_at, planned.shop_orders[0].locks_at);
+        let commissions: i64 = planned
+            .income
+            .iter()
+            .filter(|(_, s, _, _)| *s == IncomeSource::Commissions)
+            .map(|(_, _, _, a)| a)
+            .sum();
+        assert_eq!(commissions, 480);
+    }
+
+    #[test]
+    fn a_partial_then_a_full_return_gives_the_commission_back_to_the_wallet() {
+        let brand = UserId::generate();
+        let booked = order(&brand, "o-1", 3, 3_000);
+        let first = rules::order_job(&booked, None);
+        let mut loaded = wallet(&brand, 300);
+        let planned = plan(std::slice::from_ref(&first), loaded).expect("plans");
+        assert_eq!(planned.outcomes, [Outcome::Applied]);
+        let booked = planned.shop_orders[0].clone();
+        assert_eq!(booked.hold_id.as_deref(), Some(booked.id.as_str()));
+        // One of three back: commission 200, fee 40 (in proportion), share 160.
+        let mut lines = booked.lines.clone();
+        shop::commission::record_return(&mut lines, "prod_1", 1).expect("one");
+        let (partial, after) =
+            rules::order_return_job(&booked, lines, AT, None).expect("one currency");
+        assert_eq!(
+            (
+                after.commission.amount(),
+                after.platform_fee.amount(),
+                after.creator_share.amount()
+            ),
+            (200, 40, 160)
+        );
+        // The rest back: nothing left.
+        let mut lines = after.lines.clone();
+        shop::commission::record_return(&mut lines, "prod_1", 2).expect("two");
+        let (full, last) = rules::order_return_job(&after, lines, AT, None).expect("one");
+        assert_eq!(last.commission.amount(), 0);
+        assert_eq!(last.status(AT), "reversed");
+        assert_eq!(last.hold_id, None);
+        loaded = wallet(&brand, 300);
+        let jobs = [first, partial, full];
+        let planned = plan(&jobs, loaded).expect("plans");
+        assert_eq!(
+            planned.outcomes,
+            [Outcome::Applied, Outcome::Applied, Outcome::Applied]
+        );
+        // Every cent came back to the wallet.
+        let back: i64 = planned
+            .changes
+            .transfers
+            .iter()
+            .filter(|t| t.credit.as_str().starts_with(brand.as_str()))
+            .map(|t| t.amount)
+            .sum();
+        assert_eq!(back, 300);
+        assert_eq!(planned.shop_order_changes.len(), 2);
+        assert_eq!(
+            planned.hold_statuses.len(),
+            2,
+            "each return replaced the hold"
+        );
+    }
+
+    #[test]
+    fn two_returns_with_one_number_book_once() {
+        let brand = UserId::generate();
+        let mut booked = order(&brand, "o-1", 2, 1_000);
+        booked.hold_id = Some(booked.id.to_string());
+        let mut lines = booked.lines.clone();
+        shop::commission::record_return(&mut lines, "prod_1", 1).expect("one");
+        let (a, _) = rules::order_return_job(&booked, lines.clone(), AT, None).expect("one");
+        let (b, _) = rules::order_return_job(&booked, lines, AT, None).expect("one");
+        let mut loaded = Loaded::default();
+        loaded.statuses.insert(
+            RowRef::Hold(booked.id.to_string()),
+            HoldStatus::Held.as_str().into(),
+        );
+        loaded.accounts.push(funded(
+            Account::of("acc_creator", Purpose::CreatorPending, Currency::USD),
+            80,
+        ));
+        loaded.accounts.push(funded(
+            Account::of(PLATFORM_OWNER, Purpose::PlatformFees, Currency::USD),
+            20,
+        ));
+        let jobs = [a, b];
+        let planned = plan(&jobs, loaded).expect("plans");
+        assert_eq!(planned.outcomes[0], Outcome::Applied);
+        assert!(matches!(planned.outcomes[1], Outcome::Duplicate(_)));
+    }
+
+    const PLATFORM_OWNER: &str = crate::PLATFORM;
+}

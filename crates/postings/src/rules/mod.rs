@@ -12,6 +12,7 @@
 //!                        │           ──fee────▶ processor_fees
 //!                        └─top-up──▶ wallet ──(badge paid from the wallet)──▶ creator_pending, platform_fees
 //! platform_funds ──funding──▶ <program>/match_budget ──match──▶ creator_pending
+//! <brand>/wallet ──commission──▶ creator_pending, platform_fees (returns: back to the wallet)
 //! ```
 //!
 //! [`WriteJob`]: crate::WriteJob
@@ -22,6 +23,7 @@ mod payout;
 mod purchase;
 mod release;
 mod reversal;
+mod shop;
 mod wallet;
 
 pub use attempts::{attempt_job, attempt_settled_job, booked_with};
@@ -32,6 +34,7 @@ pub use payout::{
 pub use purchase::{purchase_accounts, purchase_hold, purchase_job, purchase_transfers};
 pub use release::{ReleaseGroup, release_groups, release_job};
 pub use reversal::{ProcessorFeeOnReversal, Reversal, reversal_job};
+pub use shop::{commission_split, order_claim, order_job, order_return_job, return_claim};
 pub use wallet::{topup_dispute_job, topup_job, topup_refund_job};
 
 use ledger::{AccountId, Code, Transfer, TransferId, TransferKind};

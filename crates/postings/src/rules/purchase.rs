@@ -145,6 +145,7 @@ pub fn purchase_job(
         transfers: purchase_transfers(p),
         computed: matched,
         idempotency: answer,
+        claim: None,
         guards,
         effects,
     }

@@ -68,6 +68,7 @@ pub fn release_job(group: &ReleaseGroup, release_id: &str, at: OffsetDateTime) -
         )],
         computed: None,
         idempotency: None,
+        claim: None,
         guards: group
             .holds
             .iter()

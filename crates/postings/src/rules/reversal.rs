@@ -152,6 +152,7 @@ pub fn reversal_job(
         transfers,
         computed: None,
         idempotency: None,
+        claim: None,
         guards,
         effects,
     }
