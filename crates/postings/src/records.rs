@@ -453,6 +453,8 @@ pub struct ShopOrder {
     pub attribution: OrderAttribution,
     /// The click it was attributed to, for a click.
     pub click_id: Option<String>,
+    /// The code of the link clicked, for a click.
+    pub link: Option<String>,
     /// The coupon used, for a coupon.
     pub coupon: Option<String>,
     /// What was sold, with the terms of each product then and the units returned.

@@ -33,12 +33,14 @@ pub use queries::Page;
 pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
 pub use queries::pending_events::PendingEvent;
 pub use queries::sessions::Session;
+pub use queries::shop::{BrandStat, Click, Coupon, LinkStat, Product, ProductChange, ShopLink};
 pub use queries::users::NewUser;
 pub use rows::{
     AttemptKind, AttemptStatus, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus,
     IdempotencyRecord, Live, LiveId, MatchProgram, MatchProgramId, PaymentAttempt, PaymentMethod,
-    Payout, PayoutId, PayoutStatus, Purchase, PurchaseId, PurchaseStatus, SandboxCharge,
-    SourceTotal, Supporter, Topup, TopupId, TopupStatus, User, UserId,
+    OrderAttribution, Payout, PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId,
+    PurchaseStatus, SandboxCharge, ShopOrder, ShopOrderId, SourceTotal, Supporter, Topup, TopupId,
+    TopupStatus, User, UserId,
 };
 pub use writer::{Writer, WriterConfig};
 

@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 
 pub use postings::{
     AttemptKind, AttemptStatus, CommentId, Hold, HoldStatus, IdempotencyRecord, LiveId,
-    MatchProgram, MatchProgramId, PaymentAttempt, PaymentMethod, Payout, PayoutId, PayoutStatus,
-    Purchase, PurchaseId, PurchaseStatus, Topup, TopupId, TopupStatus, UserId,
+    MatchProgram, MatchProgramId, OrderAttribution, PaymentAttempt, PaymentMethod, Payout,
+    PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId, PurchaseStatus, ShopOrder,
+    ShopOrderId, Topup, TopupId, TopupStatus, UserId,
 };
 
 /// A user account: a creator, a viewer or a brand.

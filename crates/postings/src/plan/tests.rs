@@ -613,6 +613,7 @@ mod shop_orders {
             creator_id: Some(UserId::from_string("acc_creator".into())),
             attribution: OrderAttribution::Click,
             click_id: Some("clk_1".into()),
+            link: Some("abc".into()),
             coupon: None,
             locks_at: shop::locks_at(AT, &lines),
             lines,

@@ -17,6 +17,7 @@ pub(crate) mod pending_events;
 pub(crate) mod purchases;
 pub(crate) mod sandbox;
 pub(crate) mod sessions;
+pub(crate) mod shop;
 pub(crate) mod topups;
 pub(crate) mod users;
 

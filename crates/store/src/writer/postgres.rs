@@ -39,6 +39,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
+use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
@@ -553,6 +554,7 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .await?;
     }
     write_wallet_payout_rows(tx, plan).await?;
+    write_shop_rows(tx, plan).await?;
     if !plan.holds.is_empty() {
         let h = &plan.holds;
         let ids: Vec<&str> = h.iter().map(|h| h.id.as_str()).collect();
@@ -609,6 +611,58 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .bind(&statuses)
         .bind(&releases)
         .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Shop orders booked (where the brand's order id is new) and changed by returns.
+async fn write_shop_rows(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
+    for o in &plan.shop_orders {
+        sqlx::query(concat!(
+            "INSERT INTO shop_orders (",
+            order_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(o.id.as_str())
+        .bind(o.brand_id.as_str())
+        .bind(&o.order_id)
+        .bind(o.creator_id.as_ref().map(|c| c.as_str()))
+        .bind(o.attribution.as_str())
+        .bind(o.click_id.as_deref())
+        .bind(o.link.as_deref())
+        .bind(o.coupon.as_deref())
+        .bind(lines_json(&o.lines))
+        .bind(o.commission.currency().code())
+        .bind(order_sales(o))
+        .bind(o.commission.amount())
+        .bind(o.platform_fee.amount())
+        .bind(o.creator_share.amount())
+        .bind(i64::from(o.returns))
+        .bind(o.hold_id.as_deref())
+        .bind(to_micros(o.ordered_at))
+        .bind(to_micros(o.locks_at))
+        .bind(to_micros(o.created_at))
+        .bind(to_micros(o.updated_at))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for o in &plan.shop_order_changes {
+        sqlx::query(
+            "UPDATE shop_orders SET lines = $2, sales = $3, commission = $4, platform_fee = $5, \
+             creator_share = $6, returns = $7, hold_id = $8, updated_at = $9 WHERE id = $1",
+        )
+        .bind(o.id.as_str())
+        .bind(lines_json(&o.lines))
+        .bind(order_sales(o))
+        .bind(o.commission.amount())
+        .bind(o.platform_fee.amount())
+        .bind(o.creator_share.amount())
+        .bind(i64::from(o.returns))
+        .bind(o.hold_id.as_deref())
+        .bind(to_micros(o.updated_at))
         .execute(&mut **tx)
         .await?;
     }

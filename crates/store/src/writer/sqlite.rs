@@ -13,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
+use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
@@ -281,6 +282,62 @@ fn write_changes(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), Sto
     Ok(())
 }
 
+/// Shop orders booked (where the brand's order id is new) and changed by returns.
+fn write_shop_rows(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if !plan.shop_orders.is_empty() {
+        let mut stmt = conn.prepare_cached(concat!(
+            "INSERT INTO shop_orders (",
+            order_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) \
+             ON CONFLICT DO NOTHING"
+        ))?;
+        for o in &plan.shop_orders {
+            stmt.execute(params![
+                o.id.as_str(),
+                o.brand_id.as_str(),
+                o.order_id,
+                o.creator_id.as_ref().map(|c| c.as_str()),
+                o.attribution.as_str(),
+                o.click_id,
+                o.link,
+                o.coupon,
+                lines_json(&o.lines),
+                o.commission.currency().code(),
+                order_sales(o),
+                o.commission.amount(),
+                o.platform_fee.amount(),
+                o.creator_share.amount(),
+                o.returns,
+                o.hold_id,
+                to_micros(o.ordered_at),
+                to_micros(o.locks_at),
+                to_micros(o.created_at),
+                to_micros(o.updated_at)
+            ])?;
+        }
+    }
+    if !plan.shop_order_changes.is_empty() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE shop_orders SET lines = ?2, sales = ?3, commission = ?4, platform_fee = ?5, \
+             creator_share = ?6, returns = ?7, hold_id = ?8, updated_at = ?9 WHERE id = ?1",
+        )?;
+        for o in &plan.shop_order_changes {
+            stmt.execute(params![
+                o.id.as_str(),
+                lines_json(&o.lines),
+                order_sales(o),
+                o.commission.amount(),
+                o.platform_fee.amount(),
+                o.creator_share.amount(),
+                o.returns,
+                o.hold_id,
+                to_micros(o.updated_at)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 /// Top-ups, payouts and match usage.
 fn write_wallet_payout_rows(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
     if !plan.topups.is_empty() {
@@ -444,6 +501,7 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         ..
     } = plan;
     write_wallet_payout_rows(conn, plan)?;
+    write_shop_rows(conn, plan)?;
     if !purchases.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
