@@ -67,6 +67,12 @@ pub enum ApiError {
     /// Creator not eligible; says why.
     #[error("creator is not eligible: {0}")]
     CreatorNotEligible(String),
+    /// A brand has this coupon code already.
+    #[error("coupon code is taken at this brand")]
+    CouponTaken,
+    /// The order's return window has closed: its commission is locked.
+    #[error("the order is locked: its return window has closed")]
+    OrderLocked,
     /// The store or a provider is down: retry later.
     #[error("service unavailable, retry later")]
     Unavailable,
@@ -113,6 +119,8 @@ impl ApiError {
             ApiError::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "invalid_signature"),
             ApiError::InsufficientFunds(_) => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
             ApiError::CreatorNotEligible(_) => (StatusCode::FORBIDDEN, "creator_not_eligible"),
+            ApiError::CouponTaken => (StatusCode::CONFLICT, "coupon_taken"),
+            ApiError::OrderLocked => (StatusCode::CONFLICT, "order_locked"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod clicks;
 pub mod demo;
 pub mod dto;
 pub mod error;
@@ -48,7 +49,7 @@ use crate::state::{AppState, KeyLocks, Shared};
 /// The OpenAPI document, generated from the handlers and DTOs.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger. \
+    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger, the creator shop. \
 The same API is served under /app/v1 to Ovation's own pages: authenticated by their session cookie instead of a token, \
 with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD."),
     paths(
@@ -88,10 +89,25 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::accounts::set_payout_account,
         routes::payments::sandbox_charges,
         routes::payments::reconcile,
+        routes::shop::create_product,
+        routes::shop::update_product,
+        routes::shop::list_products,
+        routes::shop::set_shop,
+        routes::shop::get_shop,
+        routes::shop::create_link,
+        routes::shop::redirect,
+        routes::shop::create_coupon,
+        routes::shop::create_order,
+        routes::shop::get_order,
+        routes::shop::return_items,
+        routes::shop::set_shop_settings,
+        routes::shop::get_shop_settings,
+        routes::shop::creator_stats,
+        routes::shop::brand_stats,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"),
     )
 )]
 pub struct ApiDoc;
@@ -131,7 +147,7 @@ async fn method_not_allowed() -> Response {
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        accounts, lives, matching, ops, payouts, purchases, statements, wallet, webhooks, ws,
+        accounts, lives, matching, ops, payouts, purchases, shop, statements, wallet, webhooks, ws,
     };
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
@@ -185,6 +201,30 @@ pub fn router(state: AppState) -> Router {
             get(routes::payments::sandbox_charges),
         )
         .route("/v1/payments/reconcile", post(routes::payments::reconcile))
+        .route(
+            "/v1/products",
+            post(shop::create_product).get(shop::list_products),
+        )
+        .route(
+            "/v1/products/{id}",
+            axum::routing::patch(shop::update_product),
+        )
+        .route(
+            "/v1/creators/{id}/shop",
+            get(shop::get_shop).put(shop::set_shop),
+        )
+        .route("/v1/creators/{id}/shop/stats", get(shop::creator_stats))
+        .route("/v1/links", post(shop::create_link))
+        .route("/r/{code}", get(shop::redirect))
+        .route("/v1/coupons", post(shop::create_coupon))
+        .route("/v1/shop/orders", post(shop::create_order))
+        .route("/v1/shop/orders/{id}", get(shop::get_order))
+        .route("/v1/shop/orders/{id}/returns", post(shop::return_items))
+        .route(
+            "/v1/brands/{id}/shop-settings",
+            get(shop::get_shop_settings).put(shop::set_shop_settings),
+        )
+        .route("/v1/brands/{id}/shop/stats", get(shop::brand_stats))
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
@@ -265,7 +305,9 @@ impl App {
             .as_ref()
             .map(payments::Outbox::undelivered)
             .unwrap_or_default();
+        let clicks = clicks::Clicks::open(&store).await?;
         let state = AppState::new(Shared {
+            clicks,
             admin_token_hash: token_hash(&admin_token),
             config,
             store,
@@ -326,9 +368,12 @@ impl App {
             }
         };
         let drain = async {
-            axum::serve(listener, router(self.state))
-                .with_graceful_shutdown(signal)
-                .await?;
+            axum::serve(
+                listener,
+                router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(signal)
+            .await?;
             // Requests are answered and the listener is closed; viewers are closing.
             state.shutdown.closed().await;
             // The writer commits the batch it holds and everything queued, then stops.

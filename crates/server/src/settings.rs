@@ -56,6 +56,8 @@ const ENV_KEYS: &[&str] = &[
     "session_hours",
     "cookie_secure",
     "log_format",
+    "public_url",
+    "client_ip_header",
     "pool_size",
 ];
 
@@ -155,6 +157,12 @@ pub struct Settings {
     pub log_format: String,
     /// Database connections for reads.
     pub pool_size: u32,
+    /// The address clients reach the server at (`https://ovation.example`), for the tracked
+    /// links Ovation hands out; `http://<bind>` when unset.
+    pub public_url: Option<String>,
+    /// The header a trusted reverse proxy puts the client's address in (`x-forwarded-for`:
+    /// its first address; `x-real-ip`); unset, the connection's peer is the client.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Settings {
@@ -198,6 +206,8 @@ impl Default for Settings {
             cookie_secure: false,
             log_format: "text".into(),
             pool_size: 8,
+            public_url: None,
+            client_ip_header: None,
         }
     }
 }
@@ -298,6 +308,10 @@ pub struct Config {
     pub log_json: bool,
     /// Read connections.
     pub pool_size: u32,
+    /// Where clients reach the server, without a trailing `/` (tracked links start with it).
+    pub public_url: String,
+    /// The header holding the client's address behind a trusted proxy, lower case.
+    pub client_ip_header: Option<String>,
 }
 
 /// Which payment provider, and what it needs.
@@ -546,6 +560,25 @@ impl Settings {
         if self.pool_size == 0 || self.pool_size > 256 {
             return Err(invalid("pool_size", "expected 1..=256"));
         }
+        let public_url = match &self.public_url {
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                shop::ProductRules::url(url).map_err(|e| invalid("public_url", e.reason))?
+            }
+            None => format!("http://{bind}"),
+        };
+        let client_ip_header = match self
+            .client_ip_header
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            Some(h)
+                if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                return Err(invalid("client_ip_header", "expected a header name"));
+            }
+            other => other,
+        };
         Ok(Config {
             bind,
             database_url: self.database_url,
@@ -591,6 +624,8 @@ impl Settings {
             cookie_secure: self.cookie_secure,
             log_json,
             pool_size: self.pool_size,
+            public_url,
+            client_ip_header,
         })
     }
 }

@@ -49,6 +49,8 @@ pub struct Shared {
     pub hearts: HeartsCache,
     /// What `serve --demo` seeded: the home page offers its accounts.
     pub demo: std::sync::OnceLock<Demo>,
+    /// Tracked-link clicks: the link cache, the repeat filters and the click log.
+    pub clicks: crate::clicks::Clicks,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -70,6 +72,15 @@ impl Shared {
     pub fn provider_events(&self) -> crate::flows::events::ProviderEvents<'_> {
         crate::flows::events::ProviderEvents {
             checkout: self.checkout(),
+        }
+    }
+
+    /// What shop orders and returns are booked with.
+    pub fn orders(&self) -> crate::flows::shop::Orders<'_> {
+        crate::flows::shop::Orders {
+            store: &self.store,
+            config: &self.config,
+            clicks: &self.clicks,
         }
     }
 

@@ -14,7 +14,7 @@ use ledger::{AccountId, Purpose};
 use money::{Currency, Money};
 
 use crate::rows::{MatchProgramId, UserId};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, with_pool};
 
 impl Store {
     /// What an account can still give; zero for an account never opened.
@@ -33,6 +33,24 @@ impl Store {
     ) -> Result<Money, StoreError> {
         let id = AccountId::of(user.as_str(), Purpose::Wallet, currency);
         Ok(Money::new(self.spendable(&id).await?, currency))
+    }
+
+    /// What `user` can spend from each wallet they have, by currency.
+    pub async fn wallets(&self, user: &UserId) -> Result<Vec<Money>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(&self.db, pool => sqlx::query_as(concat!(
+            "SELECT currency, ", spendable_sql!(), " AS spendable FROM ledger_accounts \
+             WHERE owner = $1 AND purpose = 'wallet' ORDER BY currency"
+        ))
+        .bind(user.as_str())
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter()
+            .map(|(currency, amount)| {
+                Currency::parse(&currency)
+                    .map(|c| Money::new(amount, c))
+                    .map_err(|e| crate::columns::corrupt(format!("wallet of {user}: {e}")))
+            })
+            .collect()
     }
 
     /// What is left of a match program's budget in `currency`.

@@ -37,8 +37,8 @@ pub use queries::shop::{BrandStat, Click, Coupon, LinkStat, Product, ProductChan
 pub use queries::users::NewUser;
 pub use rows::{
     AttemptKind, AttemptStatus, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus,
-    IdempotencyRecord, Live, LiveId, MatchProgram, MatchProgramId, PaymentAttempt, PaymentMethod,
-    OrderAttribution, Payout, PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId,
+    IdempotencyRecord, Live, LiveId, MatchProgram, MatchProgramId, OrderAttribution,
+    PaymentAttempt, PaymentMethod, Payout, PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId,
     PurchaseStatus, SandboxCharge, ShopOrder, ShopOrderId, SourceTotal, Supporter, Topup, TopupId,
     TopupStatus, User, UserId,
 };

@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod events;
 pub mod reconcile;
+pub mod shop;
 
 use money::Currency;
 use postings::rules::{self, ProcessorFeeOnReversal, Reversal};

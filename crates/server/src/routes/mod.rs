@@ -7,6 +7,7 @@ pub(crate) mod ops;
 pub(crate) mod payments;
 pub(crate) mod payouts;
 pub(crate) mod purchases;
+pub(crate) mod shop;
 pub(crate) mod statements;
 pub(crate) mod wallet;
 pub(crate) mod webhooks;

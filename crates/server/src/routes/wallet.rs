@@ -29,7 +29,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TopupRequest {
-    /// How much to put in the wallet, in the currency of the buyer's country.
+    /// How much to put in the wallet, in the currency of the buyer's country (a brand's, in
+    /// any currency: it pays commissions in its products' currencies).
     pub(crate) amount: MoneyBody,
     /// The card's payment method (`pm_card_visa`, …).
     pub(crate) payment_method: String,
@@ -55,7 +56,8 @@ pub(crate) struct TopupBody {
 pub(crate) struct WalletBody {
     /// The wallet's owner.
     pub(crate) user_id: String,
-    /// What can be spent, per currency.
+    /// What can be spent, per currency (a brand's every wallet; a buyer's, the one of their
+    /// country).
     pub(crate) balances: Vec<MoneyBody>,
 }
 
@@ -110,11 +112,12 @@ fn wallet_currency(state: &AppState, user: &User) -> Result<money::Currency, Api
         })
 }
 
+/// A buyer of badges: spending caps are theirs, not brands'.
 fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
     let user = caller.user()?.clone();
     if user.kind == live::AccountKind::Brand {
         return Err(ApiError::Forbidden(
-            "wallets belong to viewers and creators".into(),
+            "spending limits belong to viewers and creators".into(),
         ));
     }
     Ok(user)
@@ -135,7 +138,7 @@ pub(crate) async fn top_up(
     caller: Caller,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let user = buyer(&caller)?;
+    let user = caller.user()?.clone();
     let body = request.body()?;
     request
         .once(&state, user.id.as_str(), |idem| {
@@ -151,8 +154,13 @@ async fn book_topup(
     idem: Option<Idempotency>,
 ) -> Result<Response, ApiError> {
     let request: TopupRequest = parse_json(body)?;
-    let currency = wallet_currency(state, user)?;
     let amount = request.amount.to_money("amount", TOPUP_MAX)?;
+    // A brand pays commissions in its products' currencies: its wallets may be in any.
+    let currency = if user.kind == live::AccountKind::Brand {
+        amount.currency()
+    } else {
+        wallet_currency(state, user)?
+    };
     if amount.currency() != currency {
         return Err(invalid(format!(
             "amount.currency must be {currency}, the currency of the wallet"
@@ -209,12 +217,16 @@ pub(crate) async fn wallet(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<WalletBody>, ApiError> {
-    let user = buyer(&caller)?;
-    let currency = wallet_currency(&state, &user)?;
-    let spendable = wallet_spendable(&state, &user.id, currency).await?;
+    let user = caller.user()?.clone();
+    let balances = if user.kind == live::AccountKind::Brand {
+        state.store.wallets(&user.id).await?
+    } else {
+        let currency = wallet_currency(&state, &user)?;
+        vec![wallet_spendable(&state, &user.id, currency).await?]
+    };
     Ok(Json(WalletBody {
         user_id: user.id.to_string(),
-        balances: vec![spendable.into()],
+        balances: balances.into_iter().map(MoneyBody::from).collect(),
     }))
 }
 

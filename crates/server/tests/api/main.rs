@@ -20,6 +20,7 @@ mod payments;
 mod payouts;
 mod properties;
 mod purchases;
+mod shop;
 mod stripe;
 mod wallet;
 mod webhooks;

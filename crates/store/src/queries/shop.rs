@@ -183,7 +183,11 @@ pub(crate) fn lines_json(lines: &[shop::Line]) -> String {
     .to_string()
 }
 
-fn lines_from_json(id: &str, json: &str, currency: Currency) -> Result<Vec<shop::Line>, StoreError> {
+fn lines_from_json(
+    id: &str,
+    json: &str,
+    currency: Currency,
+) -> Result<Vec<shop::Line>, StoreError> {
     let bad = || corrupt(format!("shop order {id}: lines"));
     let value: serde_json::Value = serde_json::from_str(json).map_err(|_| bad())?;
     value
@@ -201,8 +205,7 @@ fn lines_from_json(id: &str, json: &str, currency: Currency) -> Result<Vec<shop:
                     .ok()
                     .and_then(|b| Bps::new(b).ok())
                     .ok_or_else(bad)?,
-                return_window_days: u16::try_from(int("return_window_days")?)
-                    .map_err(|_| bad())?,
+                return_window_days: u16::try_from(int("return_window_days")?).map_err(|_| bad())?,
             })
         })
         .collect()
@@ -213,7 +216,8 @@ pub(crate) fn order_from_row(row: &impl Columns) -> Result<ShopOrder, StoreError
     let currency = Currency::parse(&row.text("currency")?)
         .map_err(|e| corrupt(format!("shop order {id}: {e}")))?;
     let attribution = row.text("attribution")?;
-    let money = |name: &str| -> Result<Money, StoreError> { Ok(Money::new(row.int(name)?, currency)) };
+    let money =
+        |name: &str| -> Result<Money, StoreError> { Ok(Money::new(row.int(name)?, currency)) };
     Ok(ShopOrder {
         brand_id: UserId::from_string(row.text("brand_id")?),
         order_id: row.text("order_id")?,
@@ -457,7 +461,10 @@ impl Store {
 
     /// Creates `link` unless its creator has a link to its product; returns the link that
     /// stands and whether it is this one. `None` when its code is taken by another link.
-    pub async fn create_link(&self, link: &ShopLink) -> Result<Option<(ShopLink, bool)>, StoreError> {
+    pub async fn create_link(
+        &self,
+        link: &ShopLink,
+    ) -> Result<Option<(ShopLink, bool)>, StoreError> {
         let inserted = with_pool!(&self.db, pool => sqlx::query(
             "INSERT INTO shop_links (code, creator_id, product_id, brand_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
@@ -520,8 +527,15 @@ impl Store {
                     clicks
                         .iter()
                         .map(|c| {
-                            serde_json::json!([c.id, c.code, c.creator_id.as_str(),
-                                c.brand_id.as_str(), c.client_hash, c.user_agent, to_micros(c.at)])
+                            serde_json::json!([
+                                c.id,
+                                c.code,
+                                c.creator_id.as_str(),
+                                c.brand_id.as_str(),
+                                c.client_hash,
+                                c.user_agent,
+                                to_micros(c.at)
+                            ])
                         })
                         .collect(),
                 )
@@ -598,7 +612,11 @@ impl Store {
 
     /// Counts clicks older than `before` per link and day into `shop_click_days` and deletes
     /// them, at most `limit` at a time; returns how many were rolled up.
-    pub async fn roll_up_clicks(&self, before: OffsetDateTime, limit: u32) -> Result<u64, StoreError> {
+    pub async fn roll_up_clicks(
+        &self,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
         const DAY: i64 = 86_400_000_000;
         with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -676,7 +694,11 @@ impl Store {
     }
 
     /// Sets `brand`'s attribution window.
-    pub async fn set_attribution_window(&self, brand: &UserId, days: u16) -> Result<(), StoreError> {
+    pub async fn set_attribution_window(
+        &self,
+        brand: &UserId,
+        days: u16,
+    ) -> Result<(), StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
             "INSERT INTO shop_settings (brand_id, attribution_window_days) VALUES ($1, $2) \
              ON CONFLICT (brand_id) DO UPDATE SET attribution_window_days = excluded.attribution_window_days"
@@ -722,7 +744,8 @@ impl Store {
 
     /// A key of the server's, created (random) the first time it is asked for.
     pub async fn server_secret(&self, name: &str) -> Result<String, StoreError> {
-        let fresh = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
+        let fresh =
+            uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
         with_pool!(&self.db, pool => {
             sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(name)
@@ -799,13 +822,15 @@ impl Store {
         .await?);
         let mut stats: BTreeMap<String, BrandStat> = BTreeMap::new();
         fn of<'a>(stats: &'a mut BTreeMap<String, BrandStat>, creator: &str) -> &'a mut BrandStat {
-            stats.entry(creator.to_owned()).or_insert_with(|| BrandStat {
-                creator_id: UserId::from_string(creator.to_owned()),
-                clicks: 0,
-                orders: 0,
-                sales: BTreeMap::new(),
-                commission: BTreeMap::new(),
-            })
+            stats
+                .entry(creator.to_owned())
+                .or_insert_with(|| BrandStat {
+                    creator_id: UserId::from_string(creator.to_owned()),
+                    clicks: 0,
+                    orders: 0,
+                    sales: BTreeMap::new(),
+                    commission: BTreeMap::new(),
+                })
         }
         for (creator, n) in clicks {
             of(&mut stats, &creator).clicks += n;

@@ -39,11 +39,11 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
-use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
+use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::{StoreError, to_micros};
 
 /// Times a batch is tried when PostgreSQL reports a deadlock or a serialization failure.

@@ -13,11 +13,11 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
-use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
+use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::{StoreError, to_micros};
 
 /// Where the writer's connection goes: the same file (or shared in-memory database) the
