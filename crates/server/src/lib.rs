@@ -352,6 +352,7 @@ impl App {
             tokio::spawn(release_on_schedule(state.clone(), every));
         }
         tokio::spawn(reconcile_on_schedule(state.clone(), RECONCILE_EVERY));
+        tokio::spawn(roll_up_clicks_on_schedule(state.clone()));
         let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
         let signal = {
             let state = self.state.clone();
@@ -536,6 +537,44 @@ async fn release_on_schedule(state: AppState, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "releasing held income failed; retried next time"),
+        }
+    }
+}
+
+/// How often `serve` rolls up old clicks.
+const ROLL_UP_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Counts clicks older than the longest attribution window (plus a day) per link and day
+/// and deletes them, every [`ROLL_UP_EVERY`]: attribution never looks that far back, and the
+/// statistics keep their counts.
+async fn roll_up_clicks_on_schedule(state: AppState) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(ROLL_UP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let keep = time::Duration::days(i64::from(shop::ProductRules::WINDOW_MAX) + 1);
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match state
+                .store
+                .roll_up_clicks(store::now() - keep, 10_000)
+                .await
+            {
+                Ok(n) if n == 10_000 => {}
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(clicks = n, "old clicks rolled up into daily counts");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "rolling up old clicks failed; retried next time");
+                    break;
+                }
+            }
         }
     }
 }

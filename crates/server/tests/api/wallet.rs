@@ -148,11 +148,22 @@ async fn top_ups_are_in_the_wallet_s_currency_and_refuse_bad_input() {
         wallet["balances"],
         json!([{"amount": 1000, "currency": "JPY"}])
     );
-    // The admin token acts as no account; a brand has no wallet.
+    // The admin token acts as no account.
     assert_error(&app.get("/v1/wallet", Some(ADMIN)).await, 403, "forbidden");
+    // A brand pays shop commissions in its products' currencies: it tops up any of them,
+    // and its wallet lists each; it has no badge spending limits.
     let brand = app.user("acme", "brand", "US", None, None).await;
+    let (_, empty) = app.get("/v1/wallet", Some(&brand.token)).await;
+    assert_eq!(empty["balances"], json!([]));
+    assert_eq!(top_up(&app, &brand.token, 100, "USD", None).await.0, 201);
+    assert_eq!(top_up(&app, &brand.token, 500, "JPY", None).await.0, 201);
+    let (_, wallets) = app.get("/v1/wallet", Some(&brand.token)).await;
+    assert_eq!(
+        wallets["balances"],
+        json!([{"amount": 500, "currency": "JPY"}, {"amount": 100, "currency": "USD"}])
+    );
     assert_error(
-        &top_up(&app, &brand.token, 100, "USD", None).await,
+        &app.get("/v1/me/spending-limits", Some(&brand.token)).await,
         403,
         "forbidden",
     );
