@@ -563,7 +563,7 @@ async fn roll_up_clicks_on_schedule(state: AppState) {
                 .roll_up_clicks(store::now() - keep, 10_000)
                 .await
             {
-                Ok(n) if n == 10_000 => {}
+                Ok(10_000) => {}
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(clicks = n, "old clicks rolled up into daily counts");
