@@ -71,6 +71,32 @@ impl Conn {
         Ok((status, bytes))
     }
 
+    /// A `GET` with the given headers (no token); the status and the `location` header.
+    pub(crate) async fn get_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<(StatusCode, Option<String>)> {
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, self.host.as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::new()))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        response.into_body().collect().await?;
+        Ok((status, location))
+    }
+
     /// Sends a JSON request that must succeed, and parses the answer.
     pub(crate) async fn expect(
         &mut self,

@@ -10,6 +10,7 @@ mod pages;
 mod payouts;
 mod purchases;
 mod report;
+mod shop;
 
 use clap::{Args, Subcommand};
 
@@ -30,6 +31,11 @@ pub(crate) enum BenchCommand {
     Payouts(payouts::PayoutsArgs),
     /// The pages' render times for a creator with a history of badge purchases.
     Pages(pages::PagesArgs),
+    /// Tracked-link redirects (GET /r/{code}) with click recording on, beside plain
+    /// redirects and GET /healthz in the same run.
+    Redirects(shop::RedirectsArgs),
+    /// Shop orders (POST /v1/shop/orders), each paying a commission from a brand's wallet.
+    Orders(shop::OrdersArgs),
 }
 
 /// Options every benchmark shares.
@@ -48,6 +54,8 @@ pub(crate) async fn run(command: BenchCommand, config: server::Config) -> anyhow
         BenchCommand::Nodes(args) => nodes::run(args).await,
         BenchCommand::Payouts(args) => payouts::run(args, config).await,
         BenchCommand::Pages(args) => pages::run(args, config).await,
+        BenchCommand::Redirects(args) => shop::redirects(args, config).await,
+        BenchCommand::Orders(args) => shop::orders(args, config).await,
     }
 }
 

@@ -226,12 +226,7 @@ impl Orders<'_> {
             .submit(rules::order_job(order, answer))
             .await?;
         match outcome {
-            Outcome::Applied => Ok(Booked::New(
-                self.store
-                    .shop_order(order.id.as_str())
-                    .await?
-                    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("booked order vanished")))?,
-            )),
+            Outcome::Applied => Ok(Booked::New(order.clone())),
             Outcome::Duplicate(record) if record.account_id.starts_with("shop-orders:") => {
                 self.existing(&record.body).await.map(Booked::Existing)
             }
