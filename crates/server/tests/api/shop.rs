@@ -62,6 +62,28 @@ async fn link(app: &TestApp, creator: &User, product: &str) -> (u16, Value) {
     .await
 }
 
+/// `POST /v1/coupons` by `creator` for `brand_id`.
+async fn coupon(app: &TestApp, creator: &User, brand_id: &str, code: &str) -> (u16, Value) {
+    app.post(
+        "/v1/coupons",
+        Some(&creator.token),
+        &json!({"brand_id": brand_id, "code": code}),
+    )
+    .await
+}
+
+/// A `PUT` of `body` to `path` with `token`.
+async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    app.request(
+        reqwest::Method::PUT,
+        path,
+        Some(token),
+        None,
+        Some(body.to_string()),
+    )
+    .await
+}
+
 /// A client that does not follow redirects.
 fn no_follow() -> reqwest::Client {
     reqwest::Client::builder()
@@ -279,15 +301,8 @@ async fn a_creator_sets_a_shop_that_anyone_can_see_with_a_link_per_product() {
         usd_product(&app, &acme).await,
         usd_product(&app, &acme).await,
     );
-    let (status, shop) = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/v1/creators/{}/shop", ana.id),
-            Some(&ana.token),
-            None,
-            Some(json!({"products": [b, a]}).to_string()),
-        )
-        .await;
+    let shop_path = format!("/v1/creators/{}/shop", ana.id);
+    let (status, shop) = put(&app, &shop_path, &ana.token, &json!({"products": [b, a]})).await;
     assert_eq!(status, 200, "{shop}");
     let listed: Vec<&str> = shop["products"]
         .as_array()
@@ -320,35 +335,28 @@ async fn a_creator_sets_a_shop_that_anyone_can_see_with_a_link_per_product() {
         "{again}"
     );
     // Another creator's shop, an unknown product, more than 200: refused.
-    let put = |token: &str, who: &str, body: Value| {
-        let (app, token, who) = (&app, token.to_owned(), who.to_owned());
-        async move {
-            app.request(
-                reqwest::Method::PUT,
-                &format!("/v1/creators/{who}/shop"),
-                Some(&token),
-                None,
-                Some(body.to_string()),
-            )
-            .await
-        }
-    };
     assert_error(
-        &put(&cy.token, &ana.id, json!({"products": [a]})).await,
+        &put(&app, &shop_path, &cy.token, &json!({"products": [a]})).await,
         403,
         "forbidden",
     );
     assert_invalid(
-        &put(&ana.token, &ana.id, json!({"products": ["prod_nope"]})).await,
+        &put(
+            &app,
+            &shop_path,
+            &ana.token,
+            &json!({"products": ["prod_nope"]}),
+        )
+        .await,
         "products",
     );
     let many: Vec<String> = (0..201).map(|i| format!("prod_{i}")).collect();
     assert_invalid(
-        &put(&ana.token, &ana.id, json!({"products": many})).await,
+        &put(&app, &shop_path, &ana.token, &json!({"products": many})).await,
         "products",
     );
     assert_invalid(
-        &put(&ana.token, &ana.id, json!({"products": [a, a]})).await,
+        &put(&app, &shop_path, &ana.token, &json!({"products": [a, a]})).await,
         "products",
     );
     let (status, _) = app.get("/v1/creators/acc_nobody/shop", None).await;
@@ -369,15 +377,7 @@ async fn links_and_coupons_belong_to_creators() {
     }
     assert_error(&link(&app, &bob, &p).await, 403, "forbidden");
     assert_invalid(&link(&app, &ana, "prod_nope").await, "product_id");
-    let coupon = |code: &str, brand_id: &str, token: &str| {
-        let (app, body, token) = (
-            &app,
-            json!({"brand_id": brand_id, "code": code}),
-            token.to_owned(),
-        );
-        async move { app.post("/v1/coupons", Some(&token), &body).await }
-    };
-    let (status, made) = coupon("ANA10", &acme.id, &ana.token).await;
+    let (status, made) = coupon(&app, &ana, &acme.id, "ANA10").await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(
         (
@@ -389,16 +389,16 @@ async fn links_and_coupons_belong_to_creators() {
     );
     let cy = app.creator("cy").await;
     assert_error(
-        &coupon("ANA10", &acme.id, &cy.token).await,
+        &coupon(&app, &cy, &acme.id, "ANA10").await,
         409,
         "coupon_taken",
     );
     for bad in ["AN1", "ana10", "ANA-10", "ABCDEFGHIJKLMNOPQRSTU"] {
-        assert_invalid(&coupon(bad, &acme.id, &cy.token).await, "code");
+        assert_invalid(&coupon(&app, &cy, &acme.id, bad).await, "code");
     }
-    assert_invalid(&coupon("CY10", &ana.id, &cy.token).await, "brand_id");
+    assert_invalid(&coupon(&app, &cy, &ana.id, "CY10").await, "brand_id");
     assert_error(
-        &coupon("BOB10", &acme.id, &bob.token).await,
+        &coupon(&app, &bob, &acme.id, "BOB10").await,
         403,
         "forbidden",
     );
@@ -584,13 +584,7 @@ async fn a_coupon_beats_a_click_and_the_last_click_wins() {
     let (acme, ana, p, code) = funded_setup(&app).await;
     let cy = app.creator("cy").await;
     let cy_code = string(&link(&app, &cy, &p).await.1, "code").to_owned();
-    let (status, _) = app
-        .post(
-            "/v1/coupons",
-            Some(&cy.token),
-            &json!({"brand_id": acme.id, "code": "CY10"}),
-        )
-        .await;
+    let (status, _) = coupon(&app, &cy, &acme.id, "CY10").await;
     assert_eq!(status, 201);
     // One buyer clicks Ana's link, then Cy's: the last click wins whichever id the brand kept.
     let (_, first) = click(&app, &code, BROWSER, "203.0.113.7").await;
@@ -664,30 +658,26 @@ async fn a_click_outside_the_window_or_on_another_brand_s_product_credits_no_one
     .await;
     assert_eq!(early["attribution"], json!("none"), "{early}");
     // A window of one day set by the brand; the click stays inside it.
-    let (status, settings) = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/v1/brands/{}/shop-settings", acme.id),
-            Some(&acme.token),
-            None,
-            Some(json!({"attribution_window_days": 1}).to_string()),
-        )
-        .await;
+    let (status, settings) = put(
+        &app,
+        &format!("/v1/brands/{}/shop-settings", acme.id),
+        &acme.token,
+        &json!({"attribution_window_days": 1}),
+    )
+    .await;
     assert_eq!(
         (status, settings["attribution_window_days"].clone()),
         (200, json!(1)),
         "{settings}"
     );
     for bad in [0, 91] {
-        let answer = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/v1/brands/{}/shop-settings", acme.id),
-                Some(&acme.token),
-                None,
-                Some(json!({"attribution_window_days": bad}).to_string()),
-            )
-            .await;
+        let answer = put(
+            &app,
+            &format!("/v1/brands/{}/shop-settings", acme.id),
+            &acme.token,
+            &json!({"attribution_window_days": bad}),
+        )
+        .await;
         assert_invalid(&answer, "attribution_window_days");
     }
     let (_, inside) = order(
@@ -761,13 +751,7 @@ async fn a_brand_without_the_money_is_402_and_nothing_is_recorded() {
     let ana = app.creator("ana").await;
     fund(&app, &acme, 100, "USD").await;
     let p = usd_product(&app, &acme).await;
-    let (_, made) = app
-        .post(
-            "/v1/coupons",
-            Some(&ana.token),
-            &json!({"brand_id": acme.id, "code": "ANA10"}),
-        )
-        .await;
+    let (_, made) = coupon(&app, &ana, &acme.id, "ANA10").await;
     assert_eq!(made["code"], json!("ANA10"));
     let body = json!({"order_id": "big", "coupon": "ANA10",
                       "items": [{"product_id": p, "quantity": 1, "amount": {"amount": 2_000, "currency": "USD"}}]});
@@ -788,12 +772,7 @@ async fn concurrent_orders_never_overdraw_a_brand_s_wallet() {
     let ana = app.creator("ana").await;
     fund(&app, &acme, 1_000, "USD").await;
     let p = usd_product(&app, &acme).await;
-    app.post(
-        "/v1/coupons",
-        Some(&ana.token),
-        &json!({"brand_id": acme.id, "code": "ANA10"}),
-    )
-    .await;
+    coupon(&app, &ana, &acme.id, "ANA10").await;
     // 20 orders of 300 (commission 30 each... 3,000 at 10 %: 300): the wallet pays three.
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -827,12 +806,7 @@ async fn concurrent_orders_never_overdraw_a_brand_s_wallet() {
 async fn a_partial_then_a_full_return_gives_the_commission_back_in_proportion() {
     let app = shop_app().await;
     let (acme, ana, p, _) = funded_setup(&app).await;
-    app.post(
-        "/v1/coupons",
-        Some(&ana.token),
-        &json!({"brand_id": acme.id, "code": "ANA10"}),
-    )
-    .await;
+    coupon(&app, &ana, &acme.id, "ANA10").await;
     let (_, booked) = order(
         &app,
         &acme,
@@ -905,12 +879,7 @@ async fn a_locked_order_refuses_returns_and_its_commission_is_released_and_paid_
     )
     .await;
     let p = string(&p, "id").to_owned();
-    app.post(
-        "/v1/coupons",
-        Some(&ana.token),
-        &json!({"brand_id": acme.id, "code": "ANA10"}),
-    )
-    .await;
+    coupon(&app, &ana, &acme.id, "ANA10").await;
     let three_days_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(3))
         .format(&time::format_description::well_known::Rfc3339)
         .expect("formats");
