@@ -641,6 +641,30 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
     .await;
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], next.as_str());
+    // The demo's shop: its brand's four products, with clicks and three orders (two by
+    // click, one by coupon) that the brand's page counts.
+    let shop = format!("/shop/{}", demo.creator_handle);
+    assert!(html.contains(&format!("href=\"{shop}\"")), "{html}");
+    assert!(
+        html.contains(&format!("Sign in as Brand @{}", demo.brand_handle)),
+        "{html}"
+    );
+    let (status, html, _) = page(&app, "", &shop).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("<li class=\"product\"").count(), 4, "{html}");
+    let brand = sign_in(&app, &demo.brand.1).await;
+    let (status, html, _) = page(&app, &brand.cookie, "/brand").await;
+    assert_eq!(status, 200, "{html}");
+    let row = row_of(&html, &format!("data-creator=\"{}\"", demo.creator_handle));
+    for expected in [
+        "<td class=\"num clicks\">4</td>",
+        "<td class=\"num orders\">3</td>",
+        // 24.00 + 2 × 18.50 + 42.00, at 12 %, 15 % and 10 %.
+        "<td class=\"num sales\">103.00 USD</td>",
+        "<td class=\"num commission\">12.63 USD</td>",
+    ] {
+        assert!(row.contains(expected), "{expected}: {row}");
+    }
 }
 
 /// The table row of `html` holding `marker`, from its `<tr` to its `</tr>`.
