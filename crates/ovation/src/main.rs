@@ -306,6 +306,10 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
         for (handle, id, token) in &d.viewers {
             println!("  viewer  {handle} ({id})  token {token}");
         }
+        println!(
+            "  brand   {} ({})  token {}",
+            d.brand_handle, d.brand.0, d.brand.1
+        );
         println!("  live    {}", d.live_id);
         println!(
             "\nOpen {base}/ in a browser: the home page signs you in as any of these in one click."
@@ -313,6 +317,11 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
         println!("  the live:         {base}/lives/{}", d.live_id);
         println!("  the dashboard:    {base}/creator (as the creator)");
         println!("  the operator:     {base}/admin (as the operator)");
+        println!(
+            "  the shop:         {base}/shop/{} (no sign-in)",
+            d.creator_handle
+        );
+        println!("  the brand:        {base}/brand (as the brand)");
         let viewer_token = &d.viewers[0].2;
         println!("\nTry:");
         println!("  curl -s {base}/v1/badges/prices?country=JP");

@@ -1,6 +1,7 @@
 //! `ovation serve --demo`: seeds a creator, viewers, a running live, comments and some
-//! purchases through the API itself (the same handlers a platform calls), so a newcomer
-//! sees it working at once.
+//! purchases, and a brand whose products fill the creator's shop, with clicks on its links
+//! and orders by click and by coupon — through the API itself (the same handlers a platform
+//! calls), so a newcomer sees it working at once.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -59,6 +60,225 @@ async fn expect(
     Ok(value)
 }
 
+/// The user agent of the demo's clicks: a browser's (bots' clicks are not counted).
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       Chrome/124.0 Safari/537.36";
+
+/// A browser following the tracked link `code`, from `address` when the server reads
+/// client addresses from a header (`client_ip_header`; without it every demo click comes
+/// from one unknown client): the click's id from the redirect.
+async fn follow(state: &AppState, code: &str, address: &str) -> anyhow::Result<String> {
+    let mut request = Request::builder()
+        .method("GET")
+        .uri(format!("/r/{code}"))
+        .header(header::USER_AGENT, BROWSER);
+    if let Some(name) = &state.config.client_ip_header {
+        request = request.header(name.as_str(), address);
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::empty())?)
+        .await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::FOUND,
+        "demo: GET /r/{code} answered {}",
+        response.status()
+    );
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| l.split("ovc=").nth(1))
+        .map(|v| v.split(['&', '#']).next().unwrap_or_default().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("demo: the redirect of {code} has no ovc"))
+}
+
+/// A new account (`body` as `POST /v1/accounts` takes it) and a token for it: its id and
+/// the token.
+async fn account(
+    state: &AppState,
+    admin_token: &str,
+    body: Value,
+) -> anyhow::Result<(String, String)> {
+    let id = field(
+        &expect(state, admin_token, "POST", "/v1/accounts", Some(body), None).await?,
+        "id",
+    )?;
+    let token = field(
+        &expect(
+            state,
+            admin_token,
+            "POST",
+            &format!("/v1/accounts/{id}/tokens"),
+            None,
+            None,
+        )
+        .await?,
+        "token",
+    )?;
+    Ok((id, token))
+}
+
+/// A product of the demo's brand, priced in US dollars.
+struct DemoProduct {
+    title: &'static str,
+    url: &'static str,
+    price_cents: i64,
+    category: &'static str,
+    commission_bps: u32,
+    return_window_days: u32,
+}
+
+const PRODUCTS: [DemoProduct; 4] = [
+    DemoProduct {
+        title: "Linen sketchbook, A5",
+        url: "https://example.com/lumen/sketchbook",
+        price_cents: 2_400,
+        category: "stationery",
+        commission_bps: 1_200,
+        return_window_days: 30,
+    },
+    DemoProduct {
+        title: "Brush pens, set of 12",
+        url: "https://example.com/lumen/brush-pens",
+        price_cents: 1_850,
+        category: "art supplies",
+        commission_bps: 1_500,
+        return_window_days: 30,
+    },
+    DemoProduct {
+        title: "Watercolour travel kit",
+        url: "https://example.com/lumen/watercolour-kit",
+        price_cents: 4_200,
+        category: "art supplies",
+        commission_bps: 1_000,
+        return_window_days: 30,
+    },
+    DemoProduct {
+        title: "Daylight desk lamp",
+        url: "https://example.com/lumen/desk-lamp",
+        price_cents: 6_500,
+        category: "home",
+        commission_bps: 800,
+        return_window_days: 14,
+    },
+];
+
+/// A brand with a funded wallet and four products, the creator's shop of them with its
+/// links and a coupon, counted clicks on the links, and orders: two by click, one by
+/// coupon. Returns the brand's handle, id and token.
+async fn seed_shop(
+    state: &AppState,
+    admin_token: &str,
+    suffix: &str,
+    creator: &(String, String),
+) -> anyhow::Result<(String, String, String)> {
+    let (creator_id, creator_token) = creator;
+    let handle = format!("lumen.studio_{suffix}");
+    let (brand_id, brand_token) = account(
+        state,
+        admin_token,
+        json!({"handle": handle, "kind": "brand", "country": "US"}),
+    )
+    .await?;
+    expect(
+        state,
+        &brand_token,
+        "POST",
+        "/v1/wallet/topups",
+        Some(json!({"amount": {"amount": 50_000, "currency": "USD"}, "payment_method": "pm_card_visa"})),
+        Some(&format!("demo-{suffix}-brand-topup")),
+    )
+    .await?;
+    let mut products = Vec::new();
+    for p in &PRODUCTS {
+        let product = expect(
+            state,
+            &brand_token,
+            "POST",
+            "/v1/products",
+            Some(json!({"title": p.title, "url": p.url,
+                        "price": {"amount": p.price_cents, "currency": "USD"},
+                        "category": p.category, "commission_bps": p.commission_bps,
+                        "return_window_days": p.return_window_days})),
+            None,
+        )
+        .await?;
+        products.push((field(&product, "id")?, p.price_cents));
+    }
+    let shop = expect(
+        state,
+        creator_token,
+        "PUT",
+        &format!("/v1/creators/{creator_id}/shop"),
+        Some(json!({"products": products.iter().map(|(id, _)| id).collect::<Vec<_>>()})),
+        None,
+    )
+    .await?;
+    let codes = shop["products"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|p| p["link"]["code"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(
+        codes.len() == PRODUCTS.len(),
+        "demo: the shop has no link for each product: {shop}"
+    );
+    let coupon = format!("ANA{}", suffix.to_ascii_uppercase());
+    expect(
+        state,
+        creator_token,
+        "POST",
+        "/v1/coupons",
+        Some(json!({"brand_id": brand_id, "code": coupon})),
+        None,
+    )
+    .await?;
+    // Clicks on each link (from several addresses when the server can tell them apart; one
+    // client's repeats within 30 s are not counted), and an order after the first click of
+    // the first two links: it is attributed to that click's link, the client's last click.
+    let distinct = state.config.client_ip_header.is_some();
+    for (i, code) in codes.iter().enumerate() {
+        let clicks = if distinct { [6, 4, 3, 1][i % 4] } else { 1 };
+        let mut first = None;
+        for n in 0..clicks {
+            let click = follow(state, code, &format!("198.51.100.{}", i * 10 + n + 1)).await?;
+            first.get_or_insert(click);
+        }
+        if i < 2 {
+            let (product, price) = &products[i];
+            let quantity = i64::try_from(i + 1)?;
+            expect(
+                state,
+                &brand_token,
+                "POST",
+                "/v1/shop/orders",
+                Some(json!({"order_id": format!("LUMEN-{}", 1001 + i), "click_id": first,
+                            "items": [{"product_id": product, "quantity": quantity,
+                                       "amount": {"amount": price * quantity, "currency": "USD"}}]})),
+                None,
+            )
+            .await?;
+        }
+    }
+    let (product, price) = &products[2];
+    expect(
+        state,
+        &brand_token,
+        "POST",
+        "/v1/shop/orders",
+        Some(json!({"order_id": "LUMEN-1003", "coupon": coupon,
+                    "items": [{"product_id": product, "quantity": 1,
+                               "amount": {"amount": price, "currency": "USD"}}]})),
+        None,
+    )
+    .await?;
+    Ok((handle, brand_id, brand_token))
+}
+
 fn field(v: &Value, name: &str) -> anyhow::Result<String> {
     v.get(name)
         .and_then(Value::as_str)
@@ -70,21 +290,8 @@ fn field(v: &Value, name: &str) -> anyhow::Result<String> {
 pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let creator_handle = format!("ana.live_{suffix}");
-    let creator = expect(state, admin_token, "POST", "/v1/accounts",
-        Some(json!({"handle": creator_handle, "kind": "creator", "country": "US", "birth_date": "1994-05-17", "followers": 48000})), None).await?;
-    let creator_id = field(&creator, "id")?;
-    let creator_token = field(
-        &expect(
-            state,
-            admin_token,
-            "POST",
-            &format!("/v1/accounts/{creator_id}/tokens"),
-            None,
-            None,
-        )
-        .await?,
-        "token",
-    )?;
+    let (creator_id, creator_token) = account(state, admin_token,
+        json!({"handle": creator_handle, "kind": "creator", "country": "US", "birth_date": "1994-05-17", "followers": 48000})).await?;
     let live = expect(
         state,
         &creator_token,
@@ -101,21 +308,8 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
         .enumerate()
     {
         let handle = format!("{name}_{suffix}");
-        let viewer = expect(state, admin_token, "POST", "/v1/accounts",
-            Some(json!({"handle": handle, "kind": "viewer", "country": country, "birth_date": "1990-01-01"})), None).await?;
-        let id = field(&viewer, "id")?;
-        let token = field(
-            &expect(
-                state,
-                admin_token,
-                "POST",
-                &format!("/v1/accounts/{id}/tokens"),
-                None,
-                None,
-            )
-            .await?,
-            "token",
-        )?;
+        let (id, token) = account(state, admin_token,
+            json!({"handle": handle, "kind": "viewer", "country": country, "birth_date": "1990-01-01"})).await?;
         let tier = i + 1;
         expect(
             state,
@@ -137,9 +331,14 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
         .await?;
         viewers.push((handle, id, token));
     }
+    let creator = (creator_id, creator_token);
+    let (brand_handle, brand_id, brand_token) =
+        seed_shop(state, admin_token, suffix, &creator).await?;
     let demo = Demo {
-        creator: (creator_id, creator_token),
+        creator,
         creator_handle,
+        brand: (brand_id, brand_token),
+        brand_handle,
         admin_token: admin_token.to_owned(),
         viewers,
         live_id,

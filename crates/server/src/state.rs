@@ -101,6 +101,10 @@ pub struct Demo {
     pub creator: (String, String),
     /// The creator's handle.
     pub creator_handle: String,
+    /// The brand's id and token.
+    pub brand: (String, String),
+    /// The brand's handle.
+    pub brand_handle: String,
     /// The operator's token, for the demo's one-click sign-in.
     pub admin_token: String,
     /// Viewers' handles, ids and tokens.

@@ -678,3 +678,356 @@ async fn a_creator_goes_live_sets_a_goal_and_ends_the_live_from_the_pages_and_th
     );
     browser.close().await.expect("closes");
 }
+
+/// A desktop browser's user agent (headless Chromium's says `HeadlessChrome`: a bot, whose
+/// clicks are redirected but not counted).
+const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       Chrome/124.0 Safari/537.36";
+
+/// A brand with US$500.00 in its wallet.
+async fn funded_brand(app: &TestApp, handle: &str) -> User {
+    let brand = app.user(handle, "brand", "US", None, None).await;
+    let (status, body) = app
+        .post(
+            "/v1/wallet/topups",
+            Some(&brand.token),
+            &json!({"amount": {"amount": 50_000, "currency": "USD"}, "payment_method": "pm_card_visa"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    brand
+}
+
+/// Lists a product of `brand` whose page is `url`; returns its id.
+async fn list_product(
+    app: &TestApp,
+    brand: &User,
+    title: &str,
+    url: &str,
+    price: Value,
+    bps: u32,
+) -> String {
+    let (status, product) = app
+        .post(
+            "/v1/products",
+            Some(&brand.token),
+            &json!({"title": title, "url": url, "price": price, "category": "art supplies",
+                    "commission_bps": bps}),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    common::string(&product, "id").to_owned()
+}
+
+/// Sets `creator`'s shop; returns the link code of each product, in order.
+async fn set_shop(app: &TestApp, creator: &User, products: &[&str]) -> Vec<String> {
+    let (status, shop) = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/v1/creators/{}/shop", creator.id),
+            Some(&creator.token),
+            None,
+            Some(json!({"products": products}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 200, "{shop}");
+    shop["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| common::string(&p["link"], "code").to_owned())
+        .collect()
+}
+
+/// A desktop browser's request for a tracked link from `address` (the app trusts
+/// `x-forwarded-for`): the click id of the redirect.
+async fn follow(app: &TestApp, code: &str, address: &str) -> String {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+        .get(app.url(&format!("/r/{code}")))
+        .header("user-agent", DESKTOP)
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 302);
+    let location = response.headers()["location"].to_str().expect("text");
+    location
+        .split("ovc=")
+        .nth(1)
+        .expect("an ovc")
+        .split(['&', '#'])
+        .next()
+        .expect("a value")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_creators_shop_page_lists_the_products_and_its_links_redirect_to_the_product_with_the_click()
+ {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    // Tracked links start with the public URL: this server's own address, so a click from
+    // the page comes back to it; the products' pages are this server's /healthz.
+    let app = common::spawn_app_reachable(|_| {}).await;
+    let brand = funded_brand(&app, "lumen").await;
+    let creator = app.creator("ana.draws").await;
+    let sketchbook = list_product(
+        &app,
+        &brand,
+        "Linen sketchbook",
+        &app.url("/healthz?from=sketchbook"),
+        json!({"amount": 2_400, "currency": "USD"}),
+        1_200,
+    )
+    .await;
+    let palette = list_product(
+        &app,
+        &brand,
+        "Pocket palette",
+        &app.url("/healthz"),
+        json!({"amount": 1_500, "currency": "JPY"}),
+        1_000,
+    )
+    .await;
+    let codes = set_shop(&app, &creator, &[&sketchbook, &palette]).await;
+
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    browser
+        .goto(&app.url("/shop/ana.draws"))
+        .await
+        .expect("the shop opens");
+    assert_eq!(text_of(&browser, "main h1").await, "@ana.draws's shop");
+    let items = browser
+        .find_all(Locator::Css("li.product"))
+        .await
+        .expect("the products");
+    assert_eq!(items.len(), 2);
+    for (item, (title, price, code)) in items.iter().zip([
+        ("Linen sketchbook", "24.00 USD", &codes[0]),
+        ("Pocket palette", "1500 JPY", &codes[1]),
+    ]) {
+        let text = item.text().await.expect("its text");
+        assert!(text.contains(title) && text.contains(price), "{text}");
+        let href = item
+            .find(Locator::Css("a.button"))
+            .await
+            .expect("its link")
+            .attr("href")
+            .await
+            .expect("an attribute")
+            .expect("an href");
+        assert_eq!(href, app.url(&format!("/r/{code}")));
+    }
+    screenshot(&browser, "shop.png", 1200).await;
+
+    // Following the first product's link: through the redirect to the product's page,
+    // with the click's id.
+    click(&browser, "li.product:first-child a.button").await;
+    assert!(
+        until(
+            &browser,
+            "window.location.pathname === '/healthz' && /[?&]from=sketchbook&ovc=[^&]+/.test(window.location.search)",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the link leads to the product's page with ovc: {}",
+        browser.current_url().await.expect("a URL")
+    );
+    assert!(
+        browser
+            .source()
+            .await
+            .expect("the page")
+            .contains("\"status\":\"ok\""),
+        "the product's page (here /healthz) answered"
+    );
+
+    // An unknown handle is the site's 404 page.
+    browser
+        .goto(&app.url("/shop/nobody"))
+        .await
+        .expect("the address opens");
+    assert_eq!(text_of(&browser, "main h1").await, "Not found");
+    assert!(
+        text_of(&browser, "main")
+            .await
+            .contains("There is no such shop.")
+    );
+    browser.close().await.expect("closes");
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_a_links_clicks_and_orders_and_the_brand_page_shows_sales_by_creator()
+{
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = common::spawn_app_reachable(|c| {
+        c.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let brand = funded_brand(&app, "lumen").await;
+    let ana = app.creator("ana.draws").await;
+    let cy = app.creator("cy.paints").await;
+    let sketchbook = list_product(
+        &app,
+        &brand,
+        "Linen sketchbook",
+        "https://lumen.example/sketchbook",
+        json!({"amount": 2_400, "currency": "USD"}),
+        1_200,
+    )
+    .await;
+    let pens = list_product(
+        &app,
+        &brand,
+        "Brush pens",
+        "https://lumen.example/pens",
+        json!({"amount": 1_850, "currency": "USD"}),
+        1_500,
+    )
+    .await;
+    let ana_codes = set_shop(&app, &ana, &[&sketchbook, &pens]).await;
+    let cy_codes = set_shop(&app, &cy, &[&sketchbook]).await;
+    // Three clients click Ana's sketchbook link, one her pens link, two Cy's.
+    let mut ana_clicks = Vec::new();
+    for address in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        ana_clicks.push(follow(&app, &ana_codes[0], address).await);
+    }
+    follow(&app, &ana_codes[1], "203.0.113.4").await;
+    let cy_click = follow(&app, &cy_codes[0], "203.0.113.5").await;
+    follow(&app, &cy_codes[0], "203.0.113.6").await;
+    // Two sketchbooks by Ana's link, one by Cy's; a pen set with Ana's coupon.
+    let (status, _) = app
+        .post(
+            "/v1/coupons",
+            Some(&ana.token),
+            &json!({"brand_id": brand.id, "code": "ANA10"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for body in [
+        json!({"order_id": "L-1", "click_id": ana_clicks[1],
+               "items": [{"product_id": sketchbook, "quantity": 2, "amount": {"amount": 4_800, "currency": "USD"}}]}),
+        json!({"order_id": "L-2", "click_id": cy_click,
+               "items": [{"product_id": sketchbook, "quantity": 1, "amount": {"amount": 2_400, "currency": "USD"}}]}),
+        json!({"order_id": "L-3", "coupon": "ANA10",
+               "items": [{"product_id": pens, "quantity": 1, "amount": {"amount": 1_850, "currency": "USD"}}]}),
+    ] {
+        let (status, order) = app.post("/v1/shop/orders", Some(&brand.token), &body).await;
+        assert_eq!(status, 201, "{order}");
+        assert_ne!(order["attribution"], json!("none"), "{order}");
+    }
+
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    sign_in(&browser, &app, &ana.token, "/creator").await;
+    let link = format!("#shop-links tr[data-code='{}']", ana_codes[0]);
+    for (cell, expected) in [
+        ("th", "Linen sketchbook"),
+        ("td.clicks", "3"),
+        ("td.orders", "1"),
+        ("td.conversion", "33.3 %"),
+        // 12 % of 48.00, and per click a third of it.
+        ("td.commission", "5.76 USD"),
+        ("td.per-click", "1.92 USD"),
+    ] {
+        assert_eq!(
+            text_of(&browser, &format!("{link} {cell}")).await,
+            expected,
+            "{cell}"
+        );
+    }
+    let pens_link = format!("#shop-links tr[data-code='{}']", ana_codes[1]);
+    assert_eq!(
+        text_of(&browser, &format!("{pens_link} td.clicks")).await,
+        "1"
+    );
+    assert_eq!(
+        text_of(&browser, &format!("{pens_link} td.orders")).await,
+        "0"
+    );
+    assert_eq!(
+        text_of(&browser, &format!("{pens_link} td.conversion")).await,
+        "0 %"
+    );
+    // Pending: the link's order and the coupon's (15 % of 18.50 is 2.775: 2.77).
+    assert_eq!(
+        text_of(
+            &browser,
+            "#shop-commission tr[data-currency='USD'] td.pending"
+        )
+        .await,
+        "8.53 USD (2 orders)"
+    );
+    assert_eq!(
+        text_of(
+            &browser,
+            "#shop-commission tr[data-currency='USD'] td.locked"
+        )
+        .await,
+        "0.00 USD (0 orders)"
+    );
+    screenshot(&browser, "dashboard-shop.png", 1200).await;
+
+    // The brand signs in (no `next`: it lands on its page) and sees each creator's sales.
+    sign_out(&browser, &app).await;
+    browser
+        .goto(&app.url("/signin"))
+        .await
+        .expect("the sign-in page opens");
+    type_into(&browser, "#token", &brand.token).await;
+    click(&browser, "form[action='/signin'] button[type=submit]").await;
+    assert!(
+        until(
+            &browser,
+            "window.location.pathname === '/brand'",
+            Duration::from_secs(10)
+        )
+        .await,
+        "a brand lands on its page"
+    );
+    for (creator, clicks, orders, sales, commission) in [
+        ("ana.draws", "4", "2", "66.50 USD", "8.53 USD"),
+        ("cy.paints", "2", "1", "24.00 USD", "2.88 USD"),
+    ] {
+        let row = format!("#sales tr[data-creator='{creator}']");
+        assert_eq!(
+            text_of(&browser, &format!("{row} th")).await,
+            format!("@{creator}")
+        );
+        assert_eq!(text_of(&browser, &format!("{row} td.clicks")).await, clicks);
+        assert_eq!(text_of(&browser, &format!("{row} td.orders")).await, orders);
+        assert_eq!(text_of(&browser, &format!("{row} td.sales")).await, sales);
+        assert_eq!(
+            text_of(&browser, &format!("{row} td.commission")).await,
+            commission
+        );
+    }
+    assert!(
+        text_of(&browser, "#commission-paid")
+            .await
+            .contains("11.41 USD"),
+        "the commission paid in all"
+    );
+    assert_eq!(
+        text_of(&browser, "#wallet tr[data-currency='USD'] td.balance").await,
+        "488.59 USD"
+    );
+    assert_eq!(
+        text_of(
+            &browser,
+            &format!("#products tr[data-product='{pens}'] td.rate")
+        )
+        .await,
+        "15 %"
+    );
+    screenshot(&browser, "brand.png", 1200).await;
+    browser.close().await.expect("closes");
+}

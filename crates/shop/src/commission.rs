@@ -133,6 +133,11 @@ pub fn record_return(lines: &mut [Line], product_id: &str, quantity: u32) -> Res
     Ok(())
 }
 
+/// Commission per counted click, rounded toward zero; `None` without a click.
+pub fn per_click(commission: Money, clicks: i64) -> Option<Money> {
+    (clicks > 0).then(|| Money::new(commission.amount() / clicks, commission.currency()))
+}
+
 /// The platform's fee on a commission and the creator's share (the rest), as for badges.
 pub fn split(commission: Money, platform_fee: Bps) -> (Money, Money) {
     commission.split_bps(platform_fee)
@@ -153,6 +158,17 @@ mod tests {
             commission_bps: Bps::new(bps).expect("bps"),
             return_window_days: window,
         }
+    }
+
+    #[test]
+    fn commission_per_click_rounds_toward_zero_and_needs_a_click() {
+        let earned = Money::new(599, Currency::USD);
+        assert_eq!(per_click(earned, 2), Some(Money::new(299, Currency::USD)));
+        assert_eq!(
+            per_click(Money::new(1_000, Currency::JPY), 3),
+            Some(Money::new(333, Currency::JPY))
+        );
+        assert_eq!(per_click(earned, 0), None);
     }
 
     #[test]

@@ -11,4 +11,4 @@ pub mod commission;
 pub use attribution::{Attribution, Click, attribute};
 pub use catalog::{CouponCode, ProductRules, ShopError};
 pub use clicks::{RepeatFilter, is_bot};
-pub use commission::{Line, commission, locks_at, remaining_commission};
+pub use commission::{Line, commission, locks_at, per_click, remaining_commission};

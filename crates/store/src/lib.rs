@@ -34,6 +34,7 @@ pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
 pub use queries::pending_events::PendingEvent;
 pub use queries::sessions::Session;
 pub use queries::shop::{BrandStat, Click, Coupon, LinkStat, Product, ProductChange, ShopLink};
+pub use queries::shop_pages::CommissionStatus;
 pub use queries::users::NewUser;
 pub use rows::{
     AttemptKind, AttemptStatus, Comment, CommentId, CurrencyBalances, Earnings, Hold, HoldStatus,

@@ -181,6 +181,7 @@ pub(crate) async fn signin(
         match &caller {
             Caller::Admin => "/admin",
             Caller::User(u) if u.kind == live::AccountKind::Creator => "/creator",
+            Caller::User(u) if u.kind == live::AccountKind::Brand => "/brand",
             Caller::User(_) => "/",
         }
         .to_owned()

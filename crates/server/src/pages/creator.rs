@@ -1,14 +1,14 @@
 //! `/creator`: a creator's dashboard — balances, income by source and over time,
-//! supporters, lives, payouts and statements.
+//! supporters, lives, the shop's links and commission, payouts and statements.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use insights::DailySeries;
-use maud::{PreEscaped, html};
-use money::Currency;
-use std::collections::BTreeSet;
+use maud::{Markup, PreEscaped, html};
+use money::{Currency, Money};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::layout::{amount, badge, page, when};
+use super::layout::{amount, badge, conversion, page, when};
 use super::{PageError, Visitor};
 use crate::extract::Caller;
 use crate::state::AppState;
@@ -73,6 +73,9 @@ pub(crate) async fn dashboard(
             .ok();
         charts.push((series, svg));
     }
+    let links = state.store.creator_shop_stats(&user.id).await?;
+    let titles = state.store.link_titles(&user.id).await?;
+    let commission = state.store.creator_commission(&user.id, now).await?;
     let live_now = lives.iter().find(|l| l.live.active);
     let months = statement_months(now.date());
     let body = html! {
@@ -200,6 +203,7 @@ pub(crate) async fn dashboard(
                 }
             }
         }
+        (shop_section(&user, &links, &titles, &commission))
         section.card aria-labelledby="payouts-title" {
             h2 #payouts-title { "Payouts" }
             @if payouts.is_empty() {
@@ -235,6 +239,95 @@ pub(crate) async fn dashboard(
         }
     };
     Ok(page(&visitor, "Dashboard", &body).into_response())
+}
+
+/// The creator's shop: each tracked link with what it brought, and the commission pending
+/// (returns still possible) and locked, per currency.
+fn shop_section(
+    user: &store::User,
+    links: &[store::LinkStat],
+    titles: &BTreeMap<String, String>,
+    commission: &[store::CommissionStatus],
+) -> Markup {
+    // The share columns only when the platform takes a fee (else they repeat the commission).
+    let fee_taken = commission
+        .iter()
+        .any(|c| c.pending_share != c.pending || c.locked_share != c.locked);
+    html! {
+        section.card aria-labelledby="shop-title" {
+            h2 #shop-title { "Shop" }
+            p { "Your public shop: " a href={"/shop/" (user.handle)} { "/shop/" (user.handle) } "." }
+            @if links.is_empty() {
+                p { "No tracked links yet: put brands' products in your shop ("
+                    code { "PUT /v1/creators/{id}/shop" } ") and each gets one." }
+            } @else {
+                table #shop-links {
+                    thead { tr {
+                        th scope="col" { "Product" } th scope="col" { "Link" }
+                        th.num scope="col" { "Clicks" } th.num scope="col" { "Orders" }
+                        th.num scope="col" { "Conversion" } th.num scope="col" { "Commission" }
+                        th.num scope="col" { "Per click" }
+                    } }
+                    tbody {
+                        @for l in links {
+                            @let earned: Vec<Money> = l.commission.iter().map(|(c, a)| Money::new(*a, *c)).collect();
+                            @let per_click: Vec<Money> = earned.iter().filter_map(|m| shop::per_click(*m, l.clicks)).collect();
+                            tr data-code=(l.code) {
+                                th scope="row" { (titles.get(&l.code).map_or(l.product_id.as_str(), String::as_str)) }
+                                td { code { (l.code) } }
+                                td.num.clicks { (l.clicks) }
+                                td.num.orders { (l.orders) }
+                                td.num.conversion { (conversion(l.orders, l.clicks)) }
+                                td.num.commission { (money_list(&earned)) }
+                                td.num.per-click { (money_list(&per_click)) }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Commission" }
+            @if commission.is_empty() {
+                p { "No commission yet." }
+            } @else {
+                table #shop-commission {
+                    thead { tr {
+                        th scope="col" { "Currency" }
+                        th.num scope="col" { "Pending" } th.num scope="col" { "Locked" }
+                        @if fee_taken {
+                            th.num scope="col" { "Your share, pending" } th.num scope="col" { "Your share, locked" }
+                        }
+                    } }
+                    tbody {
+                        @for c in commission {
+                            tr data-currency=(c.currency) {
+                                th scope="row" { (c.currency) }
+                                td.num.pending { (amount(c.pending)) " (" (orders(c.pending_orders)) ")" }
+                                td.num.locked { (amount(c.locked)) " (" (orders(c.locked_orders)) ")" }
+                                @if fee_taken {
+                                    td.num.pending-share { (amount(c.pending_share)) }
+                                    td.num.locked-share { (amount(c.locked_share)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.muted {
+                    "Orders by your links and your coupon codes. A commission is pending while the buyer may "
+                    "still return the order (the product's return window), and shrinks with what is returned; "
+                    "then it is locked, and your share is released to your available balance."
+                }
+            }
+        }
+    }
+}
+
+/// `1 order`, `3 orders`.
+fn orders(n: i64) -> String {
+    if n == 1 {
+        "1 order".to_owned()
+    } else {
+        format!("{n} orders")
+    }
 }
 
 fn money_list(amounts: &[money::Money]) -> String {

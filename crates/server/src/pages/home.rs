@@ -1,4 +1,5 @@
-//! `/`: the lives that are on now, and how to sign in (with the demo's accounts, in a demo).
+//! `/`: the lives that are on now, and how to sign in (with the demo's accounts, and a
+//! link to the demo creator's shop, in a demo).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -54,6 +55,18 @@ pub(crate) async fn home(
                 }
             }
         }
+        @if let Some(demo) = demo {
+            section.card {
+                h2 { "Shops" }
+                p {
+                    "A creator's shop is public: "
+                    a #demo-shop href={"/shop/" (demo.creator_handle)} { "@" (demo.creator_handle) "'s shop" }
+                    " shows the products of @" (demo.brand_handle) " with the creator's tracked links. "
+                    "The brand sees what each creator sold on its page, "
+                    a href="/brand" { "/brand" } " (signed in as the brand)."
+                }
+            }
+        }
         @if visitor.0.is_none() {
             section.card {
                 h2 { "Sign in" }
@@ -61,7 +74,7 @@ pub(crate) async fn home(
                     "Ovation runs beside a platform's app: the platform creates your account and gives you a token "
                     "(" code { "POST /v1/accounts/{id}/tokens" } "). "
                     a href="/signin" { "Sign in with it" } " to watch a live, buy badges and comment; "
-                    "a creator sees their dashboard, the operator signs in with the admin token."
+                    "a creator sees their dashboard, a brand its page; the operator signs in with the admin token."
                 }
                 @if let (Some(demo), Some(csrf)) = (demo, &csrf) {
                     h3 { "Demo accounts" }
@@ -71,6 +84,7 @@ pub(crate) async fn home(
                             (demo_signin(csrf, token, &format!("Viewer @{handle}"), &format!("/lives/{}", demo.live_id)))
                         }
                         (demo_signin(csrf, &demo.creator.1, &format!("Creator @{}", demo.creator_handle), "/creator"))
+                        (demo_signin(csrf, &demo.brand.1, &format!("Brand @{}", demo.brand_handle), "/brand"))
                         (demo_signin(csrf, &demo.admin_token, "Operator", "/admin"))
                     }
                 }

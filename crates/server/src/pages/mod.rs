@@ -1,5 +1,6 @@
 //! Ovation's own pages: the lives on now, a live's page (chat, badges, the goal), the
-//! creator's dashboard and the operator's view, with sign-in by session cookie.
+//! creator's dashboard, a creator's public shop, a brand's page and the operator's view,
+//! with sign-in by session cookie.
 //!
 //! Pages are rendered on the server (maud) from the same store reads as the API. What a
 //! page changes goes through the API itself: its script calls `/app/v1/…`, the API's routes
@@ -9,10 +10,12 @@
 
 mod admin;
 mod auth;
+mod brand;
 mod creator;
 mod home;
 mod layout;
 mod live;
+mod shop;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
@@ -44,6 +47,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/lives/{id}", get(live::live_page))
         .route("/creator", get(creator::dashboard))
         .route("/admin", get(admin::admin))
+        .route("/shop/{handle}", get(shop::shop_page))
+        .route("/brand", get(brand::brand_page))
         .route("/assets/ovation.css", get(stylesheet))
         .route("/assets/ovation.js", get(script))
         .with_state(state)

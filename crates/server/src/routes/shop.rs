@@ -340,7 +340,8 @@ pub(crate) fn product_body(p: &Product) -> ProductBody {
     }
 }
 
-fn link_url(state: &AppState, code: &str) -> String {
+/// A link's full tracked URL, `<public url>/r/<code>` (the pages show the same).
+pub(crate) fn link_url(state: &AppState, code: &str) -> String {
     format!("{}/r/{code}", state.config.public_url)
 }
 
@@ -1082,12 +1083,14 @@ pub(crate) async fn creator_stats(
                 clicks: s.clicks,
                 orders: s.orders,
                 commission: money_list(&s.commission),
-                earnings_per_click: money_list(
-                    &s.commission
-                        .iter()
-                        .map(|(c, a)| (*c, if s.clicks > 0 { a / s.clicks } else { 0 }))
-                        .collect(),
-                ),
+                earnings_per_click: s
+                    .commission
+                    .iter()
+                    .map(|(c, a)| {
+                        let per_click = shop::per_click(Money::new(*a, *c), s.clicks);
+                        MoneyBody::from(per_click.unwrap_or(Money::zero(*c)))
+                    })
+                    .collect(),
             })
             .collect(),
     }))

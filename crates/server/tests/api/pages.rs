@@ -1,6 +1,7 @@
 //! The pages over plain HTTP: sign-in and its cookie, CSRF on every form and change, the
 //! API behind the session, who may open which page, what the pages show (on both stores:
-//! the dashboard's reads are SQL of their own), and the badge goal of the API.
+//! the dashboard's and the shop pages' reads are SQL of their own), and the badge goal of
+//! the API.
 
 use testkit::conformance;
 
@@ -640,6 +641,322 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
     .await;
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], next.as_str());
+    // The demo's shop: its brand's four products, with clicks and three orders (two by
+    // click, one by coupon) that the brand's page counts.
+    let shop = format!("/shop/{}", demo.creator_handle);
+    assert!(html.contains(&format!("href=\"{shop}\"")), "{html}");
+    assert!(
+        html.contains(&format!("Sign in as Brand @{}", demo.brand_handle)),
+        "{html}"
+    );
+    let (status, html, _) = page(&app, "", &shop).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("<li class=\"product\"").count(), 4, "{html}");
+    let brand = sign_in(&app, &demo.brand.1).await;
+    let (status, html, _) = page(&app, &brand.cookie, "/brand").await;
+    assert_eq!(status, 200, "{html}");
+    let row = row_of(&html, &format!("data-creator=\"{}\"", demo.creator_handle));
+    for expected in [
+        "<td class=\"num clicks\">4</td>",
+        "<td class=\"num orders\">3</td>",
+        // 24.00 + 2 × 18.50 + 42.00, at 12 %, 15 % and 10 %.
+        "<td class=\"num sales\">103.00 USD</td>",
+        "<td class=\"num commission\">12.63 USD</td>",
+    ] {
+        assert!(row.contains(expected), "{expected}: {row}");
+    }
+}
+
+/// The table row of `html` holding `marker`, from its `<tr` to its `</tr>`.
+fn row_of<'a>(html: &'a str, marker: &str) -> &'a str {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} is on the page: {html}"));
+    let start = html[..at].rfind("<tr").expect("a row");
+    let end = at + html[at..].find("</tr>").expect("the row's end");
+    &html[start..end]
+}
+
+/// A brand with US$500.00 and ¥10,000 in its wallets; asserts each step.
+async fn funded_brand(app: &TestApp, handle: &str) -> crate::common::User {
+    let brand = app.user(handle, "brand", "US", None, None).await;
+    for amount in [
+        json!({"amount": 50_000, "currency": "USD"}),
+        json!({"amount": 10_000, "currency": "JPY"}),
+    ] {
+        let (status, body) = app
+            .post(
+                "/v1/wallet/topups",
+                Some(&brand.token),
+                &json!({"amount": amount, "payment_method": "pm_card_visa"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    brand
+}
+
+/// Lists a product; asserts 201 and returns its id.
+async fn listed(app: &TestApp, brand: &crate::common::User, body: Value) -> String {
+    let (status, product) = app.post("/v1/products", Some(&brand.token), &body).await;
+    assert_eq!(status, 201, "{product}");
+    string(&product, "id").to_owned()
+}
+
+/// Reports an order; asserts 201 and returns it.
+async fn ordered(app: &TestApp, brand: &crate::common::User, body: Value) -> Value {
+    let (status, order) = app.post("/v1/shop/orders", Some(&brand.token), &body).await;
+    assert_eq!(status, 201, "{order}");
+    order
+}
+
+#[conformance]
+async fn the_shop_pages_show_a_creators_products_links_and_commission_and_a_brands_sales() {
+    let app = crate::common::spawn_app_with(|c| {
+        c.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let lumen = funded_brand(&app, "lumen").await;
+    let ana = app.creator("ana").await;
+    let sketchbook = listed(
+        &app,
+        &lumen,
+        json!({"title": "Linen sketchbook <A5>", "url": "https://lumen.example/sketchbook",
+               "price": {"amount": 2_400, "currency": "USD"}, "category": "stationery",
+               "commission_bps": 1_250}),
+    )
+    .await;
+    // In yen, which has no minor unit; returns end with the order.
+    let palette = listed(
+        &app,
+        &lumen,
+        json!({"title": "Pocket palette", "url": "https://lumen.example/palette",
+               "price": {"amount": 1_500, "currency": "JPY"}, "category": "art supplies",
+               "commission_bps": 1_000, "return_window_days": 0}),
+    )
+    .await;
+    let (status, shop) = put(
+        &app,
+        &format!("/v1/creators/{}/shop", ana.id),
+        &ana.token,
+        json!({"products": [palette, sketchbook]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{shop}");
+    let palette_code = string(&shop["products"][0]["link"], "code").to_owned();
+    let sketchbook_code = string(&shop["products"][1]["link"], "code").to_owned();
+
+    // The public page: no sign-in, the shop's order, prices per currency, escaped titles,
+    // the tracked links.
+    let (status, html, _) = page(&app, "", "/shop/ana").await;
+    assert_eq!(status, 200, "{html}");
+    let palette_at = html.find("Pocket palette").expect("the palette");
+    let sketchbook_at = html
+        .find("Linen sketchbook &lt;A5&gt;")
+        .expect("the sketchbook, escaped");
+    assert!(palette_at < sketchbook_at, "in the shop's order: {html}");
+    for expected in [
+        "24.00 USD".to_owned(),
+        "1500 JPY".to_owned(),
+        "stationery".to_owned(),
+        format!("href=\"{}\"", string(&shop["products"][0]["link"], "url")),
+        format!("/r/{sketchbook_code}\""),
+    ] {
+        assert!(html.contains(&expected), "{expected}: {html}");
+    }
+    for nobody in ["/shop/nobody", "/shop/lumen", "/shop/NOT%20A%20HANDLE"] {
+        let (status, html, _) = page(&app, "", nobody).await;
+        assert_eq!(status, 404, "{nobody}: {html}");
+        assert!(html.contains("There is no such shop."), "{html}");
+    }
+
+    // Three clients click the sketchbook's link, one of them twice (counted once); one buys
+    // two. A coupon order of a palette locks at once (no return window); a second one is
+    // returned whole, and counts nowhere.
+    let mut first = None;
+    for (n, address) in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1"]
+        .into_iter()
+        .enumerate()
+    {
+        let response = client()
+            .get(app.url(&format!("/r/{sketchbook_code}")))
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0 Safari/537.36",
+            )
+            .header("x-forwarded-for", address)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status().as_u16(), 302, "click {n}");
+        let location = response.headers()[LOCATION]
+            .to_str()
+            .expect("text")
+            .to_owned();
+        first.get_or_insert(location.split("ovc=").nth(1).expect("an ovc").to_owned());
+    }
+    let by_click = ordered(
+        &app,
+        &lumen,
+        json!({"order_id": "L-1", "click_id": first,
+               "items": [{"product_id": sketchbook, "quantity": 2, "amount": {"amount": 4_800, "currency": "USD"}}]}),
+    )
+    .await;
+    assert_eq!(by_click["attribution"], json!("click"), "{by_click}");
+    let (status, _) = app
+        .post(
+            "/v1/coupons",
+            Some(&ana.token),
+            &json!({"brand_id": lumen.id, "code": "ANA10"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let yen = json!({"product_id": palette, "quantity": 1, "amount": {"amount": 1_500, "currency": "JPY"}});
+    ordered(
+        &app,
+        &lumen,
+        json!({"order_id": "L-2", "coupon": "ANA10", "items": [yen]}),
+    )
+    .await;
+    let returned = ordered(
+        &app,
+        &lumen,
+        json!({"order_id": "L-3", "coupon": "ANA10",
+               "items": [{"product_id": sketchbook, "quantity": 1, "amount": {"amount": 2_400, "currency": "USD"}}]}),
+    )
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/shop/orders/{}/returns", string(&returned, "id")),
+            Some(&lumen.token),
+            &json!({"items": [{"product_id": sketchbook, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("reversed")),
+        "{body}"
+    );
+
+    // The creator's dashboard: each link's figures; commission pending and locked.
+    let creator = sign_in(&app, &ana.token).await;
+    let (status, html, _) = page(&app, &creator.cookie, "/creator").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("href=\"/shop/ana\""), "{html}");
+    let row = row_of(&html, &format!("data-code=\"{sketchbook_code}\""));
+    for expected in [
+        "Linen sketchbook &lt;A5&gt;",
+        "<td class=\"num clicks\">3</td>",
+        "<td class=\"num orders\">1</td>",
+        "<td class=\"num conversion\">33.3 %</td>",
+        // 12.5 % of 48.00; per click 600 / 3.
+        "<td class=\"num commission\">6.00 USD</td>",
+        "<td class=\"num per-click\">2.00 USD</td>",
+    ] {
+        assert!(row.contains(expected), "{expected}: {row}");
+    }
+    let row = row_of(&html, &format!("data-code=\"{palette_code}\""));
+    for expected in [
+        "<td class=\"num clicks\">0</td>",
+        "<td class=\"num conversion\">—</td>",
+        "<td class=\"num per-click\">—</td>",
+    ] {
+        assert!(row.contains(expected), "{expected}: {row}");
+    }
+    let commission = table_of(&html, "shop-commission");
+    let row = row_of(commission, "data-currency=\"USD\"");
+    assert!(
+        row.contains("6.00 USD (1 order)"),
+        "the reversed order is not pending: {row}"
+    );
+    assert!(row.contains("0.00 USD (0 orders)"), "{row}");
+    let row = row_of(commission, "data-currency=\"JPY\"");
+    assert!(row.contains("0 JPY (0 orders)"), "{row}");
+    assert!(row.contains("150 JPY (1 order)"), "locked: {row}");
+
+    // The brand's page: wallet, products, sales by creator, commission paid.
+    let brand = sign_in(&app, &lumen.token).await;
+    let (status, html, _) = page(&app, &brand.cookie, "/brand").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in [
+        // 500.00 less 6.00 (the returned order's commission came back), and ¥10,000 less ¥150.
+        "<td class=\"num balance\">494.00 USD</td>",
+        "<td class=\"num balance\">9850 JPY</td>",
+        "<td class=\"num rate\">12.5 %</td>",
+        "<td class=\"num rate\">10 %</td>",
+        "Linen sketchbook &lt;A5&gt;",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    let row = row_of(&html, "data-creator=\"ana\"");
+    for expected in [
+        "href=\"/shop/ana\"",
+        "<td class=\"num clicks\">3</td>",
+        "<td class=\"num orders\">3</td>",
+        "6.00 USD",
+        "150 JPY",
+    ] {
+        assert!(row.contains(expected), "{expected}: {row}");
+    }
+    let paid = paragraph_of(&html, "commission-paid");
+    assert!(
+        paid.contains("6.00 USD") && paid.contains("150 JPY"),
+        "{paid}"
+    );
+}
+
+/// The element of `html` with the id `id`, from its id to the first `</end>` after it.
+fn element_of<'a>(html: &'a str, id: &str, end: &str) -> &'a str {
+    let marker = format!("id=\"{id}\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("#{id} is on the page: {html}"));
+    let close = format!("</{end}>");
+    &html[at..at + html[at..].find(&close).expect("the element's end")]
+}
+
+/// The table `#id` of `html`.
+fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
+    element_of(html, id, "table")
+}
+
+/// The paragraph `#id` of `html`.
+fn paragraph_of<'a>(html: &'a str, id: &str) -> &'a str {
+    element_of(html, id, "p")
+}
+
+#[conformance]
+async fn the_brand_page_is_a_brands_and_a_brand_lands_on_it() {
+    let app = spawn_app().await;
+    let lumen = app.user("lumen", "brand", "US", None, None).await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let (status, _, location) = page(&app, "", "/brand").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/signin?next=%2Fbrand"))
+    );
+    for token in [ana.token.as_str(), bob.token.as_str(), ADMIN] {
+        let who = sign_in(&app, token).await;
+        let (status, html, _) = page(&app, &who.cookie, "/brand").await;
+        assert_eq!(status, 403, "{html}");
+        assert!(!html.contains("Sales by creator"), "{html}");
+    }
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = post_signin(&app, &cookie, &[("token", &lumen.token), ("csrf", &csrf)]).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], "/brand");
+    let brand = sign_in(&app, &lumen.token).await;
+    let (status, html, _) = page(&app, &brand.cookie, "/brand").await;
+    assert_eq!(status, 200, "{html}");
+    for expected in [
+        "@lumen",
+        "Nothing in the wallet yet",
+        "No products yet",
+        "href=\"/brand\"",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
 }
 
 #[conformance]

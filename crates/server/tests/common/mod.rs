@@ -48,6 +48,21 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// A server whose configuration `configure` changed from the defaults.
 pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) -> TestApp {
+    spawn_app_on(0, configure).await
+}
+
+/// A server on a port chosen before it starts, whose `public_url` is its own address: the
+/// tracked links it hands out lead back to it.
+pub(crate) async fn spawn_app_reachable(configure: impl FnOnce(&mut server::Config)) -> TestApp {
+    let port = testkit::free_port();
+    spawn_app_on(port, |c| {
+        c.public_url = format!("http://127.0.0.1:{port}");
+        configure(c);
+    })
+    .await
+}
+
+async fn spawn_app_on(port: u16, configure: impl FnOnce(&mut server::Config)) -> TestApp {
     let db = testkit::TestDb::fresh().await;
     let mut config = server::Config::for_database(db.url());
     config.admin_token = Some(secrecy::SecretString::from(ADMIN));
@@ -55,9 +70,9 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut server::Config)) 
     let app = server::App::build(config).await.expect("the app builds");
     let admin_token = app.admin_token.clone();
     let state = app.state.clone();
-    let (listener, addr) = server::bind(([127, 0, 0, 1], 0).into())
+    let (listener, addr) = server::bind(([127, 0, 0, 1], port).into())
         .await
-        .expect("port 0 binds");
+        .expect("the port binds");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = app

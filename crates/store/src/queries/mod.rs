@@ -18,6 +18,7 @@ pub(crate) mod purchases;
 pub(crate) mod sandbox;
 pub(crate) mod sessions;
 pub(crate) mod shop;
+pub(crate) mod shop_pages;
 pub(crate) mod topups;
 pub(crate) mod users;
 

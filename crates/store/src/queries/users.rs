@@ -117,6 +117,21 @@ impl Store {
         .transpose())
     }
 
+    /// A user by handle.
+    pub async fn user_by_handle(&self, handle: &live::Handle) -> Result<Option<User>, StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE handle = $1"
+        ))
+        .bind(handle.as_str())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose())
+    }
+
     /// Stores a token's hash for a user.
     pub async fn insert_token(&self, hash: &str, user: &UserId) -> Result<(), StoreError> {
         with_pool!(&self.db, pool => sqlx::query("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
