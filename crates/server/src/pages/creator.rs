@@ -117,8 +117,8 @@ pub(crate) async fn dashboard(
                     }
                 }
                 p.muted {
-                    "Income is pending for " (state.config.hold_period.as_secs() / 86_400)
-                    " days, then available; payouts pay the available balance once it reaches the minimum."
+                    "Badge income is pending for " (state.config.hold_period.as_secs() / 86_400)
+                    " days, shop commissions until their order's return window closes; then it is available, and payouts pay the available balance once it reaches the minimum."
                 }
             }
         }
