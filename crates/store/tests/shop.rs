@@ -167,3 +167,66 @@ async fn an_order_id_reported_by_concurrent_batches_is_booked_once() {
     assert_eq!(stored.coupon.as_deref(), Some("ANA10"));
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
+
+#[conformance]
+async fn a_creator_s_daily_income_counts_their_share_of_shop_orders() {
+    let (store, _db) = open().await;
+    let (brand, creator, _) = shop(&store).await;
+    let now = store::now();
+    let topup = store::Topup {
+        id: store::TopupId::generate(),
+        user_id: brand.clone(),
+        amount: Money::new(1_000, Currency::USD),
+        processor_fee: Money::zero(Currency::USD),
+        payment_id: "pi_brand".into(),
+        status: store::TopupStatus::Succeeded,
+        created_at: now,
+    };
+    let applied = store
+        .writer()
+        .submit(postings::rules::topup_job(&topup, None))
+        .await
+        .expect("submits");
+    assert_eq!(applied, Outcome::Applied);
+    let lines = vec![shop::Line {
+        product_id: "prod_x".into(),
+        quantity: 1,
+        returned: 0,
+        amount: Money::new(3_000, Currency::USD),
+        commission_bps: Bps::new(1_000).expect("bps"),
+        return_window_days: 30,
+    }];
+    let order = ShopOrder {
+        id: ShopOrderId::generate(),
+        order_id: "A-1".into(),
+        brand_id: brand,
+        creator_id: Some(creator.clone()),
+        attribution: OrderAttribution::Coupon,
+        click_id: None,
+        link: None,
+        coupon: Some("ANA10".into()),
+        locks_at: shop::locks_at(now, &lines),
+        lines,
+        commission: Money::new(300, Currency::USD),
+        platform_fee: Money::new(60, Currency::USD),
+        creator_share: Money::new(240, Currency::USD),
+        returns: 0,
+        hold_id: None,
+        ordered_at: now,
+        created_at: now,
+        updated_at: now,
+    };
+    let booked = store
+        .writer()
+        .submit(postings::rules::order_job(&order, None))
+        .await
+        .expect("submits");
+    assert_eq!(booked, Outcome::Applied);
+    let days = store
+        .daily_income(&creator, now - time::Duration::days(1))
+        .await
+        .expect("reads");
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].amount, Money::new(240, Currency::USD));
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}

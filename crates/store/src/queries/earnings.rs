@@ -184,16 +184,21 @@ impl Store {
     }
 
     /// A creator's income per day (UTC) and currency since `since`, oldest first: the
-    /// share and match of the purchases made that day that still stand.
+    /// share and match of the purchases made that day that still stand, and their share of
+    /// the shop orders booked that day (after returns).
     pub async fn daily_income(
         &self,
         creator: &UserId,
         since: OffsetDateTime,
     ) -> Result<Vec<DailyIncome>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "SELECT created_at / 86400000000 AS d, currency, CAST(SUM(creator_share + match_amount) AS BIGINT) AS amount \
-             FROM purchases WHERE creator_id = $1 AND status = 'succeeded' AND created_at >= $2 \
-             GROUP BY created_at / 86400000000, currency ORDER BY d, currency",
+            "SELECT d, currency, CAST(SUM(amount) AS BIGINT) AS amount FROM ( \
+                 SELECT created_at / 86400000000 AS d, currency, creator_share + match_amount AS amount \
+                 FROM purchases WHERE creator_id = $1 AND status = 'succeeded' AND created_at >= $2 \
+                 UNION ALL \
+                 SELECT created_at / 86400000000 AS d, currency, creator_share AS amount \
+                 FROM shop_orders WHERE creator_id = $1 AND created_at >= $2 \
+             ) AS income GROUP BY d, currency ORDER BY d, currency",
         )
         .bind(creator.as_str())
         .bind(to_micros(since))
