@@ -98,6 +98,8 @@ async fn measure(args: &PayoutsArgs, mut config: server::Config) -> anyhow::Resu
     let verify_started = Instant::now();
     let verify = store.verify_ledger().await?;
     let verify_time = verify_started.elapsed();
+    // The app's background tasks (the sandbox's settle loop) stop before the store closes.
+    app.state.shutdown.send_replace(true);
     store.close().await;
 
     let mut block =
