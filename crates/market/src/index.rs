@@ -1,19 +1,25 @@
 //! The in-memory index that ranks many creators for a brief.
 //!
-//! Creators live in compact rows in a slab (a removed creator's slot is reused), with an
-//! inverted list of slots per niche so a brief scores only the creators in its niches, and
-//! [`CohortStats`] kept up to date on every change. An upsert of a known creator takes the
-//! old row out of its niche lists and cohort and puts the new one in: no rebuild. [`Index::top`]
-//! scores the candidates, keeps the best `n` of each tier in bounded heaps (the fair re-ranking
-//! never needs more than `n` of one tier), and re-ranks the pool with [`fair_order_with_shares`],
-//! the shares being of the quality of every candidate scored.
+//! Creators live in slots (a removed creator's slot is reused). What scoring reads is kept in
+//! columns, one entry per slot — tier, engagement, views per follower, reliability — and each
+//! creator's niches and audience shares in one flat arena, so scoring a niche's creators walks
+//! memory mostly in order instead of chasing a pointer per creator. What only a match or an
+//! update needs (the id, ratings, positions in the niche lists) is kept apart.
+//!
+//! An inverted list of slots per niche lets a brief score only the creators in its niches, and
+//! [`CohortStats`] are kept up to date on every change: an upsert of a known creator takes the
+//! old entry out of its niche lists and cohort and puts the new one in, with no rebuild (the
+//! arena compacts itself once half of it is stale). [`Index::top`] scores the candidates,
+//! keeps the best `n` of each tier in bounded heaps (the fair re-ranking never needs more than
+//! `n` of one tier) and re-ranks that pool with [`fair_order_with_shares`], the shares being
+//! of the quality of every candidate scored.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::MarketError;
 use crate::fair::{Candidate, fair_order_with_shares, tier_shares_bps};
-use crate::profile::{Brief, Creator, Deliveries, Ratings};
+use crate::profile::{Brief, Creator, Ratings};
 use crate::score::{
     CohortStats, Parts, Percentiles, fit_bps, niche_bps, quality_bps, reliability_bps,
     views_per_follower_bps,
@@ -40,21 +46,35 @@ pub struct Match {
 /// indexed) on a tie, so rankings are deterministic.
 type Key = (u32, Reverse<u32>);
 
-/// A creator as the index keeps them: names interned, only what scoring reads.
+/// The tier column's value for an empty slot.
+const EMPTY: u8 = u8::MAX;
+
+/// How many distinct country codes and age ranges the index interns: a key and a share
+/// (≤ 10,000) are packed into one `u32` of the arena.
+const MAX_KEYS: usize = 1 << 16;
+
+/// Where a slot's niches, countries and ages lie in the arena, one after the other.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    niches: u16,
+    countries: u16,
+    ages: u16,
+}
+
+impl Span {
+    fn len(self) -> usize {
+        usize::from(self.niches) + usize::from(self.countries) + usize::from(self.ages)
+    }
+}
+
+/// What only a match or an update reads.
 #[derive(Debug, Clone)]
-struct Row {
+struct Cold {
     id: String,
-    tier: Tier,
-    engagement_bps: u32,
-    views_bps: u32,
-    /// (interned country, share in bps).
-    countries: Box<[(u32, u32)]>,
-    /// (interned age range, share in bps).
-    ages: Box<[(u32, u32)]>,
     /// (interned niche, position in that niche's list).
-    niches: Vec<(u32, u32)>,
+    niche_positions: Vec<(u32, u32)>,
     ratings: Ratings,
-    deliveries: Deliveries,
 }
 
 /// The brief with its names resolved against the index.
@@ -69,7 +89,16 @@ struct Resolved {
 /// Creators indexed for ranking; see the module docs.
 #[derive(Debug, Default)]
 pub struct Index {
-    rows: Vec<Option<Row>>,
+    tier: Vec<u8>,
+    engagement: Vec<u16>,
+    views: Vec<u16>,
+    reliability: Vec<u16>,
+    span: Vec<Span>,
+    /// Niche ids, then `key << 16 | share` for countries, then for ages, per slot.
+    arena: Vec<u32>,
+    /// Arena entries no span points at any more.
+    stale: usize,
+    cold: Vec<Option<Cold>>,
     free: Vec<u32>,
     by_id: HashMap<String, u32>,
     niche_ids: HashMap<String, u32>,
@@ -100,21 +129,7 @@ impl Index {
     /// and cohorts as their niches and followers changed.
     pub fn upsert(&mut self, creator: &Creator) -> Result<(), MarketError> {
         creator.validate()?;
-        let slot = match self.by_id.get(&creator.id) {
-            Some(&slot) => {
-                self.unlink(slot);
-                slot
-            }
-            None => match self.free.pop() {
-                Some(slot) => slot,
-                None => {
-                    let slot =
-                        u32::try_from(self.rows.len()).map_err(|_| MarketError::IndexFull)?;
-                    self.rows.push(None);
-                    slot
-                }
-            },
-        };
+        let too_many = |n: usize| u16::try_from(n).map_err(|_| MarketError::TooManyEntries);
         let mut niches: Vec<u32> = creator
             .niches
             .iter()
@@ -122,7 +137,33 @@ impl Index {
             .collect();
         niches.sort_unstable();
         niches.dedup();
-        let niches = niches
+        let span_niches = too_many(niches.len())?;
+        let countries = too_many(creator.audience_countries.len())?;
+        let ages = too_many(creator.audience_ages.len())?;
+        let mut packed = Vec::with_capacity(usize::from(countries) + usize::from(ages));
+        for (key, &share) in creator
+            .audience_countries
+            .iter()
+            .chain(&creator.audience_ages)
+        {
+            packed.push(self.intern_key(key)? << 16 | share.min(0xFFFF));
+        }
+        let start = u32::try_from(self.arena.len()).map_err(|_| MarketError::IndexFull)?;
+
+        let slot = match self.by_id.get(&creator.id) {
+            Some(&slot) => {
+                self.unlink(slot);
+                slot
+            }
+            None => match self.free.pop() {
+                Some(slot) => slot,
+                None => self.push_slot()?,
+            },
+        };
+        let i = slot as usize;
+        self.arena.extend_from_slice(&niches);
+        self.arena.extend_from_slice(&packed);
+        let niche_positions = niches
             .into_iter()
             .map(|n| {
                 let list = &mut self.niche_lists[n as usize];
@@ -131,31 +172,31 @@ impl Index {
                 (n, pos)
             })
             .collect();
-        let countries = creator
-            .audience_countries
-            .iter()
-            .map(|(k, &v)| (self.intern_key(k), v))
-            .collect();
-        let ages = creator
-            .audience_ages
-            .iter()
-            .map(|(k, &v)| (self.intern_key(k), v))
-            .collect();
-        let row = Row {
-            id: creator.id.clone(),
-            tier: creator.tier(),
-            engagement_bps: creator.engagement_bps,
-            views_bps: views_per_follower_bps(creator.avg_views, creator.followers),
+        let tier = creator.tier();
+        let engagement = u16::try_from(creator.engagement_bps).unwrap_or(u16::MAX);
+        let views = u16::try_from(views_per_follower_bps(creator.avg_views, creator.followers))
+            .unwrap_or(u16::MAX);
+        let reliability = reliability_bps(creator.ratings, creator.deliveries);
+        self.tier[i] = u8::try_from(tier.index()).unwrap_or(EMPTY);
+        self.engagement[i] = engagement;
+        self.views[i] = views;
+        self.reliability[i] = u16::try_from(reliability).unwrap_or(u16::MAX);
+        self.span[i] = Span {
+            start,
+            niches: span_niches,
             countries,
             ages,
-            niches,
-            ratings: creator.ratings,
-            deliveries: creator.deliveries,
         };
-        self.stats
-            .insert(row.tier, row.engagement_bps, row.views_bps);
+        self.cold[i] = Some(Cold {
+            id: creator.id.clone(),
+            niche_positions,
+            ratings: creator.ratings,
+        });
+        self.stats.insert(tier, engagement.into(), views.into());
         self.by_id.insert(creator.id.clone(), slot);
-        self.rows[slot as usize] = Some(row);
+        if self.stale > self.arena.len() / 2 {
+            self.compact();
+        }
         Ok(())
     }
 
@@ -165,7 +206,6 @@ impl Index {
             return false;
         };
         self.unlink(slot);
-        self.rows[slot as usize] = None;
         self.free.push(slot);
         true
     }
@@ -175,14 +215,13 @@ impl Index {
         if n == 0 {
             return Vec::new();
         }
-        let brief_ids = self.resolve(brief);
+        let resolved = self.resolve(brief);
         let percentiles = self.stats.percentiles();
         let mut quality = [0u64; 5];
         // Min-heaps of the best `n` keys per tier, the worst on top to be pushed out.
         let mut heaps: [BinaryHeap<Reverse<Key>>; 5] = Default::default();
-        let mut consider = |slot: u32, row: &Row| {
-            let parts = score_row(row, &brief_ids, &percentiles);
-            let t = row.tier.index();
+        let mut consider = |slot: u32, tier: Tier, parts: Parts| {
+            let t = tier.index();
             quality[t] += u64::from(parts.quality);
             let key = (parts.score(), Reverse(slot));
             let heap = &mut heaps[t];
@@ -194,21 +233,23 @@ impl Index {
             }
         };
         if brief.niches.is_empty() {
-            for (slot, row) in self.rows.iter().enumerate() {
-                if let (Some(row), Ok(slot)) = (row, u32::try_from(slot)) {
-                    consider(slot, row);
+            for slot in 0..self.tier.len() {
+                let Ok(slot) = u32::try_from(slot) else { break };
+                if let Some((tier, parts)) = self.score(slot, &resolved, &percentiles) {
+                    consider(slot, tier, parts);
                 }
             }
         } else {
-            for (i, &niche) in brief_ids.niches.iter().enumerate() {
-                let earlier = &brief_ids.niches[..i];
+            for (i, &niche) in resolved.niches.iter().enumerate() {
+                let earlier = &resolved.niches[..i];
                 for &slot in &self.niche_lists[niche as usize] {
-                    let Some(row) = self.row(slot) else { continue };
                     // A creator in two of the brief's niches is scored in the first only.
-                    if row.niches.iter().any(|(n, _)| earlier.contains(n)) {
+                    if self.niches(slot).iter().any(|n| earlier.contains(n)) {
                         continue;
                     }
-                    consider(slot, row);
+                    if let Some((tier, parts)) = self.score(slot, &resolved, &percentiles) {
+                        consider(slot, tier, parts);
+                    }
                 }
             }
         }
@@ -217,15 +258,17 @@ impl Index {
             .flat_map(|h| h.into_iter().map(|Reverse(key)| key))
             .collect();
         pool.sort_unstable_by(|a, b| b.cmp(a));
-        let scored: Vec<(&Row, Parts)> = pool
+        let scored: Vec<(u32, Tier, Parts)> = pool
             .iter()
-            .filter_map(|&(_, Reverse(slot))| self.row(slot))
-            .map(|row| (row, score_row(row, &brief_ids, &percentiles)))
+            .filter_map(|&(_, Reverse(slot))| {
+                let (tier, parts) = self.score(slot, &resolved, &percentiles)?;
+                Some((slot, tier, parts))
+            })
             .collect();
         let candidates: Vec<Candidate> = scored
             .iter()
-            .map(|(row, parts)| Candidate {
-                tier: row.tier,
+            .map(|&(_, tier, parts)| Candidate {
+                tier,
                 quality: parts.quality,
             })
             .collect();
@@ -233,32 +276,119 @@ impl Index {
         order
             .into_iter()
             .filter_map(|i| scored.get(i))
-            .map(|&(row, parts)| self.to_match(row, parts, brief, &brief_ids, &percentiles))
+            .filter_map(|&(slot, tier, parts)| {
+                self.to_match(slot, tier, parts, brief, &resolved, &percentiles)
+            })
             .collect()
     }
 
-    fn row(&self, slot: u32) -> Option<&Row> {
-        self.rows.get(slot as usize).and_then(Option::as_ref)
+    /// A slot's tier and score parts for a brief; `None` for an empty slot.
+    fn score(&self, slot: u32, brief: &Resolved, p: &Percentiles) -> Option<(Tier, Parts)> {
+        let i = slot as usize;
+        let tier = *Tier::ALL.get(usize::from(*self.tier.get(i)?))?;
+        let matched = self
+            .niches(slot)
+            .iter()
+            .filter(|n| brief.niches.contains(n))
+            .count();
+        let fit = fit_bps(
+            niche_bps(matched, brief.wanted_niches),
+            brief
+                .countries
+                .as_deref()
+                .map(|c| share_in(self.countries(slot), c)),
+            brief.ages.as_deref().map(|a| share_in(self.ages(slot), a)),
+        );
+        let quality = quality_bps(
+            p.engagement(tier, self.engagement[i].into()),
+            p.views(tier, self.views[i].into()),
+        );
+        let parts = Parts {
+            fit,
+            quality,
+            reliability: self.reliability[i].into(),
+        };
+        Some((tier, parts))
     }
 
-    /// Takes a slot's row out of its niche lists and cohort, leaving the slot empty.
+    fn arena_part(&self, slot: u32, skip: usize, len: u16) -> &[u32] {
+        let Some(span) = self.span.get(slot as usize) else {
+            return &[];
+        };
+        let start = span.start as usize + skip;
+        self.arena
+            .get(start..start + usize::from(len))
+            .unwrap_or(&[])
+    }
+
+    fn niches(&self, slot: u32) -> &[u32] {
+        let span = self.span.get(slot as usize).copied().unwrap_or_default();
+        self.arena_part(slot, 0, span.niches)
+    }
+
+    fn countries(&self, slot: u32) -> &[u32] {
+        let span = self.span.get(slot as usize).copied().unwrap_or_default();
+        self.arena_part(slot, usize::from(span.niches), span.countries)
+    }
+
+    fn ages(&self, slot: u32) -> &[u32] {
+        let span = self.span.get(slot as usize).copied().unwrap_or_default();
+        let skip = usize::from(span.niches) + usize::from(span.countries);
+        self.arena_part(slot, skip, span.ages)
+    }
+
+    fn push_slot(&mut self) -> Result<u32, MarketError> {
+        let slot = u32::try_from(self.tier.len()).map_err(|_| MarketError::IndexFull)?;
+        self.tier.push(EMPTY);
+        self.engagement.push(0);
+        self.views.push(0);
+        self.reliability.push(0);
+        self.span.push(Span::default());
+        self.cold.push(None);
+        Ok(slot)
+    }
+
+    /// Takes a slot's creator out of its niche lists and cohort, leaving the slot empty.
     fn unlink(&mut self, slot: u32) {
-        let Some(row) = self.rows.get_mut(slot as usize).and_then(Option::take) else {
+        let i = slot as usize;
+        let Some(cold) = self.cold.get_mut(i).and_then(Option::take) else {
             return;
         };
-        self.stats
-            .remove(row.tier, row.engagement_bps, row.views_bps);
-        for &(niche, pos) in &row.niches {
+        if let Some(tier) = self
+            .tier
+            .get(i)
+            .and_then(|&t| Tier::ALL.get(usize::from(t)))
+        {
+            self.stats
+                .remove(*tier, self.engagement[i].into(), self.views[i].into());
+        }
+        self.tier[i] = EMPTY;
+        self.stale += self.span[i].len();
+        self.span[i] = Span::default();
+        for &(niche, pos) in &cold.niche_positions {
             let list = &mut self.niche_lists[niche as usize];
             list.swap_remove(pos as usize);
-            // The last slot of the list moved into `pos`: tell its row.
+            // The list's last slot moved into `pos`: tell its creator.
             if let Some(&moved) = list.get(pos as usize)
-                && let Some(row) = self.rows.get_mut(moved as usize).and_then(Option::as_mut)
-                && let Some(entry) = row.niches.iter_mut().find(|(n, _)| *n == niche)
+                && let Some(other) = self.cold.get_mut(moved as usize).and_then(Option::as_mut)
+                && let Some(entry) = other.niche_positions.iter_mut().find(|(n, _)| *n == niche)
             {
                 entry.1 = pos;
             }
         }
+    }
+
+    /// Rewrites the arena without its stale entries, in slot order.
+    fn compact(&mut self) {
+        let mut arena = Vec::with_capacity(self.arena.len() - self.stale);
+        for span in &mut self.span {
+            let start = span.start as usize;
+            let part = self.arena.get(start..start + span.len()).unwrap_or(&[]);
+            span.start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
+            arena.extend_from_slice(part);
+        }
+        self.arena = arena;
+        self.stale = 0;
     }
 
     fn intern_niche(&mut self, niche: &str) -> u32 {
@@ -272,9 +402,16 @@ impl Index {
         id
     }
 
-    fn intern_key(&mut self, key: &str) -> u32 {
-        let next = u32::try_from(self.key_ids.len()).unwrap_or(u32::MAX);
-        *self.key_ids.entry(key.to_owned()).or_insert(next)
+    fn intern_key(&mut self, key: &str) -> Result<u32, MarketError> {
+        if let Some(&id) = self.key_ids.get(key) {
+            return Ok(id);
+        }
+        if self.key_ids.len() >= MAX_KEYS {
+            return Err(MarketError::TooManyEntries);
+        }
+        let id = u32::try_from(self.key_ids.len()).map_err(|_| MarketError::TooManyEntries)?;
+        self.key_ids.insert(key.to_owned(), id);
+        Ok(id)
     }
 
     fn resolve(&self, brief: &Brief) -> Resolved {
@@ -301,80 +438,57 @@ impl Index {
 
     fn to_match(
         &self,
-        row: &Row,
+        slot: u32,
+        tier: Tier,
         parts: Parts,
         brief: &Brief,
-        ids: &Resolved,
+        resolved: &Resolved,
         p: &Percentiles,
-    ) -> Match {
+    ) -> Option<Match> {
+        let cold = self.cold.get(slot as usize)?.as_ref()?;
+        let mine = self.niches(slot);
         let niche = brief
             .niches
             .iter()
             .find(|n| {
                 self.niche_ids
                     .get(n.as_str())
-                    .is_some_and(|id| row.niches.iter().any(|(m, _)| m == id))
+                    .is_some_and(|id| mine.contains(id))
             })
-            .map(String::as_str)
-            .or_else(|| {
-                row.niches
-                    .first()
-                    .and_then(|&(n, _)| self.niche_names.get(n as usize))
-                    .map(String::as_str)
-            });
-        let audience = ids
-            .countries
-            .as_deref()
-            .map(|c| (brief.countries.as_slice(), share_in(&row.countries, c)));
+            .or_else(|| mine.first().and_then(|&n| self.niche_names.get(n as usize)))
+            .map(String::as_str);
+        let audience = resolved.countries.as_deref().map(|c| {
+            (
+                brief.countries.as_slice(),
+                share_in(self.countries(slot), c),
+            )
+        });
         let facts = Facts {
             niche,
-            tier: row.tier,
+            tier,
             audience,
-            engagement_percentile_bps: Some(p.engagement(row.tier, row.engagement_bps)),
-            ratings: row.ratings,
+            engagement_percentile_bps: Some(
+                p.engagement(tier, self.engagement[slot as usize].into()),
+            ),
+            ratings: cold.ratings,
         };
-        Match {
-            creator_id: row.id.clone(),
-            tier: row.tier,
+        Some(Match {
+            creator_id: cold.id.clone(),
+            tier,
             score: parts.score(),
             parts,
             why: why(&facts),
-        }
+        })
     }
 }
 
-/// The audience share in `wanted` keys, in bps.
-fn share_in(shares: &[(u32, u32)], wanted: &[u32]) -> u32 {
-    shares
+/// The share of packed `key << 16 | share` entries whose key is `wanted`, in bps.
+fn share_in(packed: &[u32], wanted: &[u32]) -> u32 {
+    packed
         .iter()
-        .filter(|(k, _)| wanted.contains(k))
-        .map(|&(_, v)| v)
+        .filter(|&&p| wanted.contains(&(p >> 16)))
+        .map(|&p| p & 0xFFFF)
         .sum()
-}
-
-fn score_row(row: &Row, brief: &Resolved, p: &Percentiles) -> Parts {
-    let matched = row
-        .niches
-        .iter()
-        .filter(|(n, _)| brief.niches.contains(n))
-        .count();
-    let fit = fit_bps(
-        niche_bps(matched, brief.wanted_niches),
-        brief
-            .countries
-            .as_deref()
-            .map(|c| share_in(&row.countries, c)),
-        brief.ages.as_deref().map(|a| share_in(&row.ages, a)),
-    );
-    let quality = quality_bps(
-        p.engagement(row.tier, row.engagement_bps),
-        p.views(row.tier, row.views_bps),
-    );
-    Parts {
-        fit,
-        quality,
-        reliability: reliability_bps(row.ratings, row.deliveries),
-    }
 }
 
 #[cfg(test)]
@@ -385,6 +499,7 @@ mod tests {
 
     use super::*;
     use crate::fair::fair_order;
+    use crate::profile::Deliveries;
     use crate::score::CohortStats;
 
     fn usd() -> Currency {
@@ -683,6 +798,33 @@ mod tests {
                     "{b:?}, n = {n}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn creators_changed_many_times_rank_as_their_latest_selves() {
+        let mut rng = XorShift(11);
+        let mut creators: Vec<Creator> = (0..500).map(|i| synthetic(&mut rng, i)).collect();
+        let mut index = Index::new();
+        for c in &creators {
+            index.upsert(c).expect("valid");
+        }
+        // Every creator changes three times: new niches, followers, audience. The arena
+        // goes stale and compacts along the way.
+        for _ in 0..3 {
+            for (i, c) in creators.iter_mut().enumerate() {
+                *c = synthetic(&mut rng, i);
+                index.upsert(c).expect("valid");
+            }
+        }
+        assert_eq!(index.len(), 500);
+        assert!(index.stale <= index.arena.len() / 2);
+        for b in [brief(&["cooking", "music"], &["DE"]), brief(&[], &["US"])] {
+            assert_eq!(
+                ids(&index.top(&b, 50)),
+                brute_force(&creators, &b, 50),
+                "{b:?}"
+            );
         }
     }
 

@@ -52,6 +52,10 @@ pub enum MarketError {
     /// More creators than the index can address (2³² slots).
     #[error("the index holds at most 4294967295 creators")]
     IndexFull,
+    /// More niches, countries or age ranges than the index can hold (65,535 per creator,
+    /// 65,536 distinct countries and age ranges).
+    #[error("too many niches, countries or age ranges: at most 65535 per creator")]
+    TooManyEntries,
     /// A tier name not among nano, micro, mid, macro, mega.
     #[error("tier must be one of nano, micro, mid, macro, mega, got {0:?}")]
     UnknownTier(String),
