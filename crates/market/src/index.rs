@@ -11,7 +11,8 @@
 //! old entry out of its niche lists and cohort and puts the new one in, with no rebuild (the
 //! arena compacts itself once half of it is stale). [`Index::top`] scores the candidates,
 //! keeps the best `n` of each tier in bounded heaps (the fair re-ranking never needs more than
-//! `n` of one tier) and re-ranks that pool with [`fair_order_with_shares`], the shares being
+//! `n` of one tier; a candidate that could not enter its tier's heap even with a perfect fit
+//! is not read further) and re-ranks that pool with [`fair_order_with_shares`], the shares being
 //! of the quality of every candidate scored.
 
 use std::cmp::Reverse;
@@ -21,7 +22,7 @@ use crate::MarketError;
 use crate::fair::{Candidate, fair_order_with_shares, tier_shares_bps};
 use crate::profile::{Brief, Creator, Ratings};
 use crate::score::{
-    CohortStats, Parts, Percentiles, fit_bps, niche_bps, quality_bps, reliability_bps,
+    CohortStats, Parts, Percentiles, WHOLE_BPS, fit_bps, niche_bps, quality_bps, reliability_bps,
     views_per_follower_bps,
 };
 use crate::tier::Tier;
@@ -220,35 +221,63 @@ impl Index {
         let mut quality = [0u64; 5];
         // Min-heaps of the best `n` keys per tier, the worst on top to be pushed out.
         let mut heaps: [BinaryHeap<Reverse<Key>>; 5] = Default::default();
-        let mut consider = |slot: u32, tier: Tier, parts: Parts| {
+        let mut consider = |slot: u32| {
+            let Some((tier, quality_bps, reliability)) = self.standing(slot, &percentiles) else {
+                return;
+            };
             let t = tier.index();
-            quality[t] += u64::from(parts.quality);
-            let key = (parts.score(), Reverse(slot));
+            quality[t] += u64::from(quality_bps);
             let heap = &mut heaps[t];
-            if heap.len() < n {
-                heap.push(Reverse(key));
-            } else if heap.peek().is_some_and(|Reverse(worst)| key > *worst) {
-                heap.pop();
-                heap.push(Reverse(key));
-            }
-        };
-        if brief.niches.is_empty() {
-            for slot in 0..self.tier.len() {
-                let Ok(slot) = u32::try_from(slot) else { break };
-                if let Some((tier, parts)) = self.score(slot, &resolved, &percentiles) {
-                    consider(slot, tier, parts);
+            let worst = (heap.len() >= n)
+                .then(|| heap.peek().map(|Reverse(k)| *k))
+                .flatten();
+            // Fit is the only part that reads the arena: skip it when even a perfect fit
+            // would not make the tier's best `n` (the score only grows with fit).
+            if let Some(worst) = worst {
+                let ceiling = Parts {
+                    fit: WHOLE_BPS,
+                    quality: quality_bps,
+                    reliability,
+                };
+                if (ceiling.score(), Reverse(slot)) <= worst {
+                    return;
                 }
             }
+            let parts = Parts {
+                fit: self.fit(slot, &resolved),
+                quality: quality_bps,
+                reliability,
+            };
+            let key = (parts.score(), Reverse(slot));
+            match worst {
+                None => heap.push(Reverse(key)),
+                Some(worst) if key > worst => {
+                    heap.pop();
+                    heap.push(Reverse(key));
+                }
+                Some(_) => {}
+            }
+        };
+        if let [niche] = resolved.niches[..] {
+            for &slot in &self.niche_lists[niche as usize] {
+                consider(slot);
+            }
+        } else if brief.niches.is_empty() {
+            for slot in 0..self.tier.len() {
+                let Ok(slot) = u32::try_from(slot) else { break };
+                consider(slot);
+            }
         } else {
-            for (i, &niche) in resolved.niches.iter().enumerate() {
-                let earlier = &resolved.niches[..i];
+            // A creator in several of the brief's niches is scored once.
+            let mut seen = vec![0u64; self.tier.len().div_ceil(64)];
+            for &niche in &resolved.niches {
                 for &slot in &self.niche_lists[niche as usize] {
-                    // A creator in two of the brief's niches is scored in the first only.
-                    if self.niches(slot).iter().any(|n| earlier.contains(n)) {
-                        continue;
-                    }
-                    if let Some((tier, parts)) = self.score(slot, &resolved, &percentiles) {
-                        consider(slot, tier, parts);
+                    let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+                    if let Some(w) = seen.get_mut(word)
+                        && *w & bit == 0
+                    {
+                        *w |= bit;
+                        consider(slot);
                     }
                 }
             }
@@ -284,31 +313,41 @@ impl Index {
 
     /// A slot's tier and score parts for a brief; `None` for an empty slot.
     fn score(&self, slot: u32, brief: &Resolved, p: &Percentiles) -> Option<(Tier, Parts)> {
+        let (tier, quality, reliability) = self.standing(slot, p)?;
+        let parts = Parts {
+            fit: self.fit(slot, brief),
+            quality,
+            reliability,
+        };
+        Some((tier, parts))
+    }
+
+    /// A slot's tier, quality and reliability: what does not depend on the brief.
+    fn standing(&self, slot: u32, p: &Percentiles) -> Option<(Tier, u32, u32)> {
         let i = slot as usize;
         let tier = *Tier::ALL.get(usize::from(*self.tier.get(i)?))?;
+        let quality = quality_bps(
+            p.engagement(tier, self.engagement[i].into()),
+            p.views(tier, self.views[i].into()),
+        );
+        Some((tier, quality, self.reliability[i].into()))
+    }
+
+    /// A slot's fit with the brief.
+    fn fit(&self, slot: u32, brief: &Resolved) -> u32 {
         let matched = self
             .niches(slot)
             .iter()
             .filter(|n| brief.niches.contains(n))
             .count();
-        let fit = fit_bps(
+        fit_bps(
             niche_bps(matched, brief.wanted_niches),
             brief
                 .countries
                 .as_deref()
                 .map(|c| share_in(self.countries(slot), c)),
             brief.ages.as_deref().map(|a| share_in(self.ages(slot), a)),
-        );
-        let quality = quality_bps(
-            p.engagement(tier, self.engagement[i].into()),
-            p.views(tier, self.views[i].into()),
-        );
-        let parts = Parts {
-            fit,
-            quality,
-            reliability: self.reliability[i].into(),
-        };
-        Some((tier, parts))
+        )
     }
 
     fn arena_part(&self, slot: u32, skip: usize, len: u16) -> &[u32] {
