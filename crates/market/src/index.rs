@@ -764,6 +764,17 @@ mod tests {
 
     /// The same ranking the slow way: every candidate scored, sorted, fairly re-ranked.
     fn brute_force<'a>(creators: &'a [Creator], brief: &Brief, n: usize) -> Vec<&'a str> {
+        let slots: Vec<usize> = (0..creators.len()).collect();
+        brute_force_by_slot(creators, &slots, brief, n)
+    }
+
+    /// [`brute_force`] with each creator's slot given, which breaks ties between equal scores.
+    fn brute_force_by_slot<'a>(
+        creators: &'a [Creator],
+        slots: &[usize],
+        brief: &Brief,
+        n: usize,
+    ) -> Vec<&'a str> {
         let mut stats = CohortStats::new();
         for c in creators {
             stats.insert(
@@ -805,7 +816,7 @@ mod tests {
                 (parts.score(), i, parts)
             })
             .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(slots[a.1].cmp(&slots[b.1])));
         let candidates: Vec<Candidate> = scored
             .iter()
             .map(|&(_, i, parts)| Candidate {
@@ -864,6 +875,43 @@ mod tests {
                 brute_force(&creators, &b, 50),
                 "{b:?}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sequence_of_upserts_and_removals_ranks_as_a_fresh_scoring_would(
+            ops in proptest::collection::vec(
+                (0usize..12, proptest::bool::weighted(0.7), 0u64..u64::MAX),
+                1..80,
+            ),
+            n in 1usize..15,
+        ) {
+            let mut index = Index::new();
+            let mut live: BTreeMap<usize, Creator> = BTreeMap::new();
+            for (who, upsert, seed) in ops {
+                if upsert {
+                    let c = synthetic(&mut XorShift(seed | 1), who);
+                    index.upsert(&c).expect("valid");
+                    live.insert(who, c);
+                } else {
+                    let removed = index.remove(&format!("creator-{who}"));
+                    proptest::prop_assert_eq!(removed, live.remove(&who).is_some());
+                }
+            }
+            proptest::prop_assert_eq!(index.len(), live.len());
+            let creators: Vec<Creator> = live.into_values().collect();
+            let slots: Vec<usize> =
+                creators.iter().map(|c| index.by_id[&c.id] as usize).collect();
+            for b in [
+                brief(&["cooking", "travel", "tech"], &["US"]),
+                brief(&[], &[]),
+                brief(&["music"], &[]),
+            ] {
+                let got = index.top(&b, n);
+                let want = brute_force_by_slot(&creators, &slots, &b, n);
+                proptest::prop_assert_eq!(ids(&got), want);
+            }
         }
     }
 
