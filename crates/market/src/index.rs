@@ -47,6 +47,10 @@ pub struct Match {
 /// indexed) on a tie, so rankings are deterministic.
 type Key = (u32, Reverse<u32>);
 
+/// The most matches [`Index::top`] returns: the fair re-ranking's look-ahead is quadratic in
+/// `n`, and no page shows more.
+pub const MAX_MATCHES: usize = 1_000;
+
 /// The tier column's value for an empty slot.
 const EMPTY: u8 = u8::MAX;
 
@@ -211,8 +215,10 @@ impl Index {
         true
     }
 
-    /// The best `n` creators for `brief`, best first, exposure-fair across tiers.
+    /// The best `n` creators for `brief` (at most [`MAX_MATCHES`]), best first, exposure-fair
+    /// across tiers.
     pub fn top(&self, brief: &Brief, n: usize) -> Vec<Match> {
+        let n = n.min(MAX_MATCHES);
         if n == 0 {
             return Vec::new();
         }
@@ -471,7 +477,7 @@ impl Index {
                 .collect(),
             wanted_niches: wanted.len(),
             countries: (!brief.countries.is_empty()).then(|| keys(&brief.countries)),
-            ages: brief.ages.as_deref().map(keys),
+            ages: brief.ages.as_deref().filter(|a| !a.is_empty()).map(keys),
         }
     }
 
@@ -596,6 +602,8 @@ mod tests {
         assert_eq!(got[0].creator_id, "both");
         assert_eq!(index.top(&brief(&["knitting"], &[]), 10), vec![]);
         assert_eq!(index.top(&brief(&[], &[]), 10).len(), 3);
+        assert_eq!(index.top(&brief(&[], &[]), usize::MAX).len(), 3);
+        assert_eq!(index.top(&brief(&["cooking"], &[]), 0), vec![]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod tier;
 pub mod why;
 
 pub use fair::{Candidate, fair_order};
-pub use index::{Index, Match};
+pub use index::{Index, MAX_MATCHES, Match};
 pub use profile::{Brief, Creator, Deliveries, Ratings};
 pub use score::{CohortStats, Parts, Percentiles};
 pub use tier::Tier;

@@ -55,7 +55,8 @@ pub struct Brief {
     pub niches: Vec<String>,
     /// Wanted audience countries; none means anywhere.
     pub countries: Vec<String>,
-    /// Wanted audience age ranges (keys of [`Creator::audience_ages`]), when the brief cares.
+    /// Wanted audience age ranges (keys of [`Creator::audience_ages`]); `None` or none listed
+    /// means any age.
     pub ages: Option<Vec<String>>,
     /// The fee offered per creator.
     pub fee: Money,
