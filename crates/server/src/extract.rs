@@ -126,6 +126,12 @@ impl Caller {
     }
 }
 
+/// An id from a path, a query or a body: printable ASCII, at most 100 bytes; anything else
+/// names nothing (and never reaches the database).
+pub fn plain_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
+}
+
 /// `?limit=&cursor=` of lists.
 #[derive(Debug, Clone)]
 pub struct ListParams {

@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clicks::Clicks;
 use crate::error::{ApiError, invalid};
+use crate::extract::plain_id;
 use crate::settings::Config;
 
 /// What shop orders are booked with.
@@ -69,43 +70,91 @@ pub enum Booked {
     Answered(IdempotencyRecord),
 }
 
+/// Who an order is credited to, and what credited them.
+#[derive(Debug, Default)]
+struct Credit {
+    attribution: Option<OrderAttribution>,
+    creator: Option<UserId>,
+    click_id: Option<String>,
+    link: Option<String>,
+    coupon: Option<String>,
+}
+
 impl Orders<'_> {
-    /// Who `order` is attributed to: (how, the creator, the click, its link, the coupon).
-    async fn attribute(
-        self,
-        order: &NewOrder,
-    ) -> Result<
-        (
-            OrderAttribution,
-            Option<UserId>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ),
-        ApiError,
-    > {
-        if let Some(code) = &order.coupon
-            && let Ok(code) = shop::CouponCode::parse(&code.to_ascii_uppercase())
-            && let Some(coupon) = self.store.coupon(&order.brand, code.as_str()).await?
-        {
-            return Ok((
-                OrderAttribution::Coupon,
-                Some(coupon.creator_id),
-                None,
-                None,
-                Some(coupon.code),
-            ));
-        }
-        let none = (OrderAttribution::None, None, None, None, None);
-        let Some(click_id) = &order.click_id else {
-            return Ok(none);
+    /// Who `order` is attributed to, decided by [`shop::attribute`] from the brand's coupon
+    /// the order names (if any) and the clicks of the client of the click it names: the
+    /// named click and that client's others on the brand's products in its window.
+    async fn attribute(self, order: &NewOrder) -> Result<Credit, ApiError> {
+        let coupon = match &order.coupon {
+            Some(code) => match shop::CouponCode::parse(&code.to_ascii_uppercase()) {
+                Ok(code) => self.store.coupon(&order.brand, code.as_str()).await?,
+                Err(_) => None,
+            },
+            None => None,
         };
-        if click_id.is_empty()
-            || click_id.len() > 64
-            || !click_id.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Ok(none);
-        }
+        // A coupon outranks any click: the clicks (and the brand's window) are not read then.
+        let (candidates, window) = match (&coupon, order.click_id.as_deref().and_then(plain_id)) {
+            (None, Some(click_id)) => {
+                let days = self
+                    .store
+                    .attribution_window(&order.brand)
+                    .await?
+                    .unwrap_or(shop::ProductRules::WINDOW_DEFAULT);
+                let window = Duration::days(i64::from(days));
+                (self.clicks_of_named(click_id, order, window).await?, window)
+            }
+            _ => (Vec::new(), Duration::ZERO),
+        };
+        let views: Vec<shop::Click> = candidates
+            .iter()
+            .map(|c| shop::Click {
+                id: c.id.clone(),
+                creator_id: c.creator_id.to_string(),
+                brand_id: c.brand_id.to_string(),
+                at: c.at,
+            })
+            .collect();
+        let coupon_creator = coupon.as_ref().map(|c| c.creator_id.as_str());
+        Ok(
+            match shop::attribute(
+                order.brand.as_str(),
+                coupon_creator,
+                &views,
+                order.ordered_at,
+                window,
+            ) {
+                shop::Attribution::Coupon { creator_id } => Credit {
+                    attribution: Some(OrderAttribution::Coupon),
+                    creator: Some(UserId::from_string(creator_id)),
+                    coupon: coupon.map(|c| c.code),
+                    ..Credit::default()
+                },
+                shop::Attribution::Click {
+                    creator_id,
+                    click_id,
+                } => Credit {
+                    attribution: Some(OrderAttribution::Click),
+                    creator: Some(UserId::from_string(creator_id)),
+                    link: candidates
+                        .iter()
+                        .find(|c| c.id == click_id)
+                        .map(|c| c.code.clone()),
+                    click_id: Some(click_id),
+                    coupon: None,
+                },
+                shop::Attribution::None => Credit::default(),
+            },
+        )
+    }
+
+    /// The click `click_id` (flushing this node's click log if it is not stored yet) and the
+    /// same client's other clicks on `order`'s brand in the `window` before the order.
+    async fn clicks_of_named(
+        self,
+        click_id: &str,
+        order: &NewOrder,
+        window: Duration,
+    ) -> Result<Vec<store::Click>, ApiError> {
         let named = match self.store.click(click_id).await? {
             Some(c) => Some(c),
             None => {
@@ -115,14 +164,8 @@ impl Orders<'_> {
             }
         };
         let Some(named) = named else {
-            return Ok(none);
+            return Ok(Vec::new());
         };
-        let days = self
-            .store
-            .attribution_window(&order.brand)
-            .await?
-            .unwrap_or(shop::ProductRules::WINDOW_DEFAULT);
-        let window = Duration::days(i64::from(days));
         let mut candidates = self
             .store
             .clicks_of_client(
@@ -133,36 +176,7 @@ impl Orders<'_> {
             )
             .await?;
         candidates.push(named);
-        let views: Vec<shop::Click> = candidates
-            .iter()
-            .map(|c| shop::Click {
-                id: c.id.clone(),
-                creator_id: c.creator_id.to_string(),
-                brand_id: c.brand_id.to_string(),
-                at: c.at,
-            })
-            .collect();
-        Ok(
-            match shop::attribute(order.brand.as_str(), None, &views, order.ordered_at, window) {
-                shop::Attribution::Click {
-                    creator_id,
-                    click_id,
-                } => {
-                    let link = candidates
-                        .iter()
-                        .find(|c| c.id == click_id)
-                        .map(|c| c.code.clone());
-                    (
-                        OrderAttribution::Click,
-                        Some(UserId::from_string(creator_id)),
-                        Some(click_id),
-                        link,
-                        None,
-                    )
-                }
-                _ => none,
-            },
-        )
+        Ok(candidates)
     }
 
     /// The order `new` would book now, its commission decided.
@@ -180,7 +194,14 @@ impl Orders<'_> {
             })
             .collect();
         let currency = shop::commission::currency_of(&lines).map_err(shop_invalid)?;
-        let (attribution, creator, click_id, link, coupon) = self.attribute(new).await?;
+        let Credit {
+            attribution,
+            creator,
+            click_id,
+            link,
+            coupon,
+        } = self.attribute(new).await?;
+        let attribution = attribution.unwrap_or(OrderAttribution::None);
         let commission = if creator.is_some() {
             shop::commission(&lines).map_err(shop_invalid)?
         } else {

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, ListParams, json_response, parse_json, query_map};
+use crate::extract::{Caller, Json, ListParams, json_response, parse_json, plain_id, query_map};
 use crate::flows::shop::{Booked, NewLine, NewOrder, shop_invalid};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
@@ -302,12 +302,6 @@ pub(crate) struct BrandStatsBody {
 }
 
 // ---- Helpers ----
-
-/// An id from a path or body: printable ASCII, at most 100 bytes; anything else names
-/// nothing (and never reaches the database).
-fn plain_id(id: &str) -> Option<&str> {
-    (!id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
-}
 
 fn the_brand(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
     let user = caller.user()?.clone();
