@@ -363,6 +363,13 @@ impl Code {
     pub const COMMISSION_SHARE_RETURN: Code = Code(29);
     /// A return taking back part of the platform's fee on a commission, to the brand's wallet.
     pub const COMMISSION_FEE_RETURN: Code = Code(30);
+    /// A brand deal's fee held in escrow from the brand's wallet (the pending transfers of
+    /// an offer, to the creator's pending balance and to the platform's fees) and their voids.
+    pub const BRAND_DEAL_ESCROW: Code = Code(31);
+    /// An approved brand deal's share, posted to the creator's pending balance.
+    pub const BRAND_DEAL_SHARE: Code = Code(32);
+    /// The platform's fee on an approved brand deal.
+    pub const BRAND_DEAL_FEE: Code = Code(33);
 }
 
 /// An immutable movement of `amount` from `debit` to `credit`.

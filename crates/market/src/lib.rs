@@ -7,6 +7,7 @@
 //! belong to the postings crate.
 
 pub mod fair;
+pub mod fit;
 pub mod index;
 pub mod profile;
 pub mod score;

@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Brand deals: offers in escrow.
+    Offers {
+        #[command(subcommand)]
+        command: OffersCommand,
+    },
     /// Benchmarks (figures for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -59,6 +64,14 @@ enum Command {
 enum LedgerCommand {
     /// Recomputes every balance from the transfers and checks every rule; exits 1 on a problem.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum OffersCommand {
+    /// Expires offers not accepted in 7 days (their hold goes back to the brand) and approves
+    /// deliveries not answered in 7 days (the fee is paid), as `serve` does every minute;
+    /// safe to run while servers run, on any number of machines (each step happens once).
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +173,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Payments {
             command: PaymentsCommand::Reconcile,
         } => payments_reconcile(config).await,
+        Command::Offers {
+            command: OffersCommand::Run,
+        } => {
+            let store = server::open_store(&config).await?;
+            let report =
+                server::flows::deals::run_due(&store, store::now(), config.hold_period).await;
+            store.close().await;
+            let report = report?;
+            println!(
+                "{} offers expired (held fees given back), {} deliveries approved (fees paid); {} moved elsewhere first",
+                report.expired, report.approved, report.skipped
+            );
+            Ok(())
+        }
         Command::Bench { command } => bench::run(command, config).await,
     }
 }

@@ -87,3 +87,13 @@ id_type!(
     ClickId,
     "clk"
 );
+id_type!(
+    /// A brand's campaign in the marketplace.
+    CampaignId,
+    "cmp"
+);
+id_type!(
+    /// A brand's offer to a creator for a campaign, paid through escrow.
+    OfferId,
+    "off"
+);

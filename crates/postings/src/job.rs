@@ -6,18 +6,18 @@ use ledger::{Account, AccountId, Balances, Code, LedgerError, Transfer, Transfer
 use money::Currency;
 use time::OffsetDateTime;
 
-use crate::ids::{LiveId, PayoutId, PurchaseId, TopupId, UserId};
+use crate::ids::{LiveId, OfferId, PayoutId, PurchaseId, TopupId, UserId};
 use crate::records::{
-    AttemptStatus, Hold, HoldStatus, IdempotencyRecord, PaymentAttempt, Payout, PayoutStatus,
-    Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
+    AttemptStatus, Hold, HoldStatus, IdempotencyRecord, Offer, OfferStatus, PaymentAttempt, Payout,
+    PayoutStatus, Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
 };
 
 /// The stored status of a live that is on air (the other is `ended`).
 pub const LIVE_ON_AIR: &str = "live";
 
 /// A row whose status a [`Guard::Status`] checks. The order of the variants is the order in
-/// which PostgreSQL locks them (purchases, holds, payouts, top-ups, lives, payment attempts),
-/// each kind sorted by id.
+/// which PostgreSQL locks them (purchases, holds, payouts, top-ups, lives, payment attempts,
+/// offers), each kind sorted by id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowRef {
     /// A purchase (`succeeded`, `refunded`, `disputed`).
@@ -32,6 +32,8 @@ pub enum RowRef {
     Live(LiveId),
     /// A card payment attempt, by its provider key (`pending`, `processing`, `booked`, …).
     Attempt(String),
+    /// A brand's offer (`offered`, `accepted`, `delivered`, `approved`, …).
+    Offer(OfferId),
 }
 
 impl RowRef {
@@ -44,6 +46,7 @@ impl RowRef {
             RowRef::Topup(id) => id.as_str(),
             RowRef::Live(id) => id.as_str(),
             RowRef::Attempt(key) => key,
+            RowRef::Offer(id) => id.as_str(),
         }
     }
 }
@@ -96,6 +99,11 @@ impl Guard {
     /// The top-up exists with `status`.
     pub fn topup(id: &TopupId, status: TopupStatus) -> Guard {
         Guard::Status(RowRef::Topup(id.clone()), status.as_str())
+    }
+
+    /// The offer exists with `status`.
+    pub fn offer(id: &OfferId, status: OfferStatus) -> Guard {
+        Guard::Status(RowRef::Offer(id.clone()), status.as_str())
     }
 
     /// The payment attempt exists with `status`.
@@ -277,6 +285,10 @@ pub enum Effect {
     /// Replaces what a return changes on a shop order: its lines, commission, split, returns
     /// and hold.
     SetShopOrder(Box<ShopOrder>),
+    /// Records a brand's offer (its fee held by the job's pending transfers).
+    InsertOffer(Box<Offer>),
+    /// Replaces an offer's state: its status and what the step recorded with it.
+    SetOffer(Box<Offer>),
     /// Marks a hold released (by the release named) or reversed.
     SetHoldStatus {
         /// The hold.
@@ -317,6 +329,9 @@ impl Effect {
             } => Some((RowRef::Payout(payout_id.clone()), status.as_str())),
             Effect::SetAttempt { key, status, .. } => {
                 Some((RowRef::Attempt(key.clone()), status.as_str()))
+            }
+            Effect::InsertOffer(o) | Effect::SetOffer(o) => {
+                Some((RowRef::Offer(o.id.clone()), o.status.as_str()))
             }
             // Inserted only when absent: what a later job sees is what is stored.
             Effect::MatchUsage { .. }

@@ -5,7 +5,8 @@
 //! ([`rules`]: a badge purchase paid by card or wallet, its refund or chargeback, the
 //! release of held income, a payout and its settlement, a wallet top-up and its dispute,
 //! the funding of a match budget and the match itself, a shop order's commission and its
-//! returns), the ledger writer's jobs and the
+//! returns, a brand deal's fee held in escrow and then paid or given back), the ledger
+//! writer's jobs and the
 //! pure planning step that decides a batch of them ([`plan`]), the spending-cap policy
 //! ([`caps`]) and the arithmetic of statements ([`statement`]).
 //!
@@ -24,16 +25,16 @@ mod source;
 pub mod statement;
 
 pub use ids::{
-    ClickId, CommentId, LiveId, MatchProgramId, PayoutId, ProductId, PurchaseId, ShopOrderId,
-    TopupId, UserId,
+    CampaignId, ClickId, CommentId, LiveId, MatchProgramId, OfferId, PayoutId, ProductId,
+    PurchaseId, ShopOrderId, TopupId, UserId,
 };
 pub use job::{
     Computed, Effect, Guard, LIVE_ON_AIR, Outcome, Refusal, RowRef, WriteJob, spendable,
 };
 pub use records::{
-    AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram,
-    OrderAttribution, PaymentAttempt, PaymentMethod, Payout, PayoutStatus, Purchase,
-    PurchaseStatus, ShopOrder, Topup, TopupStatus,
+    AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram, Offer,
+    OfferAction, OfferStatus, OrderAttribution, PaymentAttempt, PaymentMethod, Payout,
+    PayoutStatus, Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
 };
 pub use rules::PLATFORM;
 pub use source::IncomeSource;

@@ -493,3 +493,148 @@ impl ShopOrder {
         }
     }
 }
+
+/// Where a brand's offer to a creator stands. Its money follows: held (pending transfers from
+/// the brand's wallet) while `offered`, `accepted`, `delivered` or `changes_requested`; paid
+/// to the creator when `approved`; given back when `declined`, `expired` or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OfferStatus {
+    /// Made, waiting for the creator (expires unanswered).
+    Offered,
+    /// The creator accepted; waiting for the delivery.
+    Accepted,
+    /// The creator declined: the hold is given back.
+    Declined,
+    /// Not accepted in time: the hold is given back.
+    Expired,
+    /// Cancelled by the brand before delivery: the hold is given back.
+    Cancelled,
+    /// Delivered; waiting for the brand (approved automatically unanswered).
+    Delivered,
+    /// The brand asked for changes; waiting for a new delivery.
+    ChangesRequested,
+    /// Approved (by the brand or automatically): the fee is paid.
+    Approved,
+}
+
+/// What someone does to an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferAction {
+    /// The creator accepts.
+    Accept,
+    /// The creator declines.
+    Decline,
+    /// Time runs out before acceptance.
+    Expire,
+    /// The brand cancels.
+    Cancel,
+    /// The creator delivers (again, after changes were asked).
+    Deliver,
+    /// The brand asks for changes.
+    RequestChanges,
+    /// The brand approves, or time runs out on a delivery.
+    Approve,
+}
+
+impl OfferStatus {
+    /// Every status.
+    pub const ALL: [OfferStatus; 8] = [
+        OfferStatus::Offered,
+        OfferStatus::Accepted,
+        OfferStatus::Declined,
+        OfferStatus::Expired,
+        OfferStatus::Cancelled,
+        OfferStatus::Delivered,
+        OfferStatus::ChangesRequested,
+        OfferStatus::Approved,
+    ];
+
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferStatus::Offered => "offered",
+            OfferStatus::Accepted => "accepted",
+            OfferStatus::Declined => "declined",
+            OfferStatus::Expired => "expired",
+            OfferStatus::Cancelled => "cancelled",
+            OfferStatus::Delivered => "delivered",
+            OfferStatus::ChangesRequested => "changes_requested",
+            OfferStatus::Approved => "approved",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OfferStatus> {
+        OfferStatus::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Whether the fee is still held (the offer is neither paid nor given back).
+    pub fn holds(self) -> bool {
+        matches!(
+            self,
+            OfferStatus::Offered
+                | OfferStatus::Accepted
+                | OfferStatus::Delivered
+                | OfferStatus::ChangesRequested
+        )
+    }
+
+    /// The state machine: the status `action` leads to from this one, or `None` when the
+    /// action is not allowed now. A brand cancels only before delivery; a creator delivers
+    /// once accepted, and again after changes were asked.
+    pub fn after(self, action: OfferAction) -> Option<OfferStatus> {
+        use OfferAction as A;
+        use OfferStatus as S;
+        match (self, action) {
+            (S::Offered, A::Accept) => Some(S::Accepted),
+            (S::Offered, A::Decline) => Some(S::Declined),
+            (S::Offered, A::Expire) => Some(S::Expired),
+            (S::Offered | S::Accepted, A::Cancel) => Some(S::Cancelled),
+            (S::Accepted | S::ChangesRequested, A::Deliver) => Some(S::Delivered),
+            (S::Delivered, A::RequestChanges) => Some(S::ChangesRequested),
+            (S::Delivered, A::Approve) => Some(S::Approved),
+            _ => None,
+        }
+    }
+}
+
+/// A brand's offer to a creator for a campaign, its fee held in escrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// Its id.
+    pub id: crate::ids::OfferId,
+    /// The campaign.
+    pub campaign_id: crate::ids::CampaignId,
+    /// The brand paying.
+    pub brand_id: UserId,
+    /// The creator offered.
+    pub creator_id: UserId,
+    /// The whole fee, held from the brand's wallet.
+    pub fee: Money,
+    /// The platform's fee in it (decided when the offer is made).
+    pub platform_fee: Money,
+    /// The creator's share of it.
+    pub creator_share: Money,
+    /// Where it stands.
+    pub status: OfferStatus,
+    /// When an offer not accepted expires.
+    pub expires_at: OffsetDateTime,
+    /// The delivery's address, once delivered.
+    pub delivery_url: Option<String>,
+    /// When last delivered.
+    pub delivered_at: Option<OffsetDateTime>,
+    /// When a delivery not answered is approved.
+    pub approve_by: Option<OffsetDateTime>,
+    /// The brand's last request for changes.
+    pub note: Option<String>,
+    /// Whether the delivery came by the campaign's deadline (known once delivered).
+    pub on_time: Option<bool>,
+    /// Whether approval came from time running out rather than the brand.
+    pub auto_approved: bool,
+    /// The hold of the creator's share once approved.
+    pub hold_id: Option<String>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// Its last change.
+    pub updated_at: OffsetDateTime,
+}

@@ -62,6 +62,7 @@ impl IncomeSource {
             Code::MATCH_REFUND | Code::MATCH_CHARGEBACK => Some((IncomeSource::Match, -1)),
             Code::COMMISSION_SHARE => Some((IncomeSource::Commissions, 1)),
             Code::COMMISSION_SHARE_RETURN => Some((IncomeSource::Commissions, -1)),
+            Code::BRAND_DEAL_SHARE => Some((IncomeSource::BrandDeals, 1)),
             _ => None,
         }
     }

@@ -32,6 +32,24 @@ impl Caller {
         }
     }
 
+    /// The user, or 403 unless they are a brand.
+    pub fn brand(&self) -> Result<Arc<User>, ApiError> {
+        self.of_kind(live::AccountKind::Brand, "a brand's")
+    }
+
+    /// The user, or 403 unless they are a creator.
+    pub fn creator(&self) -> Result<Arc<User>, ApiError> {
+        self.of_kind(live::AccountKind::Creator, "a creator's")
+    }
+
+    fn of_kind(&self, kind: live::AccountKind, whose: &str) -> Result<Arc<User>, ApiError> {
+        let user = self.user()?;
+        if user.kind != kind {
+            return Err(ApiError::Forbidden(format!("this needs {whose} token")));
+        }
+        Ok(user.clone())
+    }
+
     /// Ok for the admin token, 403 otherwise.
     pub fn admin(&self) -> Result<(), ApiError> {
         match self {

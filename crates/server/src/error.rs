@@ -73,6 +73,9 @@ pub enum ApiError {
     /// The order's return window has closed: its commission is locked.
     #[error("the order is locked: its return window has closed")]
     OrderLocked,
+    /// The step is not allowed from where the offer (or campaign) stands; says why.
+    #[error("{0}")]
+    InvalidState(String),
     /// The store or a provider is down: retry later.
     #[error("service unavailable, retry later")]
     Unavailable,
@@ -121,6 +124,7 @@ impl ApiError {
             ApiError::CreatorNotEligible(_) => (StatusCode::FORBIDDEN, "creator_not_eligible"),
             ApiError::CouponTaken => (StatusCode::CONFLICT, "coupon_taken"),
             ApiError::OrderLocked => (StatusCode::CONFLICT, "order_locked"),
+            ApiError::InvalidState(_) => (StatusCode::CONFLICT, "invalid_state"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod flows;
 mod idempotency;
+pub mod matchmaker;
 mod pages;
 pub mod payments;
 mod routes;
@@ -104,10 +105,31 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::shop::get_shop_settings,
         routes::shop::creator_stats,
         routes::shop::brand_stats,
+        routes::market::put_metrics,
+        routes::market::get_metrics,
+        routes::market::put_profile,
+        routes::market::get_profile,
+        routes::market::create_campaign,
+        routes::market::get_campaign,
+        routes::market::list_campaigns,
+        routes::market::matches,
+        routes::market::recommended,
+        routes::market::create_offer,
+        routes::market::campaign_offers,
+        routes::market::creator_offers,
+        routes::market::get_offer,
+        routes::market::accept,
+        routes::market::decline,
+        routes::market::deliver,
+        routes::market::approve,
+        routes::market::request_changes,
+        routes::market::cancel,
+        routes::market::rate,
+        routes::market::run_due_offers,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"), (name = "market"),
     )
 )]
 pub struct ApiDoc;
@@ -147,7 +169,8 @@ async fn method_not_allowed() -> Response {
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     use routes::{
-        accounts, lives, matching, ops, payouts, purchases, shop, statements, wallet, webhooks, ws,
+        accounts, lives, market, matching, ops, payouts, purchases, shop, statements, wallet,
+        webhooks, ws,
     };
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
@@ -225,6 +248,41 @@ pub fn router(state: AppState) -> Router {
             get(shop::get_shop_settings).put(shop::set_shop_settings),
         )
         .route("/v1/brands/{id}/shop/stats", get(shop::brand_stats))
+        .route(
+            "/v1/creators/{id}/metrics",
+            get(market::get_metrics).put(market::put_metrics),
+        )
+        .route(
+            "/v1/creators/{id}/profile",
+            get(market::get_profile).put(market::put_profile),
+        )
+        .route(
+            "/v1/campaigns",
+            get(market::list_campaigns).post(market::create_campaign),
+        )
+        .route("/v1/campaigns/{id}", get(market::get_campaign))
+        .route("/v1/campaigns/{id}/matches", get(market::matches))
+        .route(
+            "/v1/campaigns/{id}/offers",
+            get(market::campaign_offers).post(market::create_offer),
+        )
+        .route(
+            "/v1/creators/{id}/campaigns/recommended",
+            get(market::recommended),
+        )
+        .route("/v1/creators/{id}/offers", get(market::creator_offers))
+        .route("/v1/offers/run-due", post(market::run_due_offers))
+        .route("/v1/offers/{id}", get(market::get_offer))
+        .route("/v1/offers/{id}/accept", post(market::accept))
+        .route("/v1/offers/{id}/decline", post(market::decline))
+        .route("/v1/offers/{id}/deliver", post(market::deliver))
+        .route("/v1/offers/{id}/approve", post(market::approve))
+        .route(
+            "/v1/offers/{id}/request-changes",
+            post(market::request_changes),
+        )
+        .route("/v1/offers/{id}/cancel", post(market::cancel))
+        .route("/v1/offers/{id}/rating", post(market::rate))
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
@@ -308,6 +366,7 @@ impl App {
         let clicks = clicks::Clicks::open(&store).await?;
         let state = AppState::new(Shared {
             clicks,
+            matchmaker: matchmaker::Matchmaker::default(),
             admin_token_hash: token_hash(&admin_token),
             config,
             store,
@@ -353,6 +412,7 @@ impl App {
         }
         tokio::spawn(reconcile_on_schedule(state.clone(), RECONCILE_EVERY));
         tokio::spawn(roll_up_clicks_on_schedule(state.clone()));
+        tokio::spawn(offers_on_schedule(state.clone(), OFFERS_EVERY));
         let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
         let signal = {
             let state = self.state.clone();
@@ -537,6 +597,36 @@ async fn release_on_schedule(state: AppState, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "releasing held income failed; retried next time"),
+        }
+    }
+}
+
+/// How often `serve` expires unanswered offers and approves unanswered deliveries.
+const OFFERS_EVERY: Duration = Duration::from_secs(60);
+
+/// Takes the steps time takes on offers every `every` until the server shuts down (several
+/// nodes may: each step is guarded, so it happens once).
+async fn offers_on_schedule(state: AppState, every: Duration) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        match flows::deals::run_due(&state.store, store::now(), state.config.hold_period).await {
+            Ok(report) if report.expired + report.approved > 0 => {
+                state.matchmaker.changed();
+                tracing::info!(
+                    expired = report.expired,
+                    approved = report.approved,
+                    skipped = report.skipped,
+                    "offers moved on by time"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "moving due offers failed; retried next time"),
         }
     }
 }

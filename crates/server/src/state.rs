@@ -51,6 +51,8 @@ pub struct Shared {
     pub demo: std::sync::OnceLock<Demo>,
     /// Tracked-link clicks: the link cache, the repeat filters and the click log.
     pub clicks: crate::clicks::Clicks,
+    /// This node's matching index of the marketplace's creators.
+    pub matchmaker: crate::matchmaker::Matchmaker,
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,

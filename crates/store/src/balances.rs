@@ -14,6 +14,15 @@ use ledger::{AccountId, Purpose};
 use money::{Currency, Money};
 
 use crate::rows::{MatchProgramId, UserId};
+
+/// A wallet in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wallet {
+    /// What can be spent: credits less debits, pending ones (what open offers hold) too.
+    pub spendable: Money,
+    /// What open offers hold (pending debits).
+    pub held: Money,
+}
 use crate::{Store, StoreError, with_pool};
 
 impl Store {
@@ -35,19 +44,22 @@ impl Store {
         Ok(Money::new(self.spendable(&id).await?, currency))
     }
 
-    /// What `user` can spend from each wallet they have, by currency.
-    pub async fn wallets(&self, user: &UserId) -> Result<Vec<Money>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(&self.db, pool => sqlx::query_as(concat!(
-            "SELECT currency, ", spendable_sql!(), " AS spendable FROM ledger_accounts \
-             WHERE owner = $1 AND purpose = 'wallet' ORDER BY currency"
+    /// Each wallet `user` has, by currency: what it can spend and what open offers hold.
+    pub async fn wallets(&self, user: &UserId) -> Result<Vec<Wallet>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = with_pool!(&self.db, pool => sqlx::query_as(concat!(
+            "SELECT currency, ", spendable_sql!(), " AS spendable, debits_pending AS held \
+             FROM ledger_accounts WHERE owner = $1 AND purpose = 'wallet' ORDER BY currency"
         ))
         .bind(user.as_str())
         .fetch_all(pool)
         .await?);
         rows.into_iter()
-            .map(|(currency, amount)| {
+            .map(|(currency, spendable, held)| {
                 Currency::parse(&currency)
-                    .map(|c| Money::new(amount, c))
+                    .map(|c| Wallet {
+                        spendable: Money::new(spendable, c),
+                        held: Money::new(held, c),
+                    })
                     .map_err(|e| crate::columns::corrupt(format!("wallet of {user}: {e}")))
             })
             .collect()

@@ -25,12 +25,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use time::OffsetDateTime;
 
+pub use balances::Wallet;
 pub use postings::{
-    Computed, Effect, Guard, IncomeSource, Outcome, Refusal, RowRef, WriteJob, from_micros,
-    to_micros,
+    CampaignId, Computed, Effect, Guard, IncomeSource, Offer, OfferAction, OfferId, OfferStatus,
+    Outcome, Refusal, RowRef, WriteJob, from_micros, to_micros,
 };
 pub use queries::Page;
 pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
+pub use queries::market::{Campaign, CreatorMetrics, CreatorProfile, MarketCreator, Rating};
 pub use queries::pending_events::PendingEvent;
 pub use queries::sessions::Session;
 pub use queries::shop::{BrandStat, Click, Coupon, LinkStat, Product, ProductChange, ShopLink};

@@ -221,6 +221,8 @@ pub struct Plan<'a> {
     pub shop_orders: Vec<&'a ShopOrder>,
     /// Shop orders a return changed.
     pub shop_order_changes: Vec<&'a ShopOrder>,
+    /// Offers made or changed, in job order (written whole: inserted or replaced).
+    pub offers: Vec<&'a crate::Offer>,
     /// Answers to store, one per key.
     pub answers: Vec<&'a IdempotencyRecord>,
 }
@@ -260,6 +262,7 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
     let mut hold_statuses = Vec::new();
     let mut shop_orders = Vec::new();
     let mut shop_order_changes = Vec::new();
+    let mut offers = Vec::new();
 
     for job in jobs {
         if let Some(stored) = job
@@ -404,6 +407,7 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                 Effect::InsertAttempt(a) => attempts.push(&**a),
                 Effect::InsertShopOrder(o) => shop_orders.push(&**o),
                 Effect::SetShopOrder(o) => shop_order_changes.push(&**o),
+                Effect::InsertOffer(o) | Effect::SetOffer(o) => offers.push(&**o),
                 Effect::SetAttempt { .. } => attempt_statuses.push(effect),
                 Effect::MatchUsage {
                     program,
@@ -467,6 +471,7 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
         hold_statuses,
         shop_orders,
         shop_order_changes,
+        offers,
         answers: new_answers,
     })
 }

@@ -13,11 +13,13 @@
 //!                        └─top-up──▶ wallet ──(badge paid from the wallet)──▶ creator_pending, platform_fees
 //! platform_funds ──funding──▶ <program>/match_budget ──match──▶ creator_pending
 //! <brand>/wallet ──commission──▶ creator_pending, platform_fees (returns: back to the wallet)
+//! <brand>/wallet ──deal fee (pending)──▶ creator_pending, platform_fees (posted on approval, voided otherwise)
 //! ```
 //!
 //! [`WriteJob`]: crate::WriteJob
 
 mod attempts;
+mod deals;
 mod matching;
 mod payout;
 mod purchase;
@@ -27,6 +29,7 @@ mod shop;
 mod wallet;
 
 pub use attempts::{attempt_job, attempt_settled_job, booked_with};
+pub use deals::{InvalidStep, StepDetails, StepTimes, deal_split, offer_job, offer_step_job};
 pub use matching::{budget_account, funding_job, match_for, match_needs_country};
 pub use payout::{
     payout_job, payout_minimum, payout_returned_job, payout_sent_job, settlement_job,

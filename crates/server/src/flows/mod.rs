@@ -6,6 +6,7 @@
 //! [`events`] applies the provider's events.
 
 pub mod checkout;
+pub mod deals;
 pub mod events;
 pub mod reconcile;
 pub mod shop;

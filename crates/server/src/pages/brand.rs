@@ -59,12 +59,17 @@ pub(crate) async fn brand_page(
                     code { "POST /v1/wallet/topups" } ") in the currencies you sell in." }
             } @else {
                 table #wallet {
-                    thead { tr { th scope="col" { "Currency" } th.num scope="col" { "Balance" } } }
+                    thead { tr {
+                        th scope="col" { "Currency" }
+                        th.num scope="col" { "Balance" }
+                        th.num scope="col" { "Held by offers" }
+                    } }
                     tbody {
-                        @for m in &wallet {
-                            tr data-currency=(m.currency()) {
-                                th scope="row" { (m.currency()) }
-                                td.num.balance { (amount(*m)) }
+                        @for w in &wallet {
+                            tr data-currency=(w.spendable.currency()) {
+                                th scope="row" { (w.spendable.currency()) }
+                                td.num.balance { (amount(w.spendable)) }
+                                td.num.held { (amount(w.held)) }
                             }
                         }
                     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod lives;
+pub(crate) mod market;
 pub(crate) mod matching;
 pub(crate) mod ops;
 pub(crate) mod payments;

@@ -303,22 +303,6 @@ pub(crate) struct BrandStatsBody {
 
 // ---- Helpers ----
 
-fn the_brand(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
-    let user = caller.user()?.clone();
-    if user.kind != live::AccountKind::Brand {
-        return Err(ApiError::Forbidden("this needs a brand's token".into()));
-    }
-    Ok(user)
-}
-
-fn the_creator(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
-    let user = caller.user()?.clone();
-    if user.kind != live::AccountKind::Creator {
-        return Err(ApiError::Forbidden("this needs a creator's token".into()));
-    }
-    Ok(user)
-}
-
 pub(crate) fn product_body(p: &Product) -> ProductBody {
     ProductBody {
         id: p.id.to_string(),
@@ -412,7 +396,7 @@ pub(crate) async fn create_product(
     caller: Caller,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let brand = the_brand(&caller)?;
+    let brand = caller.brand()?;
     let body = request.body()?;
     request
         .once(&state, brand.id.as_str(), |_| {
@@ -464,7 +448,7 @@ pub(crate) async fn update_product(
     Path(id): Path<String>,
     request: Keyed,
 ) -> Result<Json<ProductBody>, ApiError> {
-    let brand = the_brand(&caller)?;
+    let brand = caller.brand()?;
     let id = plain_id(&id).ok_or(ApiError::NotFound("product"))?;
     let product = state
         .store
@@ -557,7 +541,7 @@ pub(crate) async fn set_shop(
     Path(id): Path<String>,
     request: Keyed,
 ) -> Result<Json<ShopBody>, ApiError> {
-    let creator = the_creator(&caller)?;
+    let creator = caller.creator()?;
     if creator.id.as_str() != id {
         return Err(ApiError::Forbidden("another creator's shop".into()));
     }
@@ -645,7 +629,7 @@ pub(crate) async fn create_link(
     caller: Caller,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let creator = the_creator(&caller)?;
+    let creator = caller.creator()?;
     let r: LinkRequest = parse_json(request.body()?)?;
     let product = match plain_id(&r.product_id) {
         Some(id) => state.store.product(id).await?,
@@ -747,7 +731,7 @@ pub(crate) async fn create_coupon(
     caller: Caller,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let creator = the_creator(&caller)?;
+    let creator = caller.creator()?;
     let r: CouponRequest = parse_json(request.body()?)?;
     let code = shop::CouponCode::parse(&r.code).map_err(shop_invalid)?;
     let brand = match plain_id(&r.brand_id) {
@@ -803,7 +787,7 @@ pub(crate) async fn create_order(
     caller: Caller,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let brand = the_brand(&caller)?;
+    let brand = caller.brand()?;
     let body = request.body()?;
     request
         .once(&state, brand.id.as_str(), |idem| {
@@ -938,7 +922,7 @@ pub(crate) async fn return_items(
     Path(id): Path<String>,
     request: Keyed,
 ) -> Result<Response, ApiError> {
-    let brand = the_brand(&caller)?;
+    let brand = caller.brand()?;
     let id = plain_id(&id).ok_or(ApiError::NotFound("order"))?;
     let body = request.body()?;
     request
@@ -1005,7 +989,7 @@ pub(crate) async fn set_shop_settings(
     Path(id): Path<String>,
     request: Keyed,
 ) -> Result<Json<ShopSettingsBody>, ApiError> {
-    let brand = the_brand(&caller)?;
+    let brand = caller.brand()?;
     if brand.id.as_str() != id {
         return Err(ApiError::Forbidden("another brand's settings".into()));
     }

@@ -57,8 +57,29 @@ pub(crate) struct WalletBody {
     /// The wallet's owner.
     pub(crate) user_id: String,
     /// What can be spent, per currency (a brand's every wallet; a buyer's, the one of their
-    /// country).
-    pub(crate) balances: Vec<MoneyBody>,
+    /// country), with what open offers hold.
+    pub(crate) balances: Vec<WalletBalance>,
+}
+
+/// A wallet in one currency: `amount` is what can be spent (what open offers hold is not).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WalletBalance {
+    /// Spendable, in minor units.
+    pub(crate) amount: i64,
+    /// ISO 4217.
+    pub(crate) currency: String,
+    /// Held by the brand's open offers (escrow), not spendable until given back.
+    pub(crate) held: MoneyBody,
+}
+
+impl From<store::Wallet> for WalletBalance {
+    fn from(w: store::Wallet) -> WalletBalance {
+        WalletBalance {
+            amount: w.spendable.amount(),
+            currency: w.spendable.currency().code().to_owned(),
+            held: w.held.into(),
+        }
+    }
 }
 
 /// `PUT /v1/me/spending-limits`: caps the buyer sets for themselves, in the currency of
@@ -222,11 +243,14 @@ pub(crate) async fn wallet(
         state.store.wallets(&user.id).await?
     } else {
         let currency = wallet_currency(&state, &user)?;
-        vec![wallet_spendable(&state, &user.id, currency).await?]
+        vec![store::Wallet {
+            spendable: wallet_spendable(&state, &user.id, currency).await?,
+            held: Money::zero(currency),
+        }]
     };
     Ok(Json(WalletBody {
         user_id: user.id.to_string(),
-        balances: balances.into_iter().map(MoneyBody::from).collect(),
+        balances: balances.into_iter().map(WalletBalance::from).collect(),
     }))
 }
 

@@ -14,6 +14,7 @@ mod idempotency;
 mod ledger;
 mod lifecycle;
 mod lives;
+mod market;
 mod matching;
 mod pages;
 mod payments;

@@ -528,17 +528,6 @@ async fn the_operators_view_verifies_the_ledger_and_shows_totals_and_match_budge
     }
 }
 
-async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> crate::common::Answer {
-    app.request(
-        reqwest::Method::PUT,
-        path,
-        Some(token),
-        None,
-        Some(body.to_string()),
-    )
-    .await
-}
-
 #[conformance]
 async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
     let app = spawn_app().await;
@@ -551,7 +540,9 @@ async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
         let url = app.ws_url(&format!("/v1/lives/{live}/events?token={}", bob.token));
         connect_async(url).await.expect("connects").0
     };
-    let (status, body) = put(&app, &path, &ana.token, json!({"goal_hearts": 50})).await;
+    let (status, body) = app
+        .put(&path, &ana.token, &json!({"goal_hearts": 50}))
+        .await;
     assert_eq!((status, &body["goal_hearts"]), (200, &json!(50)), "{body}");
     let event = next_event(&mut socket).await;
     assert_eq!(
@@ -563,7 +554,7 @@ async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
         .await;
     assert_eq!(read["goal_hearts"], json!(50));
     // The platform may set it too; null clears it.
-    let (status, body) = put(&app, &path, ADMIN, json!({"goal_hearts": null})).await;
+    let (status, body) = app.put(&path, ADMIN, &json!({"goal_hearts": null})).await;
     assert_eq!(
         (status, &body["goal_hearts"]),
         (200, &Value::Null),
@@ -576,7 +567,7 @@ async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
         json!({}),
     ] {
         assert_error(
-            &put(&app, &path, &ana.token, bad).await,
+            &app.put(&path, &ana.token, &bad).await,
             422,
             "invalid_request",
         );
@@ -591,20 +582,20 @@ async fn a_creator_sets_and_clears_a_live_goal_and_its_viewers_are_told() {
     assert_error(&answer, 422, "invalid_request");
     for token in [&eve.token, &bob.token] {
         assert_error(
-            &put(&app, &path, token, json!({"goal_hearts": 5})).await,
+            &app.put(&path, token, &json!({"goal_hearts": 5})).await,
             403,
             "forbidden",
         );
     }
     assert_error(
-        &put(&app, &path, "nope", json!({"goal_hearts": 5})).await,
+        &app.put(&path, "nope", &json!({"goal_hearts": 5})).await,
         401,
         "unauthenticated",
     );
     let (status, _) = app.end_live(&ana.token, &live).await;
     assert_eq!(status, 200);
     assert_error(
-        &put(&app, &path, &ana.token, json!({"goal_hearts": 5})).await,
+        &app.put(&path, &ana.token, &json!({"goal_hearts": 5})).await,
         409,
         "live_not_active",
     );
@@ -735,13 +726,13 @@ async fn the_shop_pages_show_a_creators_products_links_and_commission_and_a_bran
                "commission_bps": 1_000, "return_window_days": 0}),
     )
     .await;
-    let (status, shop) = put(
-        &app,
-        &format!("/v1/creators/{}/shop", ana.id),
-        &ana.token,
-        json!({"products": [palette, sketchbook]}),
-    )
-    .await;
+    let (status, shop) = app
+        .put(
+            &format!("/v1/creators/{}/shop", ana.id),
+            &ana.token,
+            &json!({"products": [palette, sketchbook]}),
+        )
+        .await;
     assert_eq!(status, 200, "{shop}");
     let palette_code = string(&shop["products"][0]["link"], "code").to_owned();
     let sketchbook_code = string(&shop["products"][1]["link"], "code").to_owned();

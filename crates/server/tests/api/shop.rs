@@ -72,18 +72,6 @@ async fn coupon(app: &TestApp, creator: &User, brand_id: &str, code: &str) -> (u
     .await
 }
 
-/// A `PUT` of `body` to `path` with `token`.
-async fn put(app: &TestApp, path: &str, token: &str, body: &Value) -> (u16, Value) {
-    app.request(
-        reqwest::Method::PUT,
-        path,
-        Some(token),
-        None,
-        Some(body.to_string()),
-    )
-    .await
-}
-
 /// A client that does not follow redirects.
 fn no_follow() -> reqwest::Client {
     reqwest::Client::builder()
@@ -302,7 +290,9 @@ async fn a_creator_sets_a_shop_that_anyone_can_see_with_a_link_per_product() {
         usd_product(&app, &acme).await,
     );
     let shop_path = format!("/v1/creators/{}/shop", ana.id);
-    let (status, shop) = put(&app, &shop_path, &ana.token, &json!({"products": [b, a]})).await;
+    let (status, shop) = app
+        .put(&shop_path, &ana.token, &json!({"products": [b, a]}))
+        .await;
     assert_eq!(status, 200, "{shop}");
     let listed: Vec<&str> = shop["products"]
         .as_array()
@@ -336,27 +326,25 @@ async fn a_creator_sets_a_shop_that_anyone_can_see_with_a_link_per_product() {
     );
     // Another creator's shop, an unknown product, more than 200: refused.
     assert_error(
-        &put(&app, &shop_path, &cy.token, &json!({"products": [a]})).await,
+        &app.put(&shop_path, &cy.token, &json!({"products": [a]}))
+            .await,
         403,
         "forbidden",
     );
     assert_invalid(
-        &put(
-            &app,
-            &shop_path,
-            &ana.token,
-            &json!({"products": ["prod_nope"]}),
-        )
-        .await,
+        &app.put(&shop_path, &ana.token, &json!({"products": ["prod_nope"]}))
+            .await,
         "products",
     );
     let many: Vec<String> = (0..201).map(|i| format!("prod_{i}")).collect();
     assert_invalid(
-        &put(&app, &shop_path, &ana.token, &json!({"products": many})).await,
+        &app.put(&shop_path, &ana.token, &json!({"products": many}))
+            .await,
         "products",
     );
     assert_invalid(
-        &put(&app, &shop_path, &ana.token, &json!({"products": [a, a]})).await,
+        &app.put(&shop_path, &ana.token, &json!({"products": [a, a]}))
+            .await,
         "products",
     );
     let (status, _) = app.get("/v1/creators/acc_nobody/shop", None).await;
@@ -658,26 +646,26 @@ async fn a_click_outside_the_window_or_on_another_brand_s_product_credits_no_one
     .await;
     assert_eq!(early["attribution"], json!("none"), "{early}");
     // A window of one day set by the brand; the click stays inside it.
-    let (status, settings) = put(
-        &app,
-        &format!("/v1/brands/{}/shop-settings", acme.id),
-        &acme.token,
-        &json!({"attribution_window_days": 1}),
-    )
-    .await;
+    let (status, settings) = app
+        .put(
+            &format!("/v1/brands/{}/shop-settings", acme.id),
+            &acme.token,
+            &json!({"attribution_window_days": 1}),
+        )
+        .await;
     assert_eq!(
         (status, settings["attribution_window_days"].clone()),
         (200, json!(1)),
         "{settings}"
     );
     for bad in [0, 91] {
-        let answer = put(
-            &app,
-            &format!("/v1/brands/{}/shop-settings", acme.id),
-            &acme.token,
-            &json!({"attribution_window_days": bad}),
-        )
-        .await;
+        let answer = app
+            .put(
+                &format!("/v1/brands/{}/shop-settings", acme.id),
+                &acme.token,
+                &json!({"attribution_window_days": bad}),
+            )
+            .await;
         assert_invalid(&answer, "attribution_window_days");
     }
     let (_, inside) = order(

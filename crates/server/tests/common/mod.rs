@@ -192,6 +192,28 @@ impl TestApp {
         .await
     }
 
+    /// Another node on this test's database (its own writer, caches and matching index),
+    /// not serving HTTP: for races between nodes.
+    pub(crate) async fn another_node(&self) -> server::App {
+        let mut config = server::Config::for_database(self.db.url());
+        config.admin_token = Some(secrecy::SecretString::from(ADMIN));
+        server::App::build(config)
+            .await
+            .expect("the second node builds")
+    }
+
+    /// PUT of a JSON body.
+    pub(crate) async fn put(&self, path: &str, token: &str, body: &Value) -> Answer {
+        self.request(
+            reqwest::Method::PUT,
+            path,
+            Some(token),
+            None,
+            Some(body.to_string()),
+        )
+        .await
+    }
+
     /// POST of raw text (malformed bodies).
     pub(crate) async fn post_raw(&self, path: &str, token: Option<&str>, body: &str) -> Answer {
         self.request(

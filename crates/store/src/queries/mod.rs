@@ -11,6 +11,7 @@ pub(crate) mod earnings;
 pub(crate) mod holds;
 pub(crate) mod idempotency;
 pub(crate) mod lives;
+pub(crate) mod market;
 pub(crate) mod matching;
 pub(crate) mod payouts;
 pub(crate) mod pending_events;
@@ -47,4 +48,20 @@ pub(crate) fn offset_of(cursor: Option<&str>) -> i64 {
 /// A stored tier (a badge purchase's, a comment's badge).
 pub(crate) fn tier_from(value: i64) -> Result<Tier, StoreError> {
     Tier::new(value).map_err(corrupt)
+}
+
+/// The first `limit` of `rows` (which holds one more when there is a next page), with the
+/// cursor after the last.
+pub(crate) fn page_by_id<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Page<T> {
+    let limit = limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(id)
+    } else {
+        None
+    };
+    Page {
+        data: rows,
+        next_cursor,
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use money::{Bps, Currency, Money};
 use time::OffsetDateTime;
 
-use super::Page;
+use super::{Page, page_by_id};
 use crate::columns::{Columns, corrupt};
 use crate::rows::{OrderAttribution, ProductId, ShopOrder, ShopOrderId, UserId};
 use crate::{Db, Store, StoreError, from_micros, to_micros, with_pool};
@@ -842,21 +842,5 @@ impl Store {
             add(&mut s.commission, &currency, commission)?;
         }
         Ok(stats.into_values().collect())
-    }
-}
-
-/// The first `limit` of `rows` (which holds one more when there is a next page), with the
-/// cursor after the last.
-fn page_by_id<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Page<T> {
-    let limit = limit as usize;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(id)
-    } else {
-        None
-    };
-    Page {
-        data: rows,
-        next_cursor,
     }
 }

@@ -43,6 +43,7 @@ use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
+use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::{StoreError, to_micros};
 
@@ -320,6 +321,9 @@ async fn load(
             RowRef::Attempt(_) => {
                 "SELECT key AS id, status FROM payment_attempts WHERE key = ANY($1) ORDER BY key FOR UPDATE"
             }
+            RowRef::Offer(_) => {
+                "SELECT id, status FROM offers WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+            }
         };
         let found = sqlx::query(sql).bind(&ids).fetch_all(&mut **tx).await?;
         for row in &found {
@@ -331,6 +335,7 @@ async fn load(
                 RowRef::Topup(_) => RowRef::Topup(crate::TopupId::from_string(id)),
                 RowRef::Live(_) => RowRef::Live(crate::LiveId::from_string(id)),
                 RowRef::Attempt(_) => RowRef::Attempt(id),
+                RowRef::Offer(_) => RowRef::Offer(postings::OfferId::from_string(id)),
             };
             loaded.statuses.insert(key, row.text("status")?);
         }
@@ -555,6 +560,7 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
     }
     write_wallet_payout_rows(tx, plan).await?;
     write_shop_rows(tx, plan).await?;
+    write_offers(tx, plan).await?;
     if !plan.holds.is_empty() {
         let h = &plan.holds;
         let ids: Vec<&str> = h.iter().map(|h| h.id.as_str()).collect();
@@ -611,6 +617,44 @@ async fn write_rows(tx: &mut Tx, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         .bind(&statuses)
         .bind(&releases)
         .bind(&at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Offers made or moved a step: each written whole.
+async fn write_offers(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
+    for o in &plan.offers {
+        sqlx::query(concat!(
+            "INSERT INTO offers (",
+            offer_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             delivery_url = excluded.delivery_url, delivered_at = excluded.delivered_at, \
+             approve_by = excluded.approve_by, note = excluded.note, on_time = excluded.on_time, \
+             auto_approved = excluded.auto_approved, hold_id = excluded.hold_id, \
+             updated_at = excluded.updated_at"
+        ))
+        .bind(o.id.as_str())
+        .bind(o.campaign_id.as_str())
+        .bind(o.brand_id.as_str())
+        .bind(o.creator_id.as_str())
+        .bind(o.fee.amount())
+        .bind(o.fee.currency().code())
+        .bind(o.platform_fee.amount())
+        .bind(o.creator_share.amount())
+        .bind(o.status.as_str())
+        .bind(to_micros(o.expires_at))
+        .bind(o.delivery_url.as_deref())
+        .bind(o.delivered_at.map(to_micros))
+        .bind(o.approve_by.map(to_micros))
+        .bind(o.note.as_deref())
+        .bind(o.on_time.map(i64::from))
+        .bind(i64::from(o.auto_approved))
+        .bind(o.hold_id.as_deref())
+        .bind(to_micros(o.created_at))
+        .bind(to_micros(o.updated_at))
         .execute(&mut **tx)
         .await?;
     }

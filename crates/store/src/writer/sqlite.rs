@@ -17,6 +17,7 @@ use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
+use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::{StoreError, to_micros};
 
@@ -195,6 +196,7 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
             RowRef::Topup(_) => "SELECT status FROM topups WHERE id = ?1",
             RowRef::Live(_) => "SELECT status FROM lives WHERE id = ?1",
             RowRef::Attempt(_) => "SELECT status FROM payment_attempts WHERE key = ?1",
+            RowRef::Offer(_) => "SELECT status FROM offers WHERE id = ?1",
         };
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query([row.id()])?;
@@ -278,6 +280,47 @@ fn write_changes(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), Sto
         for (owner, source, currency, amount) in &plan.income {
             stmt.execute(params![owner, source.as_str(), currency.code(), amount])?;
         }
+    }
+    Ok(())
+}
+
+/// Offers made or moved a step: each written whole.
+fn write_offers(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
+    if plan.offers.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(concat!(
+        "INSERT INTO offers (",
+        offer_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+         delivery_url = excluded.delivery_url, delivered_at = excluded.delivered_at, \
+         approve_by = excluded.approve_by, note = excluded.note, on_time = excluded.on_time, \
+         auto_approved = excluded.auto_approved, hold_id = excluded.hold_id, \
+         updated_at = excluded.updated_at"
+    ))?;
+    for o in &plan.offers {
+        stmt.execute(params![
+            o.id.as_str(),
+            o.campaign_id.as_str(),
+            o.brand_id.as_str(),
+            o.creator_id.as_str(),
+            o.fee.amount(),
+            o.fee.currency().code(),
+            o.platform_fee.amount(),
+            o.creator_share.amount(),
+            o.status.as_str(),
+            to_micros(o.expires_at),
+            o.delivery_url,
+            o.delivered_at.map(to_micros),
+            o.approve_by.map(to_micros),
+            o.note,
+            o.on_time.map(i64::from),
+            i64::from(o.auto_approved),
+            o.hold_id,
+            to_micros(o.created_at),
+            to_micros(o.updated_at)
+        ])?;
     }
     Ok(())
 }
@@ -502,6 +545,7 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
     } = plan;
     write_wallet_payout_rows(conn, plan)?;
     write_shop_rows(conn, plan)?;
+    write_offers(conn, plan)?;
     if !purchases.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO purchases (id, live_id, viewer_id, creator_id, tier, amount, currency, creator_share, platform_fee, \
