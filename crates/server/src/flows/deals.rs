@@ -105,14 +105,12 @@ pub async fn run_due(
             } else {
                 OfferAction::Approve
             };
-            let (job, _) =
-                match rules::offer_step_job(offer, action, StepDetails::default(), times, None) {
-                    Ok(stepped) => stepped,
-                    Err(_) => {
-                        report.skipped += 1;
-                        continue;
-                    }
-                };
+            let Ok((job, _)) =
+                rules::offer_step_job(offer, action, StepDetails::default(), times, None)
+            else {
+                report.skipped += 1;
+                continue;
+            };
             match store.writer().submit(job).await? {
                 Outcome::Applied if action == OfferAction::Expire => report.expired += 1,
                 Outcome::Applied => report.approved += 1,

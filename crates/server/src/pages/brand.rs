@@ -50,6 +50,7 @@ pub(crate) async fn brand_page(
     sales.sort_by_key(|s| std::cmp::Reverse((s.orders, s.clicks)));
     let handles = state.store.shop_creator_handles(&brand.id).await?;
     let paid = total(sales.iter().map(|s| &s.commission))?;
+    let campaigns = super::deals::brand_campaigns(&state, &brand).await?;
     let body = html! {
         h1 { "@" (brand.handle) " — brand" }
         section.card aria-labelledby="wallet-title" {
@@ -105,6 +106,7 @@ pub(crate) async fn brand_page(
                 }
             }
         }
+        (campaigns)
         section.card aria-labelledby="sales-title" {
             h2 #sales-title { "Sales by creator" }
             @if sales.is_empty() {

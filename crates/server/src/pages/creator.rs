@@ -51,6 +51,7 @@ pub(crate) async fn dashboard(
         .creator_supporters(&user.id, since, ROWS)
         .await?;
     let lives = state.store.creator_lives(&user.id, ROWS).await?;
+    let deals = super::deals::creator_deals(&state, &user).await?;
     let payouts = state.store.payouts_of(&user.id, None, ROWS).await?.data;
     let chart_since = now - time::Duration::days(i64::from(CHART_DAYS));
     let daily = state.store.daily_income(&user.id, chart_since).await?;
@@ -204,6 +205,7 @@ pub(crate) async fn dashboard(
             }
         }
         (shop_section(&user, &links, &titles, &commission))
+        (deals)
         section.card aria-labelledby="payouts-title" {
             h2 #payouts-title { "Payouts" }
             @if payouts.is_empty() {

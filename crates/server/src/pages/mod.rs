@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod brand;
 mod creator;
+mod deals;
 mod home;
 mod layout;
 mod live;
@@ -49,6 +50,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin", get(admin::admin))
         .route("/shop/{handle}", get(shop::shop_page))
         .route("/brand", get(brand::brand_page))
+        .route("/brand/campaigns/{id}", get(deals::campaign_page))
         .route("/assets/ovation.css", get(stylesheet))
         .route("/assets/ovation.js", get(script))
         .with_state(state)

@@ -208,7 +208,7 @@ pub(crate) struct OfferRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeliverRequest {
-    /// Where the work is: `http` or `https`, at most 2,000 characters.
+    /// Where the work is: an absolute `http` or `https` address, at most 2,048 bytes.
     pub(crate) url: String,
 }
 
@@ -803,7 +803,15 @@ pub(crate) async fn recommended(
     if me.id != creator.id {
         return Err(ApiError::Forbidden("not yours".into()));
     }
-    let data = recommend(&state, &creator, list.limit).await?;
+    let now = store::now();
+    let data = recommend(&state, &creator, list.limit)
+        .await?
+        .into_iter()
+        .map(|(fit, c)| RecommendedBody {
+            campaign: campaign_body(&c, now),
+            fit,
+        })
+        .collect();
     Ok(Json(RecommendedList {
         data,
         next_cursor: None,
@@ -813,12 +821,12 @@ pub(crate) async fn recommended(
 /// Most open campaigns weighed for a recommendation.
 const RECOMMEND_FROM: u32 = 2_000;
 
-/// The open campaigns that fit `creator` best, at most `limit`.
+/// The open campaigns that fit `creator` best, at most `limit`, each with its fit.
 pub(crate) async fn recommend(
     state: &AppState,
     creator: &User,
     limit: u32,
-) -> Result<Vec<RecommendedBody>, ApiError> {
+) -> Result<Vec<(u32, Campaign)>, ApiError> {
     let now = store::now();
     let metrics = state.store.creator_metrics(&creator.id).await?;
     let profile = state.store.creator_profile(&creator.id).await?;
@@ -848,14 +856,8 @@ pub(crate) async fn recommend(
         .collect();
     // Best fit first; among equals, the newest.
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.created_at.cmp(&a.1.created_at)));
-    Ok(scored
-        .into_iter()
-        .take(limit as usize)
-        .map(|(fit, c)| RecommendedBody {
-            campaign: campaign_body(&c, now),
-            fit,
-        })
-        .collect())
+    scored.truncate(limit as usize);
+    Ok(scored)
 }
 
 // ---- Offers ----

@@ -72,7 +72,8 @@
   }
 
   // Forms that call the API: <form data-api="/app/v1/…" data-method="POST" data-then="reload">.
-  // Named fields become the JSON body (numbers for number inputs, null when empty).
+  // Named fields become the JSON body (numbers for number inputs, null when empty); a dotted
+  // name nests (`fee.amount` and `fee.currency` make `{"fee": {"amount", "currency"}}`).
   Array.prototype.forEach.call(document.querySelectorAll('form[data-api]'), function (form) {
     form.addEventListener('submit', function (event) {
       event.preventDefault();
@@ -81,10 +82,17 @@
       Array.prototype.forEach.call(form.elements, function (el) {
         if (!el.name) { return; }
         named += 1;
+        var path = el.name.split('.');
+        var into = body;
+        path.slice(0, -1).forEach(function (key) {
+          into[key] = into[key] || {};
+          into = into[key];
+        });
+        var key = path[path.length - 1];
         if (el.type === 'number') {
-          body[el.name] = el.value === '' ? null : Number(el.value);
+          into[key] = el.value === '' ? null : Number(el.value);
         } else {
-          body[el.name] = el.value;
+          into[key] = el.value;
         }
       });
       var out = form.parentElement.querySelector('[data-api-notice]');
