@@ -12,7 +12,7 @@ pub const LORENZ_SIZE_MAX: u32 = 2_000;
 
 // Room for the labels, in pixels.
 const LEFT: u32 = 56;
-const RIGHT: u32 = 16;
+const RIGHT: u32 = 24;
 const TOP: u32 = 12;
 const BOTTOM: u32 = 44;
 
@@ -169,12 +169,12 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.ends_with("</svg>"), "{svg}");
         let curve = points_of(&svg, "lorenz");
-        // 400 px: the square is 328 px from (56, 340) to (384, 12).
-        assert_eq!(curve.first(), Some(&(56, 340)));
-        assert_eq!(curve.last(), Some(&(384, 12)));
+        // 400 px: the square is 320 px from (56, 332) to (376, 12).
+        assert_eq!(curve.first(), Some(&(56, 332)));
+        assert_eq!(curve.last(), Some(&(376, 12)));
         assert_eq!(curve.len(), 5);
-        // A quarter of the creators earn 1 %: 82 px across, 3 px up.
-        assert_eq!(curve[1], (138, 337));
+        // A quarter of the creators earn 1 %: 80 px across, 3 px up.
+        assert_eq!(curve[1], (136, 329));
         for pair in curve.windows(2) {
             assert!(pair[0].0 < pair[1].0 && pair[0].1 >= pair[1].1, "{pair:?}");
         }
