@@ -31,6 +31,7 @@ pub use postings::{
 };
 pub use queries::Page;
 pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
+pub use queries::income::CreatorIncome;
 pub use queries::pending_events::PendingEvent;
 pub use queries::sessions::Session;
 pub use queries::shop::{BrandStat, Click, Coupon, LinkStat, Product, ProductChange, ShopLink};
