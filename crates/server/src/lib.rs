@@ -104,6 +104,7 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::shop::get_shop_settings,
         routes::shop::creator_stats,
         routes::shop::brand_stats,
+        routes::insights::income,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -225,6 +226,7 @@ pub fn router(state: AppState) -> Router {
             get(shop::get_shop_settings).put(shop::set_shop_settings),
         )
         .route("/v1/brands/{id}/shop/stats", get(shop::brand_stats))
+        .route("/v1/insights/income", get(routes::insights::income))
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
