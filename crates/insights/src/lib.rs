@@ -1,8 +1,18 @@
-//! Insights: a creator's earnings over time, as a series of days and as a chart (SVG).
+//! Insights: a creator's earnings over time, as a series of days and as a chart (SVG); and
+//! how income is spread across creators (`distribution`: the Gini coefficient, the top 1 %'s
+//! share, the median, each tier's share, the Lorenz curve, and `lorenz`: its chart).
 //!
 //! Pure: it takes amounts and dates and returns values and SVG text. It knows nothing of
-//! HTTP, SQL or any runtime, and amounts stay integers of minor units: the chart's
-//! coordinates are the amounts themselves, so no float ever carries money.
+//! HTTP, SQL or any runtime, and amounts stay integers of minor units: the charts'
+//! coordinates are the amounts themselves or basis points, so no float ever carries money.
+
+mod distribution;
+mod lorenz;
+
+pub use distribution::{
+    BPS_WHOLE, Distribution, LORENZ_POINTS_MAX, LorenzPoint, TierShare, bps_of,
+};
+pub use lorenz::{LORENZ_SIZE_MAX, LORENZ_SIZE_MIN, lorenz_svg};
 
 use money::{Currency, Money};
 use plotters::prelude::*;

@@ -126,10 +126,11 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::market::cancel,
         routes::market::rate,
         routes::market::run_due_offers,
+        routes::insights::income,
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"), (name = "market"),
+        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"), (name = "market"), (name = "insights"),
     )
 )]
 pub struct ApiDoc;
@@ -283,6 +284,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/offers/{id}/cancel", post(market::cancel))
         .route("/v1/offers/{id}/rating", post(market::rate))
+        .route("/v1/insights/income", get(routes::insights::income))
         .fallback(not_found)
         .with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.

@@ -1031,3 +1031,58 @@ async fn the_dashboard_counts_a_links_clicks_and_orders_and_the_brand_page_shows
     screenshot(&browser, "brand.png", 1200).await;
     browser.close().await.expect("closes");
 }
+
+#[tokio::test]
+async fn the_operators_page_draws_the_lorenz_curve_of_creators_income_with_gini_and_top_share() {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let ana = app.creator("ana.sings").await;
+    let ben = app.creator("ben.cooks").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = start_live(&app, &ana, "Songs", 10).await;
+    app.bought(&bob.token, &live, 3).await;
+    let live = start_live(&app, &ben, "Soup", 10).await;
+    app.bought(&bob.token, &live, 1).await;
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+    sign_in(&browser, &app, &app.admin_token, "/admin").await;
+    // 0.99 and 4.99: Gini (499 − 99) / (2 · 598), the top 1 % (one creator) 499 / 598.
+    assert_eq!(
+        text_of(&browser, "#income tbody tr th").await,
+        "USD",
+        "one currency has income"
+    );
+    assert_eq!(text_of(&browser, "#income td.gini").await, "33.44 %");
+    assert_eq!(text_of(&browser, "#income td.top").await, "83.44 %");
+    // The chart is drawn by the browser: a curve of three points with a size on the page,
+    // under the dashed line of equality.
+    let drawn = browser
+        .execute(
+            "const svg = document.querySelector('#lorenz-USD svg'); \
+             const curve = svg.querySelector('polyline.lorenz'); \
+             const equality = svg.querySelector('line.equality'); \
+             const box = curve.getBBox(); \
+             return [curve.points.numberOfItems, box.width > 100, box.height > 100, \
+                     svg.getBoundingClientRect().width >= 200, equality !== null, \
+                     svg.getAttribute('aria-label')];",
+            vec![],
+        )
+        .await
+        .expect("the script runs");
+    assert_eq!(
+        drawn,
+        json!([
+            3,
+            true,
+            true,
+            true,
+            true,
+            "Lorenz curve of creators' income in USD, last 90 days"
+        ]),
+        "the Lorenz chart"
+    );
+    screenshot(&browser, "admin-income.png", 1200).await;
+    browser.close().await.expect("closes");
+}

@@ -32,6 +32,7 @@ pub use postings::{
 };
 pub use queries::Page;
 pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
+pub use queries::income::CreatorIncome;
 pub use queries::market::{Campaign, CreatorMetrics, CreatorProfile, MarketCreator, Rating};
 pub use queries::pending_events::PendingEvent;
 pub use queries::sessions::Session;

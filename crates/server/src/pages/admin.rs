@@ -1,19 +1,30 @@
-//! `/admin`: the operator's view — ledger verification, totals by currency, match-program
-//! budgets, payouts, and the release and payout runs.
+//! `/admin`: the operator's view — ledger verification, totals by currency, how income is
+//! spread across creators (Lorenz curve, Gini, top 1 %), match-program budgets, payouts, and
+//! the release and payout runs.
 
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{PreEscaped, html};
+use money::Bps;
 
-use super::layout::{amount, page, when};
+use super::layout::{amount, page, rate, when};
 use super::{PageError, Visitor};
 use crate::extract::{Caller, query_map};
+use crate::routes::insights::{DAYS_DEFAULT, distributions, window_start};
 use crate::routes::matching::program_budgets;
 use crate::state::AppState;
 
 /// Payouts listed.
 const PAYOUTS_SHOWN: u32 = 50;
+
+/// The Lorenz charts' width in pixels.
+const LORENZ_SIZE: u32 = 360;
+
+/// Basis points as a percentage (`26.66 %`).
+fn share(bps: u32) -> String {
+    Bps::new(bps).map_or_else(|_| "—".to_owned(), rate)
+}
 
 /// What an account purpose is, for the operator; and whether it is debit-normal (its
 /// balance is debits minus credits).
@@ -63,6 +74,20 @@ pub(crate) async fn admin(
         programs.push((p, budgets));
     }
     let payouts = state.store.recent_payouts(PAYOUTS_SHOWN).await?;
+    // Every currency with income in the window, from every source: the API's defaults.
+    let income: Vec<_> = distributions(&state, window_start(DAYS_DEFAULT), None, None)
+        .await?
+        .into_iter()
+        .filter(|d| d.creators() > 0)
+        .map(|d| {
+            let label = format!(
+                "Lorenz curve of creators' income in {}, last {DAYS_DEFAULT} days",
+                d.currency()
+            );
+            let svg = insights::lorenz_svg(&d.lorenz(), LORENZ_SIZE, &label);
+            (d, svg)
+        })
+        .collect();
     let body = html! {
         h1 { "Operator" }
         section.card aria-labelledby="verify-title" {
@@ -108,6 +133,59 @@ pub(crate) async fn admin(
                                 td.num { (t.accounts) }
                                 td.num { (amount(balance)) }
                                 td.num { @if t.debits_pending.is_zero() { "—" } @else { (amount(t.debits_pending)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="income-title" {
+            h2 #income-title { "Income across creators, last " (DAYS_DEFAULT) " days" }
+            p { "How the income creators earned (every source, net of refunds, chargebacks and returns) is spread among those who earned some, per currency: as "
+                code { "GET /v1/insights/income" } " reports it. A Gini coefficient of 0 % means everyone earns the same." }
+            @if income.is_empty() {
+                p #income-none { "No creator has earned anything in the last " (DAYS_DEFAULT) " days." }
+            } @else {
+                table #income {
+                    thead { tr {
+                        th scope="col" { "Currency" } th.num scope="col" { "Creators" } th.num scope="col" { "Total" }
+                        th.num scope="col" { "Median" } th.num scope="col" { "Gini" } th.num scope="col" { "Top 1 % share" }
+                    } }
+                    tbody {
+                        @for (d, _) in &income {
+                            tr {
+                                th scope="row" { (d.currency()) }
+                                td.num { (d.creators()) }
+                                td.num { (amount(d.total())) }
+                                td.num { (amount(d.median())) }
+                                td.num.gini { (share(d.gini_bps())) }
+                                td.num.top { (share(d.top_1_percent_share_bps())) }
+                            }
+                        }
+                    }
+                }
+                table #income-tiers {
+                    caption { "Share of income by tier (creators)" }
+                    thead { tr {
+                        th scope="col" { "Currency" }
+                        @for t in market::Tier::ALL { th.num scope="col" { (t.as_str()) } }
+                    } }
+                    tbody {
+                        @for (d, _) in &income {
+                            tr {
+                                th scope="row" { (d.currency()) }
+                                @for t in d.by_tier() { td.num { (share(t.share_bps)) " (" (t.creators) ")" } }
+                            }
+                        }
+                    }
+                }
+                div.lorenz-charts {
+                    @for (d, svg) in &income {
+                        figure.chart.lorenz id={"lorenz-" (d.currency())} {
+                            div.svg { (PreEscaped(svg)) }
+                            figcaption {
+                                "Income in " (d.currency()) ": the dashed line is equal income; the further the curve sags below it, the more unequal. Gini "
+                                (share(d.gini_bps())) ", top 1 % earn " (share(d.top_1_percent_share_bps())) "."
                             }
                         }
                     }

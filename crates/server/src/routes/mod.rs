@@ -1,6 +1,7 @@
 //! The HTTP handlers, one module per section of API.md.
 
 pub(crate) mod accounts;
+pub(crate) mod insights;
 pub(crate) mod lives;
 pub(crate) mod market;
 pub(crate) mod matching;

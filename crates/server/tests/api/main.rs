@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod health;
 mod idempotency;
+mod income;
 mod ledger;
 mod lifecycle;
 mod lives;

@@ -48,8 +48,8 @@ fn pair(set_cookie: &str) -> String {
 }
 
 /// A signed-in browser: its session cookie and the session's CSRF token.
-struct Browser {
-    cookie: String,
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
     csrf: String,
 }
 
@@ -87,7 +87,7 @@ async fn post_signin(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> reqw
 }
 
 /// Signs in with `token` through the form; returns the session.
-async fn sign_in(app: &TestApp, token: &str) -> Browser {
+pub(crate) async fn sign_in(app: &TestApp, token: &str) -> Browser {
     let (cookie, csrf) = signin_form(app).await;
     let response = post_signin(app, &cookie, &[("token", token), ("csrf", &csrf)]).await;
     assert_eq!(response.status().as_u16(), 303);
@@ -104,7 +104,7 @@ async fn sign_in(app: &TestApp, token: &str) -> Browser {
 }
 
 /// A page: status, body and `Location`.
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String, Option<String>) {
+pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String, Option<String>) {
     let response = client()
         .get(app.url(path))
         .header(COOKIE, cookie)
@@ -897,7 +897,7 @@ async fn the_shop_pages_show_a_creators_products_links_and_commission_and_a_bran
 }
 
 /// The element of `html` with the id `id`, from its id to the first `</end>` after it.
-fn element_of<'a>(html: &'a str, id: &str, end: &str) -> &'a str {
+pub(crate) fn element_of<'a>(html: &'a str, id: &str, end: &str) -> &'a str {
     let marker = format!("id=\"{id}\"");
     let at = html
         .find(&marker)
@@ -907,7 +907,7 @@ fn element_of<'a>(html: &'a str, id: &str, end: &str) -> &'a str {
 }
 
 /// The table `#id` of `html`.
-fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
+pub(crate) fn table_of<'a>(html: &'a str, id: &str) -> &'a str {
     element_of(html, id, "table")
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod comments;
 pub(crate) mod earnings;
 pub(crate) mod holds;
 pub(crate) mod idempotency;
+pub(crate) mod income;
 pub(crate) mod lives;
 pub(crate) mod market;
 pub(crate) mod matching;
