@@ -349,6 +349,10 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
             d.creator_handle
         );
         println!("  the brand:        {base}/brand (as the brand)");
+        println!(
+            "  a campaign:       {base}/brand/campaigns/{} (as the brand: ranked matches, offers)",
+            d.campaign_id
+        );
         let viewer_token = &d.viewers[0].2;
         println!("\nTry:");
         println!("  curl -s {base}/v1/badges/prices?country=JP");

@@ -286,6 +286,67 @@ fn field(v: &Value, name: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("demo: answer has no {name}: {v}"))
 }
 
+/// The marketplace: metrics and a profile for the demo's creator, a creator of every tier
+/// (nano to mega, art or cooking), a campaign of the demo's brand, and its offer to the
+/// demo's creator, waiting for an answer. Returns the campaign's id.
+async fn seed_market(
+    state: &AppState,
+    admin_token: &str,
+    suffix: &str,
+    creator: &(String, String),
+    brand_token: &str,
+) -> anyhow::Result<String> {
+    let metrics = |followers: u64, engagement_bps: u32, us: u32| {
+        json!({"followers": followers, "avg_views": followers / 5, "engagement_bps": engagement_bps,
+               "audience_countries": {"US": us, "GB": 1_500}, "audience_ages": {"18-24": 4_000, "25-34": 3_500}})
+    };
+    let mut creators = vec![(creator.clone(), metrics(48_000, 620, 6_000), "art")];
+    for (name, followers, engagement, us, niche) in [
+        ("nia.nano", 6_500, 900, 7_000, "art"),
+        ("milo.micro", 62_000, 480, 5_500, "art"),
+        ("dara.mid", 240_000, 520, 6_500, "art"),
+        ("mac.macro", 720_000, 150, 4_000, "art"),
+        ("mega.maya", 3_400_000, 70, 3_000, "art"),
+        ("chef.ivo", 180_000, 400, 6_000, "cooking"),
+    ] {
+        let handle = format!("{name}_{suffix}");
+        let made = account(state, admin_token,
+            json!({"handle": handle, "kind": "creator", "country": "US", "birth_date": "1992-03-02", "followers": followers})).await?;
+        creators.push((made, metrics(followers, engagement, us), niche));
+    }
+    for ((id, token), m, niche) in &creators {
+        let path = format!("/v1/creators/{id}/metrics");
+        expect(state, admin_token, "PUT", &path, Some(m.clone()), None).await?;
+        let profile = json!({"niches": [niche, "lifestyle"], "bio": "Making things on camera", "open_to_deals": true});
+        let path = format!("/v1/creators/{id}/profile");
+        expect(state, token, "PUT", &path, Some(profile), None).await?;
+    }
+    let deadline = (time::OffsetDateTime::now_utc() + time::Duration::days(21))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let campaign = expect(
+        state,
+        brand_token,
+        "POST",
+        "/v1/campaigns",
+        Some(json!({"title": "Back-to-school sketchbooks", "brief": "Show a sketch from blank page to finish with our sketchbook; one video, linked in the description.",
+                    "niches": ["art"], "countries": ["US"], "fee": {"amount": 25_000, "currency": "USD"},
+                    "slots": 3, "deadline": deadline})),
+        None,
+    )
+    .await?;
+    let campaign_id = field(&campaign, "id")?;
+    expect(
+        state,
+        brand_token,
+        "POST",
+        &format!("/v1/campaigns/{campaign_id}/offers"),
+        Some(json!({"creator_id": creator.0, "fee": {"amount": 25_000, "currency": "USD"}})),
+        Some(&format!("demo-{suffix}-offer")),
+    )
+    .await?;
+    Ok(campaign_id)
+}
+
 /// Seeds the demo; handles get a random suffix so a demo can run twice on one database.
 pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
@@ -334,7 +395,9 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
     let creator = (creator_id, creator_token);
     let (brand_handle, brand_id, brand_token) =
         seed_shop(state, admin_token, suffix, &creator).await?;
+    let campaign_id = seed_market(state, admin_token, suffix, &creator, &brand_token).await?;
     let demo = Demo {
+        campaign_id,
         creator,
         creator_handle,
         brand: (brand_id, brand_token),

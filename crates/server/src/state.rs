@@ -113,6 +113,8 @@ pub struct Demo {
     pub viewers: Vec<(String, String, String)>,
     /// The running live.
     pub live_id: String,
+    /// The brand's campaign (with an offer to the creator).
+    pub campaign_id: String,
 }
 
 /// Most lives cached; the cache starts afresh when full.

@@ -1086,3 +1086,172 @@ async fn the_operators_page_draws_the_lorenz_curve_of_creators_income_with_gini_
     screenshot(&browser, "admin-income.png", 1200).await;
     browser.close().await.expect("closes");
 }
+
+/// A creator with metrics and a cooking profile; returns them.
+async fn cook(app: &TestApp, handle: &str, followers: u64, engagement_bps: u32) -> User {
+    let creator = app.creator(handle).await;
+    let (status, body) = app
+        .put(
+            &format!("/v1/creators/{}/metrics", creator.id),
+            &app.admin_token,
+            &json!({"followers": followers, "avg_views": followers / 4, "engagement_bps": engagement_bps,
+                    "audience_countries": {"US": 7_000}, "audience_ages": {"18-24": 5_000}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .put(
+            &format!("/v1/creators/{}/profile", creator.id),
+            &creator.token,
+            &json!({"niches": ["cooking"], "bio": "Weeknight dinners"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    creator
+}
+
+/// Waits until the offer row `row` says `status`.
+async fn offer_is(browser: &Client, row: &str, status: &str) {
+    assert!(
+        until(
+            browser,
+            &format!("document.querySelector(\"{row}\") && document.querySelector(\"{row}\").dataset.status === '{status}'"),
+            Duration::from_secs(10)
+        )
+        .await,
+        "{row} becomes {status}"
+    );
+}
+
+#[tokio::test]
+async fn a_brand_offers_from_its_campaigns_ranked_matches_and_the_creator_accepts_and_delivers_from_the_dashboard()
+ {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let brand = funded_brand(&app, "saucy").await;
+    let ana = cook(&app, "ana.cooks", 150_000, 900).await;
+    cook(&app, "max.cooks", 1_500_000, 80).await;
+    let (status, campaign) = app
+        .post(
+            "/v1/campaigns",
+            Some(&brand.token),
+            &json!({"title": "Hot sauce week", "brief": "Cook with our sauce", "niches": ["cooking"],
+                    "countries": ["US"], "fee": {"amount": 15_000, "currency": "USD"}, "slots": 2,
+                    "deadline": (time::OffsetDateTime::now_utc() + time::Duration::days(20))
+                        .format(&time::format_description::well_known::Rfc3339).expect("a time")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_str().expect("an id").to_owned();
+    let mut driver = Driver::start(chromium, &chromedriver).await;
+    let browser = driver.browser().await;
+
+    // The brand's page lists the campaign; its page ranks the cooks and says why.
+    sign_in(&browser, &app, &brand.token, "/brand").await;
+    click(&browser, &format!("#campaigns tr[data-campaign='{id}'] a")).await;
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('#matches') !== null",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the campaign's page opens"
+    );
+    let row = "#matches tr[data-creator='ana.cooks']";
+    assert_eq!(text_of(&browser, &format!("{row} td.tier")).await, "mid");
+    assert!(!text_of(&browser, &format!("{row} td.why")).await.is_empty());
+    assert_eq!(
+        browser
+            .execute(
+                "return document.querySelectorAll('#matches tbody tr').length;",
+                vec![]
+            )
+            .await
+            .expect("runs"),
+        json!(2)
+    );
+    // An offer of 120.00 USD instead of the campaign's 150.00.
+    let fee = browser
+        .find(Locator::Css(&format!("{row} input[name='fee.amount']")))
+        .await
+        .expect("the fee field");
+    fee.clear().await.expect("cleared");
+    fee.send_keys("12000").await.expect("typed");
+    click(&browser, &format!("{row} button[type=submit]")).await;
+    assert!(
+        until(
+            &browser,
+            "document.querySelector('#offers') !== null",
+            Duration::from_secs(10)
+        )
+        .await,
+        "the offer is listed"
+    );
+    let offers = app
+        .get(&format!("/v1/campaigns/{id}/offers"), Some(&brand.token))
+        .await
+        .1;
+    let offer = offers["data"][0]["id"]
+        .as_str()
+        .expect("an offer")
+        .to_owned();
+    assert_eq!(offers["data"][0]["fee"]["amount"], json!(12_000));
+    let brand_row = format!("#offers tr[data-offer='{offer}']");
+    offer_is(&browser, &brand_row, "offered").await;
+    let (_, wallet) = app.get("/v1/wallet", Some(&brand.token)).await;
+    assert_eq!(
+        wallet["balances"][0]["held"]["amount"],
+        json!(12_000),
+        "{wallet}"
+    );
+
+    // The creator accepts and delivers from the dashboard, and sees the campaign recommended.
+    sign_out(&browser, &app).await;
+    sign_in(&browser, &app, &ana.token, "/creator").await;
+    assert!(
+        text_of(&browser, &format!("#recommended li[data-campaign='{id}']"))
+            .await
+            .contains("Hot sauce week")
+    );
+    let deal_row = format!("#deals tr[data-offer='{offer}']");
+    click(&browser, &format!("{deal_row} button[data-step='accept']")).await;
+    offer_is(&browser, &deal_row, "accepted").await;
+    type_into(
+        &browser,
+        &format!("{deal_row} input[name='url']"),
+        "https://video.example/hot-sauce",
+    )
+    .await;
+    click(&browser, &format!("{deal_row} button[data-step='deliver']")).await;
+    offer_is(&browser, &deal_row, "delivered").await;
+
+    // The brand approves: the creator is paid, less the platform's fee (none by default).
+    sign_out(&browser, &app).await;
+    sign_in(
+        &browser,
+        &app,
+        &brand.token,
+        &format!("/brand/campaigns/{id}"),
+    )
+    .await;
+    click(
+        &browser,
+        &format!("{brand_row} button[data-step='approve']"),
+    )
+    .await;
+    offer_is(&browser, &brand_row, "approved").await;
+    let earnings = app.earnings_of(&ana.id).await;
+    let deals = earnings["by_source"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["source"] == json!("brand_deals"))
+        .map(|s| s["total"]["amount"].clone());
+    assert_eq!(deals, Some(json!(12_000)), "{earnings}");
+    screenshot(&browser, "campaign.png", 1200).await;
+    browser.close().await.expect("closes");
+    app.verify().await;
+}

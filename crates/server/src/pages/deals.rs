@@ -3,6 +3,8 @@
 //! creator's offers and recommended campaigns (on `/creator`). Every step is a form calling
 //! the API under `/app/v1`, so the pages take no step the API does not.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -114,6 +116,13 @@ pub(crate) async fn campaign_page(
         .offers(Some(campaign.id.as_str()), None, "", ROWS)
         .await?
         .data;
+    let mut handles = BTreeMap::new();
+    for o in &offers {
+        if !handles.contains_key(&o.creator_id) {
+            let handle = state.store.user(&o.creator_id).await?.map(|u| u.handle);
+            handles.insert(o.creator_id.clone(), handle);
+        }
+    }
     let now = store::now();
     let open = campaign.status_at(now) == "open";
     let body = html! {
@@ -177,7 +186,12 @@ pub(crate) async fn campaign_page(
                     tbody {
                         @for o in &offers {
                             tr data-offer=(o.id) data-status=(o.status.as_str()) {
-                                th scope="row" { code { (o.creator_id) } }
+                                th scope="row" {
+                                    @match handles.get(&o.creator_id).cloned().flatten() {
+                                        Some(h) => { "@" (h) }
+                                        None => { code { (o.creator_id) } }
+                                    }
+                                }
                                 td.num { (amount(o.fee)) }
                                 td.status { (status_text(o.status)) @if o.auto_approved { " (automatically)" } }
                                 td { @if let Some(url) = &o.delivery_url { a href=(url) rel="noopener noreferrer nofollow" { "the work" } } @else { "—" } }
@@ -214,6 +228,17 @@ pub(crate) async fn creator_deals(state: &AppState, creator: &User) -> Result<Ma
         .await?
         .data;
     let recommended = recommend(state, creator, 10).await?;
+    let mut titles = BTreeMap::new();
+    for o in &offers {
+        if !titles.contains_key(&o.campaign_id) {
+            let title = state
+                .store
+                .campaign(o.campaign_id.as_str())
+                .await?
+                .map(|c| c.title);
+            titles.insert(o.campaign_id.clone(), title);
+        }
+    }
     Ok(html! {
         section.card aria-labelledby="deals-title" {
             h2 #deals-title { "Brand deals" }
@@ -227,7 +252,12 @@ pub(crate) async fn creator_deals(state: &AppState, creator: &User) -> Result<Ma
                     tbody {
                         @for o in &offers {
                             tr data-offer=(o.id) data-status=(o.status.as_str()) {
-                                th scope="row" { code { (o.campaign_id) } }
+                                th scope="row" {
+                                    @match titles.get(&o.campaign_id).cloned().flatten() {
+                                        Some(t) => { (t) }
+                                        None => { code { (o.campaign_id) } }
+                                    }
+                                }
                                 td.num { (amount(o.fee)) }
                                 td.status { (status_text(o.status)) }
                                 td {

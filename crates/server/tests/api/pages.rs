@@ -656,6 +656,27 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
     ] {
         assert!(row.contains(expected), "{expected}: {row}");
     }
+    // The marketplace: the brand's campaign ranks art creators of every tier, and its offer
+    // to the demo's creator waits on the creator's dashboard.
+    let (status, html, _) = page(
+        &app,
+        &brand.cookie,
+        &format!("/brand/campaigns/{}", demo.campaign_id),
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    for tier in ["nano", "micro", "mid", "macro", "mega"] {
+        assert!(
+            html.contains(&format!("<td class=\"tier\">{tier}</td>")),
+            "{tier}: {html}"
+        );
+    }
+    assert!(html.contains("data-status=\"offered\""), "{html}");
+    let creator = sign_in(&app, &demo.creator.1).await;
+    let (status, html, _) = page(&app, &creator.cookie, "/creator").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Back-to-school sketchbooks"), "{html}");
+    assert!(html.contains("data-step=\"accept\""), "{html}");
 }
 
 /// The table row of `html` holding `marker`, from its `<tr` to its `</tr>`.
