@@ -10,6 +10,8 @@ pub mod fair;
 pub mod index;
 pub mod profile;
 pub mod score;
+pub mod sim;
+pub mod synthetic;
 pub mod tier;
 pub mod why;
 
