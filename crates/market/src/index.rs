@@ -24,11 +24,12 @@ use crate::MarketError;
 use crate::fair::{Candidate, fair_order_with_shares, tier_shares_bps};
 use crate::profile::{Brief, Creator, Ratings};
 use crate::score::{
-    CohortStats, Parts, Percentiles, WHOLE_BPS, fit_bps, niche_bps, quality_bps, reliability_bps,
-    views_per_follower_bps,
+    CohortStats, NEUTRAL_BPS, Parts, Percentiles, ValueScale, WHOLE_BPS, engagements_per_fee,
+    fit_bps, niche_bps, quality_bps, reliability_bps, value_bps, views_per_follower_bps,
 };
 use crate::tier::Tier;
 use crate::why::{Facts, why};
+use money::Currency;
 
 /// A ranked creator for a brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,9 @@ type Key = (u32, Reverse<u32>);
 /// The most matches [`Index::top`] returns: the fair re-ranking's look-ahead is quadratic in
 /// `n`, and no page shows more.
 pub const MAX_MATCHES: usize = 1_000;
+
+/// [`Entry::log_value`] of a creator without a fee.
+const NO_FEE: i32 = i32::MIN;
 
 /// From this many creators on, [`Index::top`] scans the tiers on two threads.
 const PARALLEL_FROM: usize = 200_000;
@@ -121,26 +125,55 @@ impl Order {
 }
 
 /// A creator in an [`Order`]: what its score needs, the fit's inputs in [`Ranked::arena`].
+/// Entries compare by slot alone (so they can ride in a heap beside their unique key).
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     slot: u32,
     quality: u16,
+    /// The value part with the whole audience: what the brief's audience can only lower.
+    value: u16,
     reliability: u16,
+    /// log₂ of engagements per fee over the median's in its currency (1/1024ths);
+    /// [`NO_FEE`] without a fee.
+    log_value: i32,
     span: Span,
 }
 
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.slot == other.slot
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Entry) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Entry) -> std::cmp::Ordering {
+        self.slot.cmp(&other.slot)
+    }
+}
+
 impl Entry {
-    fn parts(self, fit: u32) -> Parts {
+    fn parts(self, fit: u32, value: u32) -> Parts {
         Parts {
             fit,
             quality: self.quality.into(),
+            value,
             reliability: self.reliability.into(),
         }
     }
 
-    /// The best key this creator could have: its key with a perfect fit.
+    /// The best key this creator could have: its key with a perfect fit and the whole
+    /// audience in the brief's countries.
     fn ceiling(self) -> Key {
-        (self.parts(WHOLE_BPS).score(), Reverse(self.slot))
+        let parts = self.parts(WHOLE_BPS, self.value.into());
+        (parts.score(), Reverse(self.slot))
     }
 }
 
@@ -177,6 +210,8 @@ pub struct Index {
     engagement: Vec<u16>,
     views: Vec<u16>,
     reliability: Vec<u16>,
+    /// The fee's currency and [`engagements_per_fee`], for creators with a known fee.
+    value: Vec<Option<(Currency, u64)>>,
     span: Vec<Span>,
     /// Niche ids, then `key << 16 | share` for countries, then for ages, per slot.
     arena: Vec<u32>,
@@ -268,6 +303,10 @@ impl Index {
         self.engagement[i] = engagement;
         self.views[i] = views;
         self.reliability[i] = u16::try_from(reliability).unwrap_or(u16::MAX);
+        self.value[i] = creator.fee.map(|fee| {
+            let v = engagements_per_fee(creator.avg_views, creator.engagement_bps, fee.amount());
+            (fee.currency(), v)
+        });
         self.span[i] = Span {
             start,
             niches: span_niches,
@@ -322,7 +361,7 @@ impl Index {
                 [(_, order)] => order.quality[t],
                 _ => union_quality(&orders, t, self.tier.len()),
             };
-            let best = Index::best_of_tier(&ranked.arena, t, &orders, &resolved, n);
+            let best = Index::best_of_tier(ranked, t, &orders, &resolved, n);
             (best, quality)
         };
         // Tiers are independent until the re-ranking: a large index scans them on two
@@ -382,7 +421,7 @@ impl Index {
     /// or everyone), scanning each order from the best ceiling down and stopping at the first
     /// creator whose ceiling, a perfect fit, could not enter the best `n` found so far.
     fn best_of_tier(
-        arena: &[u32],
+        ranked: &Ranked,
         t: usize,
         orders: &[(Option<u32>, &Order)],
         brief: &Resolved,
@@ -390,7 +429,8 @@ impl Index {
     ) -> Vec<Scored> {
         // A min-heap of the best `n` keys, the worst on top to be pushed out, with each fit
         // and entry (a key is never repeated, so they never decide an order).
-        let mut heap: BinaryHeap<Reverse<(Key, u32, u16, u16)>> = BinaryHeap::with_capacity(n + 1);
+        let mut heap: BinaryHeap<Reverse<(Key, u32, u32, Entry)>> =
+            BinaryHeap::with_capacity(n + 1);
         for (k, &(_, order)) in orders.iter().enumerate() {
             let earlier = &orders[..k];
             for &entry in order.tier(t) {
@@ -400,7 +440,7 @@ impl Index {
                 if worst.is_some_and(|worst| entry.ceiling() <= worst) {
                     break;
                 }
-                let data = entry.span.split(arena);
+                let data = entry.span.split(&ranked.arena);
                 // A creator also in an earlier niche of the brief was considered there: its
                 // ceiling beats the worst now, so it beat the (lower) worst then.
                 if k > 0
@@ -410,9 +450,14 @@ impl Index {
                 {
                     continue;
                 }
-                let fit = fit(data, brief);
-                let key = (entry.parts(fit).score(), Reverse(entry.slot));
-                let item = Reverse((key, fit, entry.quality, entry.reliability));
+                let (fit, audience) = fit(data, brief);
+                let value = match entry.log_value {
+                    NO_FEE => NEUTRAL_BPS,
+                    log => value_bps(log.into(), audience),
+                };
+                let parts = entry.parts(fit, value);
+                let key = (parts.score(), Reverse(entry.slot));
+                let item = Reverse((key, fit, value, entry));
                 match worst {
                     None => heap.push(item),
                     Some(worst) if key > worst => {
@@ -425,14 +470,10 @@ impl Index {
         }
         let tier = Tier::ALL.get(t).copied().unwrap_or(Tier::Nano);
         heap.into_iter()
-            .map(|Reverse((key, fit, quality, reliability))| Scored {
+            .map(|Reverse((key, fit, value, entry))| Scored {
                 key,
                 tier,
-                parts: Parts {
-                    fit,
-                    quality: quality.into(),
-                    reliability: reliability.into(),
-                },
+                parts: entry.parts(fit, value),
             })
             .collect()
     }
@@ -442,6 +483,13 @@ impl Index {
     fn rank(&self) -> Ranked {
         const BUCKETS: usize = WHOLE_BPS as usize + 1;
         let percentiles = self.stats.percentiles();
+        let values = ValueScale::new(
+            self.value
+                .iter()
+                .zip(&self.tier)
+                .filter(|&(_, &t)| t != EMPTY)
+                .filter_map(|(v, _)| *v),
+        );
         // A counting sort on (tier, ceiling from the best down) over the slots in order, so
         // equal ceilings keep the lower slot first, as the rank key does.
         let mut bucketed: Vec<(usize, Entry)> = Vec::with_capacity(self.len());
@@ -452,9 +500,17 @@ impl Index {
             let Some((tier, quality, reliability)) = self.standing(slot, &percentiles) else {
                 continue;
             };
+            let log_value = self.value[i]
+                .and_then(|(c, v)| values.log_ratio(values.currency(c)?, v))
+                .map_or(NO_FEE, |log| {
+                    i32::try_from(log).unwrap_or(if log < 0 { NO_FEE + 1 } else { i32::MAX })
+                });
             let entry = Entry {
                 slot,
                 quality: u16::try_from(quality).unwrap_or(u16::MAX),
+                value: u16::try_from(values.value_bps(self.value[i], WHOLE_BPS))
+                    .unwrap_or(u16::MAX),
+                log_value,
                 reliability: u16::try_from(reliability).unwrap_or(u16::MAX),
                 span: self.span[i],
             };
@@ -556,6 +612,7 @@ impl Index {
         self.engagement.push(0);
         self.views.push(0);
         self.reliability.push(0);
+        self.value.push(None);
         self.span.push(Span::default());
         self.cold.push(None);
         Ok(slot)
@@ -576,6 +633,7 @@ impl Index {
                 .remove(*tier, self.engagement[i].into(), self.views[i].into());
         }
         self.tier[i] = EMPTY;
+        self.value[i] = None;
         self.stale += self.span[i].len();
         self.span[i] = Span::default();
         for &(niche, pos) in &cold.niche_positions {
@@ -713,14 +771,17 @@ fn union_quality(orders: &[(Option<u32>, &Order)], t: usize, slots: usize) -> u6
     quality
 }
 
-/// A creator's fit with the brief, from its niches, countries and ages (as in the arena).
-fn fit((niches, countries, ages): (&[u32], &[u32], &[u32]), brief: &Resolved) -> u32 {
+/// A creator's fit with the brief, from its niches, countries and ages (as in the arena),
+/// and the share of its audience in the brief's countries (the whole when it names none).
+fn fit((niches, countries, ages): (&[u32], &[u32], &[u32]), brief: &Resolved) -> (u32, u32) {
     let matched = niches.iter().filter(|n| brief.niches.contains(n)).count();
-    fit_bps(
+    let audience = brief.countries.as_deref().map(|c| share_in(countries, c));
+    let fit = fit_bps(
         niche_bps(matched, brief.wanted_niches),
-        brief.countries.as_deref().map(|c| share_in(countries, c)),
+        audience,
         brief.ages.as_deref().map(|a| share_in(ages, a)),
-    )
+    );
+    (fit, audience.unwrap_or(WHOLE_BPS))
 }
 
 /// The share of packed `key << 16 | share` entries whose key is `wanted`, in bps.
@@ -753,6 +814,7 @@ mod tests {
             niches: niches.iter().map(|&n| n.to_owned()).collect(),
             ratings: Ratings::default(),
             deliveries: Deliveries::default(),
+            fee: None,
         }
     }
 
@@ -909,6 +971,13 @@ mod tests {
             );
         }
         let p = stats.percentiles();
+        let value_of = |c: &Creator| {
+            c.fee.map(|fee| {
+                let v = engagements_per_fee(c.avg_views, c.engagement_bps, fee.amount());
+                (fee.currency(), v)
+            })
+        };
+        let values = ValueScale::new(creators.iter().filter_map(value_of));
         let mut scored: Vec<(u32, usize, Parts)> = creators
             .iter()
             .enumerate()
@@ -923,12 +992,14 @@ mod tests {
                 let share = |map: &BTreeMap<String, u32>, keys: &[String]| {
                     keys.iter().filter_map(|k| map.get(k)).sum::<u32>()
                 };
+                let audience = (!brief.countries.is_empty())
+                    .then(|| share(&c.audience_countries, &brief.countries));
                 let fit = fit_bps(
                     niche_bps(matched, brief.niches.len()),
-                    (!brief.countries.is_empty())
-                        .then(|| share(&c.audience_countries, &brief.countries)),
+                    audience,
                     brief.ages.as_deref().map(|a| share(&c.audience_ages, a)),
                 );
+                let audience = audience.unwrap_or(WHOLE_BPS);
                 let views = views_per_follower_bps(c.avg_views, c.followers);
                 let parts = Parts {
                     fit,
@@ -936,6 +1007,7 @@ mod tests {
                         p.engagement(c.tier(), c.engagement_bps),
                         p.views(c.tier(), views),
                     ),
+                    value: values.value_bps(value_of(c), audience),
                     reliability: reliability_bps(c.ratings, c.deliveries),
                 };
                 (parts.score(), i, parts)

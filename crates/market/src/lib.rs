@@ -18,7 +18,7 @@ pub mod why;
 pub use fair::{Candidate, fair_order};
 pub use index::{Index, MAX_MATCHES, Match};
 pub use profile::{Brief, Creator, Deliveries, Ratings};
-pub use score::{CohortStats, Parts, Percentiles};
+pub use score::{CohortStats, Parts, Percentiles, ValueScale};
 pub use tier::Tier;
 
 /// What the market refuses in its inputs.
@@ -51,6 +51,9 @@ pub enum MarketError {
         /// All deliveries.
         total: u32,
     },
+    /// A creator's fee of zero or less.
+    #[error("fee must be positive, got {0} minor units")]
+    FeeNotPositive(i64),
     /// More creators than the index can address (2³² slots).
     #[error("the index holds at most 4294967295 creators")]
     IndexFull,

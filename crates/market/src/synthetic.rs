@@ -3,7 +3,8 @@
 //!
 //! [`Synthetic::creator`] draws the uniform market the index is tested and timed on: followers
 //! from about 1,000 to 4 million with each power of two about as common, engagement falling as
-//! followers grow, random audience shares, one or two niches, up to 19 ratings and deliveries.
+//! followers grow, random audience shares, one or two niches, up to 19 ratings and deliveries,
+//! and for three creators in four a fee of 0.50 to 1.50 USD per hundred followers.
 //! The simulation draws its own, power-law economy, but with the same niches and countries.
 
 use std::collections::BTreeMap;
@@ -92,6 +93,13 @@ impl Synthetic {
         let stars_sum = count + u32::try_from(self.below(u64::from(4 * count) + 1)).unwrap_or(0);
         let total = u32::try_from(self.below(20)).unwrap_or(0);
         let late = u32::try_from(self.below(u64::from(total) + 1)).unwrap_or(0);
+        let fee = (self.below(4) > 0).then(|| {
+            let cents = followers * (50 + self.below(101)) / 100;
+            Money::new(
+                i64::try_from(cents.max(1)).unwrap_or(i64::MAX),
+                Currency::USD,
+            )
+        });
         Creator {
             id: format!("creator-{i}"),
             followers,
@@ -108,6 +116,7 @@ impl Synthetic {
                 on_time: total - late,
                 total,
             },
+            fee,
         }
     }
 }

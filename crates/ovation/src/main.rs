@@ -1,6 +1,7 @@
 //! The `ovation` binary: configuration, store, server — thin over the library crates.
 
 mod bench;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,9 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Runs the synthetic creator economy under follower count, Ovation's ranking and the
+    /// oracle, and prints what each did for brands and for the income gap.
+    Simulate(simulate::SimulateArgs),
     /// Benchmarks (figures for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -161,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             command: PaymentsCommand::Reconcile,
         } => payments_reconcile(config).await,
         Command::Bench { command } => bench::run(command, config).await,
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 

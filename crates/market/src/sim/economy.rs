@@ -181,6 +181,7 @@ pub fn creators(seed: u64, n: usize, noise: f64) -> Vec<Member> {
             let views = followers * VIEWS_PER_FOLLOWER * (VIEWS_SIGMA * draws.normal()).exp();
             let fee = BASE_FEE_CENTS * size.powf(FEE_GROWTH) * (FEE_SIGMA * draws.normal()).exp();
             let punctuality = 0.6 + 0.4 * draws.unit();
+            let fee_cents = (fee.round() as u64).max(1);
             Member {
                 observed: Creator {
                     id: format!("creator-{i}"),
@@ -195,11 +196,16 @@ pub fn creators(seed: u64, n: usize, noise: f64) -> Vec<Member> {
                     niches: profiles.niches(),
                     ratings: Ratings::default(),
                     deliveries: Deliveries::default(),
+                    // Brands pay each creator's fee: the platform knows it.
+                    fee: Some(Money::new(
+                        i64::try_from(fee_cents).unwrap_or(i64::MAX),
+                        Currency::USD,
+                    )),
                 },
                 truth: Truth {
                     quality,
                     engagement,
-                    fee_cents: (fee.round() as u64).max(1),
+                    fee_cents,
                     punctuality,
                 },
             }
@@ -208,7 +214,7 @@ pub fn creators(seed: u64, n: usize, noise: f64) -> Vec<Member> {
 }
 
 /// One round's campaigns: `brands` of them, each with one niche and one or two countries,
-/// sharing `budget_cents` and `slots` equally.
+/// sharing `budget_cents` and `slots` in proportion to a lognormal size (σ = 1: brands differ).
 pub fn campaigns(
     draws: &mut Draws,
     brands: usize,
@@ -216,8 +222,9 @@ pub fn campaigns(
     slots: usize,
 ) -> Vec<Campaign> {
     let brands = brands.max(1);
-    (0..brands)
+    let drawn: Vec<(f64, Vec<&'static str>, Vec<&'static str>)> = (0..brands)
         .map(|_| {
+            let size = draws.normal().exp();
             let niches = vec![NICHES[draws.below(NICHES.len())]];
             let mut countries = vec![COUNTRIES[draws.below(COUNTRIES.len())]];
             if draws.chance(0.5) {
@@ -226,11 +233,19 @@ pub fn campaigns(
                     countries.push(other);
                 }
             }
+            (size, niches, countries)
+        })
+        .collect();
+    let total: f64 = drawn.iter().map(|d| d.0).sum();
+    drawn
+        .into_iter()
+        .map(|(size, niches, countries)| {
+            let part = size / total.max(f64::MIN_POSITIVE);
             Campaign {
                 niches,
                 countries,
-                budget_cents: budget_cents / brands as u64,
-                slots: (slots / brands).max(1),
+                budget_cents: (budget_cents as f64 * part) as u64,
+                slots: ((slots as f64 * part).round() as usize).max(1),
             }
         })
         .collect()

@@ -315,3 +315,126 @@ fn by_observed_value_per_fee(members: &[Member], campaign: &Campaign) -> Vec<usi
 pub fn compare(config: &Config) -> [Outcome; 4] {
     Ranking::ALL.map(|r| run(config, r))
 }
+
+/// Issue 15's goals for Ovation's ranking, judged on one economy's outcomes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Goals {
+    /// Ovation's value per unit spent as a share of the oracle's, in bps (goal ≥ 9,500).
+    pub value_kept_bps: u32,
+    /// Excellent mid-tier creators found by Ovation, by follower count and by the oracle, bps.
+    pub mid_found_bps: [u32; 3],
+    /// Gini of deal income under follower count and under Ovation, in bps.
+    pub gini_bps: [u32; 2],
+}
+
+impl Goals {
+    /// From outcomes that include follower count, Ovation and the oracle (`None` otherwise).
+    #[allow(
+        clippy::float_arithmetic,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a ratio of two value-per-spent statistics, turned into bps"
+    )]
+    pub fn of(outcomes: &[Outcome]) -> Option<Goals> {
+        let get = |r: Ranking| outcomes.iter().find(|o| o.ranking == r);
+        let (followers, ovation, oracle) = (
+            get(Ranking::Followers)?,
+            get(Ranking::Ovation)?,
+            get(Ranking::Oracle)?,
+        );
+        let oracle_value = oracle.value_per_spent();
+        let kept = if oracle_value > 0.0 {
+            (ovation.value_per_spent() / oracle_value * 10_000.0).round() as u32
+        } else {
+            0
+        };
+        Some(Goals {
+            value_kept_bps: kept,
+            mid_found_bps: [
+                ovation.mid_found_bps(),
+                followers.mid_found_bps(),
+                oracle.mid_found_bps(),
+            ],
+            gini_bps: [followers.gini_bps, ovation.gini_bps],
+        })
+    }
+
+    /// Ovation keeps at least 95 % of the oracle's value per unit spent.
+    pub fn value_met(&self) -> bool {
+        self.value_kept_bps >= 9_500
+    }
+
+    /// Ovation finds excellent mid-tier creators at least 5 times as often as follower count.
+    pub fn mid_vs_followers_met(&self) -> bool {
+        let [ovation, followers, _] = self.mid_found_bps;
+        u64::from(ovation) >= 5 * u64::from(followers) && ovation > 0
+    }
+
+    /// Ovation's rate of finding excellent mid-tier creators is within 10 points of the
+    /// oracle's (or above it).
+    pub fn mid_vs_oracle_met(&self) -> bool {
+        let [ovation, _, oracle] = self.mid_found_bps;
+        ovation + 1_000 >= oracle
+    }
+
+    /// Ovation gives a lower Gini than follower count.
+    pub fn gini_met(&self) -> bool {
+        self.gini_bps[1] < self.gini_bps[0]
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::float_arithmetic,
+    reason = "comparing value-per-spent statistics"
+)]
+mod tests {
+    use super::*;
+
+    fn small(seed: u64) -> Config {
+        Config {
+            seed,
+            creators: 3_000,
+            rounds: 4,
+            brands: 10,
+            engagement_noise: 0.3,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_economy_and_another_seed_another() {
+        let a = run(&small(7), Ranking::Ovation);
+        assert_eq!(a, run(&small(7), Ranking::Ovation));
+        assert_ne!(a, run(&small(8), Ranking::Ovation));
+        assert!(a.deals > 0);
+    }
+
+    #[test]
+    fn the_oracle_buys_more_value_per_unit_than_follower_count() {
+        let outcomes = compare(&small(1));
+        let [followers, ovation, observed, oracle] = &outcomes;
+        assert!(oracle.value_per_spent() > followers.value_per_spent());
+        // The oracle ranks by the very quantity measured: nothing beats it by much.
+        for o in [followers, ovation, observed] {
+            assert!(
+                o.value_per_spent() <= oracle.value_per_spent() + 0.05,
+                "{o:?}"
+            );
+        }
+        let goals = Goals::of(&outcomes).expect("all rankings ran");
+        assert!(goals.gini_bps.iter().all(|&g| g <= 10_000));
+    }
+
+    #[test]
+    fn budgets_hire_at_most_a_tenth_of_the_creators_a_round() {
+        let config = small(3);
+        for r in Ranking::ALL {
+            let o = run(&config, r);
+            let per_round = o.deals / u64::from(config.rounds);
+            // Slots are a tenth of the creators, rounded per brand.
+            assert!(per_round <= 300 + 10, "{r}: {per_round} deals a round");
+            let shares: u32 = o.income_share_bps.iter().sum();
+            assert!((9_995..=10_000).contains(&shares), "{r}: {shares}");
+        }
+    }
+}
