@@ -6,14 +6,24 @@
 //! memory mostly in order instead of chasing a pointer per creator. What only a match or an
 //! update needs (the id, ratings, positions in the niche lists) is kept apart.
 //!
-//! An inverted list of slots per niche lets a brief score only the creators in its niches, and
+//! An inverted list of slots per niche says which creators a brief with niches considers, and
 //! [`CohortStats`] are kept up to date on every change: an upsert of a known creator takes the
 //! old entry out of its niche lists and cohort and puts the new one in, with no rebuild (the
-//! arena compacts itself once half of it is stale). [`Index::top`] scores the candidates,
-//! keeps the best `n` of each tier in bounded heaps (the fair re-ranking never needs more than
-//! `n` of one tier; a candidate that could not enter its tier's heap even with a perfect fit
-//! is not read further) and re-ranks that pool with [`fair_order_with_shares`], the shares being
-//! of the quality of every candidate scored.
+//! arena compacts itself once half of it is stale).
+//!
+//! Ranking reads a cache that the first [`Index::top`] after a change builds (any upsert or
+//! removal drops it): every creator's quality, reliability and value for money (none depends on
+//! the brief), ordered by tier and, within a tier, by the *ceiling* — the score the creator would
+//! have with a perfect fit and the whole audience in the brief's countries — overall and per
+//! niche, with the fit's inputs copied from the arena in that order so a scan reads memory front
+//! to back. [`Index::top`] scans each tier of the brief's orders from the best ceiling down,
+//! keeping the tier's best `n` in a bounded heap, and stops at the first creator whose ceiling
+//! cannot enter it: the rest cannot either. Tiers are independent until the fair re-ranking, so
+//! a large index scans them on two threads. The pool (at most `n` per tier: the re-ranking
+//! never needs more of one tier) is re-ranked with [`fair_order_with_shares`], the shares being
+//! of the quality of every candidate. The results are exactly those of scoring every candidate
+//! afresh (a property test says so); the cost of a change is that the next ranking rebuilds the
+//! cache (about half a second for a million creators; see BENCHMARKS.md).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -398,7 +408,7 @@ impl Index {
             quality[t] = q;
             pool.extend(best);
         }
-        pool.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+        pool.sort_unstable_by_key(|s| Reverse(s.key));
         let candidates: Vec<Candidate> = pool
             .iter()
             .map(|s| Candidate {

@@ -2,9 +2,10 @@
 //! creator and a brief ([`profile`]), the score and its parts — fit, quality within the
 //! creator's size cohort, reliability shrunk toward a prior ([`score`]) — the exposure-fair
 //! re-ranking of the top results ([`fair`]), the one-sentence reason per match ([`why`]) and
-//! the in-memory index that ranks many creators for a brief ([`index`]). No IO and no money
-//! movement: the server loads metrics and profiles into an [`Index`], offers and escrow
-//! belong to the postings crate.
+//! the in-memory index that ranks many creators for a brief ([`index`]); seeded synthetic
+//! creators ([`synthetic`]) and a synthetic economy that judges rankings by what they do for
+//! brands and for the income gap ([`sim`]). No IO and no money movement: the server loads
+//! metrics and profiles into an [`Index`], offers and escrow belong to the postings crate.
 
 pub mod fair;
 pub mod index;

@@ -213,10 +213,13 @@ fn times(a: u32, b: u32) -> String {
 fn summary(goals: &[Goals]) -> String {
     let mut out = String::new();
     let n = goals.len();
+    // The median of an even count is the mean of the middle two.
     let stat = |mut v: Vec<u32>| {
         v.sort_unstable();
+        let mid = |i: usize| u64::from(v.get(i).copied().unwrap_or(0));
+        let median = (mid(v.len().saturating_sub(1) / 2) + mid(v.len() / 2)) / 2;
         (
-            v.get(v.len() / 2).copied().unwrap_or(0),
+            u32::try_from(median).unwrap_or(0),
             v.first().copied().unwrap_or(0),
             v.last().copied().unwrap_or(0),
         )
@@ -252,10 +255,11 @@ fn summary(goals: &[Goals]) -> String {
         .collect();
     let mut sorted = gaps.clone();
     sorted.sort_unstable();
+    let at = |i: usize| sorted.get(i).copied().unwrap_or(0);
     let _ = writeln!(
         out,
         "- excellent mid found, Ovation − oracle (goal ≥ −10 points): median {:+.1} points, min {:+.1} points; met in {} of {n}",
-        sorted.get(n / 2).copied().unwrap_or(0) as f64 / 100.0,
+        (at(n.saturating_sub(1) / 2) + at(n / 2)) as f64 / 200.0,
         sorted.first().copied().unwrap_or(0) as f64 / 100.0,
         count(Goals::mid_vs_oracle_met)
     );
