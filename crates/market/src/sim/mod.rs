@@ -1,5 +1,5 @@
-//! A synthetic creator economy, seeded and reproducible, run under three rankings to see what
-//! each does for brands and for the income gap between creators.
+//! A synthetic creator economy, seeded and reproducible, run under several rankings to see
+//! what each does for brands and for the income gap between creators.
 //!
 //! The economy ([`economy`]): followers power-law distributed, quality independent of size,
 //! engagement falling with size and observed with noise, fees rising with followers. Each
@@ -13,7 +13,10 @@
 //! The same economy — the same creators, campaigns and chance — runs under each [`Ranking`]:
 //! - **followers**: the campaign's niche, largest first (brand search on the big platforms);
 //! - **Ovation**: the product's [`Index::top`], fed only what the platform observes
-//!   (followers, views, engagement with noise, audience, niches, ratings and deliveries so far);
+//!   (followers, views, engagement with noise, audience, niches, ratings and deliveries so far,
+//!   and each creator's fee, which brands pay through the platform);
+//! - **observed value per fee**: views × observed engagement × audience in the campaign's
+//!   countries ÷ fee, a plain baseline that sorts by nothing else;
 //! - **oracle**: true value per fee for the campaign, which no platform can know.
 //!
 //! [`Outcome`] holds what each ranking did: brands' value per unit spent, each tier's share of
