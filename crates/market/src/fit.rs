@@ -51,6 +51,7 @@ mod tests {
             niches: niches.iter().map(|n| (*n).to_owned()).collect(),
             ratings: Ratings::default(),
             deliveries: Deliveries::default(),
+            fee: None,
         }
     }
 

@@ -6,27 +6,40 @@
 //! memory mostly in order instead of chasing a pointer per creator. What only a match or an
 //! update needs (the id, ratings, positions in the niche lists) is kept apart.
 //!
-//! An inverted list of slots per niche lets a brief score only the creators in its niches, and
+//! An inverted list of slots per niche says which creators a brief with niches considers, and
 //! [`CohortStats`] are kept up to date on every change: an upsert of a known creator takes the
 //! old entry out of its niche lists and cohort and puts the new one in, with no rebuild (the
-//! arena compacts itself once half of it is stale). [`Index::top`] scores the candidates,
-//! keeps the best `n` of each tier in bounded heaps (the fair re-ranking never needs more than
-//! `n` of one tier; a candidate that could not enter its tier's heap even with a perfect fit
-//! is not read further) and re-ranks that pool with [`fair_order_with_shares`], the shares being
-//! of the quality of every candidate scored.
+//! arena compacts itself once half of it is stale).
+//!
+//! Ranking reads a cache that the first [`Index::top`] after a change builds (any upsert or
+//! removal drops it): every creator's quality, reliability and value for money (none depends on
+//! the brief), ordered by tier and, within a tier, by the *ceiling* — the score the creator would
+//! have with a perfect fit and the whole audience in the brief's countries — overall and per
+//! niche, with the fit's inputs copied from the arena in that order so a scan reads memory front
+//! to back. [`Index::top`] scans each tier of the brief's orders from the best ceiling down,
+//! keeping the tier's best `n` in a bounded heap, and stops at the first creator whose ceiling
+//! cannot enter it: the rest cannot either. Tiers are independent until the fair re-ranking, so
+//! a large index scans them on two threads. The pool (at most `n` per tier: the re-ranking
+//! never needs more of one tier) is re-ranked with [`fair_order_with_shares`], the shares being
+//! of the quality of every candidate. The results are exactly those of scoring every candidate
+//! afresh (a property test says so); the cost of a change is that the next ranking rebuilds the
+//! cache (about half a second for a million creators; see BENCHMARKS.md).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::MarketError;
 use crate::fair::{Candidate, fair_order_with_shares, tier_shares_bps};
 use crate::profile::{Brief, Creator, Ratings};
 use crate::score::{
-    CohortStats, Parts, Percentiles, WHOLE_BPS, fit_bps, niche_bps, quality_bps, reliability_bps,
-    views_per_follower_bps,
+    CohortStats, NEUTRAL_BPS, Parts, Percentiles, ValueScale, WHOLE_BPS, engagements_per_fee,
+    fit_bps, niche_bps, quality_bps, reliability_bps, value_bps, views_per_follower_bps,
 };
 use crate::tier::Tier;
 use crate::why::{Facts, why};
+use money::Currency;
 
 /// A ranked creator for a brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +64,12 @@ type Key = (u32, Reverse<u32>);
 /// `n`, and no page shows more.
 pub const MAX_MATCHES: usize = 1_000;
 
+/// [`Entry::log_value`] of a creator without a fee.
+const NO_FEE: i32 = i32::MIN;
+
+/// From this many creators on, [`Index::top`] scans the tiers on two threads.
+const PARALLEL_FROM: usize = 200_000;
+
 /// The tier column's value for an empty slot.
 const EMPTY: u8 = u8::MAX;
 
@@ -71,6 +90,109 @@ impl Span {
     fn len(self) -> usize {
         usize::from(self.niches) + usize::from(self.countries) + usize::from(self.ages)
     }
+
+    /// The niches, countries and ages this span points at in `arena`.
+    fn split(self, arena: &[u32]) -> (&[u32], &[u32], &[u32]) {
+        let start = self.start as usize;
+        let all = arena.get(start..start + self.len()).unwrap_or(&[]);
+        let (niches, rest) = all.split_at(usize::from(self.niches).min(all.len()));
+        let (countries, ages) = rest.split_at(usize::from(self.countries).min(rest.len()));
+        (niches, countries, ages)
+    }
+}
+
+/// What ranking reads that does not depend on the brief, built by the first [`Index::top`]
+/// after a change and kept until the next change.
+#[derive(Debug)]
+struct Ranked {
+    percentiles: Percentiles,
+    /// Every creator's niches, countries and ages, copied in the order of `everyone`, so a
+    /// scan reads them front to back; the entries' spans point here.
+    arena: Vec<u32>,
+    /// Every creator.
+    everyone: Order,
+    /// Each niche's creators, by interned niche.
+    niches: Vec<Order>,
+}
+
+/// Creators by tier, and within a tier by ceiling (the score with a perfect fit), the best
+/// first and the lower slot first among equals: a scan for a tier's best `n` stops at the
+/// first creator whose ceiling cannot enter them.
+#[derive(Debug, Default)]
+struct Order {
+    entries: Vec<Entry>,
+    /// Tier `t`'s entries are `entries[starts[t]..starts[t + 1]]`.
+    starts: [usize; 6],
+    /// Each tier's total quality.
+    quality: [u64; 5],
+}
+
+impl Order {
+    fn tier(&self, t: usize) -> &[Entry] {
+        let (from, to) = (self.starts[t], self.starts[t + 1]);
+        self.entries.get(from..to).unwrap_or(&[])
+    }
+}
+
+/// A creator in an [`Order`]: what its score needs, the fit's inputs in [`Ranked::arena`].
+/// Entries compare by slot alone (so they can ride in a heap beside their unique key).
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    slot: u32,
+    quality: u16,
+    /// The value part with the whole audience: what the brief's audience can only lower.
+    value: u16,
+    reliability: u16,
+    /// log₂ of engagements per fee over the median's in its currency (1/1024ths);
+    /// [`NO_FEE`] without a fee.
+    log_value: i32,
+    span: Span,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.slot == other.slot
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Entry) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Entry) -> std::cmp::Ordering {
+        self.slot.cmp(&other.slot)
+    }
+}
+
+impl Entry {
+    fn parts(self, fit: u32, value: u32) -> Parts {
+        Parts {
+            fit,
+            quality: self.quality.into(),
+            value,
+            reliability: self.reliability.into(),
+        }
+    }
+
+    /// The best key this creator could have: its key with a perfect fit and the whole
+    /// audience in the brief's countries.
+    fn ceiling(self) -> Key {
+        let parts = self.parts(WHOLE_BPS, self.value.into());
+        (parts.score(), Reverse(self.slot))
+    }
+}
+
+/// A tier's candidate for the re-ranking.
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    key: Key,
+    tier: Tier,
+    parts: Parts,
 }
 
 /// What only a match or an update reads.
@@ -98,6 +220,8 @@ pub struct Index {
     engagement: Vec<u16>,
     views: Vec<u16>,
     reliability: Vec<u16>,
+    /// The fee's currency and [`engagements_per_fee`], for creators with a known fee.
+    value: Vec<Option<(Currency, u64)>>,
     span: Vec<Span>,
     /// Niche ids, then `key << 16 | share` for countries, then for ages, per slot.
     arena: Vec<u32>,
@@ -112,6 +236,8 @@ pub struct Index {
     /// Country codes and age ranges, interned together (they never meet in one map).
     key_ids: HashMap<String, u32>,
     stats: CohortStats,
+    /// Built on demand; any change empties it.
+    ranked: OnceLock<Ranked>,
 }
 
 impl Index {
@@ -154,6 +280,7 @@ impl Index {
             packed.push(self.intern_key(key)? << 16 | share.min(0xFFFF));
         }
         let start = u32::try_from(self.arena.len()).map_err(|_| MarketError::IndexFull)?;
+        self.ranked.take();
 
         let slot = match self.by_id.get(&creator.id) {
             Some(&slot) => {
@@ -186,6 +313,10 @@ impl Index {
         self.engagement[i] = engagement;
         self.views[i] = views;
         self.reliability[i] = u16::try_from(reliability).unwrap_or(u16::MAX);
+        self.value[i] = creator.fee.map(|fee| {
+            let v = engagements_per_fee(creator.avg_views, creator.engagement_bps, fee.amount());
+            (fee.currency(), v)
+        });
         self.span[i] = Span {
             start,
             niches: span_niches,
@@ -210,6 +341,7 @@ impl Index {
         let Some(slot) = self.by_id.remove(id) else {
             return false;
         };
+        self.ranked.take();
         self.unlink(slot);
         self.free.push(slot);
         true
@@ -222,110 +354,235 @@ impl Index {
         if n == 0 {
             return Vec::new();
         }
+        let ranked = self.ranked.get_or_init(|| self.rank());
         let resolved = self.resolve(brief);
-        let percentiles = self.stats.percentiles();
-        let mut quality = [0u64; 5];
-        // Min-heaps of the best `n` keys per tier, the worst on top to be pushed out.
-        let mut heaps: [BinaryHeap<Reverse<Key>>; 5] = Default::default();
-        let mut consider = |slot: u32| {
-            let Some((tier, quality_bps, reliability)) = self.standing(slot, &percentiles) else {
-                return;
-            };
-            let t = tier.index();
-            quality[t] += u64::from(quality_bps);
-            let heap = &mut heaps[t];
-            let worst = (heap.len() >= n)
-                .then(|| heap.peek().map(|Reverse(k)| *k))
-                .flatten();
-            // Fit is the only part that reads the arena: skip it when even a perfect fit
-            // would not make the tier's best `n` (the score only grows with fit).
-            if let Some(worst) = worst {
-                let ceiling = Parts {
-                    fit: WHOLE_BPS,
-                    quality: quality_bps,
-                    reliability,
-                };
-                if (ceiling.score(), Reverse(slot)) <= worst {
-                    return;
-                }
-            }
-            let parts = Parts {
-                fit: self.fit(slot, &resolved),
-                quality: quality_bps,
-                reliability,
-            };
-            let key = (parts.score(), Reverse(slot));
-            match worst {
-                None => heap.push(Reverse(key)),
-                Some(worst) if key > worst => {
-                    heap.pop();
-                    heap.push(Reverse(key));
-                }
-                Some(_) => {}
-            }
-        };
-        if let [niche] = resolved.niches[..] {
-            for &slot in &self.niche_lists[niche as usize] {
-                consider(slot);
-            }
-        } else if brief.niches.is_empty() {
-            for slot in 0..self.tier.len() {
-                let Ok(slot) = u32::try_from(slot) else { break };
-                consider(slot);
-            }
+        let orders: Vec<(Option<u32>, &Order)> = if brief.niches.is_empty() {
+            vec![(None, &ranked.everyone)]
         } else {
-            // A creator in several of the brief's niches is scored once.
-            let mut seen = vec![0u64; self.tier.len().div_ceil(64)];
-            for &niche in &resolved.niches {
-                for &slot in &self.niche_lists[niche as usize] {
-                    let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
-                    if let Some(w) = seen.get_mut(word)
-                        && *w & bit == 0
-                    {
-                        *w |= bit;
-                        consider(slot);
-                    }
-                }
+            resolved
+                .niches
+                .iter()
+                .filter_map(|&niche| Some((Some(niche), ranked.niches.get(niche as usize)?)))
+                .collect()
+        };
+        let union = orders.len() > 1;
+        let work = |t: usize| -> (Vec<Scored>, u64) {
+            let quality = match orders[..] {
+                [(_, order)] => order.quality[t],
+                _ => union_quality(&orders, t, self.tier.len()),
+            };
+            let best = Index::best_of_tier(ranked, t, &orders, &resolved, n);
+            (best, quality)
+        };
+        // Tiers are independent until the re-ranking: a large index scans them on two
+        // threads, each taking the largest tier left (a tier with many creators to scan, or
+        // several niches to count once, is most of the work).
+        let mut tiers: Vec<(usize, usize)> = (0..5)
+            .map(|t| (orders.iter().map(|(_, o)| o.tier(t).len()).sum(), t))
+            .collect();
+        tiers.sort_unstable_by(|a, b| b.cmp(a));
+        let next = AtomicUsize::new(0);
+        let worker = || {
+            let mut done = Vec::new();
+            while let Some(&(_, t)) = tiers.get(next.fetch_add(1, Ordering::Relaxed)) {
+                done.push((t, work(t)));
             }
-        }
-        let mut pool: Vec<Key> = heaps
-            .into_iter()
-            .flat_map(|h| h.into_iter().map(|Reverse(key)| key))
-            .collect();
-        pool.sort_unstable_by(|a, b| b.cmp(a));
-        let scored: Vec<(u32, Tier, Parts)> = pool
-            .iter()
-            .filter_map(|&(_, Reverse(slot))| {
-                let (tier, parts) = self.score(slot, &resolved, &percentiles)?;
-                Some((slot, tier, parts))
+            done
+        };
+        let done = if self.len() >= PARALLEL_FROM || (union && self.len() >= PARALLEL_FROM / 2) {
+            std::thread::scope(|s| {
+                let other = s.spawn(worker);
+                let mut mine = worker();
+                match other.join() {
+                    Ok(theirs) => mine.extend(theirs),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+                mine
             })
-            .collect();
-        let candidates: Vec<Candidate> = scored
+        } else {
+            worker()
+        };
+        let mut quality = [0u64; 5];
+        let mut pool = Vec::with_capacity(5 * n);
+        for (t, (best, q)) in done {
+            quality[t] = q;
+            pool.extend(best);
+        }
+        pool.sort_unstable_by_key(|s| Reverse(s.key));
+        let candidates: Vec<Candidate> = pool
             .iter()
-            .map(|&(_, tier, parts)| Candidate {
-                tier,
-                quality: parts.quality,
+            .map(|s| Candidate {
+                tier: s.tier,
+                quality: s.parts.quality,
             })
             .collect();
         let order = fair_order_with_shares(&candidates, n, tier_shares_bps(quality));
         order
             .into_iter()
-            .filter_map(|i| scored.get(i))
-            .filter_map(|&(slot, tier, parts)| {
-                self.to_match(slot, tier, parts, brief, &resolved, &percentiles)
+            .filter_map(|i| pool.get(i))
+            .filter_map(|s| {
+                let (_, Reverse(slot)) = s.key;
+                self.to_match(slot, s.tier, s.parts, brief, &resolved, &ranked.percentiles)
             })
             .collect()
     }
 
-    /// A slot's tier and score parts for a brief; `None` for an empty slot.
-    fn score(&self, slot: u32, brief: &Resolved, p: &Percentiles) -> Option<(Tier, Parts)> {
-        let (tier, quality, reliability) = self.standing(slot, p)?;
-        let parts = Parts {
-            fit: self.fit(slot, brief),
-            quality,
-            reliability,
-        };
-        Some((tier, parts))
+    /// The best `n` of tier `t` among the creators of `orders` (each order a niche's creators,
+    /// or everyone), scanning each order from the best ceiling down and stopping at the first
+    /// creator whose ceiling, a perfect fit, could not enter the best `n` found so far.
+    fn best_of_tier(
+        ranked: &Ranked,
+        t: usize,
+        orders: &[(Option<u32>, &Order)],
+        brief: &Resolved,
+        n: usize,
+    ) -> Vec<Scored> {
+        // A min-heap of the best `n` keys, the worst on top to be pushed out, with each fit
+        // and entry (a key is never repeated, so they never decide an order).
+        let mut heap: BinaryHeap<Reverse<(Key, u32, u32, Entry)>> =
+            BinaryHeap::with_capacity(n + 1);
+        for (k, &(_, order)) in orders.iter().enumerate() {
+            let earlier = &orders[..k];
+            for &entry in order.tier(t) {
+                let worst = (heap.len() >= n)
+                    .then(|| heap.peek().map(|Reverse((key, ..))| *key))
+                    .flatten();
+                if worst.is_some_and(|worst| entry.ceiling() <= worst) {
+                    break;
+                }
+                let data = entry.span.split(&ranked.arena);
+                // A creator also in an earlier niche of the brief was considered there: its
+                // ceiling beats the worst now, so it beat the (lower) worst then.
+                if k > 0
+                    && earlier
+                        .iter()
+                        .any(|(niche, _)| niche.is_some_and(|n| data.0.contains(&n)))
+                {
+                    continue;
+                }
+                let (fit, audience) = fit(data, brief);
+                let value = match entry.log_value {
+                    NO_FEE => NEUTRAL_BPS,
+                    log => value_bps(log.into(), audience),
+                };
+                let parts = entry.parts(fit, value);
+                let key = (parts.score(), Reverse(entry.slot));
+                let item = Reverse((key, fit, value, entry));
+                match worst {
+                    None => heap.push(item),
+                    Some(worst) if key > worst => {
+                        heap.pop();
+                        heap.push(item);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let tier = Tier::ALL.get(t).copied().unwrap_or(Tier::Nano);
+        heap.into_iter()
+            .map(|Reverse((key, fit, value, entry))| Scored {
+                key,
+                tier,
+                parts: entry.parts(fit, value),
+            })
+            .collect()
+    }
+
+    /// What ranking reads that does not depend on the brief: every creator's quality and
+    /// reliability, ordered by tier and ceiling, overall and per niche.
+    fn rank(&self) -> Ranked {
+        const BUCKETS: usize = WHOLE_BPS as usize + 1;
+        let percentiles = self.stats.percentiles();
+        let values = ValueScale::new(
+            self.value
+                .iter()
+                .zip(&self.tier)
+                .filter(|&(_, &t)| t != EMPTY)
+                .filter_map(|(v, _)| *v),
+        );
+        // A counting sort on (tier, ceiling from the best down) over the slots in order, so
+        // equal ceilings keep the lower slot first, as the rank key does.
+        let mut bucketed: Vec<(usize, Entry)> = Vec::with_capacity(self.len());
+        let mut next = vec![0usize; 5 * BUCKETS + 1];
+        let mut everyone = Order::default();
+        for i in 0..self.tier.len() {
+            let Ok(slot) = u32::try_from(i) else { break };
+            let Some((tier, quality, reliability)) = self.standing(slot, &percentiles) else {
+                continue;
+            };
+            let log_value = self.value[i]
+                .and_then(|(c, v)| values.log_ratio(values.currency(c)?, v))
+                .map_or(NO_FEE, |log| {
+                    i32::try_from(log).unwrap_or(if log < 0 { NO_FEE + 1 } else { i32::MAX })
+                });
+            let entry = Entry {
+                slot,
+                quality: u16::try_from(quality).unwrap_or(u16::MAX),
+                value: u16::try_from(values.value_bps(self.value[i], WHOLE_BPS))
+                    .unwrap_or(u16::MAX),
+                log_value,
+                reliability: u16::try_from(reliability).unwrap_or(u16::MAX),
+                span: self.span[i],
+            };
+            everyone.quality[tier.index()] += u64::from(quality);
+            let ceiling = (entry.ceiling().0 as usize).min(BUCKETS - 1);
+            let bucket = tier.index() * BUCKETS + (BUCKETS - 1 - ceiling);
+            next[bucket + 1] += 1;
+            bucketed.push((bucket, entry));
+        }
+        for b in 1..next.len() {
+            next[b] += next[b - 1];
+        }
+        for (t, start) in everyone.starts.iter_mut().enumerate() {
+            *start = next[t * BUCKETS];
+        }
+        everyone.entries = vec![Entry::default(); bucketed.len()];
+        let mut position = vec![u32::MAX; self.tier.len()];
+        for &(bucket, entry) in &bucketed {
+            let at = next[bucket];
+            next[bucket] += 1;
+            everyone.entries[at] = entry;
+            position[entry.slot as usize] = u32::try_from(at).unwrap_or(u32::MAX);
+        }
+        let mut arena = Vec::with_capacity(self.arena.len() - self.stale);
+        for entry in &mut everyone.entries {
+            let span = entry.span;
+            let start = span.start as usize;
+            entry.span.start = u32::try_from(arena.len()).unwrap_or(u32::MAX);
+            arena.extend_from_slice(self.arena.get(start..start + span.len()).unwrap_or(&[]));
+        }
+        // Each niche's creators in the same order: their positions overall, sorted.
+        let niches = self
+            .niche_lists
+            .iter()
+            .map(|list| {
+                let mut at: Vec<u32> = list
+                    .iter()
+                    .filter_map(|&slot| position.get(slot as usize).copied())
+                    .filter(|&p| p != u32::MAX)
+                    .collect();
+                at.sort_unstable();
+                let mut order = Order::default();
+                for (t, start) in order.starts.iter_mut().enumerate() {
+                    let overall = everyone.starts[t];
+                    *start = at.partition_point(|&p| (p as usize) < overall);
+                }
+                order.entries = at
+                    .iter()
+                    .filter_map(|&p| everyone.entries.get(p as usize).copied())
+                    .collect();
+                for t in 0..5 {
+                    order.quality[t] = order.tier(t).iter().map(|e| u64::from(e.quality)).sum();
+                }
+                order
+            })
+            .collect();
+        Ranked {
+            percentiles,
+            arena,
+            everyone,
+            niches,
+        }
     }
 
     /// A slot's tier, quality and reliability: what does not depend on the brief.
@@ -337,23 +594,6 @@ impl Index {
             p.views(tier, self.views[i].into()),
         );
         Some((tier, quality, self.reliability[i].into()))
-    }
-
-    /// A slot's fit with the brief.
-    fn fit(&self, slot: u32, brief: &Resolved) -> u32 {
-        let matched = self
-            .niches(slot)
-            .iter()
-            .filter(|n| brief.niches.contains(n))
-            .count();
-        fit_bps(
-            niche_bps(matched, brief.wanted_niches),
-            brief
-                .countries
-                .as_deref()
-                .map(|c| share_in(self.countries(slot), c)),
-            brief.ages.as_deref().map(|a| share_in(self.ages(slot), a)),
-        )
     }
 
     fn arena_part(&self, slot: u32, skip: usize, len: u16) -> &[u32] {
@@ -376,18 +616,13 @@ impl Index {
         self.arena_part(slot, usize::from(span.niches), span.countries)
     }
 
-    fn ages(&self, slot: u32) -> &[u32] {
-        let span = self.span.get(slot as usize).copied().unwrap_or_default();
-        let skip = usize::from(span.niches) + usize::from(span.countries);
-        self.arena_part(slot, skip, span.ages)
-    }
-
     fn push_slot(&mut self) -> Result<u32, MarketError> {
         let slot = u32::try_from(self.tier.len()).map_err(|_| MarketError::IndexFull)?;
         self.tier.push(EMPTY);
         self.engagement.push(0);
         self.views.push(0);
         self.reliability.push(0);
+        self.value.push(None);
         self.span.push(Span::default());
         self.cold.push(None);
         Ok(slot)
@@ -408,6 +643,7 @@ impl Index {
                 .remove(*tier, self.engagement[i].into(), self.views[i].into());
         }
         self.tier[i] = EMPTY;
+        self.value[i] = None;
         self.stale += self.span[i].len();
         self.span[i] = Span::default();
         for &(niche, pos) in &cold.niche_positions {
@@ -527,6 +763,37 @@ impl Index {
     }
 }
 
+/// Tier `t`'s total quality over the creators of several niches, each counted once.
+fn union_quality(orders: &[(Option<u32>, &Order)], t: usize, slots: usize) -> u64 {
+    let mut quality = 0u64;
+    let mut seen = vec![0u64; slots.div_ceil(64)];
+    for (_, order) in orders {
+        for entry in order.tier(t) {
+            let (word, bit) = (entry.slot as usize / 64, 1u64 << (entry.slot % 64));
+            if let Some(w) = seen.get_mut(word)
+                && *w & bit == 0
+            {
+                *w |= bit;
+                quality += u64::from(entry.quality);
+            }
+        }
+    }
+    quality
+}
+
+/// A creator's fit with the brief, from its niches, countries and ages (as in the arena),
+/// and the share of its audience in the brief's countries (the whole when it names none).
+fn fit((niches, countries, ages): (&[u32], &[u32], &[u32]), brief: &Resolved) -> (u32, u32) {
+    let matched = niches.iter().filter(|n| brief.niches.contains(n)).count();
+    let audience = brief.countries.as_deref().map(|c| share_in(countries, c));
+    let fit = fit_bps(
+        niche_bps(matched, brief.wanted_niches),
+        audience,
+        brief.ages.as_deref().map(|a| share_in(ages, a)),
+    );
+    (fit, audience.unwrap_or(WHOLE_BPS))
+}
+
 /// The share of packed `key << 16 | share` entries whose key is `wanted`, in bps.
 fn share_in(packed: &[u32], wanted: &[u32]) -> u32 {
     packed
@@ -540,25 +807,11 @@ fn share_in(packed: &[u32], wanted: &[u32]) -> u32 {
 mod tests {
     use std::collections::BTreeMap;
 
-    use money::{Currency, Money};
-
     use super::*;
     use crate::fair::fair_order;
     use crate::profile::Deliveries;
     use crate::score::CohortStats;
-
-    fn usd() -> Currency {
-        Currency::parse("USD").expect("USD is a currency")
-    }
-
-    fn brief(niches: &[&str], countries: &[&str]) -> Brief {
-        Brief {
-            niches: niches.iter().map(|&n| n.to_owned()).collect(),
-            countries: countries.iter().map(|&c| c.to_owned()).collect(),
-            ages: None,
-            fee: Money::new(50_000, usd()),
-        }
-    }
+    use crate::synthetic::{Synthetic, brief};
 
     fn creator(id: &str, followers: u64, engagement_bps: u32, niches: &[&str]) -> Creator {
         Creator {
@@ -571,6 +824,7 @@ mod tests {
             niches: niches.iter().map(|&n| n.to_owned()).collect(),
             ratings: Ratings::default(),
             deliveries: Deliveries::default(),
+            fee: None,
         }
     }
 
@@ -705,71 +959,6 @@ mod tests {
         );
     }
 
-    /// A small xorshift, so the synthetic creators are the same on every run.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
-    const NICHES: [&str; 8] = [
-        "cooking",
-        "travel",
-        "fitness",
-        "gaming",
-        "beauty",
-        "tech",
-        "music",
-        "parenting",
-    ];
-    const COUNTRIES: [&str; 5] = ["US", "CA", "GB", "DE", "BR"];
-
-    fn synthetic(rng: &mut XorShift, i: usize) -> Creator {
-        // Followers from about 1,000 to 4 million, each power of two about as common.
-        let followers = (1_000u64 << rng.below(12)) + rng.below(1_000);
-        // Engagement falls as followers grow.
-        let engagement_bps =
-            u32::try_from(2_000 / (1 + followers / 20_000) + rng.below(300)).unwrap_or(0);
-        let mut countries = BTreeMap::new();
-        let mut left = 10_000u64;
-        for c in COUNTRIES {
-            let share = rng.below(left + 1);
-            left -= share;
-            countries.insert(c.to_owned(), u32::try_from(share).unwrap_or(0));
-        }
-        let count = u32::try_from(rng.below(20)).unwrap_or(0);
-        let stars_sum = count + u32::try_from(rng.below(u64::from(4 * count) + 1)).unwrap_or(0);
-        let total = u32::try_from(rng.below(20)).unwrap_or(0);
-        Creator {
-            id: format!("creator-{i}"),
-            followers,
-            avg_views: followers * rng.below(40) / 100,
-            engagement_bps,
-            audience_countries: countries,
-            audience_ages: BTreeMap::from([(
-                "18-24".into(),
-                u32::try_from(rng.below(10_001)).unwrap_or(0),
-            )]),
-            niches: (0..1 + rng.below(2))
-                .map(|_| NICHES[usize::try_from(rng.below(8)).unwrap_or(0)].to_owned())
-                .collect(),
-            ratings: Ratings { count, stars_sum },
-            deliveries: Deliveries {
-                on_time: total - u32::try_from(rng.below(u64::from(total) + 1)).unwrap_or(0),
-                total,
-            },
-        }
-    }
-
     /// The same ranking the slow way: every candidate scored, sorted, fairly re-ranked.
     fn brute_force<'a>(creators: &'a [Creator], brief: &Brief, n: usize) -> Vec<&'a str> {
         let slots: Vec<usize> = (0..creators.len()).collect();
@@ -792,6 +981,13 @@ mod tests {
             );
         }
         let p = stats.percentiles();
+        let value_of = |c: &Creator| {
+            c.fee.map(|fee| {
+                let v = engagements_per_fee(c.avg_views, c.engagement_bps, fee.amount());
+                (fee.currency(), v)
+            })
+        };
+        let values = ValueScale::new(creators.iter().filter_map(value_of));
         let mut scored: Vec<(u32, usize, Parts)> = creators
             .iter()
             .enumerate()
@@ -806,12 +1002,14 @@ mod tests {
                 let share = |map: &BTreeMap<String, u32>, keys: &[String]| {
                     keys.iter().filter_map(|k| map.get(k)).sum::<u32>()
                 };
+                let audience = (!brief.countries.is_empty())
+                    .then(|| share(&c.audience_countries, &brief.countries));
                 let fit = fit_bps(
                     niche_bps(matched, brief.niches.len()),
-                    (!brief.countries.is_empty())
-                        .then(|| share(&c.audience_countries, &brief.countries)),
+                    audience,
                     brief.ages.as_deref().map(|a| share(&c.audience_ages, a)),
                 );
+                let audience = audience.unwrap_or(WHOLE_BPS);
                 let views = views_per_follower_bps(c.avg_views, c.followers);
                 let parts = Parts {
                     fit,
@@ -819,6 +1017,7 @@ mod tests {
                         p.engagement(c.tier(), c.engagement_bps),
                         p.views(c.tier(), views),
                     ),
+                    value: values.value_bps(value_of(c), audience),
                     reliability: reliability_bps(c.ratings, c.deliveries),
                 };
                 (parts.score(), i, parts)
@@ -840,8 +1039,8 @@ mod tests {
 
     #[test]
     fn the_index_ranks_as_scoring_every_candidate_would() {
-        let mut rng = XorShift(7);
-        let creators: Vec<Creator> = (0..3_000).map(|i| synthetic(&mut rng, i)).collect();
+        let mut rng = Synthetic::new(7);
+        let creators: Vec<Creator> = (0..3_000).map(|i| rng.creator(i)).collect();
         let mut index = Index::new();
         for c in &creators {
             index.upsert(c).expect("synthetic creators are valid");
@@ -861,8 +1060,8 @@ mod tests {
 
     #[test]
     fn creators_changed_many_times_rank_as_their_latest_selves() {
-        let mut rng = XorShift(11);
-        let mut creators: Vec<Creator> = (0..500).map(|i| synthetic(&mut rng, i)).collect();
+        let mut rng = Synthetic::new(11);
+        let mut creators: Vec<Creator> = (0..500).map(|i| rng.creator(i)).collect();
         let mut index = Index::new();
         for c in &creators {
             index.upsert(c).expect("valid");
@@ -871,7 +1070,7 @@ mod tests {
         // goes stale and compacts along the way.
         for _ in 0..3 {
             for (i, c) in creators.iter_mut().enumerate() {
-                *c = synthetic(&mut rng, i);
+                *c = rng.creator(i);
                 index.upsert(c).expect("valid");
             }
         }
@@ -899,7 +1098,7 @@ mod tests {
             let mut live: BTreeMap<usize, Creator> = BTreeMap::new();
             for (who, upsert, seed) in ops {
                 if upsert {
-                    let c = synthetic(&mut XorShift(seed | 1), who);
+                    let c = Synthetic::new(seed).creator(who);
                     index.upsert(&c).expect("valid");
                     live.insert(who, c);
                 } else {
@@ -925,8 +1124,8 @@ mod tests {
 
     #[test]
     fn a_hundred_thousand_creators_give_a_hundred_fair_matches() {
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-        let creators: Vec<Creator> = (0..100_000).map(|i| synthetic(&mut rng, i)).collect();
+        let mut rng = Synthetic::new(0x9E37_79B9_7F4A_7C15);
+        let creators: Vec<Creator> = (0..100_000).map(|i| rng.creator(i)).collect();
         let mut index = Index::new();
         for c in &creators {
             index.upsert(c).expect("synthetic creators are valid");

@@ -2,22 +2,25 @@
 //! creator and a brief ([`profile`]), the score and its parts — fit, quality within the
 //! creator's size cohort, reliability shrunk toward a prior ([`score`]) — the exposure-fair
 //! re-ranking of the top results ([`fair`]), the one-sentence reason per match ([`why`]) and
-//! the in-memory index that ranks many creators for a brief ([`index`]). No IO and no money
-//! movement: the server loads metrics and profiles into an [`Index`], offers and escrow
-//! belong to the postings crate.
+//! the in-memory index that ranks many creators for a brief ([`index`]); seeded synthetic
+//! creators ([`synthetic`]) and a synthetic economy that judges rankings by what they do for
+//! brands and for the income gap ([`sim`]). No IO and no money movement: the server loads
+//! metrics and profiles into an [`Index`], offers and escrow belong to the postings crate.
 
 pub mod fair;
 pub mod fit;
 pub mod index;
 pub mod profile;
 pub mod score;
+pub mod sim;
+pub mod synthetic;
 pub mod tier;
 pub mod why;
 
 pub use fair::{Candidate, fair_order};
 pub use index::{Index, MAX_MATCHES, Match};
 pub use profile::{Brief, Creator, Deliveries, Ratings};
-pub use score::{CohortStats, Parts, Percentiles};
+pub use score::{CohortStats, Parts, Percentiles, ValueScale};
 pub use tier::Tier;
 
 /// What the market refuses in its inputs.
@@ -50,6 +53,9 @@ pub enum MarketError {
         /// All deliveries.
         total: u32,
     },
+    /// A creator's fee of zero or less.
+    #[error("fee must be positive, got {0} minor units")]
+    FeeNotPositive(i64),
     /// More creators than the index can address (2³² slots).
     #[error("the index holds at most 4294967295 creators")]
     IndexFull,

@@ -28,6 +28,9 @@ pub struct Creator {
     pub ratings: Ratings,
     /// Deliveries so far.
     pub deliveries: Deliveries,
+    /// The creator's fee per deal when the platform knows it (their rate, or what their
+    /// deals have paid); `None` leaves the score's value-for-money part neutral.
+    pub fee: Option<Money>,
 }
 
 /// Ratings received so far: how many, and the sum of their stars (each 1–5).
@@ -92,6 +95,11 @@ impl Creator {
         if on_time > total {
             return Err(MarketError::OnTimeOverTotal { on_time, total });
         }
+        if let Some(fee) = self.fee
+            && !fee.is_positive()
+        {
+            return Err(MarketError::FeeNotPositive(fee.amount()));
+        }
         Ok(())
     }
 
@@ -116,6 +124,7 @@ mod tests {
             niches: vec!["cooking".into()],
             ratings: Ratings::default(),
             deliveries: Deliveries::default(),
+            fee: None,
         }
     }
 
@@ -157,5 +166,8 @@ mod tests {
             total: 2,
         };
         assert!(c.validate().is_err());
+        c = creator("ana");
+        c.fee = Some(Money::zero(money::Currency::USD));
+        assert_eq!(c.validate(), Err(MarketError::FeeNotPositive(0)));
     }
 }

@@ -4,12 +4,21 @@
 //! - **quality**: engagement and views per follower as percentiles *within the creator's tier*
 //!   ([`CohortStats`]), because engagement falls as followers grow: a mid creator is compared
 //!   with mid creators;
+//! - **value** for money: expected engagements from the brief's audience (views × engagement ×
+//!   the audience share in the brief's countries) per unit of the creator's fee, on a log
+//!   scale around the median creator's engagements per fee in that currency ([`ValueScale`]:
+//!   the median scores 5,000, each doubling 1,000 more); [`NEUTRAL_BPS`] when the fee is not
+//!   known, so creators without one rank among themselves as fit, quality and reliability
+//!   alone would rank them;
 //! - **reliability**: ratings and on-time delivery, each a Bayesian average shrunk toward a
 //!   prior until the creator has enough history.
 //!
-//! The score weighs them [`FIT_WEIGHT_BPS`], [`QUALITY_WEIGHT_BPS`] and
+//! The score weighs them [`FIT_WEIGHT_BPS`], [`QUALITY_WEIGHT_BPS`], [`VALUE_WEIGHT_BPS`] and
 //! [`RELIABILITY_WEIGHT_BPS`]: fit and quality most, since reliability is mostly prior for
-//! newcomers and would otherwise favour whoever has already been hired.
+//! newcomers and would otherwise favour whoever has already been hired. Value for money came
+//! with `ovation simulate` (issue 15): brands judge a ranking by what their money buys, and
+//! without the fee a ranking cannot tell two equally good creators of one size apart when one
+//! asks twice the other's fee. Fit, quality and reliability keep their old 2:2:1 proportions.
 
 use crate::profile::{Deliveries, Ratings};
 use crate::tier::Tier;
@@ -17,11 +26,15 @@ use crate::tier::Tier;
 /// The whole, in basis points.
 pub const WHOLE_BPS: u32 = 10_000;
 /// Weight of fit in the score.
-pub const FIT_WEIGHT_BPS: u32 = 4_000;
+pub const FIT_WEIGHT_BPS: u32 = 2_400;
 /// Weight of quality in the score.
-pub const QUALITY_WEIGHT_BPS: u32 = 4_000;
+pub const QUALITY_WEIGHT_BPS: u32 = 2_400;
+/// Weight of value for money in the score.
+pub const VALUE_WEIGHT_BPS: u32 = 4_000;
 /// Weight of reliability in the score.
-pub const RELIABILITY_WEIGHT_BPS: u32 = 2_000;
+pub const RELIABILITY_WEIGHT_BPS: u32 = 1_200;
+/// The value part of a creator whose fee is not known: the middle.
+pub const NEUTRAL_BPS: u32 = 5_000;
 /// The prior mean rating, in hundredths of a star (4.0★).
 pub const PRIOR_STARS_CENTI: u64 = 400;
 /// How many ratings the prior mean counts as.
@@ -42,6 +55,8 @@ pub struct Parts {
     pub fit: u32,
     /// Engagement and views judged within the creator's tier.
     pub quality: u32,
+    /// Expected engagements per unit of fee, among creators with a known fee.
+    pub value: u32,
     /// Ratings and on-time delivery, shrunk toward the prior.
     pub reliability: u32,
 }
@@ -51,6 +66,7 @@ impl Parts {
     pub fn score(self) -> u32 {
         let sum = u64::from(self.fit) * u64::from(FIT_WEIGHT_BPS)
             + u64::from(self.quality) * u64::from(QUALITY_WEIGHT_BPS)
+            + u64::from(self.value) * u64::from(VALUE_WEIGHT_BPS)
             + u64::from(self.reliability) * u64::from(RELIABILITY_WEIGHT_BPS);
         clamp_bps(sum / u64::from(WHOLE_BPS))
     }
@@ -117,6 +133,112 @@ pub fn views_per_follower_bps(avg_views: u64, followers: u64) -> u32 {
     let bps = u128::from(avg_views) * u128::from(WHOLE_BPS) / u128::from(followers);
     u32::try_from(bps.min(u128::from(VIEWS_PER_FOLLOWER_CAP_BPS)))
         .unwrap_or(VIEWS_PER_FOLLOWER_CAP_BPS)
+}
+
+/// Expected engagements per unit of fee, scaled by 10⁷ (views × engagement in bps × 1,000 ÷
+/// the fee in minor units); 0 for a fee of zero or less.
+pub fn engagements_per_fee(avg_views: u64, engagement_bps: u32, fee_minor: i64) -> u64 {
+    let Ok(fee) = u128::try_from(fee_minor) else {
+        return 0;
+    };
+    if fee == 0 {
+        return 0;
+    }
+    let v = u128::from(avg_views) * u128::from(engagement_bps) * 1_000 / fee;
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// How many bps of the value part one doubling of engagements per fee is worth.
+pub const VALUE_BPS_PER_DOUBLING: u64 = 1_000;
+
+/// The median creator's engagements per fee in each currency, against which a creator's
+/// value part is judged on a log scale: the median scores [`NEUTRAL_BPS`], each doubling
+/// adds [`VALUE_BPS_PER_DOUBLING`] and each halving takes as much away, within 0–10,000.
+#[derive(Debug, Clone, Default)]
+pub struct ValueScale {
+    currencies: Vec<money::Currency>,
+    medians: Vec<u64>,
+}
+
+impl ValueScale {
+    /// From each creator's fee currency and [`engagements_per_fee`].
+    pub fn new(values: impl IntoIterator<Item = (money::Currency, u64)>) -> ValueScale {
+        let mut currencies: Vec<money::Currency> = Vec::new();
+        let mut all: Vec<Vec<u64>> = Vec::new();
+        for (currency, v) in values {
+            let i = match currencies.iter().position(|&c| c == currency) {
+                Some(i) => i,
+                None => {
+                    currencies.push(currency);
+                    all.push(Vec::new());
+                    currencies.len() - 1
+                }
+            };
+            all[i].push(v);
+        }
+        let medians = all
+            .into_iter()
+            .map(|mut v| {
+                let mid = v.len() / 2;
+                v.select_nth_unstable(mid).1.to_owned()
+            })
+            .collect();
+        ValueScale {
+            currencies,
+            medians,
+        }
+    }
+
+    /// Where `currency`'s median is, for [`ValueScale::value_bps_in`].
+    pub fn currency(&self, currency: money::Currency) -> Option<usize> {
+        self.currencies.iter().position(|&c| c == currency)
+    }
+
+    /// The value part of a creator with `per_fee` engagements per fee in `currency` for an
+    /// audience share `audience_bps` ([`NEUTRAL_BPS`] for `None`).
+    pub fn value_bps(&self, fee: Option<(money::Currency, u64)>, audience_bps: u32) -> u32 {
+        match fee {
+            Some((currency, v)) => self
+                .currency(currency)
+                .map_or(NEUTRAL_BPS, |i| self.value_bps_in(i, v, audience_bps)),
+            None => NEUTRAL_BPS,
+        }
+    }
+
+    /// The value part of engagements per fee `per_fee` for an audience share `audience_bps`,
+    /// in the currency at `i`.
+    pub fn value_bps_in(&self, i: usize, per_fee: u64, audience_bps: u32) -> u32 {
+        match self.log_ratio(i, per_fee) {
+            Some(log) => value_bps(log, audience_bps),
+            None => NEUTRAL_BPS,
+        }
+    }
+
+    /// log₂(`per_fee` ÷ the median's) in 1/1024ths ([`log2_1024`]), for the currency at `i`.
+    pub fn log_ratio(&self, i: usize, per_fee: u64) -> Option<i64> {
+        let median = *self.medians.get(i)?;
+        Some(log2_1024(per_fee) - log2_1024(median))
+    }
+}
+
+/// log₂(`x`) in 1/1024ths, interpolated linearly between powers of two: exact at each power,
+/// never falling as `x` grows, integers only (0 for 0).
+pub fn log2_1024(x: u64) -> i64 {
+    let x = x.max(1);
+    let whole = x.ilog2();
+    let frac = ((u128::from(x) - (1u128 << whole)) << 10) >> whole;
+    i64::from(whole) * 1_024 + i64::try_from(frac).unwrap_or(0)
+}
+
+/// The value part from log₂ of a creator's engagements per fee over the median's
+/// ([`ValueScale::log_ratio`]), for an audience share `audience_bps` in the brief's
+/// countries: the median creator with the whole audience in them scores [`NEUTRAL_BPS`].
+pub fn value_bps(log_ratio_1024: i64, audience_bps: u32) -> u32 {
+    let audience = log2_1024(u64::from(audience_bps.min(WHOLE_BPS))) - log2_1024(WHOLE_BPS.into());
+    let doublings_1024 = log_ratio_1024 + audience;
+    let bps = i64::from(NEUTRAL_BPS)
+        + doublings_1024 * i64::try_from(VALUE_BPS_PER_DOUBLING).unwrap_or(0) / 1_024;
+    u32::try_from(bps.clamp(0, i64::from(WHOLE_BPS))).unwrap_or(0)
 }
 
 fn clamp_bps(v: u64) -> u32 {
@@ -318,6 +440,63 @@ mod tests {
     }
 
     #[test]
+    fn value_for_money_is_judged_on_a_log_scale_around_the_median_in_the_fee_currency() {
+        let usd = money::Currency::USD;
+        // 1,000 views at 5 % for 100.00: 50 engagements per 10,000 minor units.
+        assert_eq!(engagements_per_fee(1_000, 500, 10_000), 50_000);
+        assert_eq!(engagements_per_fee(1_000, 500, 0), 0);
+        let p = ValueScale::new([
+            (usd, 100),
+            (usd, 200),
+            (usd, 400),
+            (money::Currency::EUR, 5),
+        ]);
+        let whole = WHOLE_BPS;
+        assert_eq!(p.value_bps(Some((usd, 200)), whole), 5_000);
+        assert_eq!(p.value_bps(Some((usd, 800)), whole), 7_000);
+        assert_eq!(p.value_bps(Some((usd, 50)), whole), 3_000);
+        // 1.5 × the median: log₂ 1.5 ≈ 0.585, 0.609 with the interpolated logs.
+        assert_eq!(p.value_bps(Some((usd, 300)), whole), 5_609);
+        assert_eq!(p.value_bps(Some((usd, u64::MAX)), whole), 10_000);
+        assert_eq!(p.value_bps(Some((usd, 0)), whole), 0);
+        // A quarter of the audience in the brief's countries: about two halvings.
+        assert!((2_900..=3_100).contains(&p.value_bps(Some((usd, 200)), 2_500)));
+        assert_eq!(p.value_bps(Some((usd, 200)), 0), 0);
+        assert_eq!(p.value_bps(Some((money::Currency::EUR, 5)), whole), 5_000);
+        assert_eq!(
+            p.value_bps(Some((money::Currency::JPY, 5)), whole),
+            NEUTRAL_BPS
+        );
+        assert_eq!(p.value_bps(None, whole), NEUTRAL_BPS);
+        assert_eq!(log2_1024(1), 0);
+        assert_eq!(log2_1024(0), 0);
+        assert_eq!(log2_1024(3), 1_024 + 512);
+    }
+
+    #[test]
+    fn without_fees_the_score_keeps_the_old_proportions() {
+        // 40/40/20 before value for money; 24/24/12 and a constant now.
+        let a = Parts {
+            fit: 10_000,
+            quality: 0,
+            value: NEUTRAL_BPS,
+            reliability: 0,
+        };
+        let b = Parts {
+            fit: 0,
+            quality: 0,
+            value: NEUTRAL_BPS,
+            reliability: 10_000,
+        };
+        assert_eq!(a.score() - b.score(), 1_200);
+        assert_eq!(FIT_WEIGHT_BPS * 2, RELIABILITY_WEIGHT_BPS * 4);
+        assert_eq!(
+            FIT_WEIGHT_BPS + QUALITY_WEIGHT_BPS + VALUE_WEIGHT_BPS + RELIABILITY_WEIGHT_BPS,
+            WHOLE_BPS
+        );
+    }
+
+    #[test]
     fn views_per_follower_are_capped_and_safe_without_followers() {
         assert_eq!(views_per_follower_bps(5_000, 10_000), 5_000);
         assert_eq!(
@@ -338,7 +517,7 @@ mod tests {
             let r = reliability_bps(ratings, Deliveries { on_time, total: on_time + late });
             let f = fit_bps(niche, country, None);
             let q = quality_bps(e, v);
-            for part in [r, f, q, Parts { fit: f, quality: q, reliability: r }.score()] {
+            for part in [r, f, q, Parts { fit: f, quality: q, value: e, reliability: r }.score()] {
                 prop_assert!(part <= WHOLE_BPS);
             }
         }

@@ -1,6 +1,7 @@
 //! The `ovation` binary: configuration, store, server — thin over the library crates.
 
 mod bench;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         command: OffersCommand,
     },
+    /// Runs the synthetic creator economy under follower count, Ovation's ranking and the
+    /// oracle, and prints what each did for brands and for the income gap.
+    Simulate(simulate::SimulateArgs),
     /// Benchmarks (figures for BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -188,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command, config).await,
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 

@@ -5,6 +5,7 @@
 mod fanout;
 mod http;
 mod ledger;
+mod matching;
 mod nodes;
 mod pages;
 mod payouts;
@@ -36,6 +37,9 @@ pub(crate) enum BenchCommand {
     Redirects(shop::RedirectsArgs),
     /// Shop orders (POST /v1/shop/orders), each paying a commission from a brand's wallet.
     Orders(shop::OrdersArgs),
+    /// The brand marketplace's ranking: top matches among many synthetic creators, for briefs
+    /// with and without niches, in this process.
+    Matching(matching::MatchingArgs),
 }
 
 /// Options every benchmark shares.
@@ -56,6 +60,7 @@ pub(crate) async fn run(command: BenchCommand, config: server::Config) -> anyhow
         BenchCommand::Pages(args) => pages::run(args, config).await,
         BenchCommand::Redirects(args) => shop::redirects(args, config).await,
         BenchCommand::Orders(args) => shop::orders(args, config).await,
+        BenchCommand::Matching(args) => matching::run(&args),
     }
 }
 

@@ -138,7 +138,7 @@ pub(crate) async fn campaign_page(
         }
         section.card aria-labelledby="matches-title" {
             h2 #matches-title { "Best matches" }
-            p.muted { "Ranked by fit (40 %), quality judged among creators of the same size (40 %) and reliability (20 %); every size of creator keeps its fair share of the top places." }
+            p.muted { "Ranked by fit, quality judged among creators of the same size and reliability (2 : 2 : 1); every size of creator keeps its fair share of the top places." }
             @if found.is_empty() {
                 p { "No creator matches yet: creators are matched once the platform has their metrics and they are open to deals." }
             } @else {

@@ -150,6 +150,9 @@ pub(crate) struct PartsBody {
     pub(crate) fit: u32,
     /// Engagement and views per follower, as percentiles within the creator's tier.
     pub(crate) quality: u32,
+    /// Value for money: engagements from the brief's audience per unit of the creator's fee
+    /// (5,000, neutral, while Ovation knows no fee of the creator's).
+    pub(crate) value: u32,
     /// Ratings and on-time deliveries, shrunk toward the mean until there are enough.
     pub(crate) reliability: u32,
 }
@@ -161,7 +164,8 @@ pub(crate) struct MatchBody {
     pub(crate) handle: String,
     /// `nano`, `micro`, `mid`, `macro` or `mega`.
     pub(crate) tier: String,
-    /// 0–10,000: fit 40 %, quality 40 %, reliability 20 %.
+    /// 0–10,000: fit 24 %, quality 24 %, value 40 %, reliability 12 % (with value neutral,
+    /// creators rank as fit, quality and reliability 2:2:1 would rank them).
     pub(crate) score: u32,
     pub(crate) parts: PartsBody,
     /// One sentence: why this creator.
@@ -772,6 +776,7 @@ pub(crate) async fn matches(
             parts: PartsBody {
                 fit: f.matched.parts.fit,
                 quality: f.matched.parts.quality,
+                value: f.matched.parts.value,
                 reliability: f.matched.parts.reliability,
             },
             why: f.matched.why,
@@ -846,6 +851,7 @@ pub(crate) async fn recommend(
         niches: profile.map(|p| p.niches).unwrap_or_default(),
         ratings: market::Ratings::default(),
         deliveries: market::Deliveries::default(),
+        fee: None,
     };
     let mut scored: Vec<(u32, Campaign)> = state
         .store

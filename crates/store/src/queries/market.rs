@@ -563,6 +563,9 @@ fn market_creator_from(row: &impl Columns) -> Result<MarketCreator, StoreError> 
                 on_time: count(row, "on_time")?,
                 total: count(row, "deliveries")?,
             },
+            // Ovation knows no creator's going rate: the ranking keeps value for money
+            // neutral (its 2:2:1 weights of fit, quality and reliability).
+            fee: None,
         },
         handle: row.text("handle")?,
         matchable: open && row.int("suspended")? == 0,
