@@ -146,7 +146,7 @@ async fn top_ups_are_in_the_wallet_s_currency_and_refuse_bad_input() {
     let (_, wallet) = app.get("/v1/wallet", Some(&kenji.token)).await;
     assert_eq!(
         wallet["balances"],
-        json!([{"amount": 1000, "currency": "JPY"}])
+        json!([{"amount": 1000, "currency": "JPY", "held": {"amount": 0, "currency": "JPY"}}])
     );
     // The admin token acts as no account.
     assert_error(&app.get("/v1/wallet", Some(ADMIN)).await, 403, "forbidden");
@@ -160,7 +160,10 @@ async fn top_ups_are_in_the_wallet_s_currency_and_refuse_bad_input() {
     let (_, wallets) = app.get("/v1/wallet", Some(&brand.token)).await;
     assert_eq!(
         wallets["balances"],
-        json!([{"amount": 500, "currency": "JPY"}, {"amount": 100, "currency": "USD"}])
+        json!([
+            {"amount": 500, "currency": "JPY", "held": {"amount": 0, "currency": "JPY"}},
+            {"amount": 100, "currency": "USD", "held": {"amount": 0, "currency": "USD"}}
+        ])
     );
     assert_error(
         &app.get("/v1/me/spending-limits", Some(&brand.token)).await,
