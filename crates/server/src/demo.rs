@@ -317,7 +317,10 @@ async fn seed_market(
     for ((id, token), m, niche) in &creators {
         let path = format!("/v1/creators/{id}/metrics");
         expect(state, admin_token, "PUT", &path, Some(m.clone()), None).await?;
-        let profile = json!({"niches": [niche, "lifestyle"], "bio": "Making things on camera", "open_to_deals": true});
+        // A rate rising with size: a fifth of a cent per follower, at least 20.00 USD.
+        let rate = (m["followers"].as_i64().unwrap_or(0) / 5).max(2_000);
+        let profile = json!({"niches": [niche, "lifestyle"], "bio": "Making things on camera", "open_to_deals": true,
+                             "rate": {"amount": rate, "currency": "USD"}});
         let path = format!("/v1/creators/{id}/profile");
         expect(state, token, "PUT", &path, Some(profile), None).await?;
     }

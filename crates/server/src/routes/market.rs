@@ -75,6 +75,11 @@ pub(crate) struct ProfileRequest {
     /// matched.
     #[serde(default = "yes")]
     pub(crate) open_to_deals: bool,
+    /// The creator's usual fee for one deal (1..=100,000,000,000 minor units); absent or null:
+    /// not stated. With it, the ranking judges value for money: engagements per unit of the
+    /// rate, against the creators who state one in the same currency.
+    #[serde(default)]
+    pub(crate) rate: Option<MoneyBody>,
 }
 
 fn yes() -> bool {
@@ -89,6 +94,8 @@ pub(crate) struct ProfileBody {
     pub(crate) niches: Vec<String>,
     pub(crate) bio: String,
     pub(crate) open_to_deals: bool,
+    /// The creator's usual fee for one deal, if stated.
+    pub(crate) rate: Option<MoneyBody>,
     /// RFC 3339.
     pub(crate) updated_at: String,
 }
@@ -150,8 +157,9 @@ pub(crate) struct PartsBody {
     pub(crate) fit: u32,
     /// Engagement and views per follower, as percentiles within the creator's tier.
     pub(crate) quality: u32,
-    /// Value for money: engagements from the brief's audience per unit of the creator's fee
-    /// (5,000, neutral, while Ovation knows no fee of the creator's).
+    /// Value for money: engagements from the brief's audience per unit of the creator's
+    /// stated rate, on a log scale around the median creator's with a rate in that currency
+    /// (5,000, neutral, for a creator who states none).
     pub(crate) value: u32,
     /// Ratings and on-time deliveries, shrunk toward the mean until there are enough.
     pub(crate) reliability: u32,
@@ -420,6 +428,7 @@ fn profile_body(creator: &User, p: &CreatorProfile) -> ProfileBody {
         niches: p.niches.clone(),
         bio: p.bio.clone(),
         open_to_deals: p.open_to_deals,
+        rate: p.rate.map(MoneyBody::from),
         updated_at: rfc3339(p.updated_at),
     }
 }
@@ -567,6 +576,11 @@ pub(crate) async fn put_profile(
             text("bio", &r.bio, 1, 1_000)?
         },
         open_to_deals: r.open_to_deals,
+        rate: r
+            .rate
+            .as_ref()
+            .map(|m| m.to_money("rate", FEE_MAX))
+            .transpose()?,
         updated_at: store::now(),
     };
     state
@@ -598,6 +612,7 @@ pub(crate) async fn get_profile(
             niches: Vec::new(),
             bio: String::new(),
             open_to_deals: true,
+            rate: None,
             updated_at: creator.created_at,
         });
     Ok(Json(profile_body(&creator, &profile)))
@@ -848,10 +863,10 @@ pub(crate) async fn recommend(
             .as_ref()
             .map(|m| m.audience_ages.clone())
             .unwrap_or_default(),
+        fee: profile.as_ref().and_then(|p| p.rate),
         niches: profile.map(|p| p.niches).unwrap_or_default(),
         ratings: market::Ratings::default(),
         deliveries: market::Deliveries::default(),
-        fee: None,
     };
     let mut scored: Vec<(u32, Campaign)> = state
         .store

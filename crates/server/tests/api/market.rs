@@ -935,3 +935,59 @@ async fn an_approval_racing_the_automatic_one_on_another_node_pays_once() {
     node2.state.store.close().await;
     audit(&app).await;
 }
+
+#[conformance]
+async fn a_creator_s_stated_rate_makes_value_for_money_count_in_the_ranking() {
+    let app = market_app().await;
+    let acme = brand(&app, "acme").await;
+    let mut ids = Vec::new();
+    // Three creators alike in every way the platform measures; two state a rate.
+    for (handle, rate) in [
+        ("cheap", Some(100_000)),
+        ("dear", Some(400_000)),
+        ("quiet", None),
+    ] {
+        let c = listed(&app, handle, metrics(100_000, 500, 6_000), &["cooking"]).await;
+        let rate = rate.map(|amount| json!({"amount": amount, "currency": "USD"}));
+        let (status, body) = app
+            .put(
+                &format!("/v1/creators/{}/profile", c.id),
+                &c.token,
+                &json!({"niches": ["cooking"], "rate": rate}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["rate"], rate.unwrap_or(Value::Null));
+        ids.push(c);
+    }
+    assert_invalid(
+        &app.put(
+            &format!("/v1/creators/{}/profile", ids[0].id),
+            &ids[0].token,
+            &json!({"niches": [], "rate": {"amount": 0, "currency": "USD"}}),
+        )
+        .await,
+        "rate",
+    );
+    let c = campaign(&app, &acme, 3).await;
+    let (status, body) = app
+        .get(&format!("/v1/campaigns/{c}/matches"), Some(&acme.token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = assert_page(&body);
+    let value = |who: &User| {
+        data.iter()
+            .find(|m| string(m, "creator_id") == who.id)
+            .map(|m| m["parts"]["value"].as_u64().expect("a value part"))
+            .expect("matched")
+    };
+    let (cheap, dear, quiet) = (value(&ids[0]), value(&ids[1]), value(&ids[2]));
+    assert!(
+        cheap > dear,
+        "four times the rate for the same reach: {body}"
+    );
+    assert_eq!(quiet, 5_000, "no rate: neutral");
+    let order: Vec<&str> = data.iter().map(|m| string(m, "handle")).collect();
+    let at = |h: &str| order.iter().position(|x| *x == h).expect("listed");
+    assert!(at("cheap") < at("dear"), "{order:?}");
+}

@@ -20,6 +20,9 @@ CREATE TABLE creator_profiles (
     niches         TEXT NOT NULL,
     bio            TEXT NOT NULL,
     open_to_deals  BIGINT NOT NULL,
+    -- The creator's usual fee for one deal, if they state it (the ranking's value for money).
+    rate           BIGINT CHECK (rate > 0),
+    rate_currency  TEXT,
     updated_at     BIGINT NOT NULL
 );
 CREATE INDEX creator_profiles_by_update ON creator_profiles (updated_at);

@@ -39,6 +39,8 @@ pub struct CreatorProfile {
     pub bio: String,
     /// Whether they want offers (a creator who does not is never matched).
     pub open_to_deals: bool,
+    /// Their usual fee for one deal, if they state it.
+    pub rate: Option<Money>,
     /// Last change.
     pub updated_at: OffsetDateTime,
 }
@@ -137,11 +139,22 @@ fn metrics_from(row: &impl Columns) -> Result<CreatorMetrics, StoreError> {
     })
 }
 
+fn rate_from(row: &impl Columns) -> Result<Option<Money>, StoreError> {
+    match (row.opt_int("rate")?, row.opt_text("rate_currency")?) {
+        (Some(amount), Some(currency)) => Ok(Some(Money::new(
+            amount,
+            Currency::parse(&currency).map_err(|e| corrupt(format!("rate_currency: {e}")))?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 fn profile_from(row: &impl Columns) -> Result<CreatorProfile, StoreError> {
     Ok(CreatorProfile {
         niches: json_of("niches", &row.text("niches")?)?,
         bio: row.text("bio")?,
         open_to_deals: row.int("open_to_deals")? != 0,
+        rate: rate_from(row)?,
         updated_at: from_micros(row.int("updated_at")?),
     })
 }
@@ -260,15 +273,18 @@ impl Store {
         p: &CreatorProfile,
     ) -> Result<(), StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO creator_profiles (creator_id, niches, bio, open_to_deals, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (creator_id) DO UPDATE SET \
-             niches = excluded.niches, bio = excluded.bio, \
-             open_to_deals = excluded.open_to_deals, updated_at = excluded.updated_at",
+            "INSERT INTO creator_profiles (creator_id, niches, bio, open_to_deals, rate, \
+             rate_currency, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (creator_id) DO UPDATE SET niches = excluded.niches, \
+             bio = excluded.bio, open_to_deals = excluded.open_to_deals, rate = excluded.rate, \
+             rate_currency = excluded.rate_currency, updated_at = excluded.updated_at",
         )
         .bind(creator.as_str())
         .bind(list_json(&p.niches))
         .bind(&p.bio)
         .bind(i64::from(p.open_to_deals))
+        .bind(p.rate.map(|r| r.amount()))
+        .bind(p.rate.map(|r| r.currency().code()))
         .bind(to_micros(p.updated_at))
         .execute(pool)
         .await
@@ -282,7 +298,7 @@ impl Store {
         creator: &UserId,
     ) -> Result<Option<CreatorProfile>, StoreError> {
         with_pool!(&self.db, pool => sqlx::query(
-            "SELECT niches, bio, open_to_deals, updated_at FROM creator_profiles \
+            "SELECT niches, bio, open_to_deals, rate, rate_currency, updated_at FROM creator_profiles \
              WHERE creator_id = $1",
         )
         .bind(creator.as_str())
@@ -510,7 +526,7 @@ impl Store {
         with_pool!(&self.db, pool => sqlx::query(
             "SELECT u.id, u.handle, u.suspended, m.followers, m.avg_views, m.engagement_bps, \
              m.audience_countries, m.audience_ages, m.updated_at, \
-             p.niches, p.open_to_deals, \
+             p.niches, p.open_to_deals, p.rate, p.rate_currency, \
              (SELECT COUNT(*) FROM offer_ratings r WHERE r.ratee_id = u.id AND r.side = 'brand') \
                  AS ratings, \
              (SELECT COALESCE(CAST(SUM(r.stars) AS BIGINT), 0) FROM offer_ratings r \
@@ -563,9 +579,8 @@ fn market_creator_from(row: &impl Columns) -> Result<MarketCreator, StoreError> 
                 on_time: count(row, "on_time")?,
                 total: count(row, "deliveries")?,
             },
-            // Ovation knows no creator's going rate: the ranking keeps value for money
-            // neutral (its 2:2:1 weights of fit, quality and reliability).
-            fee: None,
+            // The creator's stated rate: without one, value for money is neutral.
+            fee: rate_from(row)?,
         },
         handle: row.text("handle")?,
         matchable: open && row.int("suspended")? == 0,
