@@ -64,7 +64,7 @@ mod tests {
         ];
         let mut index = Index::new();
         for c in &creators {
-            index.upsert(c).unwrap();
+            index.upsert(c).expect("a valid creator");
         }
         let brief = Brief {
             niches: vec!["cooking".into(), "travel".into(), "cooking".into()],
@@ -73,7 +73,10 @@ mod tests {
             fee: Money::new(10_000, Currency::USD),
         };
         for m in index.top(&brief, 10) {
-            let c = creators.iter().find(|c| c.id == m.creator_id).unwrap();
+            let c = creators
+                .iter()
+                .find(|c| c.id == m.creator_id)
+                .expect("every match is one of the creators");
             assert_eq!(fit_of(c, &brief), m.parts.fit, "{}", c.id);
         }
     }

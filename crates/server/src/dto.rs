@@ -10,6 +10,26 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
+/// A time from the request in UTC, to the microsecond the store keeps. Its year in UTC must
+/// be 1..=9999, so that it can always be written back as RFC 3339 (year 0 at +01:00 is year
+/// -1 in UTC).
+pub fn time_field(field: &str, value: &str) -> Result<OffsetDateTime, crate::error::ApiError> {
+    let t = OffsetDateTime::parse(value, &Rfc3339)
+        .map_err(|e| crate::error::invalid(format!("{field} must be an RFC 3339 time: {e}")))?;
+    let utc = t
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|t| (1..=9999).contains(&t.year()))
+        .ok_or_else(|| {
+            crate::error::invalid(format!("{field} must be in the years 1 to 9999 in UTC"))
+        })?;
+    Ok(store::from_micros(store::to_micros(utc)))
+}
+
+/// A body encoded once, for the answer and the store (a failure is a bug: 500).
+pub fn to_json<T: Serialize>(body: &T) -> Result<String, crate::error::ApiError> {
+    serde_json::to_string(body).map_err(|e| crate::error::ApiError::Internal(e.into()))
+}
+
 /// RFC 3339 in UTC (`2026-11-30T12:00:00Z`, with a fraction when the second has one).
 ///
 /// Total, because a time that cannot be written must not make every read of it a 500: a

@@ -245,7 +245,8 @@ mod tests {
 
     fn offer(fee: i64, bps: u32) -> Offer {
         let fee = Money::new(fee, Currency::USD);
-        let (platform_fee, creator_share) = deal_split(fee, Bps::new(bps).unwrap());
+        let (platform_fee, creator_share) =
+            deal_split(fee, Bps::new(bps).expect("a rate of at most 10,000 bps"));
         let at = datetime!(2026-12-01 10:00 UTC);
         Offer {
             id: OfferId::from_string("off_1".into()),
@@ -296,14 +297,14 @@ mod tests {
             code: Code::WALLET_TOPUP,
             reference: "top".into(),
         }])
-        .unwrap();
+        .expect("the top-up funds the wallet");
         book
     }
 
     fn balance(book: &Book, owner: &str, purpose: Purpose) -> (i64, i64) {
         let (_, b) = book
             .account(&AccountId::of(owner, purpose, Currency::USD))
-            .unwrap();
+            .expect("an account the book opened");
         (
             b.credits_posted - b.debits_posted,
             b.credits_pending - b.debits_pending,
@@ -324,7 +325,7 @@ mod tests {
                 times(),
                 None,
             )
-            .unwrap();
+            .expect("a step allowed from the status before");
             jobs.push(job);
             now = after;
         }
@@ -336,7 +337,8 @@ mod tests {
         let o = offer(10_000, 1_500);
         assert_eq!(o.platform_fee.amount(), 1_500);
         let mut book = book(10_000);
-        book.apply(&offer_job(&o, None).transfers).unwrap();
+        book.apply(&offer_job(&o, None).transfers)
+            .expect("the wallet holds the fee");
         assert_eq!(balance(&book, "brand", Purpose::Wallet), (10_000, -10_000));
         let (jobs, after) = walk(
             &o,
@@ -351,7 +353,8 @@ mod tests {
         assert_eq!(after.status, OfferStatus::Approved);
         assert_eq!(after.hold_id.as_deref(), Some("off_1"));
         for job in &jobs {
-            book.apply(&job.transfers).unwrap();
+            book.apply(&job.transfers)
+                .expect("each step applies after the one before");
         }
         assert_eq!(balance(&book, "brand", Purpose::Wallet), (0, 0));
         assert_eq!(balance(&book, "ana", Purpose::CreatorPending), (8_500, 0));
@@ -374,10 +377,10 @@ mod tests {
             times(),
             None,
         )
-        .unwrap()
+        .expect("delivered, so approvable")
         .0;
         assert_eq!(
-            book.apply(&again.transfers).unwrap(),
+            book.apply(&again.transfers).expect("a replay"),
             ledger::Applied::Replayed
         );
         assert_eq!(balance(&book, "ana", Purpose::CreatorPending), (8_500, 0));
@@ -389,7 +392,7 @@ mod tests {
             times(),
             None,
         )
-        .unwrap()
+        .expect("offered, so declinable")
         .0;
         assert!(book.apply(&void.transfers).is_err());
     }
@@ -408,10 +411,12 @@ mod tests {
         ] {
             let o = offer(2_500, 1_000);
             let mut book = book(2_500);
-            book.apply(&offer_job(&o, None).transfers).unwrap();
+            book.apply(&offer_job(&o, None).transfers)
+                .expect("the wallet holds the fee");
             let (jobs, after) = walk(&o, path);
             for job in &jobs {
-                book.apply(&job.transfers).unwrap();
+                book.apply(&job.transfers)
+                    .expect("each step applies after the one before");
                 assert!(
                     !job.effects
                         .iter()
@@ -432,7 +437,7 @@ mod tests {
     fn the_wallet_cannot_hold_more_than_it_has() {
         let mut book = book(15_000);
         book.apply(&offer_job(&offer(10_000, 0), None).transfers)
-            .unwrap();
+            .expect("a funded wallet holds the first offer");
         let second = Offer {
             id: OfferId::from_string("off_2".into()),
             ..offer(10_000, 0)
@@ -488,7 +493,7 @@ mod tests {
             times(),
             None,
         )
-        .unwrap();
+        .expect("an accepted offer takes a delivery");
         assert!(job.transfers.is_empty());
         assert_eq!(after.approve_by, Some(times().at + time::Duration::days(7)));
         assert_eq!(after.on_time, Some(true));

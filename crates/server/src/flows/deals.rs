@@ -29,21 +29,34 @@ pub enum Stepped {
     Refused(Outcome),
 }
 
-/// Takes `action` on offer `id` (read afresh), storing `answer(after)` under the caller's
-/// key. A concurrent step that changed the offer first makes the guard refuse this one; it
-/// is read again, and then is most likely [`Stepped::Invalid`].
+/// The times a step of `at` depends on: the review period, the hold period (`serve`'s
+/// setting), and whether time takes it rather than a person.
+pub fn step_times(
+    at: OffsetDateTime,
+    hold_period: std::time::Duration,
+    automatic: bool,
+) -> StepTimes {
+    StepTimes {
+        at,
+        review: REVIEW_PERIOD,
+        hold_period: Duration::try_from(hold_period).unwrap_or(Duration::days(7)),
+        automatic,
+    }
+}
+
+/// Takes `action` on `before` (the offer as the caller read it), storing `answer(after)`
+/// under the caller's key. A concurrent step that changed the offer first makes the guard
+/// refuse this one; the offer is read again and the step tried from where it stands now
+/// (most likely [`Stepped::Invalid`]).
 pub async fn step(
     store: &Store,
-    id: &str,
+    mut before: Offer,
     action: OfferAction,
     details: &StepDetails,
     times: StepTimes,
     answer: impl Fn(&Offer) -> Option<IdempotencyRecord>,
 ) -> Result<Stepped, StoreError> {
     for _ in 0..3 {
-        let Some(before) = store.offer(id).await? else {
-            return Ok(Stepped::Missing);
-        };
         let (mut job, after) =
             match rules::offer_step_job(&before, action, details.clone(), times, None) {
                 Ok(stepped) => stepped,
@@ -56,15 +69,15 @@ pub async fn step(
             Outcome::Refused(Refusal::Status(RowRef::Offer(_))) => {}
             other => return Ok(Stepped::Refused(other)),
         }
+        match store.offer(before.id.as_str()).await? {
+            Some(now) => before = now,
+            None => return Ok(Stepped::Missing),
+        }
     }
-    let now = store.offer(id).await?;
-    Ok(match now {
-        Some(o) => Stepped::Invalid(InvalidStep {
-            from: o.status.as_str(),
-            action,
-        }),
-        None => Stepped::Missing,
-    })
+    Ok(Stepped::Invalid(InvalidStep {
+        from: before.status.as_str(),
+        action,
+    }))
 }
 
 /// What a run of time's steps did.
@@ -90,12 +103,7 @@ pub async fn run_due(
     hold_period: std::time::Duration,
 ) -> Result<DueReport, StoreError> {
     let mut report = DueReport::default();
-    let times = StepTimes {
-        at: now,
-        review: REVIEW_PERIOD,
-        hold_period: Duration::try_from(hold_period).unwrap_or(Duration::days(7)),
-        automatic: true,
-    };
+    let times = step_times(now, hold_period, true);
     loop {
         let due = store.offers_due(now, DUE_PAGE).await?;
         let mut moved = 0;

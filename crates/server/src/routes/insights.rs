@@ -246,7 +246,7 @@ mod tests {
         for (pairs, field) in [
             (&[][..], "currency"),
             (&[("currency", "usd")][..], "currency"),
-            (&[("currency", "XXX")][..], "currency"),
+            (&[("currency", "ZZZ")][..], "currency"),
             (&[("currency", "USD"), ("source", "tips")][..], "source"),
             (&[("currency", "USD"), ("days", "0")][..], "days"),
             (&[("currency", "USD"), ("days", "3651")][..], "days"),

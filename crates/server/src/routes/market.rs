@@ -9,18 +9,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use market::Tier;
-use postings::rules::{self, StepDetails, StepTimes};
+use postings::rules::{self, StepDetails};
 use postings::{IncomeSource, Offer, OfferAction, OfferId, Outcome, Refusal};
 use serde::{Deserialize, Serialize};
 use store::{Campaign, CampaignId, CreatorMetrics, CreatorProfile, Rating, User, UserId};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::dto::{MoneyBody, rfc3339};
+use crate::dto::{MoneyBody, rfc3339, time_field, to_json};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, ListParams, json_response, parse_json, plain_id, query_map};
-use crate::flows::deals::{self, OFFER_TTL, REVIEW_PERIOD, Stepped};
+use crate::flows::deals::{self, OFFER_TTL, Stepped};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
 
@@ -384,14 +383,6 @@ fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiErr
     Ok(t.to_owned())
 }
 
-fn time_field(field: &str, raw: &str) -> Result<OffsetDateTime, ApiError> {
-    let t = OffsetDateTime::parse(raw, &Rfc3339)
-        .map_err(|_| invalid(format!("{field} must be an RFC 3339 time")))?;
-    Ok(store::from_micros(store::to_micros(
-        t.to_offset(time::UtcOffset::UTC),
-    )))
-}
-
 async fn creator_by_id(state: &AppState, id: &str) -> Result<User, ApiError> {
     let id = plain_id(id).ok_or(ApiError::NotFound("creator"))?;
     state
@@ -400,10 +391,6 @@ async fn creator_by_id(state: &AppState, id: &str) -> Result<User, ApiError> {
         .await?
         .filter(|u| u.kind == live::AccountKind::Creator)
         .ok_or(ApiError::NotFound("creator"))
-}
-
-fn to_json<T: Serialize>(body: &T) -> Result<String, ApiError> {
-    serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))
 }
 
 // ---- Bodies ----
@@ -1088,27 +1075,13 @@ async fn take_step(
     let scope = user.id.clone();
     request
         .once(state, scope.as_str(), |idem| async move {
-            let times = StepTimes {
-                at: now,
-                review: REVIEW_PERIOD,
-                hold_period: time::Duration::try_from(state.config.hold_period)
-                    .unwrap_or(time::Duration::days(7)),
-                automatic: false,
-            };
+            let times = deals::step_times(now, state.config.hold_period, false);
             let answer = |after: &Offer| {
                 let body = to_json(&offer_body(after)).ok()?;
                 idem.as_ref().map(|i| i.record(StatusCode::OK, body))
             };
-            match deals::step(
-                &state.store,
-                offer.id.as_str(),
-                action,
-                &details,
-                times,
-                answer,
-            )
-            .await?
-            {
+            let id = offer.id.clone();
+            match deals::step(&state.store, offer, action, &details, times, answer).await? {
                 Stepped::Done(after) => {
                     if action == OfferAction::Approve {
                         state.matchmaker.changed();
@@ -1126,8 +1099,7 @@ async fn take_step(
                 ))),
                 Stepped::Missing => Err(ApiError::NotFound("offer")),
                 Stepped::Refused(outcome) => Err(ApiError::Internal(anyhow::anyhow!(
-                    "offer {}: {action:?} was {outcome:?}",
-                    offer.id
+                    "offer {id}: {action:?} was {outcome:?}"
                 ))),
             }
         })

@@ -10,11 +10,9 @@ use money::{Bps, Money};
 use postings::rules::funding_job;
 use postings::{MatchProgram, MatchProgramId, Outcome};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
-use crate::dto::{MoneyBody, rfc3339};
+use crate::dto::{MoneyBody, rfc3339, time_field};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, json_response, parse_json};
 use crate::idempotency::{Idempotency, Keyed, replay};
@@ -102,19 +100,6 @@ pub(crate) struct MatchProgramBody {
 
 /// Largest budget added at once, in minor units.
 const FUND_MAX: i64 = 1_000_000_000_000;
-
-/// A time from the request in UTC, to the microsecond the store keeps. Its year in UTC must
-/// be 1..=9999, so that it can always be written back as RFC 3339 (year 0 at +01:00 is year
-/// -1 in UTC).
-fn time_field(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    let t = OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| invalid(format!("{field} must be an RFC 3339 time: {e}")))?;
-    let utc = t
-        .checked_to_offset(UtcOffset::UTC)
-        .filter(|t| (1..=9999).contains(&t.year()))
-        .ok_or_else(|| invalid(format!("{field} must be in the years 1 to 9999 in UTC")))?;
-    Ok(store::from_micros(store::to_micros(utc)))
-}
 
 /// A program's budget in one currency: funded, matched so far, remaining.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::dto::{MoneyBody, rfc3339};
+use crate::dto::{MoneyBody, rfc3339, to_json};
 use crate::error::{ApiError, invalid};
 use crate::extract::{Caller, Json, ListParams, json_response, parse_json, plain_id, query_map};
 use crate::flows::shop::{Booked, NewLine, NewOrder, shop_invalid};
@@ -375,10 +375,6 @@ pub(crate) fn order_body(o: &ShopOrder) -> OrderBody {
             .collect(),
         created_at: rfc3339(o.created_at),
     }
-}
-
-fn to_json<T: Serialize>(body: &T) -> Result<String, ApiError> {
-    serde_json::to_string(body).map_err(|e| ApiError::Internal(e.into()))
 }
 
 // ---- Products ----

@@ -131,7 +131,7 @@ async fn a_missing_or_wrong_currency_source_or_days_is_422_naming_it() {
         ("currency=", "currency"),
         ("currency=usd", "currency"),
         ("currency=DOLLARS", "currency"),
-        ("currency=XXX", "currency"),
+        ("currency=ZZZ", "currency"),
         ("currency=USD&source=tips", "source"),
         ("currency=USD&source=", "source"),
         ("currency=USD&days=0", "days"),

@@ -313,7 +313,7 @@ async fn brands_post_campaigns_and_creators_see_the_open_ones() {
         ("deadline", json!("soon")),
         ("slots", json!(0)),
         ("fee", json!({"amount": -5, "currency": "USD"})),
-        ("fee", json!({"amount": 5, "currency": "XXX"})),
+        ("fee", json!({"amount": 5, "currency": "ZZZ"})),
         ("title", json!("  ")),
         ("niches", json!(["a b"])),
         ("countries", json!(["Narnia"])),
