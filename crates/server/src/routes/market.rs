@@ -171,7 +171,7 @@ pub(crate) struct MatchBody {
     pub(crate) handle: String,
     /// `nano`, `micro`, `mid`, `macro` or `mega`.
     pub(crate) tier: String,
-    /// 0–10,000: fit 24 %, quality 24 %, value 40 %, reliability 12 % (with value neutral,
+    /// 0–10,000: fit 12 %, quality 12 %, value 70 %, reliability 6 % (with value neutral,
     /// creators rank as fit, quality and reliability 2:2:1 would rank them).
     pub(crate) score: u32,
     pub(crate) parts: PartsBody,
