@@ -31,6 +31,10 @@ enum Command {
         /// Seeds a creator, viewers, a running live and purchases, and prints how to try them.
         #[arg(long)]
         demo: bool,
+        /// Lets the demo run on a non-loopback address: its home page gives every visitor
+        /// the demo accounts' tokens.
+        #[arg(long, requires = "demo")]
+        demo_public: bool,
     },
     /// Creates or updates the database schema, then exits.
     Migrate,
@@ -114,10 +118,15 @@ async fn main() -> anyhow::Result<()> {
     let config = Settings::load(cli.config.as_deref())?.validate()?;
     init_tracing(config.log_json);
     match cli.command {
-        Command::Serve { demo } => serve(config, demo).await,
+        Command::Serve { demo, demo_public } => {
+            if demo {
+                server::demo::check_bind(config.bind, demo_public)?;
+            }
+            serve(config, demo).await
+        }
         Command::Migrate => {
             store::Store::migrate(&config.database_url).await?;
-            println!("migrated {}", config.database_url);
+            println!("migrated {}", store::redact(&config.database_url));
             Ok(())
         }
         Command::Ledger {
@@ -316,7 +325,9 @@ async fn payouts_run(config: server::Config) -> anyhow::Result<()> {
 
 async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
     let bind = config.bind;
-    let database = config.database_url.clone();
+    let admin_token_configured = config.admin_token.is_some();
+    // Logs and the console are read by more people than the secret store: no password.
+    let database = store::redact(&config.database_url);
     let app = App::build(config).await?;
     let shutdown = shutdown_signal()?;
     let (listener, addr) = server::bind(bind)
@@ -377,10 +388,13 @@ async fn serve(config: server::Config, demo: bool) -> anyhow::Result<()> {
             "  curl -s {base}/v1/creators/{}/earnings -H 'Authorization: Bearer {}'",
             d.creator.0, d.creator.1
         );
-        println!(
-            "  curl -s {base}/v1/ledger/verify -H 'Authorization: Bearer {}'",
-            app.admin_token
-        );
+        // A configured admin token stays out of the console (and the logs that keep it).
+        let admin = if admin_token_configured {
+            "$OVATION_ADMIN_TOKEN"
+        } else {
+            app.admin_token.as_str()
+        };
+        println!("  curl -s {base}/v1/ledger/verify -H 'Authorization: Bearer {admin}'");
         println!("  OpenAPI: {base}/openapi.json   Swagger UI: {base}/docs");
     }
     app.serve(listener, shutdown).await

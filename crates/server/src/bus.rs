@@ -9,7 +9,8 @@ pub use nats::{BusError, NatsBus};
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -70,15 +71,67 @@ pub struct LiveEvent {
 pub trait EventBus: Send + Sync + Debug {
     /// Sends `event` to every viewer of `live`. Never blocks: slow viewers are dropped.
     fn publish(&self, live: &str, event: LiveEvent);
-    /// A receiver of `live`'s events from now on.
-    fn subscribe(&self, live: &str) -> broadcast::Receiver<LiveEvent>;
+    /// A receiver of `live`'s events from now on; the live's channel goes when its last
+    /// subscription is dropped.
+    fn subscribe(&self, live: &str) -> Subscription;
+    /// Lives with a channel on this node (lives with viewers here), for metrics and tests.
+    fn channels(&self) -> usize;
 }
 
+/// The channels of a [`LocalBus`]: each live's sender, with a number telling a channel
+/// from a later one of the same live.
+type Channels = Arc<Mutex<HashMap<String, (broadcast::Sender<LiveEvent>, u64)>>>;
+
 /// The in-process bus: one bounded broadcast channel per live with viewers.
+///
+/// A channel exists while the live has a subscription: it is made by the first
+/// [`subscribe`](EventBus::subscribe), and removed when the last [`Subscription`] is
+/// dropped or when the live's last event (`live_ended`) is published — whichever comes
+/// first; a channel is never kept for a live nobody watches.
 #[derive(Debug)]
 pub struct LocalBus {
     capacity: usize,
-    lives: Mutex<HashMap<String, broadcast::Sender<LiveEvent>>>,
+    lives: Channels,
+    made: std::sync::atomic::AtomicU64,
+}
+
+/// A viewer's receiver of one live's events (it derefs to the broadcast receiver). Dropping
+/// the live's last one removes the live's channel.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: broadcast::Receiver<LiveEvent>,
+    live: String,
+    channel: u64,
+    lives: Channels,
+}
+
+impl Deref for Subscription {
+    type Target = broadcast::Receiver<LiveEvent>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl DerefMut for Subscription {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut lives = self.lives.lock().expect("bus lock is never poisoned");
+        // Under the lock no one subscribes: a count of one is this receiver alone. The
+        // channel may be a later one of the same live (this one was removed when the live
+        // ended): that one is left alone.
+        let last = lives.get(&self.live).is_some_and(|(sender, channel)| {
+            *channel == self.channel && sender.receiver_count() <= 1
+        });
+        if last {
+            lives.remove(&self.live);
+        }
+    }
 }
 
 impl LocalBus {
@@ -86,7 +139,8 @@ impl LocalBus {
     pub fn new(capacity: usize) -> LocalBus {
         LocalBus {
             capacity: capacity.max(1),
-            lives: Mutex::new(HashMap::new()),
+            lives: Arc::default(),
+            made: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -99,21 +153,33 @@ impl LocalBus {
 impl EventBus for LocalBus {
     fn publish(&self, live: &str, event: LiveEvent) {
         let mut lives = self.lives.lock().expect("bus lock is never poisoned");
+        let last = event.last;
         let forget = lives
             .get(live)
-            .is_some_and(|sender| sender.send(event).is_err() || sender.receiver_count() == 0);
-        if forget {
-            // Nobody listens any more: forget the channel.
+            .is_some_and(|(sender, _)| sender.send(event).is_err() || sender.receiver_count() == 0);
+        // Nobody listens any more, or the live has ended: its viewers keep what was sent
+        // (a receiver reads its buffer after the sender is gone) and the channel goes.
+        if forget || last {
             lives.remove(live);
         }
     }
 
-    fn subscribe(&self, live: &str) -> broadcast::Receiver<LiveEvent> {
+    fn subscribe(&self, live: &str) -> Subscription {
         let mut lives = self.lives.lock().expect("bus lock is never poisoned");
-        lives
-            .entry(live.to_owned())
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .subscribe()
+        let (sender, channel) = lives.entry(live.to_owned()).or_insert_with(|| {
+            let channel = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (broadcast::channel(self.capacity).0, channel)
+        });
+        Subscription {
+            receiver: sender.subscribe(),
+            live: live.to_owned(),
+            channel: *channel,
+            lives: Arc::clone(&self.lives),
+        }
+    }
+
+    fn channels(&self) -> usize {
+        LocalBus::channels(self)
     }
 }
 
@@ -152,9 +218,60 @@ mod tests {
     }
 
     #[test]
-    fn channels_without_viewers_are_forgotten() {
+    fn a_channel_goes_with_its_last_subscription() {
         let bus = LocalBus::new(2);
-        drop(bus.subscribe("live"));
+        let first = bus.subscribe("live");
+        let second = bus.subscribe("live");
+        assert_eq!(bus.channels(), 1);
+        drop(first);
+        assert_eq!(bus.channels(), 1, "one viewer is still there");
+        drop(second);
+        assert_eq!(bus.channels(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_channel_goes_when_its_live_ends_and_viewers_still_get_the_last_event() {
+        let bus = LocalBus::new(4);
+        let mut viewer = bus.subscribe("live");
+        bus.publish("live", event("one"));
+        bus.publish(
+            "live",
+            LiveEvent {
+                payload: Utf8Bytes::from_static("ended"),
+                last: true,
+            },
+        );
+        assert_eq!(bus.channels(), 0);
+        assert_eq!(viewer.recv().await.expect("event").payload.as_str(), "one");
+        let last = viewer.recv().await.expect("the last event");
+        assert!(last.last);
+        assert!(matches!(
+            viewer.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        ));
+    }
+
+    #[test]
+    fn a_subscription_of_an_ended_channel_leaves_the_lives_next_channel_alone() {
+        let bus = LocalBus::new(2);
+        let old = bus.subscribe("live");
+        bus.publish(
+            "live",
+            LiveEvent {
+                payload: Utf8Bytes::from_static("ended"),
+                last: true,
+            },
+        );
+        let new = bus.subscribe("live");
+        drop(old);
+        assert_eq!(bus.channels(), 1, "the new viewer's channel stays");
+        drop(new);
+        assert_eq!(bus.channels(), 0);
+    }
+
+    #[test]
+    fn publishing_to_a_live_without_viewers_makes_no_channel() {
+        let bus = LocalBus::new(2);
         bus.publish("live", event("x"));
         assert_eq!(bus.channels(), 0);
     }

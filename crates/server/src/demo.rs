@@ -350,6 +350,34 @@ async fn seed_market(
     Ok(campaign_id)
 }
 
+/// Why `serve --demo` refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The demo's home page hands out its accounts' tokens to every visitor.
+    #[error(
+        "--demo puts its accounts' tokens on the home page for anyone who can reach {0}: \
+         bind a loopback address (OVATION_BIND=127.0.0.1:8080) or pass --demo-public"
+    )]
+    PublicBind(std::net::SocketAddr),
+}
+
+/// Whether the demo may run on `bind`: a loopback address, or anywhere when the operator
+/// said so (`public`).
+pub fn check_bind(bind: std::net::SocketAddr, public: bool) -> Result<(), DemoError> {
+    if public || bind.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(DemoError::PublicBind(bind))
+    }
+}
+
+/// The admin token the home page may offer for a one-click operator sign-in: one generated
+/// for this run (a throwaway) on a loopback bind; never a configured one, which outlives
+/// the demo, and never on a public bind.
+fn operator_sign_in(config: &crate::Config, admin_token: &str) -> Option<String> {
+    (config.admin_token.is_none() && config.bind.ip().is_loopback()).then(|| admin_token.to_owned())
+}
+
 /// Seeds the demo; handles get a random suffix so a demo can run twice on one database.
 pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
@@ -405,7 +433,7 @@ pub async fn seed(state: &AppState, admin_token: &str) -> anyhow::Result<Demo> {
         creator_handle,
         brand: (brand_id, brand_token),
         brand_handle,
-        admin_token: admin_token.to_owned(),
+        admin_token: operator_sign_in(&state.config, admin_token),
         viewers,
         live_id,
     };

@@ -82,6 +82,12 @@ pub enum ApiError {
     /// A bug or an unexpected failure; logged with its cause, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// Over a configured rate or limit: 429 with `Retry-After`.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
 }
 
 /// `{"error": {"code", "message"}}`.
@@ -127,6 +133,7 @@ impl ApiError {
             ApiError::InvalidState(_) => (StatusCode::CONFLICT, "invalid_state"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         }
     }
 
@@ -184,6 +191,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
     }

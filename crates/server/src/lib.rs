@@ -10,6 +10,7 @@ pub mod bus;
 pub mod clicks;
 pub mod demo;
 pub mod dto;
+mod edge;
 pub mod error;
 pub mod extract;
 pub mod flows;
@@ -385,6 +386,7 @@ impl App {
             hearts: state::HeartsCache::default(),
             demo: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            sockets: state::SocketCounts::default(),
         });
         if let Some(outbox) = outbox {
             outbox.spawn(state.shutdown.subscribe(), through_router(state.clone()));
@@ -431,12 +433,9 @@ impl App {
             }
         };
         let drain = async {
-            axum::serve(
-                listener,
-                router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(signal)
-            .await?;
+            let limits = state.config.edge.clone();
+            let app = edge::limit_requests(router(self.state), &limits);
+            edge::serve(listener, app, &limits, signal).await;
             // Requests are answered and the listener is closed; viewers are closing.
             state.shutdown.closed().await;
             // The writer commits the batch it holds and everything queued, then stops.

@@ -59,6 +59,12 @@ const ENV_KEYS: &[&str] = &[
     "public_url",
     "client_ip_header",
     "pool_size",
+    "metrics_token",
+    "ws_sockets_per_account",
+    "header_read_timeout_secs",
+    "request_timeout_secs",
+    "request_body_timeout_secs",
+    "requests_in_flight_max",
 ];
 
 /// One country's badge prices in the settings file.
@@ -163,6 +169,22 @@ pub struct Settings {
     /// The header a trusted reverse proxy puts the client's address in (`x-forwarded-for`:
     /// its first address; `x-real-ip`); unset, the connection's peer is the client.
     pub client_ip_header: Option<String>,
+    /// A token that may read `/metrics` (as `Authorization: Bearer`) besides the admin
+    /// token, for a Prometheus scraper that should not hold the admin token.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
+    /// Most WebSockets one account (or the admin token) holds open at once.
+    pub ws_sockets_per_account: u32,
+    /// How long a client has to send a request's headers (and how long an idle keep-alive
+    /// connection is kept), in seconds.
+    pub header_read_timeout_secs: u64,
+    /// How long a request may take, from its headers to the response's headers, in
+    /// seconds (a WebSocket's life after its upgrade is not a request).
+    pub request_timeout_secs: u64,
+    /// How long a client has to send a request's body, in seconds.
+    pub request_body_timeout_secs: u64,
+    /// Most requests handled at once; beyond it requests are answered 503 at once.
+    pub requests_in_flight_max: usize,
 }
 
 impl Default for Settings {
@@ -208,6 +230,12 @@ impl Default for Settings {
             pool_size: 8,
             public_url: None,
             client_ip_header: None,
+            metrics_token: None,
+            ws_sockets_per_account: 8,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            request_body_timeout_secs: 10,
+            requests_in_flight_max: 1_024,
         }
     }
 }
@@ -312,6 +340,27 @@ pub struct Config {
     pub public_url: String,
     /// The header holding the client's address behind a trusted proxy, lower case.
     pub client_ip_header: Option<String>,
+    /// A token for `/metrics` besides the admin token.
+    pub metrics_token: Option<SecretString>,
+    /// Most WebSockets open at once per account.
+    pub ws_sockets_per_account: u32,
+    /// The limits of connections and requests at the edge.
+    pub edge: EdgeLimits,
+}
+
+/// How long clients may take and how many requests run at once: what keeps slow or
+/// numerous clients from holding the server's connections and memory.
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// Time to send a request's headers (and to start the next one on a kept-alive
+    /// connection).
+    pub header_read_timeout: std::time::Duration,
+    /// Time from a request's headers to its response's.
+    pub request_timeout: std::time::Duration,
+    /// Time to send a request's body.
+    pub request_body_timeout: std::time::Duration,
+    /// Requests handled at once; more are shed with 503.
+    pub requests_in_flight_max: usize,
 }
 
 /// Which payment provider, and what it needs.
@@ -579,6 +628,31 @@ impl Settings {
             }
             other => other,
         };
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| secrecy::ExposeSecret::expose_secret(t).trim().is_empty())
+        {
+            return Err(invalid(
+                "metrics_token",
+                "expected a token, got an empty one",
+            ));
+        }
+        if self.ws_sockets_per_account == 0 || self.ws_sockets_per_account > 10_000 {
+            return Err(invalid("ws_sockets_per_account", "expected 1..=10000"));
+        }
+        for (key, secs) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("request_body_timeout_secs", self.request_body_timeout_secs),
+        ] {
+            if secs == 0 || secs > 3_600 {
+                return Err(invalid(key, "expected 1..=3600 seconds"));
+            }
+        }
+        if self.requests_in_flight_max == 0 || self.requests_in_flight_max > 1_000_000 {
+            return Err(invalid("requests_in_flight_max", "expected 1..=1000000"));
+        }
         Ok(Config {
             bind,
             database_url: self.database_url,
@@ -626,6 +700,16 @@ impl Settings {
             pool_size: self.pool_size,
             public_url,
             client_ip_header,
+            metrics_token: self.metrics_token,
+            ws_sockets_per_account: self.ws_sockets_per_account,
+            edge: EdgeLimits {
+                header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+                request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+                request_body_timeout: std::time::Duration::from_secs(
+                    self.request_body_timeout_secs,
+                ),
+                requests_in_flight_max: self.requests_in_flight_max,
+            },
         })
     }
 }

@@ -56,6 +56,65 @@ pub struct Shared {
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// WebSockets open per account on this node, capped at `ws_sockets_per_account`.
+    pub sockets: SocketCounts,
+}
+
+/// WebSockets open per account (or the admin token) on this node.
+#[derive(Debug, Default)]
+pub struct SocketCounts {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One open WebSocket counted against its account; dropping it frees the place.
+#[derive(Debug)]
+pub struct SocketSlot {
+    account: String,
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl SocketCounts {
+    /// A place for one more WebSocket of `account`, unless it holds `max` already.
+    pub fn open(&self, account: &str, max: u32) -> Option<SocketSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .expect("socket counts lock is never poisoned");
+        let count = open.entry(account.to_owned()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            account: account.to_owned(),
+            open: Arc::clone(&self.open),
+        })
+    }
+
+    /// WebSockets `account` holds open.
+    pub fn of(&self, account: &str) -> u32 {
+        let open = self
+            .open
+            .lock()
+            .expect("socket counts lock is never poisoned");
+        open.get(account).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .expect("socket counts lock is never poisoned");
+        if let Some(count) = open.get_mut(&self.account) {
+            *count = count.saturating_sub(1);
+            // Accounts without a socket are forgotten: the map holds the connected only.
+            if *count == 0 {
+                open.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -107,8 +166,9 @@ pub struct Demo {
     pub brand: (String, String),
     /// The brand's handle.
     pub brand_handle: String,
-    /// The operator's token, for the demo's one-click sign-in.
-    pub admin_token: String,
+    /// The operator's token, for the demo's one-click sign-in: only a token generated for
+    /// this run on a loopback bind; a configured admin token is never put on a page.
+    pub admin_token: Option<String>,
     /// Viewers' handles, ids and tokens.
     pub viewers: Vec<(String, String, String)>,
     /// The running live.

@@ -177,18 +177,38 @@ fn parse_url(url: &str) -> Result<Url, StoreError> {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages and logs: the password of the user part and
+/// a `password=` query parameter (both of which sqlx reads) become `***`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
+    let Some(scheme) = url.find("://") else {
+        return url.to_owned();
+    };
+    // The user part ends at the last `@` before the query: a password may hold `/` or `@`.
+    let query_at = url.find('?').unwrap_or(url.len());
+    let mut out = match url[..query_at].rfind('@') {
+        Some(at) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => {
+                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..query_at])
+                }
+                None => url[..query_at].to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => url[..query_at].to_owned(),
+    };
+    if let Some(query) = url.get(query_at + 1..) {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 impl Store {
@@ -383,6 +403,29 @@ mod tests {
             "postgres://u:p@h:1/t1?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h:1", "t1"), "postgres://h:1/t1");
+    }
+
+    #[test]
+    fn redacted_urls_keep_everything_but_the_password() {
+        for (url, redacted) in [
+            (
+                "postgres://app:s3cret@db:5432/ovation",
+                "postgres://app:***@db:5432/ovation",
+            ),
+            (
+                "postgres://app:p/a@ss@db/ovation?sslmode=require",
+                "postgres://app:***@db/ovation?sslmode=require",
+            ),
+            (
+                "postgres://app@db/ovation?password=s3cret&application_name=a@b",
+                "postgres://app@db/ovation?password=***&application_name=a@b",
+            ),
+            ("postgres://db/ovation", "postgres://db/ovation"),
+            ("sqlite://ovation.db", "sqlite://ovation.db"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact(url), redacted, "{url}");
+        }
     }
 
     #[tokio::test]

@@ -167,11 +167,12 @@ async fn top_up(addr: &str, seeded: &Seeded, amount: i64) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `(sum, count)` of the writer's batch-size histogram from `/metrics`.
-async fn batch_metric(addr: &str) -> Option<(f64, u64)> {
+/// `(sum, count)` of the writer's batch-size histogram from `/metrics` (read with the
+/// admin token).
+async fn batch_metric(addr: &str, admin: &str) -> Option<(f64, u64)> {
     let mut conn = Conn::connect(addr).await.ok()?;
     let (_, bytes) = conn
-        .send(Method::GET, "/metrics", "-", None, None)
+        .send(Method::GET, "/metrics", admin, None, None)
         .await
         .ok()?;
     let text = String::from_utf8_lossy(&bytes);
@@ -278,7 +279,7 @@ async fn measure(
         }
     }
 
-    let before = batch_metric(&addr).await;
+    let before = batch_metric(&addr, &admin).await;
     let cpu_before = cpu_seconds("self");
     let (mut totals, elapsed) = drive(
         &addr,
@@ -291,7 +292,7 @@ async fn measure(
     )
     .await?;
     let cpu = cpu_seconds("self").zip(cpu_before).map(|(a, b)| a - b);
-    let after = batch_metric(&addr).await;
+    let after = batch_metric(&addr, &admin).await;
     totals.lat.sort();
 
     let mut conn = Conn::connect(&addr).await?;

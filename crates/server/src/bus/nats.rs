@@ -12,7 +12,7 @@ use async_nats::{
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::{EventBus, LiveEvent, LocalBus};
@@ -232,8 +232,12 @@ impl EventBus for NatsBus {
         }
     }
 
-    fn subscribe(&self, live: &str) -> broadcast::Receiver<LiveEvent> {
+    fn subscribe(&self, live: &str) -> super::Subscription {
         self.local.subscribe(live)
+    }
+
+    fn channels(&self) -> usize {
+        self.local.channels()
     }
 }
 

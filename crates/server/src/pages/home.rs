@@ -85,7 +85,9 @@ pub(crate) async fn home(
                         }
                         (demo_signin(csrf, &demo.creator.1, &format!("Creator @{}", demo.creator_handle), "/creator"))
                         (demo_signin(csrf, &demo.brand.1, &format!("Brand @{}", demo.brand_handle), "/brand"))
-                        (demo_signin(csrf, &demo.admin_token, "Operator", "/admin"))
+                        @if let Some(admin_token) = &demo.admin_token {
+                            (demo_signin(csrf, admin_token, "Operator", "/admin"))
+                        }
                     }
                 }
             }

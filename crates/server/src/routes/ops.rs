@@ -106,17 +106,46 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     response
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    (
+/// Prometheus text format, for the admin token or the metrics token (it shows revenue).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 401, description = "unauthenticated: neither the admin token nor the metrics token", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    // Only the header: a scraper sends it, and the token needs no database look-up.
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated("missing bearer token"))?;
+    // Hashes are compared, so the comparison's time says nothing about the tokens.
+    let hash = crate::auth::token_hash(token);
+    let metrics_token = state
+        .config
+        .metrics_token
+        .as_ref()
+        .map(|t| crate::auth::token_hash(secrecy::ExposeSecret::expose_secret(t)));
+    if hash != state.admin_token_hash && metrics_token.as_deref() != Some(hash.as_str()) {
+        return Err(ApiError::Unauthenticated(
+            "metrics need the admin token or the metrics token",
+        ));
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
 /// The creator `id` when the caller is that creator or the admin: 403 for anyone else

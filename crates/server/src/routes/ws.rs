@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::watch;
 
-use crate::bus::LiveEvent;
+use crate::bus::Subscription;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::routes::lives::load_live;
@@ -29,32 +29,62 @@ const COALESCE_MAX: usize = 64;
 /// Dropping the connection before the answer could reset it and lose the frame in flight.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 
+/// Largest message (and frame) a viewer may send: viewers only listen, so a frame past this
+/// is refused from its header, before its payload is read.
+const MESSAGE_MAX_BYTES: usize = 4 * 1024;
+
+/// What a client over its account's WebSocket limit is told to wait, in seconds.
+const SOCKETS_RETRY_AFTER_SECS: u64 = 5;
+
 /// Subscribes to a live's events (any token; `?token=` for browsers).
 #[utoipa::path(get, path = "/v1/lives/{id}/events", tag = "lives", params(("id" = String, Path), ("token" = Option<String>, Query)),
     responses((status = 101, description = "WebSocket of comment, badge, goal and live_ended events"), (status = 404, body = crate::error::ErrorBody),
-        (status = 426, description = "upgrade_required: not a WebSocket upgrade request", body = crate::error::ErrorBody)),
+        (status = 426, description = "upgrade_required: not a WebSocket upgrade request", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: the account holds as many WebSockets as it may (`ws_sockets_per_account`)", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let live = load_live(&state, id).await?;
     // axum's own rejection is plain text; the API answers errors in its JSON format.
     let upgrade = upgrade.map_err(|e| ApiError::UpgradeRequired(e.body_text()))?;
-    // Subscribe before answering, so no event published after the 101 is missed.
-    let rx = state.bus.subscribe(live.id.as_str());
+    // Counted from here until the socket closes (or the upgrade never completes). The admin
+    // token is the platform's own key, which may follow every live: it is not capped.
+    let slot = match &caller {
+        Caller::Admin => None,
+        Caller::User(user) => Some(
+            state
+                .sockets
+                .open(user.id.as_str(), state.config.ws_sockets_per_account)
+                .ok_or(ApiError::RateLimited {
+                    retry_after_secs: SOCKETS_RETRY_AFTER_SECS,
+                })?,
+        ),
+    };
+    let live_id = live.id.to_string();
+    // An ended live gets its last event and a close: no channel is made for it. An active
+    // one is subscribed to before the 101, so no event published after it is missed; if the
+    // live ended on this node meanwhile (the cache is updated before `live_ended` is
+    // published), the subscription is dropped again, with its channel.
+    let rx = live
+        .active
+        .then(|| state.bus.subscribe(&live_id))
+        .filter(|_| state.lives.get(&live_id).is_none_or(|cached| cached.active));
     // Held until the socket is closed: shutdown waits for every receiver to be dropped.
     let shutdown = state.shutdown.subscribe();
-    let ended = !live.active;
-    let live_id = live.id.to_string();
     Ok(upgrade
-        .max_message_size(4 * 1024)
+        .max_message_size(MESSAGE_MAX_BYTES)
+        .max_frame_size(MESSAGE_MAX_BYTES)
         // Viewers only listen: tungstenite's default 128 KiB read buffer per socket would
         // cost 1.3 GiB for 10,000 viewers.
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| viewer(socket, rx, shutdown, ended, live_id)))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            viewer(socket, rx, shutdown, live_id).await;
+        }))
 }
 
 struct Connected;
@@ -72,21 +102,22 @@ impl Drop for Connected {
     }
 }
 
+/// Feeds a viewer its live's events until the live ends, the viewer leaves or falls
+/// behind, or the server shuts down; without a subscription (`None`), the live has ended.
 async fn viewer(
     socket: WebSocket,
-    mut rx: tokio::sync::broadcast::Receiver<LiveEvent>,
+    rx: Option<Subscription>,
     mut shutdown: watch::Receiver<bool>,
-    ended: bool,
     live_id: String,
 ) {
     let _connected = Connected::new();
     let (mut sink, mut stream) = socket.split();
-    if ended {
+    let Some(mut rx) = rx else {
         let event = crate::bus::Event::LiveEnded { live_id: &live_id }.encode();
         let _ = sink.send(Message::Text(event.payload)).await;
         let _ = sink.send(close(1000, "live ended")).await;
         return;
-    }
+    };
     loop {
         tokio::select! {
             received = rx.recv() => {

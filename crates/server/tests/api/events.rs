@@ -256,3 +256,120 @@ async fn a_viewer_that_cannot_keep_up_is_closed_while_the_others_get_every_event
         "a viewer that falls behind is closed with 1008"
     );
 }
+
+#[conformance]
+async fn a_one_mebibyte_frame_is_refused_from_its_header_without_waiting_for_its_payload() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut socket = connect_with_query(&app, &live, &ana.token).await;
+    let MaybeTlsStream::Plain(tcp) = socket.get_mut() else {
+        panic!("a plain TCP connection");
+    };
+    // A masked binary frame announcing 1 MiB, and only its first bytes: a server that
+    // buffered frames up to tungstenite's 16 MiB default would wait for the rest.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(1_u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[0_u8; 512]);
+    tcp.write_all(&frame).await.expect("writes");
+    let closed = tokio::time::timeout(WAIT, async {
+        let mut buf = [0_u8; 256];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server still holds the connection");
+}
+
+#[conformance]
+async fn an_account_holds_at_most_its_sockets_and_a_closed_one_frees_its_place() {
+    let app = crate::common::spawn_app_with(|c| c.ws_sockets_per_account = 2).await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let first = connect_with_query(&app, &live, &bob.token).await;
+    let _second = connect_with_query(&app, &live, &bob.token).await;
+    let url = app.ws_url(&format!("/v1/lives/{live}/events?token={}", bob.token));
+    match connect_async(url.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+            let body: Value =
+                serde_json::from_slice(response.body().as_deref().expect("a body")).expect("JSON");
+            assert_eq!(body["error"]["code"], json!("rate_limited"), "{body}");
+        }
+        Ok(_) => panic!("a third socket of one account was accepted"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+    // Another account is not affected, nor is the platform's admin token.
+    let _other = connect_with_query(&app, &live, &ana.token).await;
+    for _ in 0..3 {
+        let _admin = connect_with_query(&app, &live, crate::common::ADMIN).await;
+    }
+    // Closing a socket frees its place.
+    drop(first);
+    crate::common::eventually("the closed socket's place is free", || async {
+        app.state.sockets.of(&bob.id) < 2
+    })
+    .await;
+    let _third = connect_with_query(&app, &live, &bob.token).await;
+}
+
+#[conformance]
+async fn a_lives_channel_goes_when_its_last_viewer_leaves() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    assert_eq!(app.state.bus.channels(), 0);
+    let first = connect_with_query(&app, &live, &ana.token).await;
+    let second = connect_with_query(&app, &live, &ana.token).await;
+    assert_eq!(app.state.bus.channels(), 1);
+    drop(first);
+    drop(second);
+    // Nothing is published to the live: the channel goes with its viewers alone.
+    crate::common::eventually("the channel is dropped", || async {
+        app.state.bus.channels() == 0
+    })
+    .await;
+}
+
+#[conformance]
+async fn a_lives_channel_goes_when_the_live_ends() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut socket = connect_with_query(&app, &live, &ana.token).await;
+    assert_eq!(app.state.bus.channels(), 1);
+    let (status, _) = app.end_live(&ana.token, &live).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.state.bus.channels(), 0, "dropped as the live ended");
+    // The viewer still gets the last event.
+    assert_eq!(next_event(&mut socket).await["type"], json!("live_ended"));
+    assert_closed(&mut socket).await;
+    assert_eq!(app.state.bus.channels(), 0);
+}
+
+#[conformance]
+async fn a_socket_to_an_ended_live_subscribes_to_nothing() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    app.end_live(&ana.token, &live).await;
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        sockets.push(connect_with_query(&app, &live, &ana.token).await);
+        // The 101 is sent after the check: a channel would exist by now.
+        assert_eq!(app.state.bus.channels(), 0);
+    }
+    for socket in &mut sockets {
+        assert_eq!(next_event(socket).await["type"], json!("live_ended"));
+        assert_closed(socket).await;
+    }
+    assert_eq!(app.state.bus.channels(), 0);
+}

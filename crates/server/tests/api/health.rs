@@ -35,7 +35,7 @@ async fn metrics_count_purchases_once_one_is_made() {
     let viewer = app.viewer("bob", "US").await;
     let live = app.start_live(&creator.token, "hello").await;
     app.bought(&viewer.token, &live, 1).await;
-    let (status, text) = app.get_text("/metrics").await;
+    let (status, text) = scrape(&app, Some(ADMIN)).await;
     assert_eq!(status, 200);
     assert!(
         text.lines()
@@ -43,6 +43,53 @@ async fn metrics_count_purchases_once_one_is_made() {
         "no ovation_purchases_total in:\n{text}"
     );
     app.verify().await;
+}
+
+/// `GET /metrics` with `token` as a bearer token: status and text.
+async fn scrape(app: &crate::common::TestApp, token: Option<&str>) -> (u16, String) {
+    let mut request = app.client.get(app.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+#[conformance]
+async fn metrics_without_the_admin_or_metrics_token_are_401() {
+    let app = spawn_app().await;
+    let viewer = app.viewer("bob", "US").await;
+    for token in [None, Some("nope"), Some(viewer.token.as_str())] {
+        let (status, text) = scrape(&app, token).await;
+        assert_eq!(status, 401, "{token:?}: {text}");
+        let body: Value = serde_json::from_str(&text).expect("an error body");
+        assert_eq!(body["error"]["code"], json!("unauthenticated"), "{body}");
+        assert!(!text.contains("ovation_"), "no metric leaks: {text}");
+    }
+    // `?token=` is for browsers' WebSockets, not for scrapers.
+    let response = app
+        .client
+        .get(app.url(&format!("/metrics?token={ADMIN}")))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[conformance]
+async fn metrics_answer_the_metrics_token_when_one_is_set() {
+    let app = crate::common::spawn_app_with(|c| {
+        c.metrics_token = Some(secrecy::SecretString::from("scraper-token"));
+    })
+    .await;
+    let (status, text) = scrape(&app, Some("scraper-token")).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains("\"error\""), "{text}");
+    // The admin token still reads them; the metrics token is not an admin token.
+    assert_eq!(scrape(&app, Some(ADMIN)).await.0, 200);
+    let (status, _) = app.get("/v1/ledger/verify", Some("scraper-token")).await;
+    assert_eq!(status, 401);
 }
 
 #[conformance]

@@ -7,6 +7,8 @@ mod common;
 mod accounts;
 mod authz;
 mod badges;
+mod demo;
+mod edge;
 mod errors;
 mod events;
 mod health;
