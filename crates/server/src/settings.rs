@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use live::{CountryCode, CountryPrices, EligibilityRules, PriceTable};
 use money::{Bps, Currency, Money};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The launch countries of Live Badges (DESIGN.md): configuration, not code.
@@ -59,6 +59,15 @@ const ENV_KEYS: &[&str] = &[
     "public_url",
     "client_ip_header",
     "pool_size",
+    "rate_comments_per_second",
+    "rate_comments_burst",
+    "rate_purchases_per_second",
+    "rate_purchases_burst",
+    "rate_signin_failures_per_minute",
+    "rate_card_declines_per_hour",
+    "open_lives_max",
+    "idempotency_retention_hours",
+    "token_lifetime_max_days",
 ];
 
 /// One country's badge prices in the settings file.
@@ -150,8 +159,8 @@ pub struct Settings {
     pub ws_buffer: usize,
     /// How long a page session lasts after sign-in, in hours.
     pub session_hours: u32,
-    /// Mark the session cookie `Secure` even without `X-Forwarded-Proto: https` (set it when
-    /// the server is reached over https by a proxy that does not send that header).
+    /// Kept so that existing settings files still load: the pages' cookies are `__Host-`
+    /// cookies now, always `Secure`, whatever this says.
     pub cookie_secure: bool,
     /// `text` or `json`.
     pub log_format: String,
@@ -163,6 +172,26 @@ pub struct Settings {
     /// The header a trusted reverse proxy puts the client's address in (`x-forwarded-for`:
     /// its first address; `x-real-ip`); unset, the connection's peer is the client.
     pub client_ip_header: Option<String>,
+    /// Comments per second per account (0 = not limited)…
+    pub rate_comments_per_second: u32,
+    /// …and how many may come at once.
+    pub rate_comments_burst: u32,
+    /// Badge purchases per second per account (0, the default = not limited)…
+    pub rate_purchases_per_second: u32,
+    /// …and how many may come at once (0 = the per-second count).
+    pub rate_purchases_burst: u32,
+    /// Failed sign-ins and unknown bearer tokens per minute per client address (0 = not
+    /// limited).
+    pub rate_signin_failures_per_minute: u32,
+    /// Declined card payments per hour per account before its next card payments wait
+    /// (0 = not limited).
+    pub rate_card_declines_per_hour: u32,
+    /// Lives one creator may have open at once (0 = no limit).
+    pub open_lives_max: u32,
+    /// How long stored idempotent answers are kept, in hours (at least 24, API.md).
+    pub idempotency_retention_hours: u32,
+    /// Longest lifetime a user token may be given, in days (`expires_in_secs`).
+    pub token_lifetime_max_days: u32,
 }
 
 impl Default for Settings {
@@ -208,9 +237,22 @@ impl Default for Settings {
             pool_size: 8,
             public_url: None,
             client_ip_header: None,
+            rate_comments_per_second: 5,
+            rate_comments_burst: 10,
+            rate_purchases_per_second: 0,
+            rate_purchases_burst: 0,
+            rate_signin_failures_per_minute: 10,
+            rate_card_declines_per_hour: 10,
+            open_lives_max: 1,
+            idempotency_retention_hours: 48,
+            token_lifetime_max_days: 365,
         }
     }
 }
+
+/// Shortest admin token and webhook secret accepted: 32 characters, as `openssl rand -hex
+/// 16` gives (a guessable secret would make every other check moot).
+pub const SECRET_CHARS_MIN: usize = 32;
 
 /// Why the settings cannot be used; the message names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +354,14 @@ pub struct Config {
     pub public_url: String,
     /// The header holding the client's address behind a trusted proxy, lower case.
     pub client_ip_header: Option<String>,
+    /// Rate limits.
+    pub rates: crate::limits::RateConfig,
+    /// Lives one creator may have open at once (`None`: no limit).
+    pub open_lives_max: Option<u32>,
+    /// How long stored idempotent answers are kept.
+    pub idempotency_retention: std::time::Duration,
+    /// Longest lifetime a user token may be given.
+    pub token_lifetime_max: std::time::Duration,
 }
 
 /// Which payment provider, and what it needs.
@@ -579,6 +629,46 @@ impl Settings {
             }
             other => other,
         };
+        for (key, secret) in [
+            ("admin_token", &self.admin_token),
+            ("webhook_secret", &self.webhook_secret),
+        ] {
+            if let Some(secret) = secret
+                && secret.expose_secret().chars().count() < SECRET_CHARS_MIN
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "expected at least {SECRET_CHARS_MIN} characters (generate one with \
+                         `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+        }
+        if self.idempotency_retention_hours < 24 || self.idempotency_retention_hours > 24 * 365 {
+            return Err(invalid(
+                "idempotency_retention_hours",
+                "expected 24..=8760: API.md promises keys are kept at least 24 hours",
+            ));
+        }
+        if self.token_lifetime_max_days == 0 || self.token_lifetime_max_days > 3_650 {
+            return Err(invalid("token_lifetime_max_days", "expected 1..=3650"));
+        }
+        let minute = std::time::Duration::from_secs(60);
+        let rates = crate::limits::RateConfig {
+            comments: crate::limits::Rate::per(
+                self.rate_comments_per_second,
+                std::time::Duration::from_secs(1),
+            )
+            .map(|r| r.with_burst(self.rate_comments_burst)),
+            purchases: crate::limits::Rate::per(
+                self.rate_purchases_per_second,
+                std::time::Duration::from_secs(1),
+            )
+            .map(|r| r.with_burst(self.rate_purchases_burst)),
+            signin_failures: crate::limits::Rate::per(self.rate_signin_failures_per_minute, minute),
+            card_declines: crate::limits::Rate::per(self.rate_card_declines_per_hour, 60 * minute),
+        };
         Ok(Config {
             bind,
             database_url: self.database_url,
@@ -626,6 +716,14 @@ impl Settings {
             pool_size: self.pool_size,
             public_url,
             client_ip_header,
+            rates,
+            open_lives_max: (self.open_lives_max > 0).then_some(self.open_lives_max),
+            idempotency_retention: std::time::Duration::from_secs(
+                u64::from(self.idempotency_retention_hours) * 3_600,
+            ),
+            token_lifetime_max: std::time::Duration::from_secs(
+                u64::from(self.token_lifetime_max_days) * 86_400,
+            ),
         })
     }
 }
@@ -691,6 +789,50 @@ mod tests {
         .validate()
         .expect("priced");
         assert_eq!(config.prices.countries().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_admin_token_or_webhook_secret_stops_the_start_by_name() {
+        for (admin, webhook, key) in [
+            (Some("short"), None, "admin_token"),
+            (None, Some("whsec_short"), "webhook_secret"),
+        ] {
+            let err = Settings {
+                admin_token: admin.map(SecretString::from),
+                webhook_secret: webhook.map(SecretString::from),
+                ..Settings::default()
+            }
+            .validate()
+            .expect_err("too short");
+            assert!(err.to_string().contains(key), "{err}");
+            assert!(err.to_string().contains("32"), "{err}");
+        }
+        Settings {
+            admin_token: Some(SecretString::from("a".repeat(32))),
+            webhook_secret: Some(SecretString::from(format!("whsec_{}", "b".repeat(32)))),
+            ..Settings::default()
+        }
+        .validate()
+        .expect("32 characters are enough");
+    }
+
+    #[test]
+    fn idempotency_records_are_kept_at_least_a_day() {
+        let err = Settings {
+            idempotency_retention_hours: 23,
+            ..Settings::default()
+        }
+        .validate()
+        .expect_err("less than the contract's 24 h");
+        assert!(
+            err.to_string().contains("idempotency_retention_hours"),
+            "{err}"
+        );
     }
 }
 

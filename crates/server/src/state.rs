@@ -56,6 +56,10 @@ pub struct Shared {
     /// `true` once the server is shutting down. Each WebSocket holds a receiver until it
     /// has closed, so `closed()` resolves when every viewer has had its close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Rate limits of this node.
+    pub limits: crate::limits::RateLimits,
+    /// Keys the marks operator sessions keep of the admin token.
+    pub operator_key: crate::auth::OperatorKey,
 }
 
 impl Shared {

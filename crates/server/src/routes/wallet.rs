@@ -161,6 +161,8 @@ pub(crate) async fn top_up(
 ) -> Result<Response, ApiError> {
     let user = caller.user()?.clone();
     let body = request.body()?;
+    // Before the key is taken: a 429 is not stored as the key's answer.
+    state.limits.card_payment(user.id.as_str())?;
     request
         .once(&state, user.id.as_str(), |idem| {
             book_topup(&state, &user, body, idem)
@@ -209,15 +211,16 @@ async fn book_topup(
             amount,
         ))
         .await?;
-    Ok(checkout
+    let answer = checkout
         .pay(
             &attempt,
             &request.payment_method,
             "wallet top-up",
             Vec::new(),
         )
-        .await?
-        .response())
+        .await?;
+    checkout::count_decline(state, user, &attempt, &answer);
+    Ok(answer.response())
 }
 
 pub(crate) fn topup_body(t: &Topup) -> TopupBody {

@@ -4,7 +4,7 @@ mod types;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
 use axum::response::Response;
@@ -14,7 +14,7 @@ use store::{Live, LiveId};
 use crate::bus::Event;
 use crate::dto::{CommentBody, MoneyBody};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, ListParams, created, query_map};
+use crate::extract::{Caller, Json, ListParams, Path, created, query_map};
 use crate::state::AppState;
 
 pub(crate) use self::types::{
@@ -84,10 +84,23 @@ pub(crate) async fn create_live(
     live::check_creator_eligible(&facts, &state.config.eligibility, store::now().date())
         .map_err(|why| ApiError::CreatorNotEligible(why.to_string()))?;
     let goal = parse_goal(body.goal_hearts)?;
-    let live = state
-        .store
-        .create_live(&user.id, title.as_str(), goal)
-        .await?;
+    let live = match state.config.open_lives_max {
+        None => {
+            state
+                .store
+                .create_live(&user.id, title.as_str(), goal)
+                .await?
+        }
+        Some(max) => state
+            .store
+            .create_live_within(&user.id, title.as_str(), goal, max)
+            .await?
+            .ok_or_else(|| {
+                ApiError::TooManyLives(format!(
+                    "a creator may have {max} live(s) open at once: end one first"
+                ))
+            })?,
+    };
     metrics::counter!("ovation_lives_started_total").increment(1);
     let body = LiveBody::from(&live);
     state.lives.put(live);
@@ -213,6 +226,7 @@ pub(crate) async fn create_comment(
     Json(body): Json<CreateComment>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
+    state.limits.comment(user.id.as_str())?;
     let live = cached_live(&state, id).await?;
     let text = CommentText::parse(&body.text).map_err(|e| invalid(e.to_string()))?;
     if !live.active {
