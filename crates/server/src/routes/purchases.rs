@@ -49,6 +49,7 @@ pub(crate) struct BuyBadge {
         (status = 402, description = "card_declined, insufficient_funds (wallet)", body = crate::error::ErrorBody),
         (status = 403, description = "self_purchase, country_not_supported, spending_limit, forbidden", body = crate::error::ErrorBody),
         (status = 409, description = "live_not_active, idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many purchases, or too many declined cards (card testing); see Retry-After", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn buy_badge(

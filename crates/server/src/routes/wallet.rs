@@ -152,6 +152,7 @@ fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
         (status = 402, description = "card_declined", body = crate::error::ErrorBody),
         (status = 403, description = "forbidden, country_not_supported", body = crate::error::ErrorBody),
         (status = 409, description = "idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many declined cards (card testing); see Retry-After", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn top_up(

@@ -62,7 +62,8 @@ pub(crate) async fn prices(
 
 /// Starts a live (creator).
 #[utoipa::path(post, path = "/v1/lives", tag = "lives", request_body = CreateLive,
-    responses((status = 201, body = LiveBody), (status = 403, description = "creator_not_eligible or forbidden", body = crate::error::ErrorBody)),
+    responses((status = 201, body = LiveBody), (status = 403, description = "creator_not_eligible or forbidden", body = crate::error::ErrorBody),
+        (status = 409, description = "too_many_lives: the creator has as many lives open as allowed", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_live(
     State(state): State<AppState>,
@@ -218,7 +219,8 @@ pub(crate) async fn end_live(
 /// Comments in a live (any user token).
 #[utoipa::path(post, path = "/v1/lives/{id}/comments", tag = "lives", params(("id" = String, Path)), request_body = CreateComment,
     responses((status = 201, body = CommentBody), (status = 409, description = "live_not_active", body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, description = "rate_limited: the account's comment rate; see Retry-After", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_comment(
     State(state): State<AppState>,
     caller: Caller,
