@@ -854,4 +854,48 @@ mod env_tests {
             Ok(())
         });
     }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn every_rate_and_retention_is_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OVATION_RATE_COMMENTS_PER_SECOND", "2");
+            jail.set_env("OVATION_RATE_COMMENTS_BURST", "4");
+            jail.set_env("OVATION_RATE_PURCHASES_PER_SECOND", "20");
+            jail.set_env("OVATION_RATE_SIGNIN_FAILURES_PER_MINUTE", "0");
+            jail.set_env("OVATION_RATE_CARD_DECLINES_PER_HOUR", "3");
+            jail.set_env("OVATION_OPEN_LIVES_MAX", "0");
+            jail.set_env("OVATION_IDEMPOTENCY_RETENTION_HOURS", "72");
+            let config = Settings::load(None)
+                .expect("loads")
+                .validate()
+                .expect("valid");
+            let comments = config.rates.comments.expect("comments are limited");
+            assert_eq!(comments.burst.get(), 4);
+            assert_eq!(comments.period, std::time::Duration::from_millis(500));
+            let purchases = config.rates.purchases.expect("purchases are limited");
+            assert_eq!(purchases.burst.get(), 20, "the burst defaults to the rate");
+            assert_eq!(config.rates.signin_failures, None, "0 lifts the limit");
+            assert_eq!(
+                config.rates.card_declines.map(|r| r.period),
+                Some(std::time::Duration::from_secs(1_200))
+            );
+            assert_eq!(config.open_lives_max, None);
+            assert_eq!(
+                config.idempotency_retention,
+                std::time::Duration::from_secs(72 * 3_600)
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn by_default_purchases_are_not_limited_and_the_rest_are() {
+        let config = Settings::default().validate().expect("defaults are valid");
+        assert_eq!(config.rates.purchases, None);
+        assert!(config.rates.comments.is_some());
+        assert!(config.rates.signin_failures.is_some());
+        assert!(config.rates.card_declines.is_some());
+        assert_eq!(config.open_lives_max, Some(1));
+    }
 }
