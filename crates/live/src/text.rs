@@ -1,6 +1,8 @@
 //! Free text that people type: `CommentText` for chat and `LiveTitle` for a live. Both are
 //! trimmed, bounded in characters and refuse control characters, except that a comment
-//! keeps its line breaks and a title stays on one line.
+//! keeps its line breaks and a title stays on one line. Both refuse (never strip: what is
+//! stored is what was sent) characters that change text direction or show nothing, the
+//! tools of chat spoofing; zero-width joiners only where they join non-ASCII characters.
 
 use std::fmt;
 
@@ -28,7 +30,50 @@ fn trimmed_text(s: &str, chars_max: usize, allow_line_breaks: bool) -> Result<&s
     if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
         return Err(format!("got the control character {c:?}"));
     }
+    if let Some(c) = text
+        .chars()
+        .find(|&c| is_bidi_control(c) || is_invisible(c))
+    {
+        return Err(format!(
+            "got the invisible or direction-changing character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    // Joiners shape scripts and emoji (👩‍💻, Persian, Devanagari): kept between two
+    // characters that are not ASCII; elsewhere they only hide a difference ("a\u{200D}na").
+    let chars: Vec<char> = text.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if matches!(c, '\u{200C}' | '\u{200D}') {
+            let joins = i > 0
+                && !chars[i - 1].is_ascii()
+                && chars.get(i + 1).is_some_and(|next| !next.is_ascii());
+            if !joins {
+                return Err(format!(
+                    "got the zero-width joiner U+{:04X} outside a word or emoji",
+                    u32::from(*c)
+                ));
+            }
+        }
+    }
     Ok(text)
+}
+
+/// Characters that change the direction text is shown in (Trojan Source, CVE-2021-42574):
+/// embeddings, overrides, isolates and the marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Characters that show nothing and join nothing: zero-width space, word joiner, invisible
+/// operators, the byte-order mark, the Mongolian vowel separator, soft hyphen.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{180E}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 /// A chat comment: 1–300 characters after trimming; line breaks allowed, other control
@@ -158,6 +203,27 @@ mod tests {
         assert!(CommentText::parse("line one\nline two").is_ok());
         assert!(CommentText::parse("nul\u{0}byte").is_err());
         assert!(CommentText::parse("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn direction_overrides_and_invisible_characters_are_refused_in_comments_and_titles() {
+        for s in [
+            "evil\u{202E}gnp.exe",
+            "\u{2066}isolated\u{2069}",
+            "mark\u{200F}",
+            "zero\u{200B}width",
+            "word\u{2060}joiner",
+            "\u{FEFF}bom",
+            "a\u{200D}na",
+            "\u{200D}start",
+        ] {
+            assert!(CommentText::parse(s).is_err(), "{s:?}");
+            assert!(LiveTitle::parse(s).is_err(), "{s:?}");
+        }
+        // Joiners inside emoji and scripts that need them stay.
+        for s in ["👩\u{200D}💻 coding", "می\u{200C}خواهم", "مرحبا", "שלום"] {
+            assert!(CommentText::parse(s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

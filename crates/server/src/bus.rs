@@ -27,8 +27,8 @@ pub enum Event<'a> {
     },
     /// A badge was bought.
     Badge {
-        /// The purchase.
-        purchase: &'a crate::dto::PurchaseBody,
+        /// The purchase, without the buyer's id or the price.
+        purchase: &'a crate::dto::BadgeEventPurchase,
         /// The buyer's handle.
         viewer_handle: &'a str,
     },

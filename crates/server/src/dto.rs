@@ -174,6 +174,41 @@ pub struct PurchaseBody {
     pub refunded_at: Option<String>,
 }
 
+/// A purchase as a live's viewers are told of it (the `badge` event): what was bought, not
+/// who paid what. The buyer's id and the price stay out — the price's currency tells the
+/// buyer's country — and the buyer is named by `viewer_handle` beside it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BadgeEventPurchase {
+    /// Id.
+    pub id: String,
+    /// The live.
+    pub live_id: String,
+    /// The live's creator.
+    pub creator_id: String,
+    /// 1, 2 or 3.
+    pub tier: u8,
+    /// Hearts.
+    pub hearts: u8,
+    /// `succeeded`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&PurchaseBody> for BadgeEventPurchase {
+    fn from(p: &PurchaseBody) -> BadgeEventPurchase {
+        BadgeEventPurchase {
+            id: p.id.clone(),
+            live_id: p.live_id.clone(),
+            creator_id: p.creator_id.clone(),
+            tier: p.tier,
+            hearts: p.hearts,
+            status: p.status.clone(),
+            created_at: p.created_at.clone(),
+        }
+    }
+}
+
 impl From<&store::Purchase> for PurchaseBody {
     fn from(p: &store::Purchase) -> PurchaseBody {
         PurchaseBody {

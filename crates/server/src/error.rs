@@ -76,18 +76,21 @@ pub enum ApiError {
     /// The step is not allowed from where the offer (or campaign) stands; says why.
     #[error("{0}")]
     InvalidState(String),
+    /// Beyond a configured rate: retry after the given seconds (`Retry-After`).
+    #[error("too many requests: retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request would be allowed again.
+        retry_after_secs: u64,
+    },
+    /// The creator has as many lives open as allowed; says how many.
+    #[error("{0}")]
+    TooManyLives(String),
     /// The store or a provider is down: retry later.
     #[error("service unavailable, retry later")]
     Unavailable,
     /// A bug or an unexpected failure; logged with its cause, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-    /// Over a configured rate or limit: 429 with `Retry-After`.
-    #[error("too many requests; retry after {retry_after_secs} s")]
-    RateLimited {
-        /// Seconds to wait before trying again.
-        retry_after_secs: u64,
-    },
 }
 
 /// `{"error": {"code", "message"}}`.
@@ -131,9 +134,10 @@ impl ApiError {
             ApiError::CouponTaken => (StatusCode::CONFLICT, "coupon_taken"),
             ApiError::OrderLocked => (StatusCode::CONFLICT, "order_locked"),
             ApiError::InvalidState(_) => (StatusCode::CONFLICT, "invalid_state"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::TooManyLives(_) => (StatusCode::CONFLICT, "too_many_lives"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         }
     }
 
@@ -174,6 +178,11 @@ pub fn invalid(message: impl Into<String>) -> ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
         if let ApiError::Internal(cause) = &self {
             // Logged once, here, with the whole cause chain; the client gets a generic message.
             tracing::error!(error = ?cause, "internal error");
@@ -187,15 +196,10 @@ impl IntoResponse for ApiError {
             self.body_json(),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        if let ApiError::RateLimited { retry_after_secs } = &self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -53,7 +53,42 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end()
         .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    // JSON can carry NUL only as the escape `\u0000`: look closer only when it is there.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        let tree: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+        if let Some(path) = nul_in(&tree, "") {
+            return Err(invalid(format!(
+                "{}: text must not contain the NUL character",
+                if path.is_empty() { "." } else { &path }
+            )));
+        }
+    }
     Ok(value)
+}
+
+/// Where a NUL character is in a JSON value (a key or a string), as `a.b[2]`.
+fn nul_in(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_in(v, &here)
+            }
+        }),
+        _ => None,
+    }
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -88,15 +123,59 @@ fn bearer(parts: &Parts) -> Option<String> {
             .or_else(|| value.strip_prefix("bearer "))?;
         return Some(token.trim().to_owned());
     }
-    // Browsers cannot set headers on a WebSocket: `?token=` is accepted too.
+    // Browsers cannot set headers on a WebSocket: `?token=` is accepted there, and only
+    // there (a token in a URL ends up in proxies' logs).
+    let is_events = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|p| p.as_str() == WEBSOCKET_ROUTE);
+    if !is_events {
+        return None;
+    }
     query_map(&parts.uri).ok()?.remove("token")
 }
 
-/// Decodes a query string into pairs (later duplicates win).
+/// The one route that takes its token as `?token=`.
+const WEBSOCKET_ROUTE: &str = "/v1/lives/{id}/events";
+
+/// Where a client's address comes from: the configured proxy header (its first address),
+/// else the connection's peer; `unknown` for a request that came through no socket.
+pub(crate) fn client_address(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> String {
+    if let Some(name) = &state.config.client_ip_header
+        && let Some(value) = headers.get(name.as_str())
+        && let Ok(value) = value.to_str()
+        && let Some(first) = value
+            .split(',')
+            .next()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return first.to_owned();
+    }
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// Decodes a query string into pairs (later duplicates win). A NUL character (`%00`) in a
+/// name or value is 422: no text the API stores or looks up may hold one.
 pub fn query_map(uri: &axum::http::Uri) -> Result<HashMap<String, String>, ApiError> {
-    axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+    let pairs = axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
-        .map_err(|e| invalid(format!("invalid query string: {e}")))
+        .map_err(|e| invalid(format!("invalid query string: {e}")))?;
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(invalid(format!(
+            "query parameter {name:?} must not contain the NUL character"
+        )));
+    }
+    Ok(pairs)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -110,19 +189,37 @@ impl FromRequestParts<AppState> for Caller {
         if token.is_empty() {
             return Err(ApiError::Unauthenticated("missing bearer token"));
         }
-        Caller::from_token(state, &token)
+        let address = client_address(state, &parts.headers, &parts.extensions);
+        Caller::from_token_at(state, &token, &address)
             .await?
-            .ok_or(ApiError::Unauthenticated("unknown token"))
+            .ok_or(ApiError::Unauthenticated(
+                "unknown, expired or revoked token",
+            ))
     }
 }
 
 impl Caller {
-    /// Who `token` acts as: the admin token, a user's token, or nobody (`None`).
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Option<Caller>, ApiError> {
-        Ok(
+    /// Who `token`, presented from `address`, acts as: the admin token, a user's token, or
+    /// nobody (`None`). A token that needs the store is looked up only while `address` is
+    /// within its rate of unknown tokens (429 beyond); an unknown one counts against it.
+    pub async fn from_token_at(
+        state: &AppState,
+        token: &str,
+        address: &str,
+    ) -> Result<Option<Caller>, ApiError> {
+        if let Some(caller) =
+            crate::auth::resolve_cached(&state.admin_token_hash, &state.tokens, token)
+        {
+            return Ok(Some(caller));
+        }
+        state.limits.token_lookup(address)?;
+        let caller =
             crate::auth::resolve(&state.admin_token_hash, &state.tokens, &state.store, token)
-                .await?,
-        )
+                .await?;
+        if caller.is_none() {
+            state.limits.token_unknown(address)?;
+        }
+        Ok(caller)
     }
 }
 
@@ -131,6 +228,32 @@ impl Caller {
 pub fn plain_id(id: &str) -> Option<&str> {
     (!id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
 }
+
+/// Path parameters (axum's `Path`), each of which must be a [`plain_id`] first: a segment
+/// that is not one (a NUL, a control character, non-ASCII, over 100 bytes) names nothing
+/// and is 404 before anything reaches the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("resource"))?;
+        if raw.iter().any(|(_, value)| plain_id(value).is_none()) {
+            return Err(ApiError::NotFound("resource"));
+        }
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|e| invalid(e.body_text()))
+    }
+}
+
+/// Longest cursor accepted (the lists' own are far shorter).
+const CURSOR_MAX_BYTES: usize = 200;
 
 /// `?limit=&cursor=` of lists.
 #[derive(Debug, Clone)]
@@ -158,7 +281,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                         .filter(|n| (1..=500).contains(n))
                         .ok_or_else(|| invalid("limit must be an integer from 1 to 500"))?;
                 }
-                "cursor" if !v.is_empty() => params.cursor = Some(v),
+                "cursor" if !v.is_empty() => {
+                    // Cursors are printable ASCII (ids, times, offsets): anything else is
+                    // not one a list gave.
+                    if v.len() > CURSOR_MAX_BYTES || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                        return Err(invalid("cursor is not one this list gave"));
+                    }
+                    params.cursor = Some(v);
+                }
                 _ => {}
             }
         }

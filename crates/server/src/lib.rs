@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod flows;
 mod idempotency;
+pub mod limits;
 pub mod matchmaker;
 mod pages;
 pub mod payments;
@@ -61,6 +62,7 @@ with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD.
         routes::accounts::create_account,
         routes::accounts::get_account,
         routes::accounts::create_token,
+        routes::accounts::revoke_token,
         routes::accounts::me,
         routes::lives::prices,
         routes::lives::create_live,
@@ -181,6 +183,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts", post(accounts::create_account))
         .route("/v1/accounts/{id}", get(accounts::get_account))
         .route("/v1/accounts/{id}/tokens", post(accounts::create_token))
+        .route(
+            "/v1/accounts/{id}/tokens/{token_id}",
+            axum::routing::delete(accounts::revoke_token),
+        )
         .route(
             "/v1/accounts/{id}/payout-account",
             axum::routing::put(accounts::set_payout_account),
@@ -367,6 +373,7 @@ impl App {
             .map(payments::Outbox::undelivered)
             .unwrap_or_default();
         let clicks = clicks::Clicks::open(&store).await?;
+        let config_rates = config.rates.clone();
         let state = AppState::new(Shared {
             clicks,
             matchmaker: matchmaker::Matchmaker::default(),
@@ -387,6 +394,8 @@ impl App {
             demo: std::sync::OnceLock::new(),
             shutdown: tokio::sync::watch::Sender::new(false),
             sockets: state::SocketCounts::default(),
+            limits: limits::RateLimits::new(&config_rates),
+            operator_key: auth::OperatorKey::new(&admin_token),
         });
         if let Some(outbox) = outbox {
             outbox.spawn(state.shutdown.subscribe(), through_router(state.clone()));
@@ -417,6 +426,7 @@ impl App {
         tokio::spawn(reconcile_on_schedule(state.clone(), RECONCILE_EVERY));
         tokio::spawn(roll_up_clicks_on_schedule(state.clone()));
         tokio::spawn(offers_on_schedule(state.clone(), OFFERS_EVERY));
+        tokio::spawn(prune_idempotency_on_schedule(state.clone()));
         let (began, grace_starts) = tokio::sync::oneshot::channel::<()>();
         let signal = {
             let state = self.state.clone();
@@ -628,6 +638,48 @@ async fn offers_on_schedule(state: AppState, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "moving due offers failed; retried next time"),
+        }
+    }
+}
+
+/// How often `serve` forgets stored idempotent answers older than the retention.
+const PRUNE_IDEMPOTENCY_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Most idempotency records deleted in one statement (a large backlog goes in steps, so
+/// the table is never locked long).
+const PRUNE_BATCH: u32 = 10_000;
+
+/// Deletes stored idempotent answers older than `idempotency_retention`, every
+/// [`PRUNE_IDEMPOTENCY_EVERY`] (several nodes may: a deletion is idempotent).
+async fn prune_idempotency_on_schedule(state: AppState) {
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(PRUNE_IDEMPOTENCY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let keep = time::Duration::try_from(state.config.idempotency_retention)
+        .unwrap_or(time::Duration::days(2));
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => return,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match state
+                .store
+                .prune_idempotency(store::now() - keep, PRUNE_BATCH)
+                .await
+            {
+                Ok(n) if n == u64::from(PRUNE_BATCH) => {}
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(records = n, "old idempotency records pruned");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning idempotency records failed; retried next time");
+                    break;
+                }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use live::{CountryCode, CountryPrices, EligibilityRules, PriceTable};
 use money::{Bps, Currency, Money};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The launch countries of Live Badges (DESIGN.md): configuration, not code.
@@ -65,6 +65,15 @@ const ENV_KEYS: &[&str] = &[
     "request_timeout_secs",
     "request_body_timeout_secs",
     "requests_in_flight_max",
+    "rate_comments_per_second",
+    "rate_comments_burst",
+    "rate_purchases_per_second",
+    "rate_purchases_burst",
+    "rate_signin_failures_per_minute",
+    "rate_card_declines_per_hour",
+    "open_lives_max",
+    "idempotency_retention_hours",
+    "token_lifetime_max_days",
 ];
 
 /// One country's badge prices in the settings file.
@@ -156,8 +165,8 @@ pub struct Settings {
     pub ws_buffer: usize,
     /// How long a page session lasts after sign-in, in hours.
     pub session_hours: u32,
-    /// Mark the session cookie `Secure` even without `X-Forwarded-Proto: https` (set it when
-    /// the server is reached over https by a proxy that does not send that header).
+    /// Kept so that existing settings files still load: the pages' cookies are `__Host-`
+    /// cookies now, always `Secure`, whatever this says.
     pub cookie_secure: bool,
     /// `text` or `json`.
     pub log_format: String,
@@ -185,6 +194,26 @@ pub struct Settings {
     pub request_body_timeout_secs: u64,
     /// Most requests handled at once; beyond it requests are answered 503 at once.
     pub requests_in_flight_max: usize,
+    /// Comments per second per account (0 = not limited)…
+    pub rate_comments_per_second: u32,
+    /// …and how many may come at once.
+    pub rate_comments_burst: u32,
+    /// Badge purchases per second per account (0, the default = not limited)…
+    pub rate_purchases_per_second: u32,
+    /// …and how many may come at once (0 = the per-second count).
+    pub rate_purchases_burst: u32,
+    /// Failed sign-ins and unknown bearer tokens per minute per client address (0 = not
+    /// limited).
+    pub rate_signin_failures_per_minute: u32,
+    /// Declined card payments per hour per account before its next card payments wait
+    /// (0 = not limited).
+    pub rate_card_declines_per_hour: u32,
+    /// Lives one creator may have open at once (0 = no limit).
+    pub open_lives_max: u32,
+    /// How long stored idempotent answers are kept, in hours (at least 24, API.md).
+    pub idempotency_retention_hours: u32,
+    /// Longest lifetime a user token may be given, in days (`expires_in_secs`).
+    pub token_lifetime_max_days: u32,
 }
 
 impl Default for Settings {
@@ -236,9 +265,22 @@ impl Default for Settings {
             request_timeout_secs: 30,
             request_body_timeout_secs: 10,
             requests_in_flight_max: 1_024,
+            rate_comments_per_second: 5,
+            rate_comments_burst: 10,
+            rate_purchases_per_second: 0,
+            rate_purchases_burst: 0,
+            rate_signin_failures_per_minute: 10,
+            rate_card_declines_per_hour: 10,
+            open_lives_max: 1,
+            idempotency_retention_hours: 48,
+            token_lifetime_max_days: 365,
         }
     }
 }
+
+/// Shortest admin token and webhook secret accepted: 32 characters, as `openssl rand -hex
+/// 16` gives (a guessable secret would make every other check moot).
+pub const SECRET_CHARS_MIN: usize = 32;
 
 /// Why the settings cannot be used; the message names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +403,14 @@ pub struct EdgeLimits {
     pub request_body_timeout: std::time::Duration,
     /// Requests handled at once; more are shed with 503.
     pub requests_in_flight_max: usize,
+    /// Rate limits.
+    pub rates: crate::limits::RateConfig,
+    /// Lives one creator may have open at once (`None`: no limit).
+    pub open_lives_max: Option<u32>,
+    /// How long stored idempotent answers are kept.
+    pub idempotency_retention: std::time::Duration,
+    /// Longest lifetime a user token may be given.
+    pub token_lifetime_max: std::time::Duration,
 }
 
 /// Which payment provider, and what it needs.
@@ -653,6 +703,46 @@ impl Settings {
         if self.requests_in_flight_max == 0 || self.requests_in_flight_max > 1_000_000 {
             return Err(invalid("requests_in_flight_max", "expected 1..=1000000"));
         }
+        for (key, secret) in [
+            ("admin_token", &self.admin_token),
+            ("webhook_secret", &self.webhook_secret),
+        ] {
+            if let Some(secret) = secret
+                && secret.expose_secret().chars().count() < SECRET_CHARS_MIN
+            {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "expected at least {SECRET_CHARS_MIN} characters (generate one with \
+                         `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+        }
+        if self.idempotency_retention_hours < 24 || self.idempotency_retention_hours > 24 * 365 {
+            return Err(invalid(
+                "idempotency_retention_hours",
+                "expected 24..=8760: API.md promises keys are kept at least 24 hours",
+            ));
+        }
+        if self.token_lifetime_max_days == 0 || self.token_lifetime_max_days > 3_650 {
+            return Err(invalid("token_lifetime_max_days", "expected 1..=3650"));
+        }
+        let minute = std::time::Duration::from_secs(60);
+        let rates = crate::limits::RateConfig {
+            comments: crate::limits::Rate::per(
+                self.rate_comments_per_second,
+                std::time::Duration::from_secs(1),
+            )
+            .map(|r| r.with_burst(self.rate_comments_burst)),
+            purchases: crate::limits::Rate::per(
+                self.rate_purchases_per_second,
+                std::time::Duration::from_secs(1),
+            )
+            .map(|r| r.with_burst(self.rate_purchases_burst)),
+            signin_failures: crate::limits::Rate::per(self.rate_signin_failures_per_minute, minute),
+            card_declines: crate::limits::Rate::per(self.rate_card_declines_per_hour, 60 * minute),
+        };
         Ok(Config {
             bind,
             database_url: self.database_url,
@@ -710,6 +800,14 @@ impl Settings {
                 ),
                 requests_in_flight_max: self.requests_in_flight_max,
             },
+            rates,
+            open_lives_max: (self.open_lives_max > 0).then_some(self.open_lives_max),
+            idempotency_retention: std::time::Duration::from_secs(
+                u64::from(self.idempotency_retention_hours) * 3_600,
+            ),
+            token_lifetime_max: std::time::Duration::from_secs(
+                u64::from(self.token_lifetime_max_days) * 86_400,
+            ),
         })
     }
 }
@@ -779,6 +877,50 @@ mod tests {
 }
 
 #[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_admin_token_or_webhook_secret_stops_the_start_by_name() {
+        for (admin, webhook, key) in [
+            (Some("short"), None, "admin_token"),
+            (None, Some("whsec_short"), "webhook_secret"),
+        ] {
+            let err = Settings {
+                admin_token: admin.map(SecretString::from),
+                webhook_secret: webhook.map(SecretString::from),
+                ..Settings::default()
+            }
+            .validate()
+            .expect_err("too short");
+            assert!(err.to_string().contains(key), "{err}");
+            assert!(err.to_string().contains("32"), "{err}");
+        }
+        Settings {
+            admin_token: Some(SecretString::from("a".repeat(32))),
+            webhook_secret: Some(SecretString::from(format!("whsec_{}", "b".repeat(32)))),
+            ..Settings::default()
+        }
+        .validate()
+        .expect("32 characters are enough");
+    }
+
+    #[test]
+    fn idempotency_records_are_kept_at_least_a_day() {
+        let err = Settings {
+            idempotency_retention_hours: 23,
+            ..Settings::default()
+        }
+        .validate()
+        .expect_err("less than the contract's 24 h");
+        assert!(
+            err.to_string().contains("idempotency_retention_hours"),
+            "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
 mod env_tests {
     use super::*;
 
@@ -795,5 +937,49 @@ mod env_tests {
             assert_eq!(settings.platform_fee_bps, 1500);
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn every_rate_and_retention_is_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OVATION_RATE_COMMENTS_PER_SECOND", "2");
+            jail.set_env("OVATION_RATE_COMMENTS_BURST", "4");
+            jail.set_env("OVATION_RATE_PURCHASES_PER_SECOND", "20");
+            jail.set_env("OVATION_RATE_SIGNIN_FAILURES_PER_MINUTE", "0");
+            jail.set_env("OVATION_RATE_CARD_DECLINES_PER_HOUR", "3");
+            jail.set_env("OVATION_OPEN_LIVES_MAX", "0");
+            jail.set_env("OVATION_IDEMPOTENCY_RETENTION_HOURS", "72");
+            let config = Settings::load(None)
+                .expect("loads")
+                .validate()
+                .expect("valid");
+            let comments = config.rates.comments.expect("comments are limited");
+            assert_eq!(comments.burst.get(), 4);
+            assert_eq!(comments.period, std::time::Duration::from_millis(500));
+            let purchases = config.rates.purchases.expect("purchases are limited");
+            assert_eq!(purchases.burst.get(), 20, "the burst defaults to the rate");
+            assert_eq!(config.rates.signin_failures, None, "0 lifts the limit");
+            assert_eq!(
+                config.rates.card_declines.map(|r| r.period),
+                Some(std::time::Duration::from_secs(1_200))
+            );
+            assert_eq!(config.open_lives_max, None);
+            assert_eq!(
+                config.idempotency_retention,
+                std::time::Duration::from_secs(72 * 3_600)
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn by_default_purchases_are_not_limited_and_the_rest_are() {
+        let config = Settings::default().validate().expect("defaults are valid");
+        assert_eq!(config.rates.purchases, None);
+        assert!(config.rates.comments.is_some());
+        assert!(config.rates.signin_failures.is_some());
+        assert!(config.rates.card_declines.is_some());
+        assert_eq!(config.open_lives_max, Some(1));
     }
 }

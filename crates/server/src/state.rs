@@ -58,6 +58,10 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// WebSockets open per account on this node, capped at `ws_sockets_per_account`.
     pub sockets: SocketCounts,
+    /// Rate limits of this node.
+    pub limits: crate::limits::RateLimits,
+    /// Keys the marks operator sessions keep of the admin token.
+    pub operator_key: crate::auth::OperatorKey,
 }
 
 /// WebSockets open per account (or the admin token) on this node.

@@ -143,7 +143,10 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let dir = temp_dir(&args.common)?;
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
-    let admin = format!("ova_bench_{:x}_{port}", std::process::id());
+    let admin = format!(
+        "ova_bench_admin_token_of_this_run_{:x}_{port}",
+        std::process::id()
+    );
     let exe = std::env::current_exe()?;
     let mut child = tokio::process::Command::new(&exe)
         .arg("serve")
@@ -153,6 +156,8 @@ pub(crate) async fn run(args: FanoutArgs) -> anyhow::Result<()> {
             format!("sqlite://{}", dir.path().join("fanout.db").display()),
         )
         .env("OVATION_ADMIN_TOKEN", &admin)
+        // The benchmark measures fan-out, not the per-account comment limit.
+        .env("OVATION_RATE_COMMENTS_PER_SECOND", "0")
         .env("OVATION_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)

@@ -170,7 +170,11 @@ type Viewer = WebSocketStream<MaybeTlsStream<TcpStream>>;
 async fn start_node(database_url: &str, nats: &str) -> anyhow::Result<InProcess> {
     let mut config = server::Config::for_database(database_url);
     config.nats_url = Some(nats.to_owned());
-    config.admin_token = Some(secrecy::SecretString::from("bench-nodes-admin"));
+    config.admin_token = Some(secrecy::SecretString::from(
+        "bench-nodes-admin-token-of-this-run",
+    ));
+    // The benchmark times comments between nodes, not the per-account comment limit.
+    config.rates.comments = None;
     InProcess::start(config).await
 }
 

@@ -60,8 +60,10 @@ pub(crate) async fn run(args: PagesArgs, mut config: server::Config) -> anyhow::
 /// Signs in with `token` through the sign-in form; returns the session cookie.
 async fn sign_in(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
     let form = client.get(format!("{base}/signin")).send().await?;
-    let csrf_cookie = cookie(&form, "ovation_signin")?;
-    let csrf = csrf_cookie.trim_start_matches("ovation_signin=").to_owned();
+    let csrf_cookie = cookie(&form, "__Host-ovation_signin")?;
+    let csrf = csrf_cookie
+        .trim_start_matches("__Host-ovation_signin=")
+        .to_owned();
     let signed = client
         .post(format!("{base}/signin"))
         .header(COOKIE, &csrf_cookie)
@@ -73,7 +75,7 @@ async fn sign_in(client: &reqwest::Client, base: &str, token: &str) -> anyhow::R
         "sign-in answered {}",
         signed.status()
     );
-    cookie(&signed, "ovation_session")
+    cookie(&signed, "__Host-ovation_session")
 }
 
 /// `name=value` of the cookie `name` an answer sets.

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The admin token every node started here accepts.
-pub(crate) const ADMIN: &str = "node-admin";
+pub(crate) const ADMIN: &str = "node-admin-token-for-the-binary-tests";
 
 /// How long a stopping server may take: far more than it needs, far less than its 25 s grace.
 pub(crate) const EXIT_WAIT: Duration = Duration::from_secs(10);

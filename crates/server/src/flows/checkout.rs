@@ -340,6 +340,19 @@ impl NewAttempt {
     }
 }
 
+/// Counts a card declined by this very request (not a retry answered from its settled
+/// attempt) against the account's card-testing brake.
+pub(crate) fn count_decline(
+    state: &crate::state::AppState,
+    user: &User,
+    attempt: &PaymentAttempt,
+    answer: &Answer,
+) {
+    if attempt.status.unsettled() && answer.status == StatusCode::PAYMENT_REQUIRED {
+        state.limits.card_declined(user.id.as_str());
+    }
+}
+
 impl Checkout<'_> {
     /// Records the attempt before any charge, or finds the one an earlier request with the
     /// same key recorded (whose order, not this one's, is then what is charged and booked).
@@ -604,8 +617,9 @@ impl Checkout<'_> {
             .increment(1);
         metrics::counter!("ovation_purchase_amount_minor_total", "currency" => price.currency().code())
             .increment(u64::try_from(price.amount()).unwrap_or(0));
+        let public = crate::dto::BadgeEventPurchase::from(answer);
         let event = Event::Badge {
-            purchase: answer,
+            purchase: &public,
             viewer_handle,
         };
         self.bus.publish(purchase.live_id.as_str(), event.encode());

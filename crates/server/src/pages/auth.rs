@@ -1,7 +1,7 @@
 //! Sign-in (a user token, or the admin token, exchanged for a session cookie) and sign-out.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use maud::{Markup, html};
@@ -12,7 +12,8 @@ use super::layout::{csrf_field, page};
 use super::{
     PageError, SESSION_COOKIE, SIGNIN_COOKIE, Visitor, cookie_value, same_secret, set_cookie,
 };
-use crate::extract::{Caller, query_map, token_hash};
+use crate::error::ApiError;
+use crate::extract::{Caller, client_address, query_map, token_hash};
 use crate::state::AppState;
 
 /// Random hex with a prefix that says what it is.
@@ -21,11 +22,47 @@ fn secret(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-/// `next` if it is a path of this site (never another site: `//host` or `/\host`).
+/// Longest `next` kept.
+const NEXT_MAX_BYTES: usize = 512;
+
+/// `next` if it is a path of this site, as the browser will read it: never another site.
+///
+/// Browsers forgive a lot in a `Location`: they drop tabs and line breaks anywhere, read
+/// `\` as `/`, and a server or proxy behind them may decode `%2F` or `%5C` once more. So
+/// `next` must be printable ASCII (non-ASCII percent-encoded), hold no backslash, and no
+/// decoding of it (repeated, for `%252F`) may give a control character, a backslash, or a
+/// path that starts with `//`. What passes is parsed as the WHATWG URL standard does,
+/// against this site, and must stay on it; the normalised path and query are returned, so
+/// the header written is exactly what was checked.
 pub(crate) fn local_path(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
-        .filter(|n| n.len() <= 512)
-        .map(str::to_owned)
+    let next = next?;
+    if next.len() > NEXT_MAX_BYTES
+        || !next.starts_with('/')
+        || !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    {
+        return None;
+    }
+    let mut decoded = std::borrow::Cow::Borrowed(next);
+    for _ in 0..4 {
+        if decoded.starts_with("//") || decoded.bytes().any(|b| b.is_ascii_control() || b == b'\\')
+        {
+            return None;
+        }
+        let once = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if once == decoded {
+            break;
+        }
+        // The path alone may not start with `//` once decoded (`/%2F/evil.example`).
+        decoded = std::borrow::Cow::Owned(once);
+    }
+    let base = url::Url::parse("https://ovation.invalid/").expect("a valid base URL");
+    let url = base.join(next).ok()?;
+    if url.origin() != base.origin() || url.path().starts_with("//") {
+        return None;
+    }
+    Some(url[url::Position::BeforePath..url::Position::AfterQuery].to_owned())
 }
 
 /// The sign-in form's CSRF value: the cookie's, or a new one (with the cookie to set).
@@ -115,11 +152,12 @@ struct CsrfForm {
 }
 
 /// `POST /signin`: checks the form's CSRF value against its cookie, then the token; a good
-/// token starts a session (cookie `ovation_session`) and goes on to `next` or the visitor's
+/// token starts a session (cookie `__Host-ovation_session`) and goes on to `next` or the visitor's
 /// own page.
 pub(crate) async fn signin(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form: SigninForm = parse_form(&body)?;
@@ -144,10 +182,24 @@ pub(crate) async fn signin(
         ));
     }
     let token = form.token.trim();
+    let address = client_address(&state, &headers, &extensions);
     let caller = if token.is_empty() {
         None
     } else {
-        Caller::from_token(&state, token).await?
+        match Caller::from_token_at(&state, token, &address).await {
+            Ok(caller) => caller,
+            Err(ApiError::RateLimited { retry_after_secs }) => {
+                let mut response = refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many sign-in attempts from here; please wait a minute and try again.",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                return Ok(response);
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
     let Some(caller) = caller else {
         return Ok(refuse(
@@ -155,14 +207,31 @@ pub(crate) async fn signin(
             "That token is not one Ovation knows. Check it and try again.",
         ));
     };
+    // Decided before the session is written: nothing after the write can fail.
+    let target = next.unwrap_or_else(|| {
+        match &caller {
+            Caller::Admin => "/admin",
+            Caller::User(u) if u.kind == live::AccountKind::Creator => "/creator",
+            Caller::User(u) if u.kind == live::AccountKind::Brand => "/brand",
+            Caller::User(_) => "/",
+        }
+        .to_owned()
+    });
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, &target)]).into_response();
     let session = secret("ovs_");
     let session_csrf = secret("csrf_");
     let ttl =
         time::Duration::try_from(state.config.session_ttl).unwrap_or(time::Duration::hours(12));
+    // An operator's session keeps a salted mark of the admin token, not its hash.
     let (user_id, admin_token_hash) = match &caller {
-        Caller::Admin => (None, Some(state.admin_token_hash.clone())),
+        Caller::Admin => (None, Some(state.operator_key.mark())),
         Caller::User(u) => (Some(u.id.clone()), None),
     };
+    // Signing in again replaces this browser's session: the old cookie is worthless
+    // wherever a copy of it is.
+    if let Some(old) = cookie_value(&headers, SESSION_COOKIE).filter(|s| !s.is_empty()) {
+        state.store.delete_session(&token_hash(&old)).await?;
+    }
     // Expired sessions are forgotten as new ones start: the table stays small.
     state.store.delete_expired_sessions().await?;
     state
@@ -177,16 +246,6 @@ pub(crate) async fn signin(
             },
         )
         .await?;
-    let target = next.unwrap_or_else(|| {
-        match &caller {
-            Caller::Admin => "/admin",
-            Caller::User(u) if u.kind == live::AccountKind::Creator => "/creator",
-            Caller::User(u) if u.kind == live::AccountKind::Brand => "/brand",
-            Caller::User(_) => "/",
-        }
-        .to_owned()
-    });
-    let mut response = Redirect::to(&target).into_response();
     let headers_out = response.headers_mut();
     headers_out.append(
         header::SET_COOKIE,

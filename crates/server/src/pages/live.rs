@@ -27,6 +27,10 @@ pub(crate) async fn live_page(
     visitor: Visitor,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    // An id that is no plain id names no live (and never reaches the database).
+    if crate::extract::plain_id(&id).is_none() {
+        return Err(PageError::NotFound("live"));
+    }
     let Some(session) = &visitor.0 else {
         return Err(PageError::SignIn {
             next: format!("/lives/{id}"),

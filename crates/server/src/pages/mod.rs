@@ -32,10 +32,12 @@ use crate::error::ApiError;
 use crate::extract::{Caller, SessionCaller, token_hash};
 use crate::state::AppState;
 
-/// The session cookie: a random secret; the store keeps its SHA-256.
-pub(crate) const SESSION_COOKIE: &str = "ovation_session";
-/// The sign-in form's CSRF cookie (double submit: no session exists yet).
-pub(crate) const SIGNIN_COOKIE: &str = "ovation_signin";
+/// The session cookie: a random secret; the store keeps its SHA-256. `__Host-`: browsers
+/// accept it only `Secure`, for the whole site and from this host itself, so a sibling
+/// subdomain or a plain-http page cannot plant one.
+pub(crate) const SESSION_COOKIE: &str = "__Host-ovation_session";
+/// The sign-in form's CSRF cookie (double submit: no session exists yet), `__Host-` too.
+pub(crate) const SIGNIN_COOKIE: &str = "__Host-ovation_signin";
 /// The header the pages' script sends the session's CSRF token in.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -123,7 +125,11 @@ async fn signed_in(headers: &HeaderMap, state: &AppState) -> Result<Option<Signe
     let caller = match user {
         Some(user) => Caller::User(std::sync::Arc::new(user)),
         // An operator's session ends when the admin token changes.
-        None if session.admin_token_hash.as_deref() == Some(state.admin_token_hash.as_str()) => {
+        None if session
+            .admin_token_hash
+            .as_deref()
+            .is_some_and(|mark| state.operator_key.verifies(mark)) =>
+        {
             Caller::Admin
         }
         None => return Ok(None),
@@ -148,21 +154,13 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     !a.is_empty() && Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
-/// Whether cookies must be `Secure`: configured, or the request reached the proxy in front
-/// of the server over https.
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    state.config.cookie_secure
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-}
-
-/// A cookie as the pages set it: HttpOnly, SameSite=Lax, for the whole site, `Secure`
-/// behind https; `max_age` `None` removes it.
+/// A cookie as the pages set it: `__Host-` named, so always `Secure` (browsers keep Secure
+/// cookies over https, and from `http://localhost` and `http://127.0.0.1`, which they treat
+/// as secure contexts: the pages need one of them), HttpOnly, SameSite=Lax, for the whole
+/// site; `max_age` `None` removes it.
 pub(crate) fn set_cookie(
-    state: &AppState,
-    headers: &HeaderMap,
+    _state: &AppState,
+    _headers: &HeaderMap,
     name: &'static str,
     value: String,
     max_age: Option<time::Duration>,
@@ -171,7 +169,7 @@ pub(crate) fn set_cookie(
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure(state, headers));
+        .secure(true);
     cookie = match max_age {
         Some(age) => cookie.max_age(age),
         None => cookie.max_age(time::Duration::ZERO),

@@ -1,6 +1,6 @@
 //! Accounts and tokens.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use live::{AccountKind, CountryCode, Handle};
 use rand::RngExt;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::dto::rfc3339;
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, created, token_hash};
+use crate::extract::{Caller, Json, Path, created, token_hash};
 use crate::state::AppState;
 
 // ---- The JSON bodies of this section, with their OpenAPI schemas ----
@@ -56,6 +56,20 @@ pub(crate) struct AccountBody {
 pub(crate) struct TokenBody {
     /// Opaque secret; shown once.
     pub(crate) token: String,
+    /// The token's id, to revoke it by (`DELETE /v1/accounts/{id}/tokens/{token_id}`).
+    pub(crate) id: String,
+    /// RFC 3339; `null` when the token lasts until revoked.
+    pub(crate) expires_at: Option<String>,
+}
+
+/// `POST /v1/accounts/{id}/tokens` (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateToken {
+    /// Seconds the token is valid for, from 60 to the configured maximum (a year by
+    /// default); absent: until revoked.
+    #[serde(default)]
+    pub(crate) expires_in_secs: Option<i64>,
 }
 
 /// `PUT /v1/accounts/{id}/payout-account`.
@@ -144,15 +158,36 @@ pub(crate) async fn get_account(
     Ok(Json(account_body(&user)))
 }
 
-/// Issues a user token that acts as the account (admin).
+/// Issues a user token that acts as the account (admin), valid until revoked or for
+/// `expires_in_secs`.
 #[utoipa::path(post, path = "/v1/accounts/{id}/tokens", tag = "accounts", params(("id" = String, Path)),
-    responses((status = 201, body = TokenBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    request_body(content = Option<CreateToken>, description = "optional"),
+    responses((status = 201, body = TokenBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_request", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
+    let request: CreateToken = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateToken::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let max_secs = i64::try_from(state.config.token_lifetime_max.as_secs()).unwrap_or(i64::MAX);
+    let expires_at = match request.expires_in_secs {
+        None => None,
+        Some(secs) if (60..=max_secs).contains(&secs) => {
+            Some(store::now() + time::Duration::seconds(secs))
+        }
+        Some(_) => {
+            return Err(invalid(format!(
+                "expires_in_secs must be from 60 to {max_secs} seconds"
+            )));
+        }
+    };
     let id = UserId::from_string(id);
     state
         .store
@@ -160,8 +195,37 @@ pub(crate) async fn create_token(
         .await?
         .ok_or(ApiError::NotFound("account"))?;
     let token = new_token();
-    state.store.insert_token(&token_hash(&token), &id).await?;
-    Ok(created(TokenBody { token }))
+    let token_id = format!("tok_{}", uuid::Uuid::now_v7().simple());
+    state
+        .store
+        .insert_token(&token_hash(&token), &id, &token_id, expires_at)
+        .await?;
+    Ok(created(TokenBody {
+        token,
+        id: token_id,
+        expires_at: expires_at.map(rfc3339),
+    }))
+}
+
+/// Revokes one of the account's tokens (admin): from then on it is 401 on this node at
+/// once, and on other nodes within their 30 s token cache. Revoking twice is 204 again.
+#[utoipa::path(delete, path = "/v1/accounts/{id}/tokens/{token_id}", tag = "accounts",
+    params(("id" = String, Path), ("token_id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, token_id)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    caller.admin()?;
+    let id = UserId::from_string(id);
+    let hash = state
+        .store
+        .revoke_token(&id, &token_id, store::now())
+        .await?
+        .ok_or(ApiError::NotFound("token"))?;
+    state.tokens.forget(&hash);
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// A random opaque token: 32 bytes, hex, with a prefix that says what it is.

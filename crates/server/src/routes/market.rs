@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use market::Tier;
@@ -18,7 +18,9 @@ use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339, time_field, to_json};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, ListParams, json_response, parse_json, plain_id, query_map};
+use crate::extract::{
+    Caller, Json, ListParams, Path, json_response, parse_json, plain_id, query_map,
+};
 use crate::flows::deals::{self, OFFER_TTL, Stepped};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;

@@ -2,7 +2,7 @@
 //! creators' income from badges, up to a cap per creator, from a budget that never goes
 //! below zero. The match itself is decided inside each purchase's ledger batch.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339, time_field};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, json_response, parse_json};
+use crate::extract::{Caller, Json, Path, json_response, parse_json};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::dto::MoneyBody;
 use crate::error::ApiError;
-use crate::extract::{Caller, Json};
+use crate::extract::{Caller, Json, Path};
 use crate::state::AppState;
 
 // ---- The JSON bodies of this section, with their OpenAPI schemas ----

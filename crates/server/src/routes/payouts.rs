@@ -1,13 +1,13 @@
 //! Holds, payouts and the money lifecycle's operator endpoints.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use money::Money;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339};
 use crate::error::ApiError;
-use crate::extract::{Caller, Json, ListParams};
+use crate::extract::{Caller, Json, ListParams, Path};
 use crate::flows;
 use crate::state::AppState;
 

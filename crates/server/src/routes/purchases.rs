@@ -6,7 +6,7 @@
 //! its balanced transfers and the stored idempotent answer commit together or not at all.
 //! Only then is it answered and announced in the live.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::dto::PurchaseBody;
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, json_response, parse_json};
+use crate::extract::{Caller, Path, json_response, parse_json};
 use crate::flows::checkout::{self, NewAttempt};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::routes::lives::cached_live;
@@ -49,6 +49,7 @@ pub(crate) struct BuyBadge {
         (status = 402, description = "card_declined, insufficient_funds (wallet)", body = crate::error::ErrorBody),
         (status = 403, description = "self_purchase, country_not_supported, spending_limit, forbidden", body = crate::error::ErrorBody),
         (status = 409, description = "live_not_active, idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many purchases, or too many declined cards (card testing); see Retry-After", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn buy_badge(
@@ -66,6 +67,11 @@ pub(crate) async fn buy_badge(
     }
     let wallet =
         serde_json::from_slice::<BuyBadge>(body).is_ok_and(|r| r.payment_method == "wallet");
+    // Before the key is taken: a 429 is not stored as the key's answer.
+    state.limits.purchase(user.id.as_str())?;
+    if !wallet {
+        state.limits.card_payment(user.id.as_str())?;
+    }
     if wallet {
         let buy = |idem| wallet_purchase(&state, &user, id, body, idem);
         return request.once_in_batch(&state, user.id.as_str(), buy).await;
@@ -96,10 +102,11 @@ async fn card_purchase(
         ))
         .await?;
     let description = format!("{}-heart badge in live {}", p.tier.hearts(), p.live_id);
-    Ok(checkout
+    let answer = checkout
         .pay(&attempt, &order.payment_method, &description, order.guards)
-        .await?
-        .response())
+        .await?;
+    checkout::count_decline(state, user, &attempt, &answer);
+    Ok(answer.response())
 }
 
 /// A wallet purchase: validated, then booked (the wallet is debited in the batch).

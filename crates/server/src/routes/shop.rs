@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use money::{Currency, Money};
@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 
 use crate::dto::{MoneyBody, rfc3339, to_json};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, ListParams, json_response, parse_json, plain_id, query_map};
+use crate::extract::{
+    Caller, Json, ListParams, Path, json_response, parse_json, plain_id, query_map,
+};
 use crate::flows::shop::{Booked, NewLine, NewOrder, shop_invalid};
 use crate::idempotency::{Idempotency, Keyed, replay};
 use crate::state::AppState;
@@ -657,21 +659,7 @@ pub(crate) async fn create_link(
 
 /// Where a client's address comes from: the configured proxy header, else the peer.
 fn client_address(state: &AppState, request: &Request) -> String {
-    if let Some(name) = &state.config.client_ip_header
-        && let Some(value) = request.headers().get(name.as_str())
-        && let Ok(value) = value.to_str()
-        && let Some(first) = value
-            .split(',')
-            .next()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return first.to_owned();
-    }
-    request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+    crate::extract::client_address(state, request.headers(), request.extensions())
 }
 
 /// Follows a tracked link (public): 302 to the product's page with `ovc=<click id>`; the

@@ -152,6 +152,7 @@ fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
         (status = 402, description = "card_declined", body = crate::error::ErrorBody),
         (status = 403, description = "forbidden, country_not_supported", body = crate::error::ErrorBody),
         (status = 409, description = "idempotency_key_reused", body = crate::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many declined cards (card testing); see Retry-After", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn top_up(
@@ -161,6 +162,8 @@ pub(crate) async fn top_up(
 ) -> Result<Response, ApiError> {
     let user = caller.user()?.clone();
     let body = request.body()?;
+    // Before the key is taken: a 429 is not stored as the key's answer.
+    state.limits.card_payment(user.id.as_str())?;
     request
         .once(&state, user.id.as_str(), |idem| {
             book_topup(&state, &user, body, idem)
@@ -209,15 +212,16 @@ async fn book_topup(
             amount,
         ))
         .await?;
-    Ok(checkout
+    let answer = checkout
         .pay(
             &attempt,
             &request.payment_method,
             "wallet top-up",
             Vec::new(),
         )
-        .await?
-        .response())
+        .await?;
+    checkout::count_decline(state, user, &attempt, &answer);
+    Ok(answer.response())
 }
 
 pub(crate) fn topup_body(t: &Topup) -> TopupBody {

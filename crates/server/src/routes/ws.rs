@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::bus::Subscription;
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Caller, Path};
 use crate::routes::lives::load_live;
 use crate::state::AppState;
 

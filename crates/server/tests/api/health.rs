@@ -107,6 +107,7 @@ async fn openapi_json_lists_every_path_of_the_contract() {
         ("/v1/accounts", "post"),
         ("/v1/accounts/{id}", "get"),
         ("/v1/accounts/{id}/tokens", "post"),
+        ("/v1/accounts/{id}/tokens/{token_id}", "delete"),
         ("/v1/me", "get"),
         ("/v1/badges/prices", "get"),
         ("/v1/lives", "post"),
@@ -127,4 +128,11 @@ async fn openapi_json_lists_every_path_of_the_contract() {
             "{method} {path} is missing from /openapi.json"
         );
     }
+    // The token's new fields and the rate limit are in the document.
+    let token = &doc["components"]["schemas"]["TokenBody"]["properties"];
+    for field in ["token", "id", "expires_at"] {
+        assert!(token.get(field).is_some(), "TokenBody.{field}: {token}");
+    }
+    let comment = &paths["/v1/lives/{id}/comments"]["post"]["responses"];
+    assert!(comment.get("429").is_some(), "{comment}");
 }

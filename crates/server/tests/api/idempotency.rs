@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::common::{
-    ADMIN, assert_error, assert_invalid, assert_money, badge_totals, balance, spawn_app, string,
+    ADMIN, assert_error, assert_invalid, assert_money, badge_totals, balance, spawn_app,
+    spawn_app_with, string,
 };
 
 #[conformance]
@@ -55,7 +56,7 @@ async fn a_replay_with_the_same_key_and_body_returns_the_identical_answer_and_mo
 
 #[conformance]
 async fn the_same_key_with_another_body_is_409_idempotency_key_reused() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.open_lives_max = None).await;
     let ana = app.creator("ana").await;
     let bob = app.viewer("bob", "US").await;
     let live = app.start_live(&ana.token, "hello").await;
@@ -251,4 +252,39 @@ async fn a_purchase_replays_its_201_after_the_live_ended_and_the_badge_was_refun
         "USD",
     );
     app.verify().await;
+}
+
+#[conformance]
+async fn idempotency_records_older_than_the_retention_are_pruned_and_newer_ones_kept() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let (status, _) = app
+        .buy(&bob.token, &live, 1, "pm_card_visa", Some("old-key"))
+        .await;
+    assert_eq!(status, 201);
+    let cut = store::now() + time::Duration::milliseconds(1);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, _) = app
+        .buy(&bob.token, &live, 1, "pm_card_visa", Some("new-key"))
+        .await;
+    assert_eq!(status, 201);
+    let store = &app.state.store;
+    assert_eq!(store.prune_idempotency(cut, 10).await.expect("prunes"), 1);
+    assert_eq!(store.prune_idempotency(cut, 10).await.expect("prunes"), 0);
+    assert!(
+        store
+            .idempotency(&bob.id, "old-key")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    assert!(
+        store
+            .idempotency(&bob.id, "new-key")
+            .await
+            .expect("reads")
+            .is_some()
+    );
 }

@@ -14,7 +14,7 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{ADMIN, TestApp, assert_error, spawn_app, string};
+use crate::common::{ADMIN, TestApp, assert_error, spawn_app, spawn_app_with, string};
 
 /// A client that shows redirects instead of following them.
 fn client() -> reqwest::Client {
@@ -61,13 +61,13 @@ async fn signin_form(app: &TestApp) -> (String, String) {
         .await
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 200);
-    let cookie = set_cookie(&response, "ovation_signin").expect("the form's CSRF cookie");
+    let cookie = set_cookie(&response, "__Host-ovation_signin").expect("the form's CSRF cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     let pair = pair(&cookie);
-    let value = pair.trim_start_matches("ovation_signin=").to_owned();
+    let value = pair.trim_start_matches("__Host-ovation_signin=").to_owned();
     let html = response.text().await.expect("a page");
     assert!(
         html.contains(&format!("name=\"csrf\" value=\"{value}\"")),
@@ -91,7 +91,7 @@ pub(crate) async fn sign_in(app: &TestApp, token: &str) -> Browser {
     let (cookie, csrf) = signin_form(app).await;
     let response = post_signin(app, &cookie, &[("token", token), ("csrf", &csrf)]).await;
     assert_eq!(response.status().as_u16(), 303);
-    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    let session = set_cookie(&response, "__Host-ovation_session").expect("a session cookie");
     let cookie = pair(&session);
     let html = page(app, &cookie, "/").await.1;
     let marker = "<meta name=\"csrf-token\" content=\"";
@@ -173,11 +173,13 @@ async fn signing_in_sets_an_http_only_lax_session_cookie_and_signing_out_ends_it
     .await;
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], "/lives/x");
-    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    let session = set_cookie(&response, "__Host-ovation_session").expect("a session cookie");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
         assert!(session.contains(attribute), "{attribute}: {session}");
     }
-    assert!(!session.contains("Secure"), "plain http: {session}");
+    // `__Host-`: always Secure (browsers keep it from http://127.0.0.1 and localhost).
+    assert!(session.contains("Secure"), "{session}");
+    assert!(!session.contains("Domain"), "{session}");
     let browser = Browser {
         cookie: pair(&session),
         csrf: String::new(),
@@ -205,7 +207,7 @@ async fn signing_in_sets_an_http_only_lax_session_cookie_and_signing_out_ends_it
         .await
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 303);
-    let cleared = set_cookie(&response, "ovation_session").expect("the cookie is cleared");
+    let cleared = set_cookie(&response, "__Host-ovation_session").expect("the cookie is cleared");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     // The old cookie is worthless, wherever a copy of it is.
     let answer = app_api(&app, &browser, reqwest::Method::GET, "/v1/me", None, None).await;
@@ -226,7 +228,7 @@ async fn behind_https_the_session_cookie_is_secure() {
         .await
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 303);
-    let session = set_cookie(&response, "ovation_session").expect("a session cookie");
+    let session = set_cookie(&response, "__Host-ovation_session").expect("a session cookie");
     assert!(session.contains("Secure"), "{session}");
 }
 
@@ -239,11 +241,11 @@ async fn a_sign_in_without_the_forms_csrf_value_or_with_a_wrong_token_starts_no_
     for (cookie, value) in [("", csrf.as_str()), (cookie.as_str(), "csf_forged")] {
         let response = post_signin(&app, cookie, &[("token", &bob.token), ("csrf", value)]).await;
         assert_eq!(response.status().as_u16(), 403);
-        assert!(set_cookie(&response, "ovation_session").is_none());
+        assert!(set_cookie(&response, "__Host-ovation_session").is_none());
     }
     let response = post_signin(&app, &cookie, &[("token", "ovt_nope"), ("csrf", &csrf)]).await;
     assert_eq!(response.status().as_u16(), 401);
-    assert!(set_cookie(&response, "ovation_session").is_none());
+    assert!(set_cookie(&response, "__Host-ovation_session").is_none());
     let html = response.text().await.expect("a page");
     assert!(
         html.contains("That token is not one Ovation knows"),
@@ -262,6 +264,115 @@ async fn a_sign_in_without_the_forms_csrf_value_or_with_a_wrong_token_starts_no_
     .await;
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], "/");
+}
+
+#[conformance]
+async fn signing_in_again_replaces_the_browsers_session() {
+    let app = spawn_app().await;
+    let bob = app.viewer("bob", "US").await;
+    let first = sign_in(&app, &bob.token).await;
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = post_signin(
+        &app,
+        &format!("{cookie}; {}", first.cookie),
+        &[("token", &bob.token), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let second = pair(&set_cookie(&response, "__Host-ovation_session").expect("a new session"));
+    assert_ne!(second, first.cookie);
+    let answer = app_api(&app, &first, reqwest::Method::GET, "/v1/me", None, None).await;
+    assert_error(&answer, 401, "unauthenticated");
+    let (status, _, _) = page(&app, &second, "/").await;
+    assert_eq!(status, 200);
+}
+
+#[conformance]
+async fn failed_sign_ins_beyond_the_rate_are_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.rates.signin_failures = server::limits::Rate::per(2, std::time::Duration::from_secs(60));
+    })
+    .await;
+    let bob = app.viewer("bob", "US").await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (cookie, csrf) = signin_form(&app).await;
+        let response = post_signin(&app, &cookie, &[("token", "ovt_guess"), ("csrf", &csrf)]).await;
+        let retry = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .is_some();
+        statuses.push((response.status().as_u16(), retry));
+    }
+    assert_eq!(
+        statuses,
+        [(401, false), (401, false), (429, true), (429, true)]
+    );
+    // The right token from the held-back address waits too: it needs a look-up.
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = post_signin(&app, &cookie, &[("token", &bob.token), ("csrf", &csrf)]).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(set_cookie(&response, "__Host-ovation_session").is_none());
+}
+
+#[conformance]
+async fn next_never_leads_off_site_whatever_browsers_would_forgive() {
+    let app = spawn_app().await;
+    let bob = app.viewer("bob", "US").await;
+    // What browsers strip or rewrite (tab, line breaks, backslash) and encodings of it.
+    for next in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "\\\\evil.example",
+        "/%09/evil.example",
+        "/%5Cevil.example",
+        "/%5C%5Cevil.example",
+        "/%2F/evil.example",
+        "/%2fevil.example",
+        "/%252F/evil.example",
+        "https://evil.example/",
+        "/\u{0}x",
+        "/caf\u{e9}",
+        " //evil.example",
+    ] {
+        let (cookie, csrf) = signin_form(&app).await;
+        let response = post_signin(
+            &app,
+            &cookie,
+            &[("token", &bob.token), ("csrf", &csrf), ("next", next)],
+        )
+        .await;
+        assert_eq!(response.status().as_u16(), 303, "{next:?}");
+        assert_eq!(response.headers()[LOCATION], "/", "{next:?}");
+        assert!(
+            set_cookie(&response, "__Host-ovation_session").is_some(),
+            "{next:?}"
+        );
+    }
+    // A path of this site is kept, query and all.
+    let (cookie, csrf) = signin_form(&app).await;
+    let response = post_signin(
+        &app,
+        &cookie,
+        &[
+            ("token", &bob.token),
+            ("csrf", &csrf),
+            ("next", "/lives/x?a=%20b"),
+        ],
+    )
+    .await;
+    assert_eq!(response.headers()[LOCATION], "/lives/x?a=%20b");
+    // The form itself drops such a `next` instead of carrying it on.
+    let response = client()
+        .get(app.url("/signin?next=/%09/evil.example"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let html = response.text().await.expect("a page");
+    assert!(!html.contains("evil.example"), "{html}");
 }
 
 #[conformance]
@@ -325,7 +436,7 @@ async fn the_api_behind_the_session_needs_the_csrf_token_for_changes_and_keeps_t
     assert_error(&answer, 403, "forbidden");
     // Without a session: 401.
     let nobody = Browser {
-        cookie: "ovation_session=ovs_nope".into(),
+        cookie: "__Host-ovation_session=ovs_nope".into(),
         csrf: String::new(),
     };
     let answer = app_api(&app, &nobody, reqwest::Method::GET, "/v1/me", None, None).await;
@@ -608,7 +719,8 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
         .await
         .expect("the demo seeds");
     let response = client().get(app.url("/")).send().await.expect("an answer");
-    let cookie = pair(&set_cookie(&response, "ovation_signin").expect("the form's CSRF cookie"));
+    let cookie =
+        pair(&set_cookie(&response, "__Host-ovation_signin").expect("the form's CSRF cookie"));
     let html = response.text().await.expect("a page");
     assert!(html.contains("Sunday sketching, live"), "{html}");
     assert!(html.contains("goal 50"), "{html}");
@@ -622,7 +734,9 @@ async fn the_demo_offers_its_accounts_on_the_home_page() {
         "{html}"
     );
     // One click signs in and opens the demo's live.
-    let csrf = cookie.trim_start_matches("ovation_signin=").to_owned();
+    let csrf = cookie
+        .trim_start_matches("__Host-ovation_signin=")
+        .to_owned();
     let next = format!("/lives/{}", demo.live_id);
     let response = post_signin(
         &app,
@@ -991,8 +1105,12 @@ async fn an_operators_session_ends_when_the_admin_token_changes() {
         )
         .await
         .expect("a session");
-    let (status, _, location) =
-        page(&app, "ovation_session=ovs_before_the_rotation", "/admin").await;
+    let (status, _, location) = page(
+        &app,
+        "__Host-ovation_session=ovs_before_the_rotation",
+        "/admin",
+    )
+    .await;
     assert_eq!(status, 303, "signed out by the rotation");
     assert_eq!(location.as_deref(), Some("/signin?next=%2Fadmin"));
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::conformance;
 
-use crate::common::{ADMIN, TestApp, amounts, assert_error, eventually, spawn_app, string};
+use crate::common::{
+    ADMIN, TestApp, amounts, assert_error, eventually, spawn_app, spawn_app_with, string,
+};
 
 /// The sandbox's charges, as `GET /v1/sandbox/charges` lists them.
 async fn charges(app: &TestApp) -> Vec<Value> {
@@ -469,7 +471,7 @@ async fn top_up(app: &TestApp, token: &str, amount: i64) -> Value {
 
 #[conformance]
 async fn a_top_up_refunded_after_part_was_spent_leaves_a_debt_that_the_next_top_up_pays_first() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.open_lives_max = None).await;
     let ana = app.creator("ana").await;
     let bob = app.viewer("bob", "US").await;
     let live = app.start_live(&ana.token, "wallet").await;
@@ -584,6 +586,8 @@ impl Market {
         let app = crate::common::spawn_app_with(|c| {
             c.sandbox_webhook_delay = Duration::from_millis(20);
             c.release_interval = None;
+            // One creator with two lives on at once.
+            c.open_lives_max = None;
         })
         .await;
         let creator = app.creator("ana").await;

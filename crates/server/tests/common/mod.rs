@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::oneshot;
 
 /// The admin token every test app accepts.
-pub(crate) const ADMIN: &str = "test-admin";
+pub(crate) const ADMIN: &str = "test-admin-token-at-least-32-characters";
 
 /// A running server and a client for it. Dropping it stops the server.
 pub(crate) struct TestApp {

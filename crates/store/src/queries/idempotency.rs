@@ -25,3 +25,25 @@ impl Store {
         .transpose())
     }
 }
+
+impl Store {
+    /// Deletes stored answers recorded before `before`, at most `limit` of them (the oldest
+    /// first); returns how many. API.md keeps them at least 24 hours: the caller's retention
+    /// is validated to be no shorter.
+    pub async fn prune_idempotency(
+        &self,
+        before: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        Ok(with_pool!(&self.db, pool => sqlx::query(
+            "DELETE FROM idempotency WHERE (account_id, key) IN \
+             (SELECT account_id, key FROM idempotency WHERE created_at < $1 \
+              ORDER BY created_at LIMIT $2)"
+        )
+        .bind(crate::to_micros(before))
+        .bind(i64::from(limit))
+        .execute(pool)
+        .await?
+        .rows_affected()))
+    }
+}

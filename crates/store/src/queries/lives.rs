@@ -6,7 +6,7 @@ use live::Tier;
 use super::tier_from;
 use crate::columns::Columns;
 use crate::rows::{Live, LiveId, UserId};
-use crate::{Store, StoreError, from_micros, to_micros, with_pool};
+use crate::{Db, Store, StoreError, from_micros, to_micros, with_pool};
 
 /// The columns [`live_from_row`] reads.
 macro_rules! live_columns {
@@ -60,6 +60,56 @@ impl Store {
         .await?
         .rows_affected());
         Ok(live)
+    }
+
+    /// Starts a live unless `creator` has `open_max` lives open already (`None` then). The
+    /// count and the insert are one statement; on PostgreSQL the creator's row is locked
+    /// first, so two starts at once on two nodes are counted one after the other.
+    pub async fn create_live_within(
+        &self,
+        creator: &UserId,
+        title: &str,
+        goal_hearts: Option<u32>,
+        open_max: u32,
+    ) -> Result<Option<Live>, StoreError> {
+        const INSERT: &str = "INSERT INTO lives (id, creator_id, title, status, started_at, goal_hearts) \
+             SELECT $1, $2, $3, 'live', $4, $5 \
+             WHERE (SELECT COUNT(*) FROM lives WHERE creator_id = $2 AND status = 'live') < $6";
+        let live = Live {
+            id: LiveId::generate(),
+            creator_id: creator.clone(),
+            title: title.to_owned(),
+            active: true,
+            started_at: crate::now(),
+            ended_at: None,
+            goal_hearts,
+        };
+        // One statement for both backends (a closure would fix its database type).
+        macro_rules! insert {
+            () => {
+                sqlx::query(INSERT)
+                    .bind(live.id.as_str())
+                    .bind(live.creator_id.as_str())
+                    .bind(&live.title)
+                    .bind(to_micros(live.started_at))
+                    .bind(goal_hearts.map(i64::from))
+                    .bind(i64::from(open_max))
+            };
+        }
+        let inserted = match &self.db {
+            Db::Sqlite(pool) => insert!().execute(pool).await?.rows_affected(),
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(creator.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let n = insert!().execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                n
+            }
+        };
+        Ok((inserted == 1).then_some(live))
     }
 
     /// A live by id.

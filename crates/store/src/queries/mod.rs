@@ -38,11 +38,13 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Decodes an offset cursor; anything else starts at the beginning.
+/// Decodes an offset cursor (`o<n>`, n ≥ 0); anything else (`o-1` too: PostgreSQL refuses
+/// a negative `OFFSET`) starts at the beginning.
 pub(crate) fn offset_of(cursor: Option<&str>) -> i64 {
     cursor
         .and_then(|c| c.strip_prefix("o"))
-        .and_then(|n| n.parse().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
         .unwrap_or(0)
 }
 

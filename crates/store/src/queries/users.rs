@@ -132,31 +132,85 @@ impl Store {
         .transpose())
     }
 
-    /// Stores a token's hash for a user.
-    pub async fn insert_token(&self, hash: &str, user: &UserId) -> Result<(), StoreError> {
-        with_pool!(&self.db, pool => sqlx::query("INSERT INTO tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
+    /// Stores a token's hash for a user, under its public `id`, valid until `expires_at`
+    /// (`None`: until revoked).
+    pub async fn insert_token(
+        &self,
+        hash: &str,
+        user: &UserId,
+        id: &str,
+        expires_at: Option<time::OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        with_pool!(&self.db, pool => sqlx::query(
+            "INSERT INTO tokens (hash, user_id, created_at, id, expires_at) VALUES ($1, $2, $3, $4, $5)"
+        )
             .bind(hash)
             .bind(user.as_str())
             .bind(to_micros(crate::now()))
+            .bind(id)
+            .bind(expires_at.map(to_micros))
             .execute(pool)
             .await?
             .rows_affected());
         Ok(())
     }
 
-    /// The user a token hash belongs to.
-    pub async fn user_by_token(&self, hash: &str) -> Result<Option<User>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(
+    /// The user a token hash belongs to, with the token's expiry, if the token is neither
+    /// revoked nor expired at `now`.
+    pub async fn user_by_token(
+        &self,
+        hash: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<(User, Option<time::OffsetDateTime>)>, StoreError> {
+        let row = with_pool!(&self.db, pool => sqlx::query(
             "SELECT u.id, u.handle, u.kind, u.country, u.birth_date, u.followers, u.suspended, \
-                    u.own_daily_limit, u.own_weekly_limit, u.payout_account, u.created_at \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
+                    u.own_daily_limit, u.own_weekly_limit, u.payout_account, u.created_at, \
+                    t.expires_at AS token_expires_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.hash = $1 AND t.revoked_at IS NULL \
+               AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
             .bind(hash)
+            .bind(to_micros(now))
             .fetch_optional(pool)
             .await?
             .as_ref()
-            .map(user_from_row)
-            .transpose())
+            .map(|row| {
+                let expires = row.opt_int("token_expires_at")?.map(from_micros);
+                Ok::<_, StoreError>((user_from_row(row)?, expires))
+            })
+            .transpose())?;
+        Ok(row)
+    }
+
+    /// Revokes `user`'s token `id` at `now`; returns its hash (so caches can forget it),
+    /// or `None` when the user has no such token. Revoking twice changes nothing.
+    pub async fn revoke_token(
+        &self,
+        user: &UserId,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        with_pool!(&self.db, pool => {
+            let hash: Option<String> = sqlx::query_scalar(
+                "SELECT hash FROM tokens WHERE id = $1 AND user_id = $2",
+            )
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(pool)
+            .await?;
+            if hash.is_some() {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(user.as_str())
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+            }
+            Ok(hash)
+        })
     }
 
     /// Sets the spending caps a user chose for themselves (`None` clears one).

@@ -4,7 +4,7 @@ mod types;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
 use axum::response::Response;
@@ -14,7 +14,7 @@ use store::{Live, LiveId};
 use crate::bus::Event;
 use crate::dto::{CommentBody, MoneyBody};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, Json, ListParams, created, query_map};
+use crate::extract::{Caller, Json, ListParams, Path, created, query_map};
 use crate::state::AppState;
 
 pub(crate) use self::types::{
@@ -62,7 +62,8 @@ pub(crate) async fn prices(
 
 /// Starts a live (creator).
 #[utoipa::path(post, path = "/v1/lives", tag = "lives", request_body = CreateLive,
-    responses((status = 201, body = LiveBody), (status = 403, description = "creator_not_eligible or forbidden", body = crate::error::ErrorBody)),
+    responses((status = 201, body = LiveBody), (status = 403, description = "creator_not_eligible or forbidden", body = crate::error::ErrorBody),
+        (status = 409, description = "too_many_lives: the creator has as many lives open as allowed", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_live(
     State(state): State<AppState>,
@@ -84,10 +85,23 @@ pub(crate) async fn create_live(
     live::check_creator_eligible(&facts, &state.config.eligibility, store::now().date())
         .map_err(|why| ApiError::CreatorNotEligible(why.to_string()))?;
     let goal = parse_goal(body.goal_hearts)?;
-    let live = state
-        .store
-        .create_live(&user.id, title.as_str(), goal)
-        .await?;
+    let live = match state.config.open_lives_max {
+        None => {
+            state
+                .store
+                .create_live(&user.id, title.as_str(), goal)
+                .await?
+        }
+        Some(max) => state
+            .store
+            .create_live_within(&user.id, title.as_str(), goal, max)
+            .await?
+            .ok_or_else(|| {
+                ApiError::TooManyLives(format!(
+                    "a creator may have {max} live(s) open at once: end one first"
+                ))
+            })?,
+    };
     metrics::counter!("ovation_lives_started_total").increment(1);
     let body = LiveBody::from(&live);
     state.lives.put(live);
@@ -205,7 +219,8 @@ pub(crate) async fn end_live(
 /// Comments in a live (any user token).
 #[utoipa::path(post, path = "/v1/lives/{id}/comments", tag = "lives", params(("id" = String, Path)), request_body = CreateComment,
     responses((status = 201, body = CommentBody), (status = 409, description = "live_not_active", body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, description = "rate_limited: the account's comment rate; see Retry-After", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_comment(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,6 +228,7 @@ pub(crate) async fn create_comment(
     Json(body): Json<CreateComment>,
 ) -> Result<Response, ApiError> {
     let user = caller.user()?;
+    state.limits.comment(user.id.as_str())?;
     let live = cached_live(&state, id).await?;
     let text = CommentText::parse(&body.text).map_err(|e| invalid(e.to_string()))?;
     if !live.active {

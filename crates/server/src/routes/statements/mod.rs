@@ -7,7 +7,7 @@ mod types;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use money::{Currency, Money};
@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::dto::{MoneyBody, rfc3339};
 use crate::error::{ApiError, invalid};
-use crate::extract::{Caller, query_map};
+use crate::extract::{Caller, Path, query_map};
 use crate::state::AppState;
 
 pub(crate) use self::types::{
