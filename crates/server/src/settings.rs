@@ -388,6 +388,14 @@ pub struct Config {
     pub ws_sockets_per_account: u32,
     /// The limits of connections and requests at the edge.
     pub edge: EdgeLimits,
+    /// Rate limits.
+    pub rates: crate::limits::RateConfig,
+    /// Lives one creator may have open at once (`None`: no limit).
+    pub open_lives_max: Option<u32>,
+    /// How long stored idempotent answers are kept.
+    pub idempotency_retention: std::time::Duration,
+    /// Longest lifetime a user token may be given.
+    pub token_lifetime_max: std::time::Duration,
 }
 
 /// How long clients may take and how many requests run at once: what keeps slow or
@@ -403,14 +411,6 @@ pub struct EdgeLimits {
     pub request_body_timeout: std::time::Duration,
     /// Requests handled at once; more are shed with 503.
     pub requests_in_flight_max: usize,
-    /// Rate limits.
-    pub rates: crate::limits::RateConfig,
-    /// Lives one creator may have open at once (`None`: no limit).
-    pub open_lives_max: Option<u32>,
-    /// How long stored idempotent answers are kept.
-    pub idempotency_retention: std::time::Duration,
-    /// Longest lifetime a user token may be given.
-    pub token_lifetime_max: std::time::Duration,
 }
 
 /// Which payment provider, and what it needs.
