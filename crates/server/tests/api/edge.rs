@@ -102,12 +102,9 @@ async fn requests_beyond_the_concurrency_limit_are_shed_with_503_unavailable() {
     let app = spawn_app_with(|c| c.edge.requests_in_flight_max = 1).await;
     // This request holds the one place: its body never finishes.
     let mut slow = TcpStream::connect(app.addr).await.expect("connects");
-    slow.write_all(
-        b"POST /v1/accounts HTTP/1.1\r\nHost: ovation\r\nAuthorization: Bearer test-admin\r\n\
-          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"handle\"",
-    )
-    .await
-    .expect("writes");
+    slow.write_all(half_a_body().as_bytes())
+        .await
+        .expect("writes");
     // Shed at once, not queued, in the API's error format.
     let mut shed = None;
     for _ in 0..100 {
@@ -140,14 +137,20 @@ async fn requests_beyond_the_concurrency_limit_are_shed_with_503_unavailable() {
 async fn a_body_that_does_not_arrive_in_time_is_422() {
     let app = spawn_app_with(|c| c.edge.request_body_timeout = Duration::from_secs(1)).await;
     let mut slow = TcpStream::connect(app.addr).await.expect("connects");
-    slow.write_all(
-        b"POST /v1/accounts HTTP/1.1\r\nHost: ovation\r\nAuthorization: Bearer test-admin\r\n\
-          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"handle\"",
-    )
-    .await
-    .expect("writes");
+    slow.write_all(half_a_body().as_bytes())
+        .await
+        .expect("writes");
     let (received, _) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 422"), "{text}");
     assert!(text.contains("\"invalid_request\""), "{text}");
+}
+
+/// An admin's account creation whose body stops after its first 9 of 100 bytes.
+fn half_a_body() -> String {
+    format!(
+        "POST /v1/accounts HTTP/1.1\r\nHost: ovation\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"handle\"",
+        crate::common::ADMIN
+    )
 }
