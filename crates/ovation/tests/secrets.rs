@@ -20,10 +20,13 @@ fn with_password(db: &TestDb) -> String {
     format!("{scheme}://{user}:{PASSWORD}@{rest}")
 }
 
+/// The admin token the tests start the server with (32 characters or more, as `serve` requires).
+const ADMIN: &str = "secrets-admin-token-of-32-characters-or-more";
+
 fn ovation() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ovation"));
     command
-        .env("OVATION_ADMIN_TOKEN", "secrets-admin")
+        .env("OVATION_ADMIN_TOKEN", ADMIN)
         // Every line the server can log, SQL included.
         .env("OVATION_LOG", "debug")
         .kill_on_drop(true);
@@ -92,7 +95,7 @@ async fn the_database_password_is_absent_from_every_line_migrate_and_serve_print
         for path in ["/healthz", "/readyz", "/v1/ledger/verify"] {
             client
                 .get(format!("{base}{path}"))
-                .bearer_auth("secrets-admin")
+                .bearer_auth(ADMIN)
                 .send()
                 .await
                 .expect("the server answers");
