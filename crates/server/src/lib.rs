@@ -645,43 +645,27 @@ async fn offers_on_schedule(state: AppState, every: Duration) {
 /// How often `serve` forgets stored idempotent answers older than the retention.
 const PRUNE_IDEMPOTENCY_EVERY: Duration = Duration::from_secs(3_600);
 
-/// Most idempotency records deleted in one statement (a large backlog goes in steps, so
-/// the table is never locked long).
+/// Most rows one step of a periodic clean-up (idempotency records, old clicks) handles in one
+/// statement: a large backlog goes in steps, so no table is locked long.
 const PRUNE_BATCH: u32 = 10_000;
 
 /// Deletes stored idempotent answers older than `idempotency_retention`, every
 /// [`PRUNE_IDEMPOTENCY_EVERY`] (several nodes may: a deletion is idempotent).
 async fn prune_idempotency_on_schedule(state: AppState) {
-    let mut stopping = state.shutdown.subscribe();
-    let mut tick = tokio::time::interval(PRUNE_IDEMPOTENCY_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let keep = time::Duration::try_from(state.config.idempotency_retention)
         .unwrap_or(time::Duration::days(2));
-    loop {
-        tokio::select! {
-            _ = stopping.wait_for(|stop| *stop) => return,
-            _ = tick.tick() => {}
-        }
-        loop {
-            match state
+    in_batches_on_schedule(
+        state,
+        PRUNE_IDEMPOTENCY_EVERY,
+        "old idempotency records pruned",
+        move |state| async move {
+            state
                 .store
                 .prune_idempotency(store::now() - keep, PRUNE_BATCH)
                 .await
-            {
-                Ok(n) if n == u64::from(PRUNE_BATCH) => {}
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(records = n, "old idempotency records pruned");
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "pruning idempotency records failed; retried next time");
-                    break;
-                }
-            }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 /// How often `serve` rolls up old clicks.
@@ -691,33 +675,58 @@ const ROLL_UP_EVERY: Duration = Duration::from_secs(3_600);
 /// and deletes them, every [`ROLL_UP_EVERY`]: attribution never looks that far back, and the
 /// statistics keep their counts.
 async fn roll_up_clicks_on_schedule(state: AppState) {
-    let mut stopping = state.shutdown.subscribe();
-    let mut tick = tokio::time::interval(ROLL_UP_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let keep = time::Duration::days(i64::from(shop::ProductRules::WINDOW_MAX) + 1);
+    in_batches_on_schedule(
+        state,
+        ROLL_UP_EVERY,
+        "old clicks rolled up into daily counts",
+        move |state| async move {
+            state
+                .store
+                .roll_up_clicks(store::now() - keep, PRUNE_BATCH)
+                .await
+        },
+    )
+    .await;
+}
+
+/// Every `every` until shutdown, runs `step` again while it handles a whole
+/// [`PRUNE_BATCH`] of rows; logs what the run did as `done`, and a failure as a warning
+/// (the next tick retries).
+async fn in_batches_on_schedule<F, Fut>(
+    state: AppState,
+    every: Duration,
+    done: &'static str,
+    step: F,
+) where
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<u64, store::StoreError>>,
+{
+    let mut stopping = state.shutdown.subscribe();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stopping.wait_for(|stop| *stop) => return,
             _ = tick.tick() => {}
         }
+        let mut total = 0u64;
         loop {
-            match state
-                .store
-                .roll_up_clicks(store::now() - keep, 10_000)
-                .await
-            {
-                Ok(10_000) => {}
+            match step(state.clone()).await {
                 Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(clicks = n, "old clicks rolled up into daily counts");
+                    total += n;
+                    if n < u64::from(PRUNE_BATCH) {
+                        break;
                     }
-                    break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "rolling up old clicks failed; retried next time");
+                    tracing::warn!(error = %e, "{done}: failed; retried next time");
                     break;
                 }
             }
+        }
+        if total > 0 {
+            tracing::info!(rows = total, "{done}");
         }
     }
 }

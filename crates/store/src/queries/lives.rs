@@ -31,6 +31,19 @@ pub(crate) fn live_from_row(row: &impl Columns) -> Result<Live, StoreError> {
     })
 }
 
+/// A live `creator` starts now, before it is stored.
+fn new_live(creator: &UserId, title: &str, goal_hearts: Option<u32>) -> Live {
+    Live {
+        id: LiveId::generate(),
+        creator_id: creator.clone(),
+        title: title.to_owned(),
+        active: true,
+        started_at: crate::now(),
+        ended_at: None,
+        goal_hearts,
+    }
+}
+
 impl Store {
     /// Starts a live, with its badge goal in hearts if the creator set one.
     pub async fn create_live(
@@ -39,15 +52,7 @@ impl Store {
         title: &str,
         goal_hearts: Option<u32>,
     ) -> Result<Live, StoreError> {
-        let live = Live {
-            id: LiveId::generate(),
-            creator_id: creator.clone(),
-            title: title.to_owned(),
-            active: true,
-            started_at: crate::now(),
-            ended_at: None,
-            goal_hearts,
-        };
+        let live = new_live(creator, title, goal_hearts);
         with_pool!(&self.db, pool => sqlx::query(
             "INSERT INTO lives (id, creator_id, title, status, started_at, goal_hearts) VALUES ($1, $2, $3, 'live', $4, $5)",
         )
@@ -75,15 +80,7 @@ impl Store {
         const INSERT: &str = "INSERT INTO lives (id, creator_id, title, status, started_at, goal_hearts) \
              SELECT $1, $2, $3, 'live', $4, $5 \
              WHERE (SELECT COUNT(*) FROM lives WHERE creator_id = $2 AND status = 'live') < $6";
-        let live = Live {
-            id: LiveId::generate(),
-            creator_id: creator.clone(),
-            title: title.to_owned(),
-            active: true,
-            started_at: crate::now(),
-            ended_at: None,
-            goal_hearts,
-        };
+        let live = new_live(creator, title, goal_hearts);
         // One statement for both backends (a closure would fix its database type).
         macro_rules! insert {
             () => {
