@@ -1,8 +1,7 @@
 //! Free text that people type: `CommentText` for chat and `LiveTitle` for a live. Both are
-//! trimmed, bounded in characters and refuse control characters, except that a comment
-//! keeps its line breaks and a title stays on one line. Both refuse (never strip: what is
-//! stored is what was sent) characters that change text direction or show nothing, the
-//! tools of chat spoofing; zero-width joiners only where they join non-ASCII characters.
+//! trimmed, bounded in characters and hold only the characters [`freetext`] allows (no
+//! control characters, nothing that changes text direction or shows nothing), except that
+//! a comment keeps its line breaks and a title stays on one line.
 
 use std::fmt;
 
@@ -15,67 +14,6 @@ const COMMENT_CHARS_MAX: usize = 300;
 /// Longest live title, in characters after trimming.
 const TITLE_CHARS_MAX: usize = 200;
 
-/// Trims `s` and checks its length in characters and its control characters.
-fn trimmed_text(s: &str, chars_max: usize, allow_line_breaks: bool) -> Result<&str, String> {
-    let text = s.trim();
-    let chars = text.chars().count();
-    if chars == 0 {
-        return Err("got nothing but whitespace".into());
-    }
-    if chars > chars_max {
-        return Err(format!("got {chars} characters"));
-    }
-    // Control characters break rendering and NUL cannot be stored in PostgreSQL text.
-    let allowed = |c: char| allow_line_breaks && matches!(c, '\n' | '\r' | '\t');
-    if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
-        return Err(format!("got the control character {c:?}"));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|&c| is_bidi_control(c) || is_invisible(c))
-    {
-        return Err(format!(
-            "got the invisible or direction-changing character U+{:04X}",
-            u32::from(c)
-        ));
-    }
-    // Joiners shape scripts and emoji (👩‍💻, Persian, Devanagari): kept between two
-    // characters that are not ASCII; elsewhere they only hide a difference ("a\u{200D}na").
-    let chars: Vec<char> = text.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if matches!(c, '\u{200C}' | '\u{200D}') {
-            let joins = i > 0
-                && !chars[i - 1].is_ascii()
-                && chars.get(i + 1).is_some_and(|next| !next.is_ascii());
-            if !joins {
-                return Err(format!(
-                    "got the zero-width joiner U+{:04X} outside a word or emoji",
-                    u32::from(*c)
-                ));
-            }
-        }
-    }
-    Ok(text)
-}
-
-/// Characters that change the direction text is shown in (Trojan Source, CVE-2021-42574):
-/// embeddings, overrides, isolates and the marks.
-fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
-/// Characters that show nothing and join nothing: zero-width space, word joiner, invisible
-/// operators, the byte-order mark, the Mongolian vowel separator, soft hyphen.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}' | '\u{180E}' | '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
-    )
-}
-
 /// A chat comment: 1–300 characters after trimming; line breaks allowed, other control
 /// characters not.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -85,7 +23,7 @@ pub struct CommentText(String);
 impl CommentText {
     /// Trims `s` and validates it as a comment.
     pub fn parse(s: &str) -> Result<CommentText, LiveError> {
-        trimmed_text(s, COMMENT_CHARS_MAX, true)
+        freetext::trimmed(s, COMMENT_CHARS_MAX, freetext::Lines::Many)
             .map(|text| CommentText(text.to_owned()))
             .map_err(LiveError::InvalidComment)
     }
@@ -124,7 +62,7 @@ pub struct LiveTitle(String);
 impl LiveTitle {
     /// Trims `s` and validates it as a title.
     pub fn parse(s: &str) -> Result<LiveTitle, LiveError> {
-        trimmed_text(s, TITLE_CHARS_MAX, false)
+        freetext::trimmed(s, TITLE_CHARS_MAX, freetext::Lines::One)
             .map(|text| LiveTitle(text.to_owned()))
             .map_err(LiveError::InvalidTitle)
     }

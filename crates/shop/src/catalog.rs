@@ -161,9 +161,12 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<String, ShopErro
             format!("must be 1 to {max} characters, not blank"),
         ));
     }
-    if value.chars().any(char::is_control) {
-        return Err(refuse(field, "must not contain control characters"));
-    }
+    freetext::check(value, freetext::Lines::One).map_err(|e| {
+        refuse(
+            field,
+            format!("must not contain control, invisible or direction-changing characters ({e})"),
+        )
+    })?;
     Ok(value.to_owned())
 }
 

@@ -374,14 +374,21 @@ fn shares(
     Ok(out)
 }
 
-fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiError> {
+/// A free-text field, trimmed: `min`–`max` characters that [`freetext`] allows, on one
+/// line or several.
+fn text(
+    field: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+    lines: freetext::Lines,
+) -> Result<String, ApiError> {
     let t = raw.trim();
     let n = t.chars().count();
-    if n < min || n > max || t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid(format!(
-            "{field} must be {min}–{max} characters without control characters"
-        )));
+    if n < min || n > max {
+        return Err(invalid(format!("{field} must be {min}–{max} characters")));
     }
+    freetext::check(t, lines).map_err(|e| invalid(format!("{field}: {e}")))?;
     Ok(t.to_owned())
 }
 
@@ -562,7 +569,7 @@ pub(crate) async fn put_profile(
         bio: if r.bio.trim().is_empty() {
             String::new()
         } else {
-            text("bio", &r.bio, 1, 1_000)?
+            text("bio", &r.bio, 1, 1_000, freetext::Lines::Many)?
         },
         open_to_deals: r.open_to_deals,
         rate: r
@@ -647,8 +654,8 @@ pub(crate) async fn create_campaign(
     let campaign = Campaign {
         id: CampaignId::generate(),
         brand_id: brand.id.clone(),
-        title: text("title", &r.title, 1, 200)?,
-        brief: text("brief", &r.brief, 1, 5_000)?,
+        title: text("title", &r.title, 1, 200, freetext::Lines::One)?,
+        brief: text("brief", &r.brief, 1, 5_000, freetext::Lines::Many)?,
         niches: niches("niches", &r.niches)?,
         countries,
         fee: r.fee.to_money("fee", FEE_MAX)?,
@@ -1239,7 +1246,7 @@ pub(crate) async fn request_changes(
     request: Keyed,
 ) -> Result<Response, ApiError> {
     let r: ChangesRequest = parse_json(request.body()?)?;
-    let note = text("note", &r.note, 1, 2_000)?;
+    let note = text("note", &r.note, 1, 2_000, freetext::Lines::Many)?;
     take_step(
         &state,
         &caller,

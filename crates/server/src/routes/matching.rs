@@ -165,10 +165,8 @@ pub(crate) async fn create_program(
 ) -> Result<Response, ApiError> {
     caller.admin()?;
     let request: MatchProgramRequest = parse_json(body.body()?)?;
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(invalid("name must be 1–100 characters"));
-    }
+    let name = freetext::trimmed(&request.name, 100, freetext::Lines::One)
+        .map_err(|e| invalid(format!("name must be 1–100 characters on one line: {e}")))?;
     if request.rate_bps == 0 {
         return Err(invalid("rate_bps must be 1..=10000"));
     }

@@ -136,3 +136,69 @@ async fn a_nul_in_a_query_value_or_a_body_string_is_422_and_writes_nothing() {
         "not_found",
     );
 }
+
+/// Text that changes direction or hides characters: "evil\u{202E}gnp.exe" shows as
+/// "evilexe.png", and a zero-width space makes two titles that look alike differ.
+const SPOOFS: [&str; 4] = [
+    "evil\u{202E}gnp.exe",
+    "\u{2066}isolated\u{2069}",
+    "zero\u{200B}width",
+    "a\u{200D}na",
+];
+
+#[conformance]
+async fn direction_changing_and_invisible_characters_are_refused_in_every_free_text_field() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let acme = app.user("acme", "brand", "US", None, None).await;
+    let in_a_month = (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time");
+    let product = json!({"title": "Glow serum", "url": "https://brand.example/serum",
+        "price": {"amount": 1_999, "currency": "USD"}, "category": "beauty", "commission_bps": 1_000});
+    let campaign = json!({"title": "Spring menu", "brief": "Cook our sauce", "niches": ["cooking"],
+        "countries": ["US"], "fee": {"amount": 4_000, "currency": "USD"}, "slots": 1,
+        "deadline": in_a_month});
+    let profile = json!({"niches": ["cooking"], "bio": "I cook"});
+    let program = json!({"name": "Launch", "rate_bps": 5_000,
+        "caps": [{"amount": 1_000, "currency": "USD"}], "ends_at": in_a_month,
+        "budget": [{"amount": 1_000, "currency": "USD"}]});
+    for spoof in SPOOFS {
+        for (path, token, good, field) in [
+            ("/v1/products", acme.token.as_str(), &product, "title"),
+            ("/v1/products", acme.token.as_str(), &product, "category"),
+            ("/v1/campaigns", acme.token.as_str(), &campaign, "title"),
+            ("/v1/campaigns", acme.token.as_str(), &campaign, "brief"),
+            ("/v1/match-programs", ADMIN, &program, "name"),
+        ] {
+            let mut body = good.clone();
+            body[field] = json!(spoof);
+            let answer = app.post(path, Some(token), &body).await;
+            assert_invalid(&answer, field);
+        }
+        let mut body = profile.clone();
+        body["bio"] = json!(spoof);
+        let answer = app
+            .put(
+                &format!("/v1/creators/{}/profile", ana.id),
+                &ana.token,
+                &body,
+            )
+            .await;
+        assert_invalid(&answer, "bio");
+    }
+    // Nothing was written, and the same bodies without the characters are accepted.
+    let (status, products) = app.get("/v1/products", Some(ADMIN)).await;
+    assert_eq!((status, products["data"].clone()), (200, json!([])));
+    assert_eq!(
+        app.post("/v1/products", Some(&acme.token), &product)
+            .await
+            .0,
+        201
+    );
+    // Joiners inside an emoji or a script that needs them are text, not spoofing.
+    let mut body = product.clone();
+    body["title"] = json!("Serum 👩\u{200D}🔬 می\u{200C}خواهم");
+    let answer = app.post("/v1/products", Some(&acme.token), &body).await;
+    assert_eq!(answer.0, 201, "{}", answer.1);
+}
