@@ -154,25 +154,30 @@ impl TokenCache {
     }
 }
 
-/// Who `token` acts as without asking the store: the admin token, or a cached user token.
-pub fn resolve_cached(admin_token_hash: &str, tokens: &TokenCache, token: &str) -> Option<Caller> {
+/// Who `token` acts as without asking the store: the admin token (by the hashes of the
+/// current one and of one being rotated out), or a cached user token.
+pub fn resolve_cached(
+    admin_token_hashes: &[String],
+    tokens: &TokenCache,
+    token: &str,
+) -> Option<Caller> {
     let hash = token_hash(token);
-    if hash == admin_token_hash {
+    if admin_token_hashes.contains(&hash) {
         return Some(Caller::Admin);
     }
     tokens.get(&hash).map(Caller::User)
 }
 
-/// Who `token` acts as: the admin token (by its hash), a user's token that is neither
+/// Who `token` acts as: the admin token (by its hashes), a user's token that is neither
 /// expired nor revoked (from `tokens`, or read from the store and cached), or nobody
 /// (`None`).
 pub async fn resolve(
-    admin_token_hash: &str,
+    admin_token_hashes: &[String],
     tokens: &TokenCache,
     store: &Store,
     token: &str,
 ) -> Result<Option<Caller>, StoreError> {
-    if let Some(caller) = resolve_cached(admin_token_hash, tokens, token) {
+    if let Some(caller) = resolve_cached(admin_token_hashes, tokens, token) {
         return Ok(Some(caller));
     }
     let hash = token_hash(token);

@@ -208,14 +208,18 @@ impl Caller {
         address: &str,
     ) -> Result<Option<Caller>, ApiError> {
         if let Some(caller) =
-            crate::auth::resolve_cached(&state.admin_token_hash, &state.tokens, token)
+            crate::auth::resolve_cached(&state.admin_token_hashes, &state.tokens, token)
         {
             return Ok(Some(caller));
         }
         state.limits.token_lookup(address)?;
-        let caller =
-            crate::auth::resolve(&state.admin_token_hash, &state.tokens, &state.store, token)
-                .await?;
+        let caller = crate::auth::resolve(
+            &state.admin_token_hashes,
+            &state.tokens,
+            &state.store,
+            token,
+        )
+        .await?;
         if caller.is_none() {
             state.limits.token_unknown(address)?;
         }

@@ -377,7 +377,14 @@ impl App {
         let state = AppState::new(Shared {
             clicks,
             matchmaker: matchmaker::Matchmaker::default(),
-            admin_token_hash: token_hash(&admin_token),
+            admin_token_hashes: std::iter::once(token_hash(&admin_token))
+                .chain(
+                    config
+                        .admin_token_previous
+                        .as_ref()
+                        .map(|t| token_hash(t.expose_secret())),
+                )
+                .collect(),
             config,
             store,
             tokens: TokenCache::default(),

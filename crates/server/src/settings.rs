@@ -26,6 +26,7 @@ const ENV_KEYS: &[&str] = &[
     "bind",
     "database_url",
     "admin_token",
+    "admin_token_previous",
     "nats_url",
     "webhook_secret",
     "webhook_tolerance_secs",
@@ -99,6 +100,10 @@ pub struct Settings {
     /// The platform's server-to-server key; generated and printed when unset.
     #[serde(skip_serializing)]
     pub admin_token: Option<SecretString>,
+    /// The admin token being replaced, accepted beside `admin_token` while a rotation is
+    /// rolled out (unset otherwise).
+    #[serde(skip_serializing)]
+    pub admin_token_previous: Option<SecretString>,
     /// NATS for several nodes (not used yet by this build).
     pub nats_url: Option<String>,
     /// Secret of signed payment webhooks; generated per process when unset (fine for the
@@ -222,6 +227,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://ovation.db".into(),
             admin_token: None,
+            admin_token_previous: None,
             nats_url: None,
             webhook_secret: None,
             webhook_tolerance_secs: 300,
@@ -330,6 +336,9 @@ pub struct Config {
     pub database_url: String,
     /// Admin token, if configured (else the server generates one).
     pub admin_token: Option<SecretString>,
+    /// The admin token being rotated out, still accepted (never for a new operator session's
+    /// mark: those are made with `admin_token`).
+    pub admin_token_previous: Option<SecretString>,
     /// NATS URL.
     pub nats_url: Option<String>,
     /// Platform fee on badges.
@@ -705,6 +714,7 @@ impl Settings {
         }
         for (key, secret) in [
             ("admin_token", &self.admin_token),
+            ("admin_token_previous", &self.admin_token_previous),
             ("webhook_secret", &self.webhook_secret),
         ] {
             if let Some(secret) = secret
@@ -717,6 +727,23 @@ impl Settings {
                          `openssl rand -hex 32`)"
                     ),
                 ));
+            }
+        }
+        if let Some(previous) = &self.admin_token_previous {
+            match &self.admin_token {
+                None => {
+                    return Err(invalid(
+                        "admin_token_previous",
+                        "set only beside admin_token, while rotating from it to admin_token",
+                    ));
+                }
+                Some(current) if current.expose_secret() == previous.expose_secret() => {
+                    return Err(invalid(
+                        "admin_token_previous",
+                        "is the same as admin_token",
+                    ));
+                }
+                Some(_) => {}
             }
         }
         if self.idempotency_retention_hours < 24 || self.idempotency_retention_hours > 24 * 365 {
@@ -747,6 +774,7 @@ impl Settings {
             bind,
             database_url: self.database_url,
             admin_token: self.admin_token,
+            admin_token_previous: self.admin_token_previous,
             nats_url: self.nats_url,
             platform_fee,
             platform_fee_by_source,
@@ -903,6 +931,34 @@ mod secret_tests {
         }
         .validate()
         .expect("32 characters are enough");
+    }
+
+    #[test]
+    fn a_previous_admin_token_needs_a_current_one_that_differs_from_it() {
+        let token = |c: char| Some(SecretString::from(c.to_string().repeat(32)));
+        for (current, previous, why) in [
+            (None, token('p'), "beside admin_token"),
+            (token('a'), token('a'), "the same"),
+            (token('a'), Some(SecretString::from("short")), "32"),
+        ] {
+            let err = Settings {
+                admin_token: current,
+                admin_token_previous: previous,
+                ..Settings::default()
+            }
+            .validate()
+            .expect_err("refused");
+            assert!(err.to_string().contains("admin_token_previous"), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+        let config = Settings {
+            admin_token: token('a'),
+            admin_token_previous: token('p'),
+            ..Settings::default()
+        }
+        .validate()
+        .expect("a rotation");
+        assert!(config.admin_token_previous.is_some());
     }
 
     #[test]

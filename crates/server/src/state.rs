@@ -23,8 +23,8 @@ pub struct Shared {
     pub config: Config,
     /// The database.
     pub store: store::Store,
-    /// SHA-256 of the admin token, hex.
-    pub admin_token_hash: String,
+    /// SHA-256 of the admin token, hex, and of the one being rotated out, if any.
+    pub admin_token_hashes: Vec<String>,
     /// Token look-ups.
     pub tokens: TokenCache,
     /// Live events.

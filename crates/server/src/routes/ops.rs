@@ -133,7 +133,8 @@ pub(crate) async fn metrics(
         .metrics_token
         .as_ref()
         .map(|t| crate::auth::token_hash(secrecy::ExposeSecret::expose_secret(t)));
-    if hash != state.admin_token_hash && metrics_token.as_deref() != Some(hash.as_str()) {
+    if !state.admin_token_hashes.contains(&hash) && metrics_token.as_deref() != Some(hash.as_str())
+    {
         return Err(ApiError::Unauthenticated(
             "metrics need the admin token or the metrics token",
         ));

@@ -110,3 +110,32 @@ async fn a_token_in_the_query_string_is_accepted_only_by_the_websocket_route() {
         .await;
     assert_error(&answer, 401, "unauthenticated");
 }
+
+#[conformance]
+async fn while_the_admin_token_is_rotated_the_previous_one_is_accepted_too() {
+    const PREVIOUS: &str = "the-admin-token-being-rotated-out-of-service";
+    let app = crate::common::spawn_app_with(|c| {
+        c.admin_token_previous = Some(secrecy::SecretString::from(PREVIOUS));
+    })
+    .await;
+    for token in [ADMIN, PREVIOUS] {
+        let (status, body) = app.get("/v1/ledger/verify", Some(token)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_error(
+        &app.get(
+            "/v1/ledger/verify",
+            Some("the-admin-token-nobody-was-ever-given"),
+        )
+        .await,
+        401,
+        "unauthenticated",
+    );
+    // Once the rotation is over, the previous token is nobody.
+    let app = spawn_app().await;
+    assert_error(
+        &app.get("/v1/ledger/verify", Some(PREVIOUS)).await,
+        401,
+        "unauthenticated",
+    );
+}
