@@ -154,3 +154,52 @@ fn half_a_body() -> String {
         crate::common::ADMIN
     )
 }
+
+#[conformance]
+async fn a_request_that_outlasts_the_request_timeout_is_answered_503_while_healthz_answers() {
+    // A payment provider that accepts connections and never answers: the card charge, and
+    // so the purchase, waits until the request timeout ends it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let api_base = format!("http://{}", silent.local_addr().expect("an address"));
+    let provider = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let app = spawn_app_with(|c| {
+        c.edge.request_timeout = Duration::from_secs(1);
+        c.payments = server::settings::PaymentsConfig::Stripe {
+            secret_key: "sk_test_a_provider_that_never_answers".to_owned().into(),
+            api_base,
+        };
+    })
+    .await;
+    let creator = app.creator("timekeeper").await;
+    let viewer = app.viewer("patient", "US").await;
+    let live = app.start_live(&creator.token, "Waiting").await;
+
+    let started = Instant::now();
+    let answer = app
+        .buy(&viewer.token, &live, 1, "pm_card_visa", Some("timed-out-1"))
+        .await;
+    let took = started.elapsed();
+    assert_error(&answer, 503, "unavailable");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "answered after {took:?}, not at the 1 s request timeout"
+    );
+    // The server goes on answering, and nothing was sold.
+    healthz_answers(&app).await;
+    let (status, supporters) = app
+        .get(
+            &format!("/v1/lives/{live}/supporters"),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{supporters}");
+    assert!(crate::common::assert_page(&supporters).is_empty());
+    provider.abort();
+}
