@@ -32,7 +32,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -40,6 +39,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{TokenCache, token_hash};
@@ -49,88 +50,15 @@ use crate::payments::Sandbox;
 pub use crate::settings::{Config, Settings};
 use crate::state::{AppState, KeyLocks, Shared};
 
-/// The OpenAPI document, generated from the handlers and DTOs.
+/// The OpenAPI document, generated from the handlers and DTOs. Its paths are added by
+/// [`router`], which registers every API route through utoipa-axum's `routes!` from the
+/// handler's own `#[utoipa::path]`: a route cannot be served without being documented, nor
+/// documented at a path or method other than the one it is served at.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger, the creator shop. \
 The same API is served under /app/v1 to Ovation's own pages: authenticated by their session cookie instead of a token, \
 with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD."),
-    paths(
-        routes::ops::healthz,
-        routes::ops::readyz,
-        routes::ops::metrics,
-        routes::accounts::create_account,
-        routes::accounts::get_account,
-        routes::accounts::create_token,
-        routes::accounts::revoke_token,
-        routes::accounts::me,
-        routes::lives::prices,
-        routes::lives::create_live,
-        routes::lives::get_live,
-        routes::lives::end_live,
-        routes::lives::set_goal,
-        routes::lives::create_comment,
-        routes::lives::list_comments,
-        routes::lives::supporters,
-        routes::ws::events,
-        routes::purchases::buy_badge,
-        routes::purchases::refund,
-        routes::ops::earnings,
-        routes::ops::verify,
-        routes::payouts::release_holds,
-        routes::webhooks::payment_webhook,
-        routes::wallet::top_up,
-        routes::wallet::wallet,
-        routes::wallet::spending_limits,
-        routes::wallet::set_spending_limits,
-        routes::matching::create_program,
-        routes::matching::list_programs,
-        routes::matching::fund_program,
-        routes::payouts::run_payouts,
-        routes::payouts::creator_payouts,
-        routes::payouts::get_payout,
-        routes::statements::statement,
-        routes::accounts::set_payout_account,
-        routes::payments::sandbox_charges,
-        routes::payments::reconcile,
-        routes::shop::create_product,
-        routes::shop::update_product,
-        routes::shop::list_products,
-        routes::shop::set_shop,
-        routes::shop::get_shop,
-        routes::shop::create_link,
-        routes::shop::redirect,
-        routes::shop::create_coupon,
-        routes::shop::create_order,
-        routes::shop::get_order,
-        routes::shop::return_items,
-        routes::shop::set_shop_settings,
-        routes::shop::get_shop_settings,
-        routes::shop::creator_stats,
-        routes::shop::brand_stats,
-        routes::market::put_metrics,
-        routes::market::get_metrics,
-        routes::market::put_profile,
-        routes::market::get_profile,
-        routes::market::create_campaign,
-        routes::market::get_campaign,
-        routes::market::list_campaigns,
-        routes::market::matches,
-        routes::market::recommended,
-        routes::market::create_offer,
-        routes::market::campaign_offers,
-        routes::market::creator_offers,
-        routes::market::get_offer,
-        routes::market::accept,
-        routes::market::decline,
-        routes::market::deliver,
-        routes::market::approve,
-        routes::market::request_changes,
-        routes::market::cancel,
-        routes::market::rate,
-        routes::market::run_due_offers,
-        routes::insights::income,
-    ),
     modifiers(&BearerAuth),
     tags(
         (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"), (name = "market"), (name = "insights"),
@@ -176,131 +104,83 @@ pub fn router(state: AppState) -> Router {
         accounts, lives, market, matching, ops, payouts, purchases, shop, statements, wallet,
         webhooks, ws,
     };
-    let api = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/accounts", post(accounts::create_account))
-        .route("/v1/accounts/{id}", get(accounts::get_account))
-        .route("/v1/accounts/{id}/tokens", post(accounts::create_token))
-        .route(
-            "/v1/accounts/{id}/tokens/{token_id}",
-            axum::routing::delete(accounts::revoke_token),
-        )
-        .route(
-            "/v1/accounts/{id}/payout-account",
-            axum::routing::put(accounts::set_payout_account),
-        )
-        .route("/v1/me", get(accounts::me))
-        .route(
-            "/v1/me/spending-limits",
-            get(wallet::spending_limits).put(wallet::set_spending_limits),
-        )
-        .route(
-            "/v1/match-programs",
-            post(matching::create_program).get(matching::list_programs),
-        )
-        .route(
-            "/v1/match-programs/{id}/budget",
-            post(matching::fund_program),
-        )
-        .route("/v1/wallet", get(wallet::wallet))
-        .route("/v1/wallet/topups", post(wallet::top_up))
-        .route("/v1/badges/prices", get(lives::prices))
-        .route("/v1/lives", post(lives::create_live))
-        .route("/v1/lives/{id}", get(lives::get_live))
-        .route("/v1/lives/{id}/end", post(lives::end_live))
-        .route("/v1/lives/{id}/goal", axum::routing::put(lives::set_goal))
-        .route(
-            "/v1/lives/{id}/comments",
-            post(lives::create_comment).get(lives::list_comments),
-        )
-        .route("/v1/lives/{id}/events", get(ws::events))
-        .route("/v1/lives/{id}/badges", post(purchases::buy_badge))
-        .route("/v1/lives/{id}/supporters", get(lives::supporters))
-        .route("/v1/purchases/{id}/refund", post(purchases::refund))
-        .route("/v1/creators/{id}/earnings", get(ops::earnings))
-        .route("/v1/ledger/verify", get(ops::verify))
-        .route("/v1/holds/release", post(payouts::release_holds))
-        .route("/v1/payouts/run", post(payouts::run_payouts))
-        .route("/v1/payouts/{id}", get(payouts::get_payout))
-        .route("/v1/creators/{id}/payouts", get(payouts::creator_payouts))
-        .route("/v1/creators/{id}/statements", get(statements::statement))
-        .route("/v1/webhooks/payments", post(webhooks::payment_webhook))
-        .route(
-            "/v1/sandbox/charges",
-            get(routes::payments::sandbox_charges),
-        )
-        .route("/v1/payments/reconcile", post(routes::payments::reconcile))
-        .route(
-            "/v1/products",
-            post(shop::create_product).get(shop::list_products),
-        )
-        .route(
-            "/v1/products/{id}",
-            axum::routing::patch(shop::update_product),
-        )
-        .route(
-            "/v1/creators/{id}/shop",
-            get(shop::get_shop).put(shop::set_shop),
-        )
-        .route("/v1/creators/{id}/shop/stats", get(shop::creator_stats))
-        .route("/v1/links", post(shop::create_link))
-        .route("/r/{code}", get(shop::redirect))
-        .route("/v1/coupons", post(shop::create_coupon))
-        .route("/v1/shop/orders", post(shop::create_order))
-        .route("/v1/shop/orders/{id}", get(shop::get_order))
-        .route("/v1/shop/orders/{id}/returns", post(shop::return_items))
-        .route(
-            "/v1/brands/{id}/shop-settings",
-            get(shop::get_shop_settings).put(shop::set_shop_settings),
-        )
-        .route("/v1/brands/{id}/shop/stats", get(shop::brand_stats))
-        .route(
-            "/v1/creators/{id}/metrics",
-            get(market::get_metrics).put(market::put_metrics),
-        )
-        .route(
-            "/v1/creators/{id}/profile",
-            get(market::get_profile).put(market::put_profile),
-        )
-        .route(
-            "/v1/campaigns",
-            get(market::list_campaigns).post(market::create_campaign),
-        )
-        .route("/v1/campaigns/{id}", get(market::get_campaign))
-        .route("/v1/campaigns/{id}/matches", get(market::matches))
-        .route(
-            "/v1/campaigns/{id}/offers",
-            get(market::campaign_offers).post(market::create_offer),
-        )
-        .route(
-            "/v1/creators/{id}/campaigns/recommended",
-            get(market::recommended),
-        )
-        .route("/v1/creators/{id}/offers", get(market::creator_offers))
-        .route("/v1/offers/run-due", post(market::run_due_offers))
-        .route("/v1/offers/{id}", get(market::get_offer))
-        .route("/v1/offers/{id}/accept", post(market::accept))
-        .route("/v1/offers/{id}/decline", post(market::decline))
-        .route("/v1/offers/{id}/deliver", post(market::deliver))
-        .route("/v1/offers/{id}/approve", post(market::approve))
-        .route(
-            "/v1/offers/{id}/request-changes",
-            post(market::request_changes),
-        )
-        .route("/v1/offers/{id}/cancel", post(market::cancel))
-        .route("/v1/offers/{id}/rating", post(market::rate))
-        .route("/v1/insights/income", get(routes::insights::income))
-        .fallback(not_found)
-        .with_state(state.clone());
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(accounts::create_account))
+        .routes(routes!(accounts::get_account))
+        .routes(routes!(accounts::create_token))
+        .routes(routes!(accounts::revoke_token))
+        .routes(routes!(accounts::set_payout_account))
+        .routes(routes!(accounts::me))
+        .routes(routes!(
+            wallet::spending_limits,
+            wallet::set_spending_limits
+        ))
+        .routes(routes!(matching::create_program, matching::list_programs))
+        .routes(routes!(matching::fund_program))
+        .routes(routes!(wallet::wallet))
+        .routes(routes!(wallet::top_up))
+        .routes(routes!(lives::prices))
+        .routes(routes!(lives::create_live))
+        .routes(routes!(lives::get_live))
+        .routes(routes!(lives::end_live))
+        .routes(routes!(lives::set_goal))
+        .routes(routes!(lives::create_comment, lives::list_comments))
+        .routes(routes!(ws::events))
+        .routes(routes!(purchases::buy_badge))
+        .routes(routes!(lives::supporters))
+        .routes(routes!(purchases::refund))
+        .routes(routes!(ops::earnings))
+        .routes(routes!(ops::verify))
+        .routes(routes!(payouts::release_holds))
+        .routes(routes!(payouts::run_payouts))
+        .routes(routes!(payouts::get_payout))
+        .routes(routes!(payouts::creator_payouts))
+        .routes(routes!(statements::statement))
+        .routes(routes!(webhooks::payment_webhook))
+        .routes(routes!(routes::payments::sandbox_charges))
+        .routes(routes!(routes::payments::reconcile))
+        .routes(routes!(shop::create_product, shop::list_products))
+        .routes(routes!(shop::update_product))
+        .routes(routes!(shop::get_shop, shop::set_shop))
+        .routes(routes!(shop::creator_stats))
+        .routes(routes!(shop::create_link))
+        .routes(routes!(shop::redirect))
+        .routes(routes!(shop::create_coupon))
+        .routes(routes!(shop::create_order))
+        .routes(routes!(shop::get_order))
+        .routes(routes!(shop::return_items))
+        .routes(routes!(shop::get_shop_settings, shop::set_shop_settings))
+        .routes(routes!(shop::brand_stats))
+        .routes(routes!(market::get_metrics, market::put_metrics))
+        .routes(routes!(market::get_profile, market::put_profile))
+        .routes(routes!(market::list_campaigns, market::create_campaign))
+        .routes(routes!(market::get_campaign))
+        .routes(routes!(market::matches))
+        .routes(routes!(market::campaign_offers, market::create_offer))
+        .routes(routes!(market::recommended))
+        .routes(routes!(market::creator_offers))
+        .routes(routes!(market::run_due_offers))
+        .routes(routes!(market::get_offer))
+        .routes(routes!(market::accept))
+        .routes(routes!(market::decline))
+        .routes(routes!(market::deliver))
+        .routes(routes!(market::approve))
+        .routes(routes!(market::request_changes))
+        .routes(routes!(market::cancel))
+        .routes(routes!(market::rate))
+        .routes(routes!(routes::insights::income))
+        .split_for_parts();
+    let api = api.fallback(not_found).with_state(state.clone());
     // The same API for the pages' scripts, with the session cookie for a token.
     let app_api = api.clone().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         pages::session_api,
     ));
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .merge(api)
         .merge(pages::router(state).layer(axum::middleware::from_fn(pages::with_page_headers)))
         .nest("/app", app_api)
