@@ -5,6 +5,7 @@
 //! (`live`, `ledger`, `money`) and the `store`, and never does arithmetic on money itself:
 //! prices come from the configured table, splits from `live`, balances from the ledger.
 
+pub mod apidoc;
 pub mod auth;
 pub mod bus;
 pub mod clicks;
@@ -38,45 +39,17 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::apidoc::ApiDoc;
 use crate::auth::{TokenCache, token_hash};
 use crate::bus::{EventBus, LocalBus, NatsBus};
 use crate::error::ApiError;
 use crate::payments::Sandbox;
 pub use crate::settings::{Config, Settings};
 use crate::state::{AppState, KeyLocks, Shared};
-
-/// The OpenAPI document, generated from the handlers and DTOs. Its paths are added by
-/// [`router`], which registers every API route through utoipa-axum's `routes!` from the
-/// handler's own `#[utoipa::path]`: a route cannot be served without being documented, nor
-/// documented at a path or method other than the one it is served at.
-#[derive(Debug, OpenApi)]
-#[openapi(
-    info(title = "Ovation", description = "Creator monetization engine: Live Badges, earnings and the ledger, the creator shop. \
-The same API is served under /app/v1 to Ovation's own pages: authenticated by their session cookie instead of a token, \
-with the session's CSRF token in X-CSRF-Token on every request but GET and HEAD."),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "health"), (name = "accounts"), (name = "badges"), (name = "lives"), (name = "earnings"), (name = "webhooks"), (name = "wallet"), (name = "match"), (name = "payouts"), (name = "payments"), (name = "shop"), (name = "market"), (name = "insights"),
-    )
-)]
-pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The process-wide Prometheus recorder (it can be installed only once).
 fn metrics_handle() -> PrometheusHandle {
@@ -180,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         pages::session_api,
     ));
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", apidoc::complete(doc)))
         .merge(api)
         .merge(pages::router(state).layer(axum::middleware::from_fn(pages::with_page_headers)))
         .nest("/app", app_api)

@@ -127,7 +127,7 @@ fn parse_new_user(body: &CreateAccount) -> Result<NewUser, ApiError> {
 
 /// Creates an account (admin).
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount,
-    responses((status = 201, body = AccountBody), (status = 409, description = "handle_taken", body = crate::error::ErrorBody),
+    responses((status = 201, body = AccountBody), (status = 403, description = "forbidden: this needs the admin token", body = crate::error::ErrorBody), (status = 409, description = "handle_taken", body = crate::error::ErrorBody),
               (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_account(
@@ -162,7 +162,7 @@ pub(crate) async fn get_account(
 /// `expires_in_secs`.
 #[utoipa::path(post, path = "/v1/accounts/{id}/tokens", tag = "accounts", params(("id" = String, Path)),
     request_body(content = Option<CreateToken>, description = "optional"),
-    responses((status = 201, body = TokenBody), (status = 404, body = crate::error::ErrorBody),
+    responses((status = 201, body = TokenBody), (status = 403, description = "forbidden: this needs the admin token", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
@@ -211,7 +211,7 @@ pub(crate) async fn create_token(
 /// once, and on other nodes within their 30 s token cache. Revoking twice is 204 again.
 #[utoipa::path(delete, path = "/v1/accounts/{id}/tokens/{token_id}", tag = "accounts",
     params(("id" = String, Path), ("token_id" = String, Path)),
-    responses((status = 204, description = "revoked"), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204, description = "revoked"), (status = 403, description = "forbidden: this needs the admin token", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,7 +236,9 @@ pub(crate) fn new_token() -> String {
 
 /// The caller's own account.
 #[utoipa::path(get, path = "/v1/me", tag = "accounts",
-    responses((status = 200, body = AccountBody), (status = 401, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AccountBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden: the admin token acts as no account", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn me(caller: Caller) -> Result<Json<AccountBody>, ApiError> {
     Ok(Json(account_body(caller.user()?)))
 }

@@ -272,6 +272,7 @@ pub(crate) async fn remember_refusal(
 /// Refunds a purchase in full (admin).
 #[utoipa::path(post, path = "/v1/purchases/{id}/refund", tag = "badges", params(("id" = String, Path)),
     responses((status = 200, body = PurchaseBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden: only the platform (admin token) refunds", body = crate::error::ErrorBody),
         (status = 409, description = "already_refunded, purchase_disputed", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn refund(

@@ -219,6 +219,7 @@ pub(crate) async fn end_live(
 /// Comments in a live (any user token).
 #[utoipa::path(post, path = "/v1/lives/{id}/comments", tag = "lives", params(("id" = String, Path)), request_body = CreateComment,
     responses((status = 201, body = CommentBody), (status = 409, description = "live_not_active", body = crate::error::ErrorBody),
+              (status = 403, description = "forbidden: the admin token acts as no account and cannot comment", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody),
               (status = 429, description = "rate_limited: the account's comment rate; see Retry-After", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_comment(
