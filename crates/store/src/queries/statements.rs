@@ -35,29 +35,25 @@ impl Store {
         if N == 0 {
             return Ok(balances);
         }
-        // Per account, side and kind: the transfers' amount, and for posts and voids the
-        // amount of the pending transfer each resolves (looked up by its unique id, only for
-        // those rows). SUM is NUMERIC in PostgreSQL, hence the casts.
-        let list = placeholders(2, accounts.len());
-        let sql = format!(
-            "SELECT credit_account AS account, 'credit' AS side, kind, \
-                    CAST(SUM(amount) AS BIGINT) AS amount, \
-                    CAST(COALESCE(SUM(CASE WHEN pending_id IS NULL THEN 0 ELSE \
-                        (SELECT p.amount FROM transfers AS p WHERE p.id = t.pending_id AND p.kind = 'pending') \
-                    END), 0) AS BIGINT) AS resolved \
-             FROM transfers AS t \
-             WHERE credit_account IN ({list}) AND credit_account NOT LIKE 'platform/%' AND created_at < $1 \
-             GROUP BY credit_account, kind \
-             UNION ALL \
-             SELECT debit_account AS account, 'debit' AS side, kind, \
-                    CAST(SUM(amount) AS BIGINT) AS amount, \
-                    CAST(COALESCE(SUM(CASE WHEN pending_id IS NULL THEN 0 ELSE \
-                        (SELECT p.amount FROM transfers AS p WHERE p.id = t.pending_id AND p.kind = 'pending') \
-                    END), 0) AS BIGINT) AS resolved \
-             FROM transfers AS t \
-             WHERE debit_account IN ({list}) AND debit_account NOT LIKE 'platform/%' AND created_at < $1 \
-             GROUP BY debit_account, kind"
-        );
+        // Per account and side: posted amounts (posts of pendings included), pending ones,
+        // and for posts and voids the amount of the pending transfer each resolves (looked
+        // up by its unique id, for those rows only). One group per account, in the index's
+        // order; SUM is NUMERIC in PostgreSQL, hence the casts.
+        let list = placeholders(2, N);
+        let sums = |side: &str| {
+            format!(
+                "SELECT {side}_account AS account, '{side}' AS side, \
+                        CAST(COALESCE(SUM(CASE WHEN kind IN ('posted', 'post_pending') THEN amount ELSE 0 END), 0) AS BIGINT) AS posted, \
+                        CAST(COALESCE(SUM(CASE WHEN kind = 'pending' THEN amount ELSE 0 END), 0) AS BIGINT) AS pending, \
+                        CAST(COALESCE(SUM(CASE WHEN pending_id IS NULL THEN 0 ELSE \
+                            (SELECT p.amount FROM transfers AS p WHERE p.id = t.pending_id AND p.kind = 'pending') \
+                        END), 0) AS BIGINT) AS resolved \
+                 FROM transfers AS t \
+                 WHERE {side}_account IN ({list}) AND {side}_account NOT LIKE 'platform/%' AND created_at < $1 \
+                 GROUP BY {side}_account"
+            )
+        };
+        let sql = format!("{} UNION ALL {}", sums("credit"), sums("debit"));
         let rows = with_pool!(&self.db, pool => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_micros(at));
             for a in accounts {
@@ -71,35 +67,30 @@ impl Store {
                     Ok((
                         row.text("account")?,
                         row.text("side")?,
-                        row.text("kind")?,
-                        row.int("amount")?,
+                        row.int("posted")?,
+                        row.int("pending")?,
                         row.int("resolved")?,
                     ))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         })?;
-        for (account, side, kind, amount, resolved) in rows {
+        // The ledger's rules (`ledger::Book`): a post adds its own amount to the posted sums
+        // and takes the pending transfer's out of the pending ones; a void only takes it out.
+        for (account, side, posted, pending, resolved) in rows {
             let Some(i) = accounts.iter().position(|a| a.as_str() == account) else {
                 continue;
             };
             let b = &mut balances[i];
-            let (posted, pending) = match side.as_str() {
-                "credit" => (&mut b.credits_posted, &mut b.credits_pending),
-                "debit" => (&mut b.debits_posted, &mut b.debits_pending),
-                other => return Err(corrupt(format!("side {other}"))),
-            };
-            // The ledger's rules (`ledger::Book`): a post adds its own amount to the posted
-            // sums and takes the pending transfer's out of the pending ones; a void only
-            // takes it out.
-            match kind.as_str() {
-                "posted" => *posted += amount,
-                "pending" => *pending += amount,
-                "post_pending" => {
-                    *posted += amount;
-                    *pending -= resolved;
+            match side.as_str() {
+                "credit" => {
+                    b.credits_posted = posted;
+                    b.credits_pending = pending - resolved;
                 }
-                "void_pending" => *pending -= resolved,
-                other => return Err(corrupt(format!("transfer kind {other}"))),
+                "debit" => {
+                    b.debits_posted = posted;
+                    b.debits_pending = pending - resolved;
+                }
+                other => return Err(corrupt(format!("side {other}"))),
             }
         }
         Ok(balances)
