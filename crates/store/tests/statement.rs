@@ -352,6 +352,30 @@ async fn every_month_s_statement_equals_the_one_made_from_the_whole_history() {
 }
 
 #[conformance]
+async fn transfers_are_found_by_id_however_many_and_unknown_ids_are_left_out() {
+    let db = TestDb::fresh().await;
+    let store = Store::open(&StoreConfig::new(db.url()))
+        .await
+        .expect("store opens");
+    let creator = UserId::from_string("acc_i".to_owned());
+    let times = book_history(&store, &creator, 8, 1_100).await;
+    let unknown = TransferId::new("acc_i/unknown");
+    let mut ids: Vec<&TransferId> = times.iter().map(|(id, _)| id).collect();
+    ids.push(&unknown);
+    let mut found: Vec<String> = store
+        .transfers_by_id(&ids)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    found.sort();
+    let mut booked: Vec<String> = times.iter().map(|(id, _)| id.to_string()).collect();
+    booked.sort();
+    assert_eq!(found, booked);
+}
+
+#[conformance]
 async fn a_platform_account_and_an_empty_list_read_as_nothing() {
     let db = TestDb::fresh().await;
     let store = Store::open(&StoreConfig::new(db.url()))

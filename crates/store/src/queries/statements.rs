@@ -13,6 +13,9 @@ use time::OffsetDateTime;
 use crate::columns::{Columns, corrupt, transfer_columns, transfer_from};
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
+/// Ids per read of [`Store::transfers_by_id`].
+const IDS_PER_READ: usize = 500;
+
 /// `$first, $first+1, …` for `n` accounts: only placeholders are formatted into the SQL.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -135,28 +138,31 @@ impl Store {
         })
     }
 
-    /// The transfers of `ids` that exist, in the order applied (a statement's pending
-    /// payouts booked before its month, which the month's transfers post or void).
+    /// The transfers of `ids` that exist, in no particular order (a statement's pending
+    /// payouts booked before its month, which the month's transfers post or void). Read
+    /// [`IDS_PER_READ`] at a time, well under either database's limit of parameters.
     pub async fn transfers_by_id(&self, ids: &[&TransferId]) -> Result<Vec<Transfer>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_READ) {
+            let list = placeholders(1, chunk.len());
+            let sql = format!(
+                "SELECT {cols} FROM transfers WHERE id IN ({list})",
+                cols = transfer_columns!()
+            );
+            let rows = with_pool!(&self.db, pool => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                query
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(transfer_from)
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            found.extend(rows);
         }
-        let list = placeholders(1, ids.len());
-        let sql = format!(
-            "SELECT {cols} FROM transfers WHERE id IN ({list}) ORDER BY seq",
-            cols = transfer_columns!()
-        );
-        with_pool!(&self.db, pool => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in ids {
-                query = query.bind(id.as_str());
-            }
-            query
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(transfer_from)
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
+        Ok(found)
     }
 }
