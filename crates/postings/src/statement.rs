@@ -288,7 +288,6 @@ impl<'a> Statement<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::TransferId;
     use proptest::prelude::*;
     use time::macros::datetime;
     use time::{Date, Duration, Month};
