@@ -1,15 +1,16 @@
-//! The arithmetic of a creator's statement: every transfer on the creator's three accounts
-//! (pending, available, paid out) with what it changed of each balance — the same
-//! definitions as the earnings — between opening and closing balances computed from the same
-//! transfers, so a statement reconciles to the ledger to the cent.
+//! The arithmetic of a creator's statement: every transfer of a month on the creator's three
+//! accounts (pending, available, paid out) with what it changed of each balance — the same
+//! definitions as the earnings — between an opening balance (the accounts' ledger balances at
+//! the month's start, [`opening`]) and a closing one, so a statement reconciles to the ledger
+//! to the cent without reading the creator's earlier history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use ledger::{AccountId, Code, Purpose, Transfer, TransferKind};
+use ledger::{AccountId, Balances, Code, Purpose, Transfer, TransferId, TransferKind};
 use money::Currency;
 use time::OffsetDateTime;
 
-use crate::{IncomeSource, Purchase, UserId};
+use crate::{IncomeSource, Purchase, UserId, spendable};
 
 /// What a statement line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +136,34 @@ pub fn deltas(
     d
 }
 
+/// The balances (pending, available, paid out) of a creator's three accounts from their
+/// ledger balances at one moment (built from the transfers booked before it): posted credits
+/// minus posted debits, and for available what it can still give ([`spendable`]: a payout
+/// waiting for the provider is out of it). Folding [`deltas`] over those transfers gives the
+/// same, which is what lets a statement open without them.
+pub fn opening(balances: &[Balances; 3]) -> [i64; 3] {
+    let [pending, available, paid_out] = balances;
+    [
+        pending.credits_posted - pending.debits_posted,
+        spendable(available),
+        paid_out.credits_posted - paid_out.debits_posted,
+    ]
+}
+
+/// The pending transfers that `transfers` (a period's, in booking order) post or void but do
+/// not hold: those booked before the period, whose amounts [`Statement::new`] needs.
+pub fn earlier_pendings(transfers: &[(Transfer, OffsetDateTime)]) -> Vec<&TransferId> {
+    let held: HashSet<&TransferId> = transfers.iter().map(|(t, _)| &t.id).collect();
+    let mut ids: Vec<&TransferId> = transfers
+        .iter()
+        .filter_map(|(t, _)| t.kind.pending_id())
+        .filter(|p| !held.contains(p))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// One line of a statement.
 #[derive(Debug, Clone)]
 pub struct Line<'a> {
@@ -185,9 +214,179 @@ pub struct Statement<'a> {
 }
 
 impl<'a> Statement<'a> {
-    /// The statement of `accounts` for the period from `from`, given every transfer on them
-    /// booked before the period's end, in booking order.
+    /// The statement of `accounts` for a period: its balances at the start (`opening`), the
+    /// pending transfers booked before it that the period's transfers post or void
+    /// (`pendings`: a resolution gives back their amount), and every transfer on the
+    /// accounts booked in the period, in booking order.
     pub fn new(
+        accounts: &[AccountId; 3],
+        opening: [i64; 3],
+        pendings: &[Transfer],
+        transfers: &'a [(Transfer, OffsetDateTime)],
+    ) -> Statement<'a> {
+        let mut pendings: HashMap<String, i64> = pendings
+            .iter()
+            .filter(|t| t.kind == TransferKind::Pending)
+            .map(|t| (t.id.to_string(), t.amount))
+            .collect();
+        let mut closing = opening;
+        let mut lines = Vec::with_capacity(transfers.len());
+        let mut totals = Totals::default();
+        for (t, at) in transfers {
+            if t.kind == TransferKind::Pending {
+                pendings.insert(t.id.to_string(), t.amount);
+            }
+            let d = deltas(t, accounts, &pendings);
+            for (balance, delta) in closing.iter_mut().zip(d) {
+                *balance += delta;
+            }
+            let (kind, source) = LineKind::of(t);
+            let income = d[0] + d[1];
+            match kind {
+                LineKind::Badge => totals.badges += income,
+                LineKind::Match => totals.matched += income,
+                LineKind::Refund => totals.refunds += income,
+                LineKind::Chargeback => totals.chargebacks += income,
+                LineKind::Release => totals.released += d[1],
+                LineKind::PayoutPaid | LineKind::PayoutReturned => totals.paid_out += d[2],
+                _ => {}
+            }
+            lines.push(Line {
+                transfer: t,
+                at: *at,
+                deltas: d,
+                kind,
+                source,
+            });
+        }
+        Statement {
+            opening,
+            closing,
+            lines,
+            totals,
+        }
+    }
+
+    /// The purchases whose badge lines the statement shows (to look up their fees).
+    pub fn badge_purchases(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Badge)
+            .map(|l| l.transfer.reference.clone())
+            .collect()
+    }
+
+    /// Adds the fees of the month's badges to the totals.
+    pub fn add_fees<'p>(&mut self, purchases: impl IntoIterator<Item = &'p Purchase>) {
+        for p in purchases {
+            self.totals.platform_fees += p.platform_fee.amount();
+            self.totals.processor_fees += p.processor_fee.amount();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+    use time::{Date, Duration, Month};
+
+    fn t(
+        id: &str,
+        debit: &AccountId,
+        credit: &AccountId,
+        amount: i64,
+        kind: TransferKind,
+        code: Code,
+    ) -> Transfer {
+        Transfer {
+            id: TransferId::new(id),
+            debit: debit.clone(),
+            credit: credit.clone(),
+            amount,
+            currency: Currency::USD,
+            kind,
+            code,
+            reference: id.to_owned(),
+        }
+    }
+
+    /// `account`'s ledger balances from the transfers of `history` booked before `before`,
+    /// summed as the store sums them: posted credits and debits (posts of pendings
+    /// included), and pending ones less the pendings' amounts once posted or voided.
+    fn balances_before(
+        history: &[(Transfer, OffsetDateTime)],
+        account: &AccountId,
+        before: OffsetDateTime,
+    ) -> Balances {
+        let amount_of = |id: &TransferId| {
+            history
+                .iter()
+                .find(|(p, _)| &p.id == id && p.kind == TransferKind::Pending)
+                .map_or(0, |(p, _)| p.amount)
+        };
+        let mut b = Balances::default();
+        for (t, _) in history.iter().filter(|(_, at)| *at < before) {
+            let (debits, credits) = (&t.debit == account, &t.credit == account);
+            match &t.kind {
+                TransferKind::Posted => {}
+                TransferKind::Pending => {
+                    if debits {
+                        b.debits_pending += t.amount;
+                    }
+                    if credits {
+                        b.credits_pending += t.amount;
+                    }
+                    continue;
+                }
+                TransferKind::PostPending(p) | TransferKind::VoidPending(p) => {
+                    if debits {
+                        b.debits_pending -= amount_of(p);
+                    }
+                    if credits {
+                        b.credits_pending -= amount_of(p);
+                    }
+                    if matches!(t.kind, TransferKind::VoidPending(_)) {
+                        continue;
+                    }
+                }
+            }
+            if debits {
+                b.debits_posted += t.amount;
+            }
+            if credits {
+                b.credits_posted += t.amount;
+            }
+        }
+        b
+    }
+
+    /// The statement of `[from, to)` as the server builds it: opening balances from the
+    /// ledger balances at `from`, the earlier pendings the period resolves, and only the
+    /// period's transfers. `history` is in booking order, its times never decreasing.
+    fn statement_of<'a>(
+        accounts: &[AccountId; 3],
+        history: &'a [(Transfer, OffsetDateTime)],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Statement<'a> {
+        let balances = accounts.clone().map(|a| balances_before(history, &a, from));
+        let start = history.partition_point(|(_, at)| *at < from);
+        let end = history.partition_point(|(_, at)| *at < to);
+        let month = &history[start..end];
+        let earlier = earlier_pendings(month);
+        let pendings: Vec<Transfer> = history
+            .iter()
+            .filter(|(p, _)| earlier.contains(&&p.id))
+            .map(|(p, _)| p.clone())
+            .collect();
+        Statement::new(accounts, opening(&balances), &pendings, month)
+    }
+
+    /// The statement of the period from `from` the way it used to be made, from every
+    /// transfer booked before the period's end: the reference the one above must equal.
+    fn from_whole_history<'a>(
         accounts: &[AccountId; 3],
         transfers: &'a [(Transfer, OffsetDateTime)],
         from: OffsetDateTime,
@@ -238,48 +437,22 @@ impl<'a> Statement<'a> {
         }
     }
 
-    /// The purchases whose badge lines the statement shows (to look up their fees).
-    pub fn badge_purchases(&self) -> Vec<String> {
-        self.lines
+    /// A statement's balances, totals and lines (transfer, deltas, kind), comparable.
+    type Shown = (
+        [i64; 3],
+        [i64; 3],
+        Totals,
+        Vec<(String, [i64; 3], &'static str)>,
+    );
+
+    /// What a statement shows, comparable.
+    fn shown(s: &Statement<'_>) -> Shown {
+        let lines = s
+            .lines
             .iter()
-            .filter(|l| l.kind == LineKind::Badge)
-            .map(|l| l.transfer.reference.clone())
-            .collect()
-    }
-
-    /// Adds the fees of the month's badges to the totals.
-    pub fn add_fees<'p>(&mut self, purchases: impl IntoIterator<Item = &'p Purchase>) {
-        for p in purchases {
-            self.totals.platform_fees += p.platform_fee.amount();
-            self.totals.processor_fees += p.processor_fee.amount();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ledger::TransferId;
-    use time::macros::datetime;
-
-    fn t(
-        id: &str,
-        debit: &AccountId,
-        credit: &AccountId,
-        amount: i64,
-        kind: TransferKind,
-        code: Code,
-    ) -> Transfer {
-        Transfer {
-            id: TransferId::new(id),
-            debit: debit.clone(),
-            credit: credit.clone(),
-            amount,
-            currency: Currency::USD,
-            kind,
-            code,
-            reference: id.to_owned(),
-        }
+            .map(|l| (l.transfer.id.to_string(), l.deltas, l.kind.as_str()))
+            .collect();
+        (s.opening, s.closing, s.totals, lines)
     }
 
     #[test]
@@ -355,10 +528,15 @@ mod tests {
                 datetime!(2026-11-05 00:00 UTC),
             ),
         ];
-        let s = Statement::new(
-            &[pending, available, paid],
-            &transfers,
+        let accounts = [pending, available, paid];
+        let (from, to) = (
             datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-12-01 00:00 UTC),
+        );
+        let s = statement_of(&accounts, &transfers, from, to);
+        assert_eq!(
+            shown(&s),
+            shown(&from_whole_history(&accounts, &transfers, from))
         );
         assert_eq!(s.opening, [425, 0, 0]);
         assert_eq!(s.closing, [0, 0, 425]);
@@ -452,12 +630,106 @@ mod tests {
                 at,
             ),
         ];
-        let s = Statement::new(&accounts, &transfers, datetime!(2026-11-01 00:00 UTC));
+        let s = statement_of(
+            &accounts,
+            &transfers,
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-12-01 00:00 UTC),
+        );
         let last = s.lines.last().expect("three lines");
         assert_eq!(last.kind, LineKind::PayoutReturned);
         assert_eq!(last.kind.as_str(), "payout_returned");
         assert_eq!(last.deltas, [0, 300, -300]);
         assert_eq!(s.closing, [0, 0, 0]);
         assert_eq!(s.totals.paid_out, 0);
+    }
+
+    /// One step of a creator's history: what happens, an amount, which waiting payout it
+    /// concerns, and how many hours after the step before.
+    fn step() -> impl Strategy<Value = (u8, i64, usize, i64)> {
+        (0_u8..8, 1_i64..1_000, 0_usize..8, 0_i64..400)
+    }
+
+    /// A history of income, refunds, releases and payouts booked, paid (in part or whole),
+    /// failed and returned, from 2026-01-01 on, in booking order.
+    fn history(
+        steps: &[(u8, i64, usize, i64)],
+        accounts: &[AccountId; 3],
+    ) -> Vec<(Transfer, OffsetDateTime)> {
+        let [pending, available, paid] = accounts;
+        let clearing = AccountId::of("platform", Purpose::ProcessorClearing, Currency::USD);
+        let mut at = datetime!(2026-01-01 00:00 UTC);
+        let mut waiting: Vec<Transfer> = Vec::new();
+        let mut out = Vec::new();
+        for (n, &(what, amount, pick, hours)) in steps.iter().enumerate() {
+            at += Duration::hours(hours);
+            let id = format!("t{n}");
+            let posted = TransferKind::Posted;
+            let transfer = match what {
+                1 => t(&id, &clearing, pending, amount, posted, Code::MATCH),
+                2 => t(
+                    &id,
+                    pending,
+                    &clearing,
+                    amount,
+                    posted,
+                    Code::BADGE_SHARE_REFUND,
+                ),
+                3 => t(&id, pending, available, amount, posted, Code::HOLD_RELEASE),
+                4 => {
+                    let p = t(
+                        &id,
+                        available,
+                        paid,
+                        amount,
+                        TransferKind::Pending,
+                        Code::PAYOUT,
+                    );
+                    waiting.push(p.clone());
+                    p
+                }
+                5 | 6 if !waiting.is_empty() => {
+                    let p = waiting.remove(pick % waiting.len());
+                    let (kind, amount) = if what == 5 {
+                        (
+                            TransferKind::PostPending(p.id.clone()),
+                            amount.min(p.amount),
+                        )
+                    } else {
+                        (TransferKind::VoidPending(p.id.clone()), p.amount)
+                    };
+                    t(&id, available, paid, amount, kind, Code::PAYOUT)
+                }
+                7 => t(&id, paid, available, amount, posted, Code::PAYOUT_RETURN),
+                _ => t(&id, &clearing, pending, amount, posted, Code::BADGE_SHARE),
+            };
+            out.push((transfer, at));
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn every_month_s_statement_is_the_one_made_from_the_whole_history(
+            steps in proptest::collection::vec(step(), 1..60),
+        ) {
+            let accounts = creator_accounts(&UserId::generate(), Currency::USD);
+            let history = history(&steps, &accounts);
+            let mut first = Date::from_calendar_date(2026, Month::January, 1).expect("a date");
+            for _ in 0..24 {
+                let next = first.replace_day(28).expect("a day") + Duration::days(4);
+                let next = next.replace_day(1).expect("a day");
+                let (from, to) = (first.midnight().assume_utc(), next.midnight().assume_utc());
+                let until = history.partition_point(|(_, at)| *at < to);
+                let s = statement_of(&accounts, &history, from, to);
+                prop_assert_eq!(
+                    shown(&s),
+                    shown(&from_whole_history(&accounts, &history[..until], from))
+                );
+                let at_end = accounts.clone().map(|a| balances_before(&history, &a, to));
+                prop_assert_eq!(s.closing, opening(&at_end));
+                first = next;
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Payouts: two-phase on the ledger, paid once under concurrent runs, voided on failure, and
-//! the debt a chargeback leaves after a payout paid from later income first.
+//! Payouts: two-phase on the ledger, paid once under concurrent runs, voided on failure, the
+//! debt a chargeback leaves after a payout paid from later income first, and the statements of
+//! payouts settled in a later month than they were booked in.
 
 use std::time::Duration;
 
@@ -482,4 +483,148 @@ async fn statements_are_each_creator_s_and_need_a_month() {
         json!(0)
     );
     app.statement_reconciles(&ana.id).await;
+}
+
+/// A `payout.paid` event about payout `id`, whose provider id is `provider_id`.
+fn payout_paid(event_id: &str, id: &str, provider_id: &str) -> Value {
+    event(
+        event_id,
+        "payout.paid",
+        json!({"id": provider_id, "object": "payout", "status": "paid",
+               "metadata": {"ovation_payout": id}}),
+    )
+}
+
+/// Payouts booked last month and paid, failed or returned this month: this month's statement
+/// shows each settling from the balances last month's closed with (a payout paid or failed
+/// gives its pending amount back to available as it settles), and reconciles to the ledger.
+#[conformance]
+async fn payouts_booked_last_month_and_settled_this_month_are_on_both_months_statements() {
+    let app = spawn_app_with(|c| {
+        c.hold_period = Duration::ZERO;
+        c.release_interval = None;
+        c.payout_minimum_major = 1;
+        // The test settles each payout itself; the sandbox's own confirmation comes too late.
+        c.sandbox_webhook_delay = Duration::from_secs(60);
+    })
+    .await;
+    let bob = app.viewer("bob", "US").await;
+    let mut creators = Vec::new();
+    for name in ["ana", "eve", "cy"] {
+        let creator = app.creator(name).await;
+        let live = app.start_live(&creator.token, "payday").await;
+        app.bought(&bob.token, &live, 3).await;
+        creators.push(creator);
+    }
+    app.release().await;
+    assert_eq!(run(&app).await["payouts"], json!(3));
+    let payout_of = |i: usize| {
+        let app = &app;
+        let id = creators[i].id.clone();
+        async move {
+            let (_, p) = app
+                .get(
+                    &format!(
+                        "/v1/payouts/{}",
+                        string(&payouts_of(app, ADMIN, &id).await[0], "id")
+                    ),
+                    Some(ADMIN),
+                )
+                .await;
+            (
+                string(&p, "id").to_owned(),
+                string(&p, "provider_id").to_owned(),
+            )
+        }
+    };
+    // Cy's is paid before the month ends.
+    let (cy_payout, cy_provider) = payout_of(2).await;
+    let (status, body, _) = app
+        .webhook(&payout_paid("evt_cy_paid", &cy_payout, &cy_provider))
+        .await;
+    assert_eq!(
+        (status, body["result"].clone()),
+        (200, json!("paid")),
+        "{body}"
+    );
+    // Everything so far was booked 40 days ago: in an earlier month.
+    app.execute(
+        "UPDATE transfers SET created_at = created_at - 3456000000000",
+        "UPDATE transfers SET created_at = created_at - 3456000000000",
+    )
+    .await;
+    let earlier = time::OffsetDateTime::now_utc() - time::Duration::days(40);
+    let earlier = format!("{:04}-{:02}", earlier.year(), u8::from(earlier.month()));
+    // This month Ana's is paid, Eve's fails and Cy's bank sends his back.
+    let (ana_payout, ana_provider) = payout_of(0).await;
+    let (eve_payout, eve_provider) = payout_of(1).await;
+    for (event, result) in [
+        (
+            payout_paid("evt_ana_paid", &ana_payout, &ana_provider),
+            "paid",
+        ),
+        (
+            payout_failed(
+                "evt_eve_failed",
+                &eve_payout,
+                &eve_provider,
+                "account closed",
+            ),
+            "failed",
+        ),
+        (
+            payout_failed(
+                "evt_cy_returned",
+                &cy_payout,
+                &cy_provider,
+                "account closed",
+            ),
+            "returned",
+        ),
+    ] {
+        let (status, body, _) = app.webhook(&event).await;
+        assert_eq!(
+            (status, body["result"].clone()),
+            (200, json!(result)),
+            "{body}"
+        );
+    }
+    let expected = [
+        // The line, its changes of (pending, available, paid out), the balances it opened with.
+        ("payout_paid", (0, 0, 499), (0, 0, 0)),
+        ("payout_failed", (0, 499, 0), (0, 0, 0)),
+        ("payout_returned", (0, 499, -499), (0, 0, 499)),
+    ];
+    for (creator, (kind, change, opening)) in creators.iter().zip(expected) {
+        let now = app.statement_reconciles(&creator.id).await;
+        let now = &now["currencies"][0];
+        let lines = now["lines"].as_array().expect("lines");
+        assert_eq!(lines.len(), 1, "{now}");
+        let amount = |v: &Value, k: &str| v[k]["amount"].as_i64().expect("an amount");
+        let balances = |v: &Value| {
+            (
+                amount(v, "pending"),
+                amount(v, "available"),
+                amount(v, "paid_out"),
+            )
+        };
+        assert_eq!(
+            (string(&lines[0], "type"), balances(&lines[0])),
+            (kind, change),
+            "{now}"
+        );
+        assert_eq!(balances(&now["opening"]), opening, "{now}");
+        // The earlier month closed where this one opens.
+        let (status, before) = app
+            .get(
+                &format!("/v1/creators/{}/statements?month={earlier}", creator.id),
+                Some(ADMIN),
+            )
+            .await;
+        assert_eq!(status, 200, "{before}");
+        let before = &before["currencies"][0];
+        assert_eq!(before["closing"], now["opening"], "{before}");
+        assert_eq!(balances(&before["opening"]), (0, 0, 0), "{before}");
+    }
+    app.verify().await;
 }

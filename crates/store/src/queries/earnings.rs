@@ -1,6 +1,5 @@
 //! A creator's earnings and the ledger's reads: balances and income per source, income
-//! per live and per day, the transfers of a statement, one account's balance, and the
-//! platform's totals.
+//! per live and per day, one account's balance, and the platform's totals.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +9,7 @@ use time::OffsetDateTime;
 
 use super::lives::{live_columns, live_from_row};
 use crate::balances::spendable_sql;
-use crate::columns::{
-    Columns, account_columns, account_from, corrupt, transfer_columns, transfer_from,
-};
+use crate::columns::{Columns, account_columns, account_from, corrupt};
 use crate::rows::{CurrencyBalances, Earnings, Live, SourceTotal, UserId};
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
 
@@ -214,43 +211,6 @@ impl Store {
             })
         })
         .collect())
-    }
-
-    /// Every transfer debiting or crediting one of `accounts` (none of them the platform's)
-    /// created before `until`, in the order applied, with its creation time.
-    pub async fn account_transfers(
-        &self,
-        accounts: &[String],
-        until: OffsetDateTime,
-    ) -> Result<Vec<(ledger::Transfer, OffsetDateTime)>, StoreError> {
-        if accounts.is_empty() {
-            return Ok(Vec::new());
-        }
-        // `IN ($2, $3, …)`: only placeholders are formatted in. The `NOT LIKE` terms repeat
-        // the partial indexes' conditions, so that both databases use them.
-        let list: Vec<String> = (0..accounts.len()).map(|i| format!("${}", i + 2)).collect();
-        let list = list.join(", ");
-        let sql = format!(
-            "SELECT {cols}, seq, created_at FROM transfers \
-             WHERE credit_account IN ({list}) AND credit_account NOT LIKE 'platform/%' AND created_at < $1 \
-             UNION \
-             SELECT {cols}, seq, created_at FROM transfers \
-             WHERE debit_account IN ({list}) AND debit_account NOT LIKE 'platform/%' AND created_at < $1 \
-             ORDER BY seq",
-            cols = transfer_columns!()
-        );
-        with_pool!(&self.db, pool => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_micros(until));
-            for a in accounts {
-                query = query.bind(a.as_str());
-            }
-            query
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| Ok((transfer_from(row)?, from_micros(row.int("created_at")?))))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
     }
 
     /// The balance of one ledger account, if it exists.

@@ -21,6 +21,7 @@ pub(crate) mod sandbox;
 pub(crate) mod sessions;
 pub(crate) mod shop;
 pub(crate) mod shop_pages;
+pub(crate) mod statements;
 pub(crate) mod topups;
 pub(crate) mod users;
 

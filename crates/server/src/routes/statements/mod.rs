@@ -1,6 +1,7 @@
 //! Monthly statements: every transfer on a creator's accounts in a month, with what it
-//! changed of each balance, between opening and closing balances computed from the same
-//! ledger — so a statement reconciles to the ledger to the cent, in JSON or CSV.
+//! changed of each balance, from the accounts' ledger balances at the month's start — so a
+//! statement reconciles to the ledger to the cent, in JSON or CSV, and costs the month's
+//! transfers, not the creator's whole history.
 
 mod types;
 
@@ -117,10 +118,17 @@ async fn build(
     let earnings = state.store.earnings(creator).await?;
     let mut currencies = Vec::new();
     for c in earnings.balances.iter().map(|b| b.currency) {
+        // The balances at the month's start are summed by the database, so that a month
+        // reads the month's transfers only (and the earlier payouts they settle, by id),
+        // however long the creator's history.
         let accounts = statement::creator_accounts(creator, c);
-        let ids: Vec<String> = accounts.iter().map(ToString::to_string).collect();
-        let transfers = state.store.account_transfers(&ids, to).await?;
-        let mut month = Statement::new(&accounts, &transfers, from);
+        let opening = statement::opening(&state.store.ledger_balances_at(&accounts, from).await?);
+        let transfers = state.store.account_transfers(&accounts, from, to).await?;
+        let pendings = state
+            .store
+            .transfers_by_id(&statement::earlier_pendings(&transfers))
+            .await?;
+        let mut month = Statement::new(&accounts, opening, &pendings, &transfers);
         let purchases: BTreeMap<String, store::Purchase> = state
             .store
             .purchases(&month.badge_purchases())
