@@ -46,7 +46,7 @@ pub use rows::{
     PurchaseStatus, SandboxCharge, ShopOrder, ShopOrderId, SourceTotal, Supporter, Topup, TopupId,
     TopupStatus, User, UserId,
 };
-pub use writer::{Writer, WriterConfig};
+pub use writer::{Writer, WriterConfig, WriterStats};
 
 /// What can go wrong in the store. Domain outcomes (a taken handle) are variants; the rest
 /// is the database being unreachable or broken.
@@ -78,6 +78,9 @@ pub enum StoreError {
     /// The batching writer has stopped.
     #[error("ledger writer stopped")]
     WriterStopped,
+    /// The writer's queue for this kind of write is full: retry later.
+    #[error("the writer's queue is full")]
+    Busy,
 }
 
 impl From<sqlx::Error> for StoreError {
