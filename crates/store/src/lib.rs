@@ -8,7 +8,8 @@
 //! parameters, `ON CONFLICT`, `CAST(SUM(…) AS BIGINT)`; every integer column decodes as
 //! `i64` on both). Every money movement goes through [`Writer`], which applies sets of
 //! transfers with [`ledger::Book`] and commits many of them in one database transaction;
-//! it is the one part written per backend (see the `writer` module).
+//! it is the one part written per backend (see the `writer` module). Comments, which move
+//! no money but come in floods, are committed by it too, in the same transactions.
 
 mod balances;
 mod columns;
