@@ -141,3 +141,82 @@ async fn purchases_answered_201_survive_sigkill_exactly_once() {
     );
     drop(node);
 }
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_answered_201_survive_sigkill_once_each() {
+    let db = TestDb::fresh().await;
+    let client = reqwest::Client::new();
+    // Comments are committed in the ledger writer's batches: unlimited here, so many wait.
+    let unlimited = [("OVATION_RATE_COMMENTS_PER_SECOND", "0")];
+    let node = Node::start(db.url(), &unlimited).await;
+    let base = node.base.clone();
+    let (_, creator_token, live_id) = live(&client, &base, "chat_creator").await;
+
+    // Eight viewers chat; every 201 is remembered with its text, each text sent once.
+    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let mut chatters = Vec::new();
+    for w in 0..8 {
+        let (_, token) = account(&client, &base, &format!("chat_viewer_{w}"), "viewer").await;
+        let client = client.clone();
+        let acked = acked.clone();
+        let url = format!("{base}/v1/lives/{live_id}/comments");
+        chatters.push(tokio::spawn(async move {
+            for n in 0.. {
+                let text = format!("w{w} n{n}");
+                let (status, body) =
+                    post(&client, &url, &token, &json!({"text": text}), None).await;
+                match status {
+                    201 => {
+                        let id = body["id"].as_str().expect("comment id").to_owned();
+                        acked.lock().expect("not poisoned").insert(id, text);
+                    }
+                    0 => return, // the server is gone
+                    other => panic!("unexpected status {other}: {body}"),
+                }
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while acked.lock().expect("not poisoned").len() < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("300 comments within 60 s");
+    let mut child = node.child;
+    child.start_kill().expect("SIGKILL is sent");
+    child.wait().await.expect("the killed server is reaped");
+    for c in chatters {
+        c.await.expect("chatters end when the server is gone");
+    }
+    let acked = acked.lock().expect("not poisoned").clone();
+
+    // Restarted on the same database: every acknowledged comment is listed, with its text,
+    // and no text twice.
+    let node = Node::start(db.url(), &unlimited).await;
+    let base = node.base.clone();
+    let mut listed: HashMap<String, String> = HashMap::new();
+    let mut texts = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/v1/lives/{live_id}/comments?limit=500");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = get(&client, &url, &creator_token).await;
+        for c in page["data"].as_array().expect("list") {
+            let text = c["text"].as_str().expect("text").to_owned();
+            assert!(texts.insert(text.clone()), "{text} is listed twice");
+            listed.insert(c["id"].as_str().expect("id").to_owned(), text);
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    for (id, text) in &acked {
+        assert_eq!(listed.get(id), Some(text), "acknowledged comment {id}");
+    }
+    verified_transfers(&client, &base).await;
+    drop(node);
+}

@@ -165,6 +165,9 @@ impl From<store::StoreError> for ApiError {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "store unavailable");
                 ApiError::Unavailable
             }
+            // A flood of comments fills their queue; logged once per refusal would be a
+            // second flood (`ovation_writer_comments_refused_total` counts them).
+            store::StoreError::Busy => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }

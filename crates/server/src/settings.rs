@@ -53,6 +53,8 @@ const ENV_KEYS: &[&str] = &[
     "writer_queue_max",
     "writer_batch_wait_us",
     "writer_postgres_connections",
+    "writer_comment_batch_max",
+    "writer_comment_queue_max",
     "ws_buffer",
     "session_hours",
     "cookie_secure",
@@ -166,6 +168,10 @@ pub struct Settings {
     pub writer_batch_wait_us: u64,
     /// Ledger batches committing at once on PostgreSQL, one connection each.
     pub writer_postgres_connections: usize,
+    /// Most comments committed in one ledger transaction, besides its purchases.
+    pub writer_comment_batch_max: usize,
+    /// Most comments waiting for the ledger writer; one more is 503 `unavailable`.
+    pub writer_comment_queue_max: usize,
     /// Events buffered per WebSocket viewer before a slow one is dropped.
     pub ws_buffer: usize,
     /// How long a page session lasts after sign-in, in hours.
@@ -258,6 +264,8 @@ impl Default for Settings {
             writer_queue_max: 65_536,
             writer_postgres_connections: 1,
             writer_batch_wait_us: 0,
+            writer_comment_batch_max: 512,
+            writer_comment_queue_max: 16_384,
             ws_buffer: 1_024,
             session_hours: 12,
             cookie_secure: false,
@@ -643,6 +651,12 @@ impl Settings {
         if self.writer_queue_max == 0 || self.writer_queue_max > 1_048_576 {
             return Err(invalid("writer_queue_max", "expected 1..=1048576"));
         }
+        if self.writer_comment_batch_max == 0 || self.writer_comment_batch_max > 65_536 {
+            return Err(invalid("writer_comment_batch_max", "expected 1..=65536"));
+        }
+        if self.writer_comment_queue_max == 0 || self.writer_comment_queue_max > 1_048_576 {
+            return Err(invalid("writer_comment_queue_max", "expected 1..=1048576"));
+        }
         if self.writer_batch_wait_us > 100_000 {
             return Err(invalid(
                 "writer_batch_wait_us",
@@ -810,6 +824,8 @@ impl Settings {
                 queue_max: self.writer_queue_max,
                 batch_wait: std::time::Duration::from_micros(self.writer_batch_wait_us),
                 postgres_connections: self.writer_postgres_connections,
+                comment_batch_max: self.writer_comment_batch_max,
+                comment_queue_max: self.writer_comment_queue_max,
             },
             ws_buffer: self.ws_buffer,
             session_ttl: std::time::Duration::from_secs(u64::from(self.session_hours) * 3_600),

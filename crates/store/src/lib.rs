@@ -8,7 +8,8 @@
 //! parameters, `ON CONFLICT`, `CAST(SUM(…) AS BIGINT)`; every integer column decodes as
 //! `i64` on both). Every money movement goes through [`Writer`], which applies sets of
 //! transfers with [`ledger::Book`] and commits many of them in one database transaction;
-//! it is the one part written per backend (see the `writer` module).
+//! it is the one part written per backend (see the `writer` module). Comments, which move
+//! no money but come in floods, are committed by it too, in the same transactions.
 
 mod balances;
 mod columns;
@@ -46,7 +47,7 @@ pub use rows::{
     PurchaseStatus, SandboxCharge, ShopOrder, ShopOrderId, SourceTotal, Supporter, Topup, TopupId,
     TopupStatus, User, UserId,
 };
-pub use writer::{Writer, WriterConfig};
+pub use writer::{Writer, WriterConfig, WriterStats};
 
 /// What can go wrong in the store. Domain outcomes (a taken handle) are variants; the rest
 /// is the database being unreachable or broken.
@@ -78,6 +79,9 @@ pub enum StoreError {
     /// The batching writer has stopped.
     #[error("ledger writer stopped")]
     WriterStopped,
+    /// The writer's queue for this kind of write is full: retry later.
+    #[error("the writer's queue is full")]
+    Busy,
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -527,3 +527,248 @@ async fn the_audit_names_income_in_pending_that_no_hold_accounts_for() {
         ["account c/creator_pending/USD: its balance is 150 but its held income sums to 100"]
     );
 }
+
+async fn open_with(configure: impl FnOnce(&mut store::WriterConfig)) -> (Store, TestDb) {
+    let db = TestDb::fresh().await;
+    let mut config = StoreConfig::new(db.url());
+    config.writer.postgres_connections = 3;
+    configure(&mut config.writer);
+    (Store::open(&config).await.expect("store opens"), db)
+}
+
+/// A card purchase of `tier` by `viewer` in `live_id`, standing or refunded, its share posted.
+fn badge_purchase(
+    viewer: &UserId,
+    live_id: &store::LiveId,
+    tier: i64,
+    status: PurchaseStatus,
+) -> WriteJob {
+    let id = PurchaseId::generate();
+    let purchase = Purchase {
+        viewer_id: viewer.clone(),
+        tier: live::Tier::new(tier).expect("tier"),
+        status,
+        refunded_at: (status == PurchaseStatus::Refunded).then(store::now),
+        payment_id: format!("pi_{id}"),
+        ..purchase(&id, live_id, 0)
+    };
+    WriteJob {
+        effects: vec![Effect::InsertPurchase(Box::new(purchase))],
+        ..job(&format!("{id}/share"), "c", 99)
+    }
+}
+
+/// Every comment of a live, page after page.
+async fn all_comments(store: &Store, live_id: &store::LiveId) -> Vec<store::Comment> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .comments(live_id, cursor.as_deref(), 7)
+            .await
+            .expect("reads");
+        all.extend(page.data);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+#[conformance]
+async fn comments_from_many_accounts_are_each_stored_once_with_their_badge_in_few_transactions() {
+    // A batch window long enough that comments sent together share a batch.
+    let (store, _dir) = open_with(|w| w.batch_wait = std::time::Duration::from_millis(50)).await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let mut viewers = Vec::new();
+    for n in 0..24 {
+        let viewer = user(&store, &format!("viewer{n}"), live::AccountKind::Viewer).await;
+        // Viewer n holds tier n % 4 (none for 0); a refunded tier 3 above it never counts.
+        let tier = n % 4;
+        if tier > 0 {
+            let bought = badge_purchase(&viewer.id, &on_air.id, tier, PurchaseStatus::Succeeded);
+            assert_eq!(
+                store.writer().submit(bought).await.expect("ok"),
+                Outcome::Applied
+            );
+            let refunded = badge_purchase(&viewer.id, &on_air.id, 3, PurchaseStatus::Refunded);
+            assert_eq!(
+                store.writer().submit(refunded).await.expect("ok"),
+                Outcome::Applied
+            );
+        }
+        viewers.push((viewer, (tier > 0).then_some(tier)));
+    }
+    let before = store.writer().stats();
+    let sends: Vec<_> = viewers
+        .iter()
+        .flat_map(|(viewer, tier)| (0..2).map(move |k| (viewer, *tier, k)))
+        .collect();
+    let sent = sends.into_iter().map(|(viewer, tier, k)| {
+        let (store, live_id) = (store.clone(), on_air.id.clone());
+        async move {
+            let text = format!("{} says {k}", viewer.handle);
+            let comment = store
+                .insert_comment(&live_id, viewer, &text)
+                .await
+                .expect("stored")
+                .expect("the live is on");
+            assert_eq!(comment.text, text);
+            assert_eq!(comment.badge_tier.map(|t| i64::from(t.get())), tier);
+            comment
+        }
+    });
+    let written = futures_util::future::join_all(sent).await;
+    let after = store.writer().stats();
+    assert_eq!(after.comments - before.comments, 48);
+    assert!(
+        after.comment_batches - before.comment_batches < 48,
+        "{before:?} → {after:?}"
+    );
+    // Each comment is stored once, as answered, and the cursor walks over every one.
+    let stored = all_comments(&store, &on_air.id).await;
+    assert_eq!(stored.len(), 48);
+    let mut ids: Vec<_> = stored.iter().map(|c| c.id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 48, "ids are listed in order, each once");
+    for comment in &written {
+        let found = stored
+            .iter()
+            .find(|c| c.id == comment.id)
+            .expect("stored under its id");
+        assert_eq!(
+            (&found.text, found.badge_tier, &found.author_id),
+            (&comment.text, comment.badge_tier, &comment.author_id)
+        );
+    }
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}
+
+#[conformance]
+async fn a_comment_and_a_purchase_sent_together_commit_in_one_transaction_badge_included() {
+    let (store, _dir) = open_with(|w| w.batch_wait = std::time::Duration::from_millis(100)).await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let viewer = user(&store, "fan", live::AccountKind::Viewer).await;
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let before = store.writer().stats();
+    let bought = badge_purchase(&viewer.id, &on_air.id, 2, PurchaseStatus::Succeeded);
+    let (outcome, comment) = tokio::join!(
+        store.writer().submit(bought),
+        store.insert_comment(&on_air.id, &viewer, "hi")
+    );
+    assert_eq!(outcome.expect("ok"), Outcome::Applied);
+    let comment = comment.expect("stored").expect("the live is on");
+    let after = store.writer().stats();
+    assert_eq!(after.batches - before.batches, 1, "{before:?} → {after:?}");
+    // Written after the batch's purchases, the comment carries the badge bought with it.
+    assert_eq!(comment.badge_tier.map(|t| t.get()), Some(2));
+}
+
+#[conformance]
+async fn a_comment_on_an_ended_or_missing_live_is_refused_and_its_batch_commits() {
+    let (store, _dir) = open_with(|w| w.batch_wait = std::time::Duration::from_millis(100)).await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let viewer = user(&store, "fan", live::AccountKind::Viewer).await;
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let ended = store
+        .create_live(&creator.id, "over", None)
+        .await
+        .expect("live");
+    store.end_live(&ended.id).await.expect("ends");
+    let missing = store::LiveId::from_string("live_missing".into());
+    let (on, over, nowhere, paid) = tokio::join!(
+        store.insert_comment(&on_air.id, &viewer, "on"),
+        store.insert_comment(&ended.id, &viewer, "over"),
+        store.insert_comment(&missing, &viewer, "nowhere"),
+        store.writer().submit(job("paid", "c", 10)),
+    );
+    assert!(on.expect("stored").is_some());
+    assert!(over.expect("answered").is_none());
+    assert!(nowhere.expect("answered").is_none());
+    assert_eq!(paid.expect("ok"), Outcome::Applied);
+    assert_eq!(all_comments(&store, &ended.id).await.len(), 0);
+    assert_eq!(all_comments(&store, &on_air.id).await.len(), 1);
+    assert_eq!(earned_of(&store, "c").await, 10);
+}
+
+#[conformance]
+async fn a_batch_carries_at_most_comment_batch_max_comments() {
+    let (store, _dir) = open_with(|w| {
+        w.batch_wait = std::time::Duration::from_millis(20);
+        w.comment_batch_max = 3;
+    })
+    .await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let viewer = user(&store, "fan", live::AccountKind::Viewer).await;
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let sent = (0..9).map(|n| {
+        let (store, live_id, viewer) = (store.clone(), on_air.id.clone(), viewer.clone());
+        async move {
+            store
+                .insert_comment(&live_id, &viewer, &format!("{n}"))
+                .await
+                .expect("stored")
+                .expect("the live is on")
+        }
+    });
+    futures_util::future::join_all(sent).await;
+    let stats = store.writer().stats();
+    assert_eq!(stats.comments, 9);
+    assert!(stats.comment_batches >= 3, "{stats:?}");
+}
+
+#[conformance]
+async fn a_comment_beyond_a_full_queue_is_refused_at_once_as_busy() {
+    // One comment may wait, one is committed per batch, and each batch waits 100 ms first:
+    // of 50 comments sent at once, nearly all find the queue full.
+    let (store, _dir) = open_with(|w| {
+        w.batch_wait = std::time::Duration::from_millis(100);
+        w.comment_batch_max = 1;
+        w.comment_queue_max = 1;
+    })
+    .await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let viewer = user(&store, "fan", live::AccountKind::Viewer).await;
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let sent = (0..50).map(|n| {
+        let (store, live_id, viewer) = (store.clone(), on_air.id.clone(), viewer.clone());
+        async move {
+            store
+                .insert_comment(&live_id, &viewer, &format!("{n}"))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(sent).await;
+    let busy = answers
+        .iter()
+        .filter(|a| matches!(a, Err(store::StoreError::Busy)))
+        .count();
+    let stored = answers.iter().filter(|a| matches!(a, Ok(Some(_)))).count();
+    assert!(busy > 0, "{answers:?}");
+    assert_eq!(busy + stored, 50, "{answers:?}");
+    assert_eq!(all_comments(&store, &on_air.id).await.len(), stored);
+    // The queue drains: the next comment is stored.
+    assert!(
+        store
+            .insert_comment(&on_air.id, &viewer, "later")
+            .await
+            .expect("stored")
+            .is_some()
+    );
+}

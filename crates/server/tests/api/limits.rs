@@ -7,7 +7,7 @@ use testkit::conformance;
 
 use serde_json::json;
 
-use crate::common::{ADMIN, assert_error, spawn_app, spawn_app_with};
+use crate::common::{ADMIN, assert_error, assert_page, spawn_app, spawn_app_with};
 
 /// `Retry-After` of a request's answer, with its status.
 async fn status_and_retry_after(response: reqwest::Response) -> (u16, Option<u64>) {
@@ -72,6 +72,63 @@ async fn a_comment_flood_from_one_account_is_429d_while_another_accounts_purchas
     );
     // The buyer comments normally: the limit is the flooder's own.
     assert_eq!(app.comment(&buyer.token, &live, "hi").await.0, 201);
+}
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_flood_from_many_accounts_goes_in_batches_while_another_accounts_purchases_succeed()
+ {
+    // Many accounts, each within its rate (here: no rate), flood one live.
+    let app = std::sync::Arc::new(spawn_app_with(|c| c.rates.comments = None).await);
+    let ana = app.creator("ana").await;
+    let buyer = app.viewer("buyer", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut flooders = Vec::new();
+    for n in 0..32 {
+        flooders.push(app.viewer(&format!("flooder{n}"), "US").await);
+    }
+    let before = app.state.store.writer().stats();
+    let floods: Vec<_> = flooders
+        .into_iter()
+        .map(|flooder| {
+            let (app, live) = (app.clone(), live.clone());
+            tokio::spawn(async move {
+                for n in 0..25 {
+                    let (status, body) = app
+                        .comment(&flooder.token, &live, &format!("spam {n}"))
+                        .await;
+                    assert_eq!(status, 201, "a comment answered {body}");
+                }
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = Instant::now();
+        app.bought(&buyer.token, &live, 1).await;
+        slowest = slowest.max(started.elapsed());
+    }
+    for flood in floods {
+        flood.await.expect("the flood ran");
+    }
+    // Every purchase succeeded meanwhile (`bought` asserts each 201), none near a timeout.
+    assert!(
+        slowest < Duration::from_secs(10),
+        "a purchase took {slowest:?}"
+    );
+    // Every comment is stored, in fewer transactions than comments.
+    let after = app.state.store.writer().stats();
+    assert_eq!(after.comments - before.comments, 800);
+    assert!(
+        after.comment_batches - before.comment_batches < 800,
+        "{before:?} → {after:?}"
+    );
+    let (_, list) = app
+        .get(
+            &format!("/v1/lives/{live}/comments?limit=500"),
+            Some(&ana.token),
+        )
+        .await;
+    assert_eq!(assert_page(&list).len(), 500);
 }
 
 #[conformance]

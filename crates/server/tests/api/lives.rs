@@ -342,3 +342,96 @@ async fn a_comment_carries_the_authors_highest_non_refunded_tier_in_that_live() 
     assert_eq!(tiers, [json!(null), json!(1), json!(3), json!(2)]);
     app.verify().await;
 }
+
+#[conformance(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_from_many_accounts_at_once_are_stored_once_each_with_their_badge_in_fewer_transactions()
+ {
+    // A batch window, so that comments sent together share a transaction however fast the
+    // disk is.
+    let app = std::sync::Arc::new(
+        spawn_app_with(|c| c.writer.batch_wait = std::time::Duration::from_millis(50)).await,
+    );
+    let ana = app.creator("ana").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    let mut viewers = Vec::new();
+    for n in 0..20 {
+        let viewer = app.viewer(&format!("viewer{n}"), "US").await;
+        // Viewer n holds tier n % 4 (none for 0).
+        let tier = n % 4;
+        if tier > 0 {
+            app.bought(&viewer.token, &live, tier).await;
+        }
+        viewers.push((viewer, tier));
+    }
+    let before = app.state.store.writer().stats();
+    let mut sent = Vec::new();
+    for (viewer, tier) in &viewers {
+        for k in 0..2 {
+            let (app, live, viewer, tier) = (app.clone(), live.clone(), viewer.clone(), *tier);
+            sent.push(tokio::spawn(async move {
+                let text = format!("{} says {k}", viewer.handle);
+                let (status, body) = app.comment(&viewer.token, &live, &text).await;
+                assert_eq!(status, 201, "{body}");
+                let badge = if tier > 0 {
+                    json!({"tier": tier, "hearts": tier})
+                } else {
+                    json!(null)
+                };
+                assert_eq!(body["badge"], badge, "{body}");
+                (string(&body, "id").to_owned(), text, badge)
+            }));
+        }
+    }
+    let mut answered = Vec::new();
+    for task in sent {
+        answered.push(task.await.expect("the comment was sent"));
+    }
+    let after = app.state.store.writer().stats();
+    assert_eq!(after.comments - before.comments, 40);
+    assert!(
+        after.comment_batches - before.comment_batches < 40,
+        "every comment had a transaction of its own: {before:?} → {after:?}"
+    );
+    // Listed once each, as answered.
+    let (status, list) = app
+        .get(
+            &format!("/v1/lives/{live}/comments?limit=500"),
+            Some(&ana.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let listed = assert_page(&list);
+    assert_eq!(listed.len(), 40, "{list}");
+    for (id, text, badge) in &answered {
+        let found: Vec<_> = listed.iter().filter(|c| c["id"] == json!(id)).collect();
+        assert_eq!(found.len(), 1, "{id} in {list}");
+        assert_eq!(
+            (&found[0]["text"], &found[0]["badge"]),
+            (&json!(text), badge)
+        );
+    }
+}
+
+#[conformance]
+async fn a_comment_on_a_live_ended_behind_this_nodes_back_is_409_live_not_active() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    assert_eq!(app.comment(&bob.token, &live, "before").await.0, 201);
+    // Ended in the database only (as by another node): the writer's insert sees it.
+    app.state
+        .store
+        .end_live(&store::LiveId::from_string(live.clone()))
+        .await
+        .expect("ends");
+    assert_error(
+        &app.comment(&bob.token, &live, "after").await,
+        409,
+        "live_not_active",
+    );
+    let (_, list) = app
+        .get(&format!("/v1/lives/{live}/comments"), Some(&bob.token))
+        .await;
+    assert_eq!(assert_page(&list).len(), 1, "{list}");
+}

@@ -3,7 +3,8 @@
 use super::{Page, tier_from};
 use crate::columns::Columns;
 use crate::rows::{Comment, CommentId, LiveId, User, UserId};
-use crate::{Store, StoreError, from_micros, to_micros, with_pool};
+use crate::writer::NewComment;
+use crate::{Store, StoreError, from_micros, with_pool};
 
 fn comment_from_row(row: &impl Columns) -> Result<Comment, StoreError> {
     let badge = row.opt_int("badge_tier")?;
@@ -20,40 +21,34 @@ fn comment_from_row(row: &impl Columns) -> Result<Comment, StoreError> {
 
 impl Store {
     /// Adds a comment, with the author's badge in this live taken in the same statement;
-    /// `None` when the live is not (or no longer) on.
+    /// `None` when the live is not (or no longer) on. The comment is committed by the
+    /// writer, in one of its batches ([`crate::Writer`]); [`StoreError::Busy`] when too many
+    /// comments are waiting for it.
     pub async fn insert_comment(
         &self,
         live: &LiveId,
         author: &User,
         text: &str,
     ) -> Result<Option<Comment>, StoreError> {
-        let id = CommentId::generate();
-        let created_at = crate::now();
-        let inserted: Option<Option<i64>> = with_pool!(&self.db, pool => sqlx::query_scalar(
-            "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
-             SELECT $1, $2, $3, $4, \
-               (SELECT MAX(tier) FROM purchases WHERE live_id = $2 AND viewer_id = $3 AND status = 'succeeded'), $5 \
-             WHERE EXISTS (SELECT 1 FROM lives WHERE id = $2 AND status = 'live') \
-             RETURNING badge_tier",
-        )
-        .bind(id.as_str())
-        .bind(live.as_str())
-        .bind(author.id.as_str())
-        .bind(text)
-        .bind(to_micros(created_at))
-        .fetch_optional(pool)
-        .await?);
-        let Some(badge) = inserted else {
+        let written = self
+            .writer
+            .comment(NewComment {
+                live_id: live.clone(),
+                author_id: author.id.clone(),
+                text: text.to_owned(),
+            })
+            .await?;
+        let Some(written) = written else {
             return Ok(None);
         };
         Ok(Some(Comment {
-            id,
+            id: written.id,
             live_id: live.clone(),
             author_id: author.id.clone(),
             author_handle: author.handle.clone(),
             text: text.to_owned(),
-            badge_tier: badge.map(tier_from).transpose()?,
-            created_at,
+            badge_tier: written.badge_tier.map(tier_from).transpose()?,
+            created_at: from_micros(written.created_at),
         }))
     }
 

@@ -15,7 +15,19 @@
 //!    balance changes summed per account;
 //! 3. **write** the plan and commit.
 //!
-//! This module is the queue: jobs in, batches taken, callers answered after the commit.
+//! Comments ride along. A comment moves no money, so it is never planned; but it is a write
+//! to the same database, and on SQLite a second writer would contend with this one for the
+//! database's single write lock, one commit per comment, until a flood of them slowed
+//! purchases into 503s. So comments have a queue of their own (`comment_queue_max`; a
+//! comment beyond it is refused at once with [`StoreError::Busy`], never waited for), and
+//! each batch takes, besides every waiting job, at most `comment_batch_max` waiting comments.
+//! They are inserted after the jobs' rows, in the same transaction, behind a savepoint: a
+//! comment that fails to insert fails the batch's comments, never its jobs. Purchases keep
+//! their own queue and their place in every batch however many comments wait. A comment's
+//! caller too is answered after the commit.
+//!
+//! This module is the queues: jobs and comments in, batches taken, callers answered after
+//! the commit.
 //!
 //! The backends differ in how they load and write: [`sqlite`] runs on its own OS thread with
 //! a `rusqlite` connection (cached point statements; SQLite has one writer anyway);
@@ -27,15 +39,19 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ledger::{Transfer, TransferId};
 pub(crate) use postings::plan::{Loaded, Needs, Plan};
 pub(crate) use postings::{Effect, Outcome, RowRef, WriteJob};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 use crate::columns::corrupt;
+use crate::rows::{CommentId, LiveId, UserId};
 
 /// Limits of the writer.
 #[derive(Debug, Clone)]
@@ -50,6 +66,11 @@ pub struct WriterConfig {
     /// Batches committing at once, each on its own connection (PostgreSQL only; SQLite has
     /// one writer). While one batch waits for its commit, the next is loaded and planned.
     pub postgres_connections: usize,
+    /// Most comments committed in one transaction besides its jobs: all that a flood of
+    /// comments can add to a batch of purchases.
+    pub comment_batch_max: usize,
+    /// Most comments waiting; a comment beyond it is refused at once ([`StoreError::Busy`]).
+    pub comment_queue_max: usize,
 }
 
 impl Default for WriterConfig {
@@ -59,6 +80,8 @@ impl Default for WriterConfig {
             queue_max: 65_536,
             batch_wait: std::time::Duration::ZERO,
             postgres_connections: 1,
+            comment_batch_max: 512,
+            comment_queue_max: 16_384,
         }
     }
 }
@@ -74,10 +97,86 @@ impl std::fmt::Debug for Msg {
     }
 }
 
+/// A comment to add to a live, if the live is on.
+#[derive(Debug)]
+pub(crate) struct NewComment {
+    pub(crate) live_id: LiveId,
+    pub(crate) author_id: UserId,
+    pub(crate) text: String,
+}
+
+/// A comment as inserted: its id (given by the writer as it inserts, so that on SQLite ids
+/// grow in commit order and the list's cursor never skips one), the author's highest badge
+/// tier in the live, and its time in microseconds.
+#[derive(Debug)]
+pub(crate) struct WrittenComment {
+    pub(crate) id: CommentId,
+    pub(crate) badge_tier: Option<i64>,
+    pub(crate) created_at: i64,
+}
+
+/// A comment's answer: `None` when the live is not (or no longer) on.
+pub(crate) type CommentAnswer = Result<Option<WrittenComment>, StoreError>;
+
+pub(crate) struct CommentMsg(NewComment, oneshot::Sender<CommentAnswer>);
+
+impl std::fmt::Debug for CommentMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommentMsg")
+    }
+}
+
+/// What the writer has committed since it started (read with [`Writer::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Comments inserted (not those refused because their live was not on).
+    pub comments: u64,
+    /// Transactions committed that inserted at least one comment.
+    pub comment_batches: u64,
+}
+
+/// The counts behind [`WriterStats`], shared by the handle and the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    batches: AtomicU64,
+    comments: AtomicU64,
+    comment_batches: AtomicU64,
+}
+
 /// Handle to the writer; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    comments: mpsc::Sender<CommentMsg>,
+    counters: Arc<Counters>,
+}
+
+/// The writer's side: its two queues, and where it counts what it committed.
+#[derive(Debug)]
+pub(crate) struct Queues {
+    jobs: mpsc::Receiver<Msg>,
+    comments: mpsc::Receiver<CommentMsg>,
+    counters: Arc<Counters>,
+}
+
+/// A new writer's handle and queues, bounded by `config`.
+pub(crate) fn queues(config: &WriterConfig) -> (Writer, Queues) {
+    let (tx, jobs) = mpsc::channel(config.queue_max.max(1));
+    let (comments_tx, comments) = mpsc::channel(config.comment_queue_max.max(1));
+    let counters = Arc::new(Counters::default());
+    let writer = Writer {
+        tx,
+        comments: comments_tx,
+        counters: Arc::clone(&counters),
+    };
+    let queues = Queues {
+        jobs,
+        comments,
+        counters,
+    };
+    (writer, queues)
 }
 
 impl Writer {
@@ -91,6 +190,31 @@ impl Writer {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// Queues a comment and waits until its batch is committed; refused at once with
+    /// [`StoreError::Busy`] when `comment_queue_max` comments are waiting already.
+    pub(crate) async fn comment(&self, comment: NewComment) -> CommentAnswer {
+        let (reply, answer) = oneshot::channel();
+        self.comments
+            .try_send(CommentMsg(comment, reply))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => {
+                    metrics::counter!("ovation_writer_comments_refused_total").increment(1);
+                    StoreError::Busy
+                }
+                TrySendError::Closed(_) => StoreError::WriterStopped,
+            })?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// What the writer has committed so far.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            comments: self.counters.comments.load(Ordering::Relaxed),
+            comment_batches: self.counters.comment_batches.load(Ordering::Relaxed),
+        }
+    }
+
     /// Lets the writer commit what is queued, then stops it.
     pub async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();
@@ -100,32 +224,119 @@ impl Writer {
     }
 }
 
-/// Takes what is waiting, up to `batch_max` messages in all.
-pub(crate) fn drain(rx: &mut mpsc::Receiver<Msg>, msgs: &mut Vec<Msg>, batch_max: usize) {
-    while msgs.len() < batch_max {
-        match rx.try_recv() {
-            Ok(m) => msgs.push(m),
-            Err(_) => break,
+/// What was taken from the queues for the next batch.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    msgs: Vec<Msg>,
+    comments: Vec<CommentMsg>,
+}
+
+impl Taken {
+    /// Jobs (and stop requests) taken so far.
+    pub(crate) fn jobs(&self) -> usize {
+        self.msgs.len()
+    }
+}
+
+impl Queues {
+    /// Where the writer counts what it committed.
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Waits for the first message of a batch (a job first when both kinds wait); `false`
+    /// when the jobs' queue is closed: stopped, or every handle dropped.
+    pub(crate) async fn wait(&mut self, taken: &mut Taken) -> bool {
+        tokio::select! {
+            biased;
+            m = self.jobs.recv() => match m {
+                Some(m) => {
+                    taken.msgs.push(m);
+                    true
+                }
+                None => false,
+            },
+            Some(c) = self.comments.recv() => {
+                taken.comments.push(c);
+                true
+            }
+        }
+    }
+
+    /// Takes what is waiting, up to `batch_max` jobs and `comment_batch_max` comments in
+    /// all: the two caps are apart, so comments never take a job's place in a batch.
+    pub(crate) fn drain(&mut self, taken: &mut Taken, config: &WriterConfig) {
+        let batch_max = config.batch_max.max(1);
+        while taken.msgs.len() < batch_max {
+            match self.jobs.try_recv() {
+                Ok(m) => taken.msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        let comment_max = config.comment_batch_max.max(1);
+        while taken.comments.len() < comment_max {
+            match self.comments.try_recv() {
+                Ok(c) => taken.comments.push(c),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Refuses what is still queued and acknowledges the stop.
+    pub(crate) fn stop(&mut self, ack: oneshot::Sender<()>) {
+        self.refuse_queued();
+        let _ = ack.send(());
+    }
+
+    /// Closes both queues and refuses what is still in them; a second stop request is
+    /// acknowledged at once.
+    pub(crate) fn refuse_queued(&mut self) {
+        self.jobs.close();
+        self.comments.close();
+        while let Ok(m) = self.jobs.try_recv() {
+            match m {
+                Msg::Job(_, reply) => {
+                    let _ = reply.send(Err(StoreError::WriterStopped));
+                }
+                Msg::Stop(ack) => {
+                    let _ = ack.send(());
+                }
+            }
+        }
+        while let Ok(CommentMsg(_, reply)) = self.comments.try_recv() {
+            let _ = reply.send(Err(StoreError::WriterStopped));
         }
     }
 }
 
-/// One batch taken from the queue: the jobs, whom to answer, and a stop request if one
-/// came (jobs queued after it are refused with [`StoreError::WriterStopped`]).
+/// What a committed batch answers: each job's outcome, and each comment's — or why the
+/// comments failed (rolled back to their savepoint; the jobs committed regardless).
+#[derive(Debug)]
+pub(crate) struct Committed {
+    pub(crate) outcomes: Vec<Outcome>,
+    pub(crate) comments: Result<Vec<Option<WrittenComment>>, StoreError>,
+}
+
+/// One batch taken from the queues: the jobs and comments, whom to answer, and a stop
+/// request if one came (jobs queued after it are refused with [`StoreError::WriterStopped`]).
 pub(crate) struct Batch {
     pub(crate) jobs: Vec<WriteJob>,
     replies: Vec<oneshot::Sender<Result<Outcome, StoreError>>>,
+    pub(crate) comments: Vec<NewComment>,
+    comment_replies: Vec<oneshot::Sender<CommentAnswer>>,
     pub(crate) stop: Option<oneshot::Sender<()>>,
 }
 
 impl Batch {
-    pub(crate) fn take(msgs: &mut Vec<Msg>) -> Batch {
+    pub(crate) fn take(taken: &mut Taken) -> Batch {
         let mut batch = Batch {
-            jobs: Vec::with_capacity(msgs.len()),
-            replies: Vec::with_capacity(msgs.len()),
+            jobs: Vec::with_capacity(taken.msgs.len()),
+            replies: Vec::with_capacity(taken.msgs.len()),
+            comments: Vec::with_capacity(taken.comments.len()),
+            comment_replies: Vec::with_capacity(taken.comments.len()),
             stop: None,
         };
-        for m in msgs.drain(..) {
+        for m in taken.msgs.drain(..) {
             match m {
                 Msg::Job(job, reply) if batch.stop.is_none() => {
                     batch.jobs.push(*job);
@@ -137,35 +348,78 @@ impl Batch {
                 Msg::Stop(ack) => batch.stop = Some(ack),
             }
         }
+        for CommentMsg(comment, reply) in taken.comments.drain(..) {
+            batch.comments.push(comment);
+            batch.comment_replies.push(reply);
+        }
         batch
     }
 
-    /// Answers every caller with the batch's result; records the commit's metrics.
-    pub(crate) fn answer(self, result: Result<Vec<Outcome>, StoreError>, started: Instant) {
+    /// Whether there is nothing to commit.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.comments.is_empty()
+    }
+
+    /// Answers every caller with the batch's result; records the commit's metrics and
+    /// counts it.
+    pub(crate) fn answer(
+        self,
+        result: Result<Committed, StoreError>,
+        started: Instant,
+        counters: &Counters,
+    ) {
         metrics::histogram!("ovation_ledger_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("ovation_ledger_batch_jobs").record(self.jobs.len() as f64);
+        metrics::histogram!("ovation_writer_batch_comments").record(self.comments.len() as f64);
         match result {
-            Ok(outcomes) => {
-                for (reply, outcome) in self.replies.into_iter().zip(outcomes) {
+            Ok(committed) => {
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                for (reply, outcome) in self.replies.into_iter().zip(committed.outcomes) {
                     let _ = reply.send(Ok(outcome));
+                }
+                match committed.comments {
+                    Ok(written) => {
+                        let inserted = written.iter().filter(|w| w.is_some()).count() as u64;
+                        if inserted > 0 {
+                            counters.comments.fetch_add(inserted, Ordering::Relaxed);
+                            counters.comment_batches.fetch_add(1, Ordering::Relaxed);
+                        }
+                        for (reply, w) in self.comment_replies.into_iter().zip(written) {
+                            let _ = reply.send(Ok(w));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, source = ?std::error::Error::source(&e), comments = self.comment_replies.len(), "the comments of a ledger batch failed");
+                        for reply in self.comment_replies {
+                            let _ = reply.send(Err(rolled_back("comments failed and rolled back")));
+                        }
+                    }
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), "ledger batch failed");
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), comments = self.comments.len(), "ledger batch failed");
                 let uncertain = matches!(e, StoreError::CommitUncertain);
-                for reply in self.replies {
-                    let _ = reply.send(Err(if uncertain {
+                let error = || {
+                    if uncertain {
                         StoreError::CommitUncertain
                     } else {
-                        StoreError::Unavailable(sqlx::Error::Protocol(
-                            "ledger batch failed and rolled back".into(),
-                        ))
-                    }));
+                        rolled_back("ledger batch failed and rolled back")
+                    }
+                };
+                for reply in self.replies {
+                    let _ = reply.send(Err(error()));
+                }
+                for reply in self.comment_replies {
+                    let _ = reply.send(Err(error()));
                 }
             }
         }
     }
+}
+
+fn rolled_back(what: &'static str) -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Protocol(what.into()))
 }
 
 /// Plans a batch ([`postings::plan::plan`]); a batch that would not balance is a bug and
@@ -175,28 +429,6 @@ pub(crate) fn plan<'a>(jobs: &'a [WriteJob], loaded: Loaded) -> Result<Plan<'a>,
     metrics::counter!("ovation_ledger_transfers_total")
         .increment(plan.changes.transfers.len() as u64);
     Ok(plan)
-}
-
-/// Refuses what is still queued and acknowledges the stop.
-pub(crate) fn stop(rx: &mut mpsc::Receiver<Msg>, ack: oneshot::Sender<()>) {
-    refuse_queued(rx);
-    let _ = ack.send(());
-}
-
-/// Closes the queue and refuses what is still in it; a second stop request is
-/// acknowledged at once.
-pub(crate) fn refuse_queued(rx: &mut mpsc::Receiver<Msg>) {
-    rx.close();
-    while let Ok(m) = rx.try_recv() {
-        match m {
-            Msg::Job(_, reply) => {
-                let _ = reply.send(Err(StoreError::WriterStopped));
-            }
-            Msg::Stop(ack) => {
-                let _ = ack.send(());
-            }
-        }
-    }
 }
 
 /// The pending ids of `transfers` that appear as resolved, for [`Loaded::transfers`].

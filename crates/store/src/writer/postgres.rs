@@ -9,7 +9,8 @@
 //!   another transaction holds makes this one wait for it, then shows as taken, and the
 //!   job answers with the stored record (`Outcome::Duplicate`). Claims of jobs that end up
 //!   not applied are deleted before the commit;
-//! - rows are locked in one fixed order — idempotency keys, buyers (spending limits),
+//! - rows are locked in one fixed order — idempotency keys, users (buyers with a spending
+//!   limit, and the authors of the batch's comments, which their foreign key locks),
 //!   purchases (refunds), lives (`FOR SHARE`, so that ending a live waits), accounts with a
 //!   balance rule, and **last, just before the commit**, the accounts without one — each
 //!   kind sorted by id, so that two batches never wait on each other in a cycle (batching
@@ -36,15 +37,19 @@ use std::sync::Arc;
 use ledger::{Account, BalanceRule, Balances};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::sync::{Mutex, Semaphore};
 
-use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
+use super::{
+    Batch, Committed, Counters, Loaded, Needs, NewComment, Plan, Queues, RowRef, Taken, WriteJob,
+    Writer, WriterConfig, WrittenComment,
+};
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
 use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
+use crate::rows::CommentId;
 use crate::{StoreError, to_micros};
 
 /// Times a batch is tried when PostgreSQL reports a deadlock or a serialization failure.
@@ -53,10 +58,11 @@ const ATTEMPTS: usize = 5;
 /// Starts `config.postgres_connections` writer tasks on `pool` (a pool of its own, so
 /// that readers never make a writer wait for a connection).
 pub(crate) fn start(pool: PgPool, config: WriterConfig) -> Writer {
-    let (tx, rx) = mpsc::channel(config.queue_max.max(1));
+    let (writer, queues) = super::queues(&config);
     let tasks = config.postgres_connections.max(1);
     let shared = Arc::new(Tasks {
-        rx: Mutex::new(rx),
+        counters: queues.counters(),
+        queues: Mutex::new(queues),
         busy: Semaphore::new(tasks),
         tasks,
         pool,
@@ -65,13 +71,14 @@ pub(crate) fn start(pool: PgPool, config: WriterConfig) -> Writer {
     for _ in 0..tasks {
         tokio::spawn(run(Arc::clone(&shared)));
     }
-    Writer { tx }
+    writer
 }
 
-/// What the writer tasks share: the queue, taken by one task at a time, and a permit per
+/// What the writer tasks share: the queues, taken by one task at a time, and a permit per
 /// task held while it commits, so that stopping waits for the batches in flight.
 struct Tasks {
-    rx: Mutex<mpsc::Receiver<Msg>>,
+    queues: Mutex<Queues>,
+    counters: Arc<Counters>,
     busy: Semaphore,
     tasks: usize,
     pool: PgPool,
@@ -80,19 +87,18 @@ struct Tasks {
 
 async fn run(shared: Arc<Tasks>) {
     let batch_max = shared.config.batch_max.max(1);
-    let mut msgs: Vec<Msg> = Vec::with_capacity(batch_max);
+    let mut taken = Taken::default();
     loop {
         let (mut batch, permit) = {
-            let mut rx = shared.rx.lock().await;
-            let Some(first) = rx.recv().await else {
+            let mut queues = shared.queues.lock().await;
+            if !queues.wait(&mut taken).await {
                 // Stopped: the queue is closed and empty.
                 return;
-            };
-            msgs.push(first);
-            super::drain(&mut rx, &mut msgs, batch_max);
-            if msgs.len() < batch_max && !shared.config.batch_wait.is_zero() {
+            }
+            queues.drain(&mut taken, &shared.config);
+            if taken.jobs() < batch_max && !shared.config.batch_wait.is_zero() {
                 tokio::time::sleep(shared.config.batch_wait).await;
-                super::drain(&mut rx, &mut msgs, batch_max);
+                queues.drain(&mut taken, &shared.config);
             }
             // Taken before the queue is released: a stop that follows waits for this batch.
             let permit = shared
@@ -100,19 +106,19 @@ async fn run(shared: Arc<Tasks>) {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            let batch = Batch::take(&mut msgs);
+            let batch = Batch::take(&mut taken);
             if batch.stop.is_some() {
                 // Closed while this task holds the queue: the others, waiting for it, then
                 // find it closed and end.
-                super::refuse_queued(&mut rx);
+                queues.refuse_queued();
             }
             (batch, permit)
         };
         let stop = batch.stop.take();
-        if !batch.jobs.is_empty() {
+        if !batch.is_empty() {
             let started = Instant::now();
-            let result = commit_with_retries(&shared.pool, &batch.jobs).await;
-            batch.answer(result, started);
+            let result = commit_with_retries(&shared.pool, &batch.jobs, &batch.comments).await;
+            batch.answer(result, started, &shared.counters);
         }
         drop(permit);
         if let Some(ack) = stop {
@@ -146,11 +152,15 @@ fn retryable(e: &StoreError) -> bool {
     }
 }
 
-async fn commit_with_retries(pool: &PgPool, jobs: &[WriteJob]) -> Result<Vec<Outcome>, StoreError> {
+async fn commit_with_retries(
+    pool: &PgPool,
+    jobs: &[WriteJob],
+    comments: &[NewComment],
+) -> Result<Committed, StoreError> {
     let mut attempt = 1;
     loop {
-        let error = match commit_batch(pool, jobs).await {
-            Ok(Ok(outcomes)) => return Ok(outcomes),
+        let error = match commit_batch(pool, jobs, comments).await {
+            Ok(Ok(committed)) => return Ok(committed),
             Ok(Err(ClaimVanished)) => corrupt("an idempotency key was neither free nor taken"),
             Err(e) if retryable(&e) => e,
             Err(e) => return Err(e),
@@ -166,7 +176,8 @@ async fn commit_with_retries(pool: &PgPool, jobs: &[WriteJob]) -> Result<Vec<Out
 async fn commit_batch(
     pool: &PgPool,
     jobs: &[WriteJob],
-) -> Result<Result<Vec<Outcome>, ClaimVanished>, StoreError> {
+    comments: &[NewComment],
+) -> Result<Result<Committed, ClaimVanished>, StoreError> {
     let mut tx = pool.begin().await?;
     let now = to_micros(crate::now());
     let needs = Needs::of(jobs);
@@ -175,9 +186,11 @@ async fn commit_batch(
     if claimed.len() + loaded.answers.len() < needs.keys.len() {
         return Ok(Err(ClaimVanished));
     }
-    load(&mut tx, &needs, now, &mut loaded).await?;
+    let authors: Vec<&str> = comments.iter().map(|c| c.author_id.as_str()).collect();
+    load(&mut tx, &needs, &authors, now, &mut loaded).await?;
     let plan = super::plan(jobs, loaded)?;
     write_rows(&mut tx, &plan, now).await?;
+    let comments = write_comments(&mut tx, comments, now).await?;
     settle_claims(&mut tx, &needs, &claimed, &plan).await?;
     write_balances(&mut tx, &plan).await?;
     // Everything before this rolls back when it fails; a failed COMMIT may have committed.
@@ -185,7 +198,86 @@ async fn commit_batch(
         tracing::error!(error = %e, jobs = jobs.len(), "ledger batch commit failed: outcome unknown");
         return Err(StoreError::CommitUncertain);
     }
-    Ok(Ok(plan.outcomes))
+    Ok(Ok(Committed {
+        outcomes: plan.outcomes,
+        comments,
+    }))
+}
+
+/// Inserts the batch's comments behind a savepoint: when the statement fails, they are
+/// rolled back and answered with the error (the outer `Ok`), and the jobs go on without
+/// them. The outer error is for a savepoint that cannot be taken or undone: the whole batch
+/// fails.
+async fn write_comments(
+    tx: &mut Tx,
+    comments: &[NewComment],
+    now: i64,
+) -> Result<Result<Vec<Option<WrittenComment>>, StoreError>, StoreError> {
+    if comments.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    sqlx::query("SAVEPOINT comments").execute(&mut **tx).await?;
+    match insert_comments(tx, comments, now).await {
+        Ok(written) => {
+            sqlx::query("RELEASE SAVEPOINT comments")
+                .execute(&mut **tx)
+                .await?;
+            Ok(Ok(written))
+        }
+        Err(e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT comments")
+                .execute(&mut **tx)
+                .await?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// One set-wise statement for all the comments, as the pool inserted them one by one: the
+/// badge is the author's highest tier among their standing purchases in the live (this
+/// batch's included), and a comment is inserted only if its live is on. Its authors are
+/// locked already, in the users' place in the lock order (see [`load`]), so the foreign
+/// key's lock on them waits for nobody.
+async fn insert_comments(
+    tx: &mut Tx,
+    comments: &[NewComment],
+    now: i64,
+) -> Result<Vec<Option<WrittenComment>>, StoreError> {
+    let ids: Vec<CommentId> = comments.iter().map(|_| CommentId::generate()).collect();
+    let id_texts: Vec<&str> = ids.iter().map(CommentId::as_str).collect();
+    let lives: Vec<&str> = comments.iter().map(|c| c.live_id.as_str()).collect();
+    let authors: Vec<&str> = comments.iter().map(|c| c.author_id.as_str()).collect();
+    let texts: Vec<&str> = comments.iter().map(|c| c.text.as_str()).collect();
+    let rows = sqlx::query(
+        "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
+         SELECT t.id, t.live, t.author, t.body, \
+           (SELECT MAX(p.tier) FROM purchases p \
+             WHERE p.live_id = t.live AND p.viewer_id = t.author AND p.status = 'succeeded'), $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(id, live, author, body) \
+         WHERE EXISTS (SELECT 1 FROM lives l WHERE l.id = t.live AND l.status = 'live') \
+         RETURNING id, badge_tier",
+    )
+    .bind(&id_texts)
+    .bind(&lives)
+    .bind(&authors)
+    .bind(&texts)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut tiers: HashMap<String, Option<i64>> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        tiers.insert(row.text("id")?, row.opt_int("badge_tier")?);
+    }
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            tiers.remove(id.as_str()).map(|badge_tier| WrittenComment {
+                id,
+                badge_tier,
+                created_at: now,
+            })
+        })
+        .collect())
 }
 
 type Tx = Transaction<'static, Postgres>;
@@ -258,39 +350,44 @@ async fn claim_keys(
     Ok(claimed)
 }
 
-/// Locks and loads the rest of what the batch touches, in the order described above.
+/// Locks and loads the rest of what the batch touches, in the order described above. The
+/// users locked are the buyers with a spending limit and the authors of the batch's
+/// comments, in one sorted pass: a comment's foreign key takes a lock on its author, which
+/// taken later, out of order, could close a cycle with another batch's buyers.
 async fn load(
     tx: &mut Tx,
     needs: &Needs<'_>,
+    authors: &[&str],
     now: i64,
     loaded: &mut Loaded,
 ) -> Result<(), StoreError> {
-    if !needs.spends.is_empty() {
-        let viewers: Vec<&str> = needs
-            .spends
-            .iter()
-            .map(|(v, _, _)| *v)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+    let users: Vec<&str> = needs
+        .spends
+        .iter()
+        .map(|(v, _, _)| *v)
+        .chain(authors.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !users.is_empty() {
         sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&viewers)
+            .bind(&users)
             .fetch_all(&mut **tx)
             .await?;
-        for (viewer, currency, since) in &needs.spends {
-            let sum: i64 = sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
-                 WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
-            )
-            .bind(viewer)
-            .bind(currency.code())
-            .bind(since)
-            .fetch_one(&mut **tx)
-            .await?;
-            loaded
-                .spent
-                .insert(((*viewer).to_owned(), *currency, *since), sum);
-        }
+    }
+    for (viewer, currency, since) in &needs.spends {
+        let sum: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
+             WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
+        )
+        .bind(viewer)
+        .bind(currency.code())
+        .bind(since)
+        .fetch_one(&mut **tx)
+        .await?;
+        loaded
+            .spent
+            .insert(((*viewer).to_owned(), *currency, *since), sum);
     }
     // Guarded rows, kind by kind in lock order (purchases, holds, lives), each sorted.
     let mut start = 0;

@@ -3,6 +3,8 @@
 //! at a time anyway; here it is this thread, which loads with cached point statements (a
 //! few microseconds each, without the per-statement channel round trips of sqlx's worker),
 //! plans, and writes in one `BEGIN IMMEDIATE … COMMIT`. Transfers go in 256-row inserts.
+//! Comments go in the same transaction, one cached statement each, after the jobs' rows, so
+//! a flood of them takes no write lock of its own.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -10,15 +12,18 @@ use std::time::{Duration, Instant};
 
 use ledger::Transfer;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
-use tokio::sync::mpsc;
 
-use super::{Batch, Loaded, Msg, Needs, Outcome, Plan, RowRef, WriteJob, Writer, WriterConfig};
+use super::{
+    Batch, Committed, Loaded, Needs, NewComment, Plan, Queues, RowRef, Taken, WriteJob, Writer,
+    WriterConfig, WrittenComment,
+};
 use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
 use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
+use crate::rows::CommentId;
 use crate::{StoreError, to_micros};
 
 /// Where the writer's connection goes: the same file (or shared in-memory database) the
@@ -63,31 +68,42 @@ impl WriterDb {
 /// Opens the writer's connection and starts its thread.
 pub(crate) fn start(db: WriterDb, config: WriterConfig) -> Result<Writer, StoreError> {
     let conn = db.open()?;
-    let (tx, rx) = mpsc::channel(config.queue_max.max(1));
+    let (writer, queues) = super::queues(&config);
+    // The thread waits on two queues at once, which takes a future: a runtime of its own,
+    // on this thread only, that does nothing but wait.
+    let waiter = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::Corrupt(format!("cannot start the ledger writer: {e}")))?;
     std::thread::Builder::new()
         .name("ledger-writer".into())
-        .spawn(move || run(&db, conn, rx, &config))
+        .spawn(move || run(&db, conn, queues, &config, &waiter))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the ledger writer: {e}")))?;
-    Ok(Writer { tx })
+    Ok(writer)
 }
 
-fn run(db: &WriterDb, conn: Connection, mut rx: mpsc::Receiver<Msg>, config: &WriterConfig) {
+fn run(
+    db: &WriterDb,
+    conn: Connection,
+    mut queues: Queues,
+    config: &WriterConfig,
+    waiter: &tokio::runtime::Runtime,
+) {
     let batch_max = config.batch_max.max(1);
     let mut conn = Some(conn);
-    let mut msgs: Vec<Msg> = Vec::with_capacity(batch_max);
+    let mut taken = Taken::default();
+    let counters = queues.counters();
     loop {
-        let Some(first) = rx.blocking_recv() else {
+        if !waiter.block_on(queues.wait(&mut taken)) {
             return;
-        };
-        msgs.push(first);
-        super::drain(&mut rx, &mut msgs, batch_max);
-        if msgs.len() < batch_max && !config.batch_wait.is_zero() {
-            std::thread::sleep(config.batch_wait);
-            super::drain(&mut rx, &mut msgs, batch_max);
         }
-        let mut batch = Batch::take(&mut msgs);
+        queues.drain(&mut taken, config);
+        if taken.jobs() < batch_max && !config.batch_wait.is_zero() {
+            std::thread::sleep(config.batch_wait);
+            queues.drain(&mut taken, config);
+        }
+        let mut batch = Batch::take(&mut taken);
         let stop = batch.stop.take();
-        if !batch.jobs.is_empty() {
+        if !batch.is_empty() {
             let started = Instant::now();
             if conn.is_none() {
                 match db.open() {
@@ -98,7 +114,7 @@ fn run(db: &WriterDb, conn: Connection, mut rx: mpsc::Receiver<Msg>, config: &Wr
                 }
             }
             let result = match conn.as_mut() {
-                Some(c) => commit_batch(c, &batch.jobs),
+                Some(c) => commit_batch(c, &batch.jobs, &batch.comments),
                 None => Err(StoreError::Unavailable(sqlx::Error::Protocol(
                     "ledger writer has no connection".into(),
                 ))),
@@ -109,10 +125,10 @@ fn run(db: &WriterDb, conn: Connection, mut rx: mpsc::Receiver<Msg>, config: &Wr
                 // one is broken; reopening costs about a millisecond.
                 conn = None;
             }
-            batch.answer(result, started);
+            batch.answer(result, started, &counters);
         }
         if let Some(ack) = stop {
-            super::stop(&mut rx, ack);
+            queues.stop(ack);
             return;
         }
     }
@@ -120,16 +136,89 @@ fn run(db: &WriterDb, conn: Connection, mut rx: mpsc::Receiver<Msg>, config: &Wr
 
 /// Runs the batch in one `BEGIN IMMEDIATE … COMMIT`; on any error the transaction is
 /// rolled back (rusqlite rolls back a transaction dropped uncommitted).
-fn commit_batch(conn: &mut Connection, jobs: &[WriteJob]) -> Result<Vec<Outcome>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+fn commit_batch(
+    conn: &mut Connection,
+    jobs: &[WriteJob],
+    comments: &[NewComment],
+) -> Result<Committed, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = to_micros(crate::now());
-    let needs = Needs::of(jobs);
-    let loaded = load(&tx, &needs)?;
-    let plan = super::plan(jobs, loaded)?;
-    write_changes(&tx, &plan, now)?;
-    write_rows(&tx, &plan, now)?;
+    let outcomes = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        let needs = Needs::of(jobs);
+        let loaded = load(&tx, &needs)?;
+        let plan = super::plan(jobs, loaded)?;
+        write_changes(&tx, &plan, now)?;
+        write_rows(&tx, &plan, now)?;
+        plan.outcomes
+    };
+    let comments = write_comments(&mut tx, comments, now)?;
     tx.commit()?;
-    Ok(plan.outcomes)
+    Ok(Committed { outcomes, comments })
+}
+
+/// Inserts the batch's comments behind a savepoint: when one fails, they are all rolled back
+/// and answered with the error (the outer `Ok`), and the jobs commit without them. The outer
+/// error is for a savepoint that cannot be released: the whole batch fails.
+fn write_comments(
+    tx: &mut rusqlite::Transaction<'_>,
+    comments: &[NewComment],
+    now: i64,
+) -> Result<Result<Vec<Option<WrittenComment>>, StoreError>, StoreError> {
+    if comments.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let savepoint = match tx.savepoint() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    match insert_comments(&savepoint, comments, now) {
+        Ok(written) => {
+            savepoint.commit()?;
+            Ok(Ok(written))
+        }
+        // Dropping the savepoint rolls it back.
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// One cached statement per comment, as the pool inserted them: the badge is the author's
+/// highest tier among their standing purchases in the live (this batch's included), and
+/// nothing is inserted unless the live is on.
+fn insert_comments(
+    conn: &Connection,
+    comments: &[NewComment],
+    now: i64,
+) -> Result<Vec<Option<WrittenComment>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
+         SELECT ?1, ?2, ?3, ?4, \
+           (SELECT MAX(tier) FROM purchases WHERE live_id = ?2 AND viewer_id = ?3 AND status = 'succeeded'), ?5 \
+         WHERE EXISTS (SELECT 1 FROM lives WHERE id = ?2 AND status = 'live') \
+         RETURNING badge_tier",
+    )?;
+    let mut written = Vec::with_capacity(comments.len());
+    for c in comments {
+        let id = CommentId::generate();
+        let mut rows = stmt.query(params![
+            id.as_str(),
+            c.live_id.as_str(),
+            c.author_id.as_str(),
+            c.text,
+            now
+        ])?;
+        let inserted = match rows.next()? {
+            Some(row) => Some(WrittenComment {
+                id,
+                badge_tier: row.get(0)?,
+                created_at: now,
+            }),
+            None => None,
+        };
+        written.push(inserted);
+    }
+    Ok(written)
 }
 
 /// Loads what the batch touches, one cached point query per row.

@@ -221,7 +221,9 @@ pub(crate) async fn end_live(
     responses((status = 201, body = CommentBody), (status = 409, description = "live_not_active", body = crate::error::ErrorBody),
               (status = 403, description = "forbidden: the admin token acts as no account and cannot comment", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody),
-              (status = 429, description = "rate_limited: the account's comment rate; see Retry-After", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+              (status = 429, description = "rate_limited: the account's comment rate; see Retry-After", body = crate::error::ErrorBody),
+              (status = 503, description = "unavailable: too many comments are waiting to be committed; see Retry-After", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn create_comment(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,6 +238,8 @@ pub(crate) async fn create_comment(
         return Err(ApiError::LiveNotActive);
     }
     // The insert itself checks that the live is still on (another node may have ended it).
+    // It is committed in one of the ledger writer's batches: a 201 means durable, and a
+    // flood of comments never takes a write lock of its own.
     let comment = state
         .store
         .insert_comment(&live.id, user, text.as_str())
