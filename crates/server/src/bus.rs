@@ -5,7 +5,7 @@
 
 mod nats;
 
-pub use nats::{BusError, NatsBus};
+pub use nats::{BusError, NatsBus, RoundTripError};
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -54,6 +54,90 @@ impl Event<'_> {
         LiveEvent {
             payload: payload.into(),
             last: matches!(self, Event::LiveEnded { .. }),
+        }
+    }
+}
+
+/// An [`Event`] as read back from the bus, owning its parts: what another node sent is
+/// decoded into this, checked, and encoded again, so a viewer receives only events of the
+/// documented shapes, whatever was published on the bus.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReceivedEvent {
+    /// A comment was posted.
+    Comment {
+        /// The comment.
+        comment: crate::dto::CommentBody,
+    },
+    /// A badge was bought.
+    Badge {
+        /// The purchase.
+        purchase: crate::dto::BadgeEventPurchase,
+        /// The buyer's handle.
+        viewer_handle: String,
+    },
+    /// The badge goal changed.
+    Goal {
+        /// The live.
+        live_id: String,
+        /// The goal in hearts.
+        goal_hearts: Option<u32>,
+    },
+    /// The live ended.
+    LiveEnded {
+        /// The live.
+        live_id: String,
+    },
+}
+
+impl ReceivedEvent {
+    /// Reads `payload` as an event of `live`: a JSON object of one of the event types with
+    /// its fields, about that live (badge tiers 1–3); `Err` says what is wrong.
+    pub fn parse(live: &str, payload: &str) -> Result<ReceivedEvent, &'static str> {
+        let event: ReceivedEvent =
+            serde_json::from_str(payload).map_err(|_| "payload is not a live event")?;
+        let (about, tiers) = match &event {
+            ReceivedEvent::Comment { comment } => (
+                comment.live_id.as_str(),
+                comment.badge.as_ref().map(|b| b.tier),
+            ),
+            ReceivedEvent::Badge { purchase, .. } => {
+                (purchase.live_id.as_str(), Some(purchase.tier))
+            }
+            ReceivedEvent::Goal { live_id, .. } | ReceivedEvent::LiveEnded { live_id } => {
+                (live_id.as_str(), None)
+            }
+        };
+        if about != live {
+            return Err("event is about another live than its subject's");
+        }
+        if tiers.is_some_and(|t| !(1..=3).contains(&t)) {
+            return Err("badge tier is not 1, 2 or 3");
+        }
+        Ok(event)
+    }
+
+    /// The event as this node would have encoded it.
+    pub fn encode(&self) -> LiveEvent {
+        match self {
+            ReceivedEvent::Comment { comment } => Event::Comment { comment }.encode(),
+            ReceivedEvent::Badge {
+                purchase,
+                viewer_handle,
+            } => Event::Badge {
+                purchase,
+                viewer_handle,
+            }
+            .encode(),
+            ReceivedEvent::Goal {
+                live_id,
+                goal_hearts,
+            } => Event::Goal {
+                live_id,
+                goal_hearts: *goal_hearts,
+            }
+            .encode(),
+            ReceivedEvent::LiveEnded { live_id } => Event::LiveEnded { live_id }.encode(),
         }
     }
 }

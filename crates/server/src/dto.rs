@@ -104,7 +104,7 @@ impl MoneyBody {
 }
 
 /// A badge as shown beside a comment.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BadgeBody {
     /// 1, 2 or 3.
     pub tier: u8,
@@ -113,7 +113,7 @@ pub struct BadgeBody {
 }
 
 /// A comment.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CommentBody {
     /// Id.
     pub id: String,
@@ -177,7 +177,7 @@ pub struct PurchaseBody {
 /// A purchase as a live's viewers are told of it (the `badge` event): what was bought, not
 /// who paid what. The buyer's id and the price stay out — the price's currency tells the
 /// buyer's country — and the buyer is named by `viewer_handle` beside it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BadgeEventPurchase {
     /// Id.
     pub id: String,

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::Utf8Bytes;
-use server::bus::{EventBus, LiveEvent, NatsBus};
+use server::bus::{Event, EventBus, LiveEvent, NatsBus};
 use testkit::{OwnNats, free_port};
 use tokio::sync::broadcast;
 
@@ -25,11 +24,28 @@ fn new_live() -> String {
     format!("live_{}", uuid::Uuid::new_v4())
 }
 
-fn event(text: &str) -> LiveEvent {
-    LiveEvent {
-        payload: Utf8Bytes::from(text),
-        last: false,
-    }
+/// A comment event in `live` that says `text`.
+fn event(live: &str, text: &str) -> LiveEvent {
+    let comment = server::dto::CommentBody {
+        id: format!("cmt_{text}"),
+        live_id: live.to_owned(),
+        author_id: "usr_tester".into(),
+        author_handle: "tester".into(),
+        text: text.to_owned(),
+        badge: None,
+        created_at: "2026-12-03T00:00:00Z".into(),
+    };
+    Event::Comment { comment: &comment }.encode()
+}
+
+/// What a comment event says.
+fn says(event: &LiveEvent) -> String {
+    let event: serde_json::Value =
+        serde_json::from_str(event.payload.as_str()).expect("an event is JSON");
+    event["comment"]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a comment: {event}"))
+        .to_owned()
 }
 
 /// The next event, failing the test if none comes in time or the viewer lagged.
@@ -51,11 +67,11 @@ async fn a_viewer_on_one_node_receives_another_nodes_events_in_order() {
     let mut viewer = a.subscribe(&live);
 
     for i in 0..1000 {
-        b.publish(&live, event(&i.to_string()));
+        b.publish(&live, event(&live, &i.to_string()));
     }
 
     for i in 0..1000 {
-        assert_eq!(next(&mut viewer).await.payload.as_str(), i.to_string());
+        assert_eq!(says(&next(&mut viewer).await), i.to_string());
     }
     assert!(a.connected() && b.connected());
 }
@@ -71,18 +87,18 @@ async fn a_viewer_receives_its_own_nodes_events_exactly_once() {
     let mut viewer = a.subscribe(&live);
 
     for i in 0..10 {
-        a.publish(&live, event(&format!("own-{i}")));
+        a.publish(&live, event(&live, &format!("own-{i}")));
     }
     // Local delivery is immediate.
     for i in 0..10 {
         let own = viewer.try_recv().expect("delivered locally at once");
-        assert_eq!(own.payload.as_str(), format!("own-{i}"));
+        assert_eq!(says(&own), format!("own-{i}"));
     }
     // Once the server has routed A's events, B's marker comes after any copy of them that
     // NATS would send back to A: the next thing A's viewer gets must be the marker.
     a.flush().await.expect("flush a");
-    b.publish(&live, event("marker"));
-    assert_eq!(next(&mut viewer).await.payload.as_str(), "marker");
+    b.publish(&live, event(&live, "marker"));
+    assert_eq!(says(&next(&mut viewer).await), "marker");
 }
 
 #[tokio::test]
@@ -95,19 +111,17 @@ async fn the_last_flag_survives_the_trip() {
     let live = new_live();
     let mut viewer = a.subscribe(&live);
 
-    b.publish(&live, event("badge"));
-    b.publish(
-        &live,
-        LiveEvent {
-            payload: Utf8Bytes::from("ended"),
-            last: true,
-        },
-    );
+    b.publish(&live, event(&live, "badge"));
+    let ended = Event::LiveEnded { live_id: &live }.encode();
+    b.publish(&live, ended.clone());
 
     let badge = next(&mut viewer).await;
-    assert_eq!((badge.payload.as_str(), badge.last), ("badge", false));
-    let ended = next(&mut viewer).await;
-    assert_eq!((ended.payload.as_str(), ended.last), ("ended", true));
+    assert_eq!((says(&badge), badge.last), ("badge".to_owned(), false));
+    let got = next(&mut viewer).await;
+    assert_eq!(
+        (got.payload.as_str(), got.last),
+        (ended.payload.as_str(), true)
+    );
 }
 
 #[tokio::test]
@@ -121,17 +135,100 @@ async fn a_node_without_viewers_of_a_live_keeps_nothing_for_it() {
     let watched = new_live();
     let mut viewer = a.subscribe(&watched);
 
-    b.publish(&unwatched, event("unseen"));
-    b.publish(&watched, event("seen"));
+    b.publish(&unwatched, event(&unwatched, "unseen"));
+    b.publish(&watched, event(&watched, "seen"));
     // A's one subscription gets B's messages in B's order: once "seen" is here, A has
     // handled "unseen" too, and made no channel for it.
-    assert_eq!(next(&mut viewer).await.payload.as_str(), "seen");
+    assert_eq!(says(&next(&mut viewer).await), "seen");
     assert_eq!(a.channels(), 1);
 
     // A viewer who comes later gets what is published from then on, not the old event.
     let mut late = a.subscribe(&unwatched);
-    b.publish(&unwatched, event("later"));
-    assert_eq!(next(&mut late).await.payload.as_str(), "later");
+    b.publish(&unwatched, event(&unwatched, "later"));
+    assert_eq!(says(&next(&mut late).await), "later");
+}
+
+#[tokio::test]
+async fn a_node_starts_flushes_and_stops_beside_a_client_subscribed_to_everything() {
+    let Some(url) = testkit::nats_url() else {
+        return;
+    };
+    // A platform's tool listening to every subject, answering nothing.
+    let listener = async_nats::connect(&url).await.expect("a plain client");
+    let mut everything = listener.subscribe(">").await.expect("subscribes to >");
+    listener.flush().await.expect("flushed");
+    let seen = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut seen = 0_usize;
+        while everything.next().await.is_some() {
+            seen += 1;
+        }
+        seen
+    });
+
+    let a = NatsBus::connect(&url, 64)
+        .await
+        .expect("a node starts beside a subscriber on >");
+    let b = node(&url, 64).await;
+    let live = new_live();
+    let mut viewer = b.subscribe(&live);
+    a.publish(&live, event(&live, "hello"));
+    assert_eq!(says(&next(&mut viewer).await), "hello");
+    a.flush()
+        .await
+        .expect("a flush completes beside a subscriber on >");
+    a.close()
+        .await
+        .expect("a node stops cleanly beside a subscriber on >");
+    drop(listener);
+    seen.abort();
+}
+
+#[tokio::test]
+async fn what_is_not_a_live_event_of_the_subject_s_live_never_reaches_a_viewer() {
+    let Some(url) = testkit::nats_url() else {
+        return;
+    };
+    let a = node(&url, 64).await;
+    let b = node(&url, 64).await;
+    let live = new_live();
+    let mut viewer = a.subscribe(&live);
+    // A forger on the bus, with a node header, sends text, an event of another live and an
+    // event with fields the schema does not know.
+    let forger = async_nats::connect(&url).await.expect("a plain client");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Ovation-Node", "forger");
+    headers.insert("Ovation-Last", "false");
+    let subject = format!("ovation.live.{live}");
+    let other = new_live();
+    for payload in [
+        "<script>alert(1)</script>".to_owned(),
+        event(&other, "about another live")
+            .payload
+            .as_str()
+            .to_owned(),
+        format!("{{\"type\":\"goal\",\"live_id\":\"{live}\",\"goal_hearts\":7,\"html\":\"<b>\"}}"),
+    ] {
+        forger
+            .publish_with_headers(subject.clone(), headers.clone(), payload.into())
+            .await
+            .expect("published");
+    }
+    forger.flush().await.expect("flushed");
+
+    // The forger's messages arrive in its order: the text and the other live's event are
+    // dropped, and the goal event is passed on without the field the schema does not name.
+    let goal = next(&mut viewer).await;
+    assert_eq!(
+        goal.payload.as_str(),
+        format!("{{\"type\":\"goal\",\"live_id\":\"{live}\",\"goal_hearts\":7}}")
+    );
+    b.publish(&live, event(&live, "genuine"));
+    assert_eq!(says(&next(&mut viewer).await), "genuine");
+    assert!(
+        viewer.try_recv().is_err(),
+        "nothing else reached the viewer"
+    );
 }
 
 #[tokio::test]
@@ -175,10 +272,10 @@ async fn until_shared(from: &NatsBus, to: &NatsBus, live: &str) {
             Instant::now() < deadline,
             "cross-node delivery did not resume"
         );
-        from.publish(live, event(&format!("probe-{attempt}")));
+        from.publish(live, event(live, &format!("probe-{attempt}")));
         let wait = tokio::time::timeout(Duration::from_millis(250), viewer.recv()).await;
         if let Ok(Ok(got)) = wait {
-            assert!(got.payload.as_str().starts_with("probe-"));
+            assert!(says(&got).starts_with("probe-"));
             return;
         }
     }
@@ -204,13 +301,9 @@ async fn local_delivery_goes_on_while_nats_is_down_and_sharing_resumes_after() {
 
     // Local delivery is unaffected.
     let mut viewer = a.subscribe(&live);
-    a.publish(&live, event("while-down"));
+    a.publish(&live, event(&live, "while-down"));
     assert_eq!(
-        viewer
-            .try_recv()
-            .expect("delivered locally")
-            .payload
-            .as_str(),
+        says(&viewer.try_recv().expect("delivered locally")),
         "while-down"
     );
     // Publishing never blocks, even past every queue's bound: run it on a thread of its own
@@ -219,7 +312,7 @@ async fn local_delivery_goes_on_while_nats_is_down_and_sharing_resumes_after() {
     let flood_live = live.clone();
     let flood = tokio::task::spawn_blocking(move || {
         for i in 0..20_000 {
-            flooder.publish(&flood_live, event(&format!("flood-{i}")));
+            flooder.publish(&flood_live, event(&flood_live, &format!("flood-{i}")));
         }
     });
     tokio::time::timeout(WAIT, flood)
@@ -227,13 +320,9 @@ async fn local_delivery_goes_on_while_nats_is_down_and_sharing_resumes_after() {
         .expect("publish does not block while NATS is down")
         .expect("the flood did not panic");
     let mut viewer = a.subscribe(&live);
-    a.publish(&live, event("still-local"));
+    a.publish(&live, event(&live, "still-local"));
     assert_eq!(
-        viewer
-            .try_recv()
-            .expect("delivered locally")
-            .payload
-            .as_str(),
+        says(&viewer.try_recv().expect("delivered locally")),
         "still-local"
     );
 

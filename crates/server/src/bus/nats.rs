@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::{
-    Client, ConnectError, ConnectOptions, Event, HeaderMap, RequestError, RequestErrorKind,
-    SubscribeError, Subscriber,
+    Client, ConnectError, ConnectOptions, Event, HeaderMap, PublishError, SubscribeError,
+    Subscriber,
 };
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::{EventBus, LiveEvent, LocalBus};
+use super::{EventBus, LiveEvent, LocalBus, ReceivedEvent};
 
 /// Every live's subject starts with this; the live id is the last token.
 const SUBJECT_PREFIX: &str = "ovation.live.";
@@ -28,7 +27,9 @@ const HEADER_LAST: &str = "Ovation-Last";
 /// Events waiting for the publisher task. When NATS is down they pile up here; past this
 /// bound they reach this node's viewers only, and `ovation_bus_dropped_total` counts them.
 const PUBLISH_QUEUE_CAPACITY: usize = 8192;
-/// How long `connect` waits for the server to confirm the node's subscription.
+/// Where a node sends itself the probes of its round trips: `ovation.ready.<node>`.
+const SUBJECT_READY: &str = "ovation.ready.";
+/// How long a round trip (the subscription's confirmation at connect, a flush) may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the NATS bus could not start or flush.
@@ -43,12 +44,26 @@ pub enum BusError {
     Subscribe(#[source] SubscribeError),
     /// The server did not confirm the subscription in time.
     #[error("nats did not confirm the subscription to live events")]
-    Handshake(#[source] RequestError),
+    Handshake(#[source] RoundTripError),
     /// NATS did not confirm that it received the events published before a flush.
     #[error("nats did not confirm it received the live events")]
-    Flush(#[source] RequestError),
+    Flush(#[source] RoundTripError),
     /// The bus was closed.
     #[error("the nats bus is closed")]
+    Closed,
+}
+
+/// Why a round trip through the NATS server did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundTripError {
+    /// The probe could not be published.
+    #[error("cannot publish the probe")]
+    Publish(#[source] PublishError),
+    /// The probe did not come back in time.
+    #[error("the probe did not come back within {0:?}")]
+    TimedOut(Duration),
+    /// The node's probe subscription ended.
+    #[error("the probe subscription ended")]
     Closed,
 }
 
@@ -57,9 +72,19 @@ pub enum BusError {
 ///
 /// A node delivers what it publishes to its own viewers at once, through the [`LocalBus`]
 /// it wraps, and hands it to NATS with headers naming the node and whether the event is
-/// the live's last. It forwards to its viewers what *other* nodes published: the
-/// connection is made with `no_echo`, and a message that names this node anyway is
-/// skipped, so a viewer never gets an event twice.
+/// the live's last. It forwards to its viewers what *other* nodes published — a message
+/// that names this node is its own, come back, and skipped, so a viewer never gets an event
+/// twice — and only once it has read it as a live event of the subject's live (a JSON
+/// object of a known type with its fields: [`ReceivedEvent`]), encoded again: whatever is
+/// published on the subject, viewers receive only events of the documented shapes.
+///
+/// **Round trips without a responder.** To know that the server has registered the
+/// subscription (at connect) or routed the events published so far (a flush), the node
+/// sends a probe to itself on `ovation.ready.<node>` and waits for it to come back: the
+/// server handles a connection's operations in order, so the probe comes back after them.
+/// (A request answered by "no responders" would do the same, but not while any other
+/// client subscribes to `>`: it would receive the request and never answer it.) This is
+/// why the connection echoes its own messages.
 ///
 /// **One wildcard subscription, not one per live.** Each node subscribes once, at connect,
 /// to `ovation.live.>`, and hands every message to its `LocalBus`, which drops the events
@@ -90,8 +115,8 @@ pub struct NatsBus {
 #[derive(Debug)]
 enum Outbound {
     Event { live: String, event: LiveEvent },
-    Flush(oneshot::Sender<Result<(), RequestError>>),
-    Close(oneshot::Sender<Result<(), RequestError>>),
+    Flush(oneshot::Sender<Result<(), RoundTripError>>),
+    Close(oneshot::Sender<Result<(), RoundTripError>>),
 }
 
 impl NatsBus {
@@ -106,9 +131,7 @@ impl NatsBus {
         let log_node = Arc::clone(&node);
         let client = ConnectOptions::new()
             .name(format!("ovation-{node}"))
-            .no_echo()
             .max_reconnects(None)
-            .request_timeout(Some(HANDSHAKE_TIMEOUT))
             .event_callback(move |event| {
                 let node = Arc::clone(&log_node);
                 async move { log_event(&node, &event) }
@@ -116,11 +139,15 @@ impl NatsBus {
             .connect(url)
             .await
             .map_err(BusError::Connect)?;
+        let mut ready = client
+            .subscribe(format!("{SUBJECT_READY}{node}"))
+            .await
+            .map_err(BusError::Subscribe)?;
         let subscriber = client
             .subscribe(SUBJECT_ALL)
             .await
             .map_err(BusError::Subscribe)?;
-        round_trip(&client, &node)
+        round_trip(&client, &mut ready, &node)
             .await
             .map_err(BusError::Handshake)?;
         tracing::info!(node = %node, "live events shared through nats");
@@ -133,6 +160,7 @@ impl NatsBus {
         tokio::spawn(send(
             queue,
             client.clone(),
+            ready,
             Arc::clone(&node),
             Arc::clone(&queue_full),
         ));
@@ -176,7 +204,7 @@ impl NatsBus {
     /// Queues `request` behind the events published so far and waits for its answer.
     async fn after_queued(
         &self,
-        request: fn(oneshot::Sender<Result<(), RequestError>>) -> Outbound,
+        request: fn(oneshot::Sender<Result<(), RoundTripError>>) -> Outbound,
     ) -> Result<(), BusError> {
         let (done, answered) = oneshot::channel();
         self.outbound
@@ -242,24 +270,38 @@ impl EventBus for NatsBus {
 }
 
 /// Waits until the server has handled everything this connection sent before: it handles
-/// a connection's operations in order, so once it answers a request sent after them (with
-/// "no responders", as nobody listens on that subject), earlier subscriptions are in place
-/// and earlier messages routed. async-nats's own `flush` only writes to the socket.
-async fn round_trip(client: &Client, node: &str) -> Result<(), RequestError> {
-    match client
-        .request(format!("ovation.ready.{node}"), Bytes::new())
+/// a connection's operations in order, so once a probe sent after them comes back on the
+/// node's own `ovation.ready.<node>` subscription, earlier subscriptions are in place and
+/// earlier messages routed. (async-nats's own `flush` only writes to the socket.) Probes
+/// of earlier round trips that timed out are skipped.
+async fn round_trip(
+    client: &Client,
+    ready: &mut Subscriber,
+    node: &str,
+) -> Result<(), RoundTripError> {
+    let probe = Bytes::from(uuid::Uuid::new_v4().simple().to_string());
+    client
+        .publish(format!("{SUBJECT_READY}{node}"), probe.clone())
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == RequestErrorKind::NoResponders => Ok(()),
-        Err(err) => Err(err),
-    }
+        .map_err(RoundTripError::Publish)?;
+    let came_back = async {
+        while let Some(message) = ready.next().await {
+            if message.payload == probe {
+                return Ok(());
+            }
+        }
+        Err(RoundTripError::Closed)
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, came_back)
+        .await
+        .map_err(|_| RoundTripError::TimedOut(HANDSHAKE_TIMEOUT))?
 }
 
 /// The publisher task: hands queued events to the client one at a time, in order.
 async fn send(
     mut queue: mpsc::Receiver<Outbound>,
     client: Client,
+    mut ready: Subscriber,
     node: Arc<str>,
     queue_full: Arc<AtomicBool>,
 ) {
@@ -290,10 +332,10 @@ async fn send(
                 }
             }
             Outbound::Flush(done) => {
-                done.send(round_trip(&client, &node).await).ok();
+                done.send(round_trip(&client, &mut ready, &node).await).ok();
             }
             Outbound::Close(done) => {
-                let flushed = round_trip(&client, &node).await;
+                let flushed = round_trip(&client, &mut ready, &node).await;
                 if let Err(err) = client.drain().await {
                     tracing::warn!(node = %node, error = %err, "cannot drain the nats connection");
                 }
@@ -312,7 +354,7 @@ async fn forward(mut subscriber: Subscriber, local: Arc<LocalBus>, node: Arc<str
             &node,
             message.subject.as_str(),
             message.headers.as_ref(),
-            message.payload,
+            &message.payload,
         ) {
             Decoded::Event { live, event } => {
                 metrics::counter!("ovation_bus_received_total").increment(1);
@@ -349,7 +391,7 @@ fn decode<'a>(
     node: &str,
     subject: &'a str,
     headers: Option<&HeaderMap>,
-    payload: Bytes,
+    payload: &[u8],
 ) -> Decoded<'a> {
     let Some(headers) = headers else {
         return Decoded::Malformed("no headers");
@@ -371,13 +413,17 @@ fn decode<'a>(
     else {
         return Decoded::Malformed("subject is not ovation.live.<live_id>");
     };
-    let Ok(payload) = Utf8Bytes::try_from(payload) else {
+    let Ok(payload) = std::str::from_utf8(payload) else {
         return Decoded::Malformed("payload is not utf-8");
     };
-    Decoded::Event {
-        live,
-        event: LiveEvent { payload, last },
+    let event = match ReceivedEvent::parse(live, payload) {
+        Ok(event) => event.encode(),
+        Err(why) => return Decoded::Malformed(why),
+    };
+    if event.last != last {
+        return Decoded::Malformed("last header disagrees with the event's type");
     }
+    Decoded::Event { live, event }
 }
 
 /// Whether `live` can be one token of a subject: not empty, printable ASCII, no `.`, and
@@ -427,13 +473,17 @@ mod tests {
             "me",
             "ovation.live.live_1",
             Some(&headers),
-            Bytes::from_static(b"{\"type\":\"ended\"}"),
+            b"{\"type\": \"live_ended\", \"live_id\": \"live_1\", \"x\": 1}",
         );
         let Decoded::Event { live, event } = decoded else {
             panic!("expected an event, got {decoded:?}");
         };
         assert_eq!(live, "live_1");
-        assert_eq!(event.payload.as_str(), "{\"type\":\"ended\"}");
+        // Encoded again: as this node would have, without what the schema does not name.
+        assert_eq!(
+            event.payload.as_str(),
+            "{\"type\":\"live_ended\",\"live_id\":\"live_1\"}"
+        );
         assert!(event.last);
     }
 
@@ -441,8 +491,59 @@ mod tests {
     fn own_events_are_recognized_by_the_node_header() {
         let headers = headers("me", "false");
         assert!(matches!(
-            decode("me", "ovation.live.live_1", Some(&headers), Bytes::new()),
+            decode("me", "ovation.live.live_1", Some(&headers), b""),
             Decoded::Own
+        ));
+    }
+
+    #[test]
+    fn payloads_that_are_not_events_of_the_subject_s_live_are_malformed() {
+        let goal =
+            |live: &str| format!("{{\"type\":\"goal\",\"live_id\":\"{live}\",\"goal_hearts\":5}}");
+        let comment = |tier: u8| {
+            format!(
+                "{{\"type\":\"comment\",\"comment\":{{\"id\":\"c\",\"live_id\":\"live_1\",\
+                 \"author_id\":\"u\",\"author_handle\":\"h\",\"text\":\"hi\",\
+                 \"badge\":{{\"tier\":{tier},\"hearts\":{tier}}},\"created_at\":\"2026-12-03T00:00:00Z\"}}}}"
+            )
+        };
+        let not_last = headers("other", "false");
+        let decodes = |payload: String, headers: &HeaderMap| {
+            decode(
+                "me",
+                "ovation.live.live_1",
+                Some(headers),
+                payload.as_bytes(),
+            )
+        };
+        assert!(matches!(
+            decodes(goal("live_1"), &not_last),
+            Decoded::Event { .. }
+        ));
+        assert!(matches!(
+            decodes(comment(3), &not_last),
+            Decoded::Event { .. }
+        ));
+        for payload in [
+            "not json".to_owned(),
+            "[1, 2]".to_owned(),
+            "{\"type\":\"ended\"}".to_owned(),
+            "{\"type\":\"goal\",\"live_id\":\"live_1\",\"goal_hearts\":-1}".to_owned(),
+            goal("live_2"),
+            comment(4),
+        ] {
+            let decoded = decodes(payload.clone(), &not_last);
+            assert!(
+                matches!(decoded, Decoded::Malformed(_)),
+                "{payload}: {decoded:?}"
+            );
+        }
+        // The last flag and the event's type agree, or the message is not ours.
+        let ended = "{\"type\":\"live_ended\",\"live_id\":\"live_1\"}".to_owned();
+        assert!(matches!(decodes(ended, &not_last), Decoded::Malformed(_)));
+        assert!(matches!(
+            decodes(goal("live_1"), &headers("other", "true")),
+            Decoded::Malformed(_)
         ));
     }
 
@@ -450,19 +551,15 @@ mod tests {
     fn messages_that_are_not_ours_are_malformed() {
         let good = headers("other", "false");
         let cases = [
-            ("ovation.live.live_1", None, Bytes::new()),
+            ("ovation.live.live_1", None, &b""[..]),
             (
                 "ovation.live.live_1",
                 Some(headers("other", "maybe")),
-                Bytes::new(),
+                &b""[..],
             ),
-            ("ovation.live.a.b", Some(good.clone()), Bytes::new()),
-            ("other.subject", Some(good.clone()), Bytes::new()),
-            (
-                "ovation.live.live_1",
-                Some(good),
-                Bytes::from_static(&[0xff, 0xfe]),
-            ),
+            ("ovation.live.a.b", Some(good.clone()), &b""[..]),
+            ("other.subject", Some(good.clone()), &b""[..]),
+            ("ovation.live.live_1", Some(good), &[0xff_u8, 0xfe][..]),
         ];
         for (subject, headers, payload) in cases {
             let decoded = decode("me", subject, headers.as_ref(), payload);
