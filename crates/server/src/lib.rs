@@ -23,17 +23,17 @@ pub mod payments;
 mod routes;
 pub mod settings;
 pub mod state;
+mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -50,18 +50,6 @@ use crate::error::ApiError;
 use crate::payments::Sandbox;
 pub use crate::settings::{Config, Settings};
 use crate::state::{AppState, KeyLocks, Shared};
-
-/// The process-wide Prometheus recorder (it can be installed only once).
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .expect("the recorder is installed once, guarded by the OnceLock")
-        })
-        .clone()
-}
 
 async fn not_found() -> Response {
     ApiError::NotFound("route").into_response()
@@ -159,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/app", app_api)
         // After every route: axum's own 405 has an empty body, not the API's error format.
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(telemetry::http_metrics))
         .layer(DefaultBodyLimit::max(extract::BODY_MAX_BYTES))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
@@ -247,7 +236,7 @@ impl App {
             webhook_secret,
             sandbox_undelivered,
             key_locks: KeyLocks::default(),
-            metrics: metrics_handle(),
+            metrics: telemetry::handle(),
             lives: state::LiveCache::default(),
             programs: state::ProgramCache::default(),
             hearts: state::HeartsCache::default(),

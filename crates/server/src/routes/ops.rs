@@ -144,7 +144,10 @@ pub(crate) async fn metrics(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        state.metrics.render(),
+        {
+            crate::telemetry::collect_process();
+            state.metrics.render()
+        },
     )
         .into_response())
 }

@@ -177,3 +177,101 @@ async fn every_operation_in_the_document_is_served_and_every_route_is_in_it() {
     // Every route of the API: a new one must be counted here, and documented to be served.
     assert_eq!(operations, 74, "operations in /openapi.json");
 }
+
+/// `promtool`, or `None` (with the reason printed) where this machine has none and it is not
+/// required.
+fn promtool() -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(
+        std::env::var("OVATION_PROMTOOL").unwrap_or_else(|_| "/usr/bin/promtool".into()),
+    );
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        !testkit::services_required(),
+        "OVATION_TEST_REQUIRE_SERVICES=1 but promtool is missing (apt-get install prometheus)"
+    );
+    eprintln!("skipped promtool: not at {}", path.display());
+    None
+}
+
+#[conformance]
+async fn metrics_pass_promtool_with_every_family_from_the_start_http_and_process_metrics() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.0, 200);
+    let (status, text) = scrape(&app, Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    // Families are there before anything happened to them, each described.
+    for family in [
+        "ovation_refunds_total",
+        "ovation_payments_declined_total",
+        "ovation_bus_dropped_total",
+        "ovation_ws_connections",
+        "ovation_webhooks_total",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no help for {family}:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(family) && l.ends_with(" 0")),
+            "{family} does not start at 0:\n{text}"
+        );
+    }
+    // Distributions are histograms, which add up across nodes, not summaries.
+    for histogram in [
+        "ovation_ledger_commit_seconds",
+        "ovation_ledger_batch_jobs",
+        "ovation_http_request_duration_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{histogram} is not a histogram:\n{text}"
+        );
+    }
+    // Requests by route template and status; the process's own metrics.
+    assert!(
+        text.contains(r#"ovation_http_requests_total{route="/healthz",method="GET",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ovation_http_request_duration_seconds_bucket{route="/healthz",method="GET",status="200",le="#),
+        "{text}"
+    );
+    for process in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(process)),
+            "no {process}:\n{text}"
+        );
+    }
+
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let mut check = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = check.stdin.take().expect("promtool's stdin");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("the metrics are written to promtool");
+    }
+    let out = check.wait_with_output().expect("promtool ends");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
