@@ -43,7 +43,8 @@ impl utoipa::Modify for BearerAuth {
 /// - with a bearer token: 401 `unauthenticated` and 429 `rate_limited` (too many unknown
 ///   tokens from one address);
 /// - with an id in the path: 404 `not_found` (also for a malformed id);
-/// - with a query or a body: 422 `invalid_request`.
+/// - with a query or a body: 422 `invalid_request`;
+/// - with a body: 413 `payload_too_large`.
 struct CommonErrors;
 
 impl CommonErrors {
@@ -81,12 +82,30 @@ impl CommonErrors {
                 "invalid_request: a malformed body, query or header; the message names the field",
             ));
         }
+        if operation.request_body.is_some() {
+            common.push(("413", "payload_too_large: the body is larger than 64 KiB"));
+        }
         for (status, description) in common {
             operation
                 .responses
                 .responses
                 .entry(status.to_owned())
                 .or_insert_with(|| RefOr::T(error_response(description)));
+        }
+        // OpenAPI requires a description on every response: where a handler gave none,
+        // the status's reason phrase.
+        for (status, response) in &mut operation.responses.responses {
+            if let RefOr::T(response) = response
+                && response.description.is_empty()
+            {
+                response.description = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("answer")
+                    .to_owned();
+            }
         }
     }
 }

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// The path exists but not with this method.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
+    /// 413: the body is larger than the server takes.
+    #[error("the body is larger than {} bytes", crate::extract::BODY_MAX_BYTES)]
+    PayloadTooLarge,
     /// A plain HTTP request to a WebSocket endpoint; says what is missing.
     #[error("this endpoint is a WebSocket: {0}")]
     UpgradeRequired(String),
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::HandleTaken => (StatusCode::CONFLICT, "handle_taken"),

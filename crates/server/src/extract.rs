@@ -30,17 +30,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| invalid(format!("cannot read body: {e}")))?;
+            .map_err(|e| body_rejected(&e))?;
         parse_json(&bytes).map(Json)
+    }
+}
+
+/// Why a body could not be read, in the API's terms: 413 `payload_too_large` past
+/// [`BODY_MAX_BYTES`], else 422 (axum's own rejection is plain text).
+pub(crate) fn body_rejected(e: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        invalid(format!("cannot read body: {e}"))
     }
 }
 
 /// Parses a JSON body with the API's error messages.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > BODY_MAX_BYTES {
-        return Err(invalid(format!(
-            "body is larger than {BODY_MAX_BYTES} bytes"
-        )));
+        return Err(ApiError::PayloadTooLarge);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -101,11 +101,9 @@ impl<S: Send + Sync> FromRequest<S> for Keyed {
 }
 
 impl Keyed {
-    /// The raw body, or 422 (axum's own rejection is plain text).
+    /// The raw body, or 413 past the size limit, else 422.
     pub(crate) fn body(&self) -> Result<&Bytes, ApiError> {
-        self.body
-            .as_ref()
-            .map_err(|e| invalid(format!("cannot read body: {e}")))
+        self.body.as_ref().map_err(crate::extract::body_rejected)
     }
 
     fn key(&self) -> Result<Option<String>, ApiError> {

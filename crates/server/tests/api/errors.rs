@@ -26,7 +26,7 @@ async fn a_wrong_method_is_405_in_the_error_format() {
 }
 
 #[conformance]
-async fn an_oversized_body_is_422_invalid_request_on_every_post() {
+async fn an_oversized_body_is_413_payload_too_large_on_every_post() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
     let bob = app.viewer("bob", "US").await;
@@ -49,7 +49,7 @@ async fn an_oversized_body_is_422_invalid_request_on_every_post() {
         ),
     ] {
         let answer = app.post_raw(&path, Some(token), &big).await;
-        assert_error(&answer, 422, "invalid_request");
+        assert_error(&answer, 413, "payload_too_large");
     }
     let earnings = app.earnings_of(&ana.id).await;
     assert_eq!(earnings["balances"][0]["pending"]["amount"], json!(99));

@@ -57,8 +57,8 @@ fn balances(b: [i64; 3], c: Currency) -> StatementBalances {
 #[utoipa::path(get, path = "/v1/creators/{id}/statements", tag = "earnings",
     params(("id" = String, Path), ("month" = String, Query, description = "YYYY-MM"),
         ("format" = Option<String>, Query, description = "json (default) or csv")),
-    responses((status = 200, body = StatementBody),
-        (status = 200, content_type = "text/csv", body = String, description = "the same lines as CSV"),
+    responses((status = 200, description = "the statement: JSON, or the same lines as CSV with `?format=csv` or `Accept: text/csv`",
+            content((StatementBody = "application/json"), (String = "text/csv"))),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 422, description = "invalid_request", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
