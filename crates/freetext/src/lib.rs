@@ -18,6 +18,23 @@ pub enum Lines {
     Many,
 }
 
+/// [`check`]'s rule as a JSON Schema (ECMA-262) pattern for one-line text, for API documents:
+/// no control, invisible or direction-changing character, and at least one character that
+/// is not whitespace. It is stricter than [`check`] in one way only: it refuses zero-width
+/// joiners everywhere rather than only outside words.
+pub const PATTERN_ONE_LINE: &str = concat!(
+    r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*",
+    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]",
+    r"[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+);
+
+/// [`PATTERN_ONE_LINE`] for text that may span lines (tabs and line breaks allowed).
+pub const PATTERN_MANY_LINES: &str = concat!(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*",
+    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]",
+    r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+);
+
 /// Checks the characters of `text`; the error says which character was refused.
 pub fn check(text: &str, lines: Lines) -> Result<(), String> {
     let allowed = |c: char| lines == Lines::Many && matches!(c, '\n' | '\r' | '\t');
@@ -145,7 +162,46 @@ mod tests {
         );
     }
 
+    /// What the patterns match, `trimmed` takes (the patterns may be stricter, never looser).
+    fn pattern_agrees(pattern: &str, s: &str, lines: Lines) -> Result<(), TestCaseError> {
+        let re = regex::Regex::new(pattern).expect("the pattern compiles");
+        if re.is_match(s) {
+            prop_assert!(
+                trimmed(s, usize::MAX, lines).is_ok(),
+                "{:?} matches but is refused",
+                s
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_patterns_take_plain_text_and_refuse_what_check_refuses() {
+        let one = regex::Regex::new(PATTERN_ONE_LINE).expect("compiles");
+        let many = regex::Regex::new(PATTERN_MANY_LINES).expect("compiles");
+        for s in ["Friday Q&A", "日本語 👍", " padded "] {
+            assert!(one.is_match(s) && many.is_match(s), "{s:?}");
+        }
+        assert!(many.is_match("one\ntwo") && !one.is_match("one\ntwo"));
+        for s in [
+            "",
+            "   ",
+            "evil\u{202E}gnp",
+            "zero\u{200B}width",
+            "nul\u{0}",
+            "\u{FEFF}",
+        ] {
+            assert!(!one.is_match(s) && !many.is_match(s), "{s:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn what_a_pattern_matches_is_taken(s in "\\PC{0,20}|[ \t\n\u{200B}-\u{2069}a-z]{0,20}") {
+            pattern_agrees(PATTERN_ONE_LINE, &s, Lines::One)?;
+            pattern_agrees(PATTERN_MANY_LINES, &s, Lines::Many)?;
+        }
+
         #[test]
         fn what_passes_holds_no_refused_character(s in "\\PC{0,40}") {
             if check(&s, Lines::One).is_ok() {

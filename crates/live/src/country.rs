@@ -63,6 +63,12 @@ impl CountryCode {
     /// Japan.
     pub const JP: CountryCode = CountryCode(*b"JP");
 
+    /// Every officially assigned ISO 3166-1 alpha-2 code, in alphabetical order: what
+    /// [`CountryCode::parse`] takes.
+    pub fn all() -> impl Iterator<Item = CountryCode> {
+        ISO_3166_ALPHA2.iter().copied().map(CountryCode)
+    }
+
     /// Parses an upper-case, officially assigned ISO 3166-1 alpha-2 code such as `"US"`.
     pub fn parse(s: &str) -> Result<CountryCode, LiveError> {
         let code: [u8; 2] = s

@@ -50,17 +50,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > BODY_MAX_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            invalid(format!("invalid JSON body: {}", e.inner()))
-        } else {
-            invalid(format!("{path}: {}", e.inner()))
+    let value = match typed(bytes) {
+        Ok(value) => value,
+        // JSON has one number type: `3.0` is the integer 3 to JSON Schema and to many
+        // encoders. Read again with integral numbers written as integers (only on this path,
+        // so that well-formed bodies are read once).
+        Err(e) if e.to_string().contains("invalid type: floating point") => {
+            let mut tree: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+            integral_floats_as_integers(&mut tree);
+            let text = serde_json::to_vec(&tree)
+                .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+            typed(&text)?
         }
-    })?;
-    de.end()
-        .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+        Err(e) => return Err(e),
+    };
     // JSON can carry NUL only as the escape `\u0000`: look closer only when it is there.
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         let tree: serde_json::Value = serde_json::from_slice(bytes)
@@ -73,6 +77,44 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     }
     Ok(value)
+}
+
+/// `bytes` read as `T`, with errors that name the field.
+fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            invalid(format!("invalid JSON body: {}", e.inner()))
+        } else {
+            invalid(format!("{path}: {}", e.inner()))
+        }
+    })?;
+    de.end()
+        .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    Ok(value)
+}
+
+/// Rewrites every number of `value` that is a float with no fraction (`3.0`, `-26297.0`)
+/// as that integer. Floats print as `<digits>.0` exactly when they are whole and below
+/// 10^16, so every such one is an integer an `i64` holds exactly.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let text = n.to_string();
+            if let Some(i) = text
+                .strip_suffix(".0")
+                .and_then(|whole| whole.parse::<i64>().ok())
+            {
+                *value = serde_json::Value::from(i);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_floats_as_integers);
+        }
+        _ => {}
+    }
 }
 
 /// Where a NUL character is in a JSON value (a key or a string), as `a.b[2]`.
@@ -319,5 +361,38 @@ mod tests {
         assert_eq!(map.get("a").map(String::as_str), Some("1 2"));
         assert_eq!(map.get("b").map(String::as_str), Some("x y"));
         assert_eq!(map.get("c").map(String::as_str), Some(""));
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Counts {
+        tier: i64,
+        hearts: Option<u32>,
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_an_integer_and_a_fraction_is_not() {
+        let read = |body: &str| parse_json::<Counts>(body.as_bytes());
+        for body in [
+            r#"{"tier": 3, "hearts": 7}"#,
+            r#"{"tier": 3.0, "hearts": 7.0}"#,
+            r#"{"tier": 3e0, "hearts": 70e-1}"#,
+        ] {
+            assert_eq!(
+                read(body).ok(),
+                Some(Counts {
+                    tier: 3,
+                    hearts: Some(7)
+                }),
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"tier": 3.5}"#,
+            r#"{"tier": 1e300}"#,
+            r#"{"tier": 1, "hearts": -1.0}"#,
+        ] {
+            let err = read(body).expect_err(body);
+            assert!(matches!(err, ApiError::Invalid(_)), "{body}: {err:?}");
+        }
     }
 }

@@ -44,6 +44,21 @@ pub const SANDBOX_METHODS: [(&str, &str); 3] = [
     ),
 ];
 
+/// Every payment method the sandbox knows (Stripe's test methods of the same names); any
+/// other is 422.
+pub const SANDBOX_PAYMENT_METHODS: [&str; 10] = [
+    "pm_card_visa",
+    "pm_card_mastercard",
+    "pm_card_amex",
+    "pm_card_visa_debit",
+    "pm_card_createDispute",
+    "pm_card_lostAnswer",
+    "pm_card_processing",
+    "pm_card_chargeDeclined",
+    "pm_card_chargeDeclinedInsufficientFunds",
+    "pm_card_chargeDeclinedExpiredCard",
+];
+
 /// What a test payment method does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -531,6 +546,17 @@ impl PaymentProvider for Sandbox {
 mod tests {
     use super::*;
     use money::Currency;
+
+    #[test]
+    fn every_listed_payment_method_is_known_and_no_other() {
+        for pm in SANDBOX_PAYMENT_METHODS {
+            assert!(method(pm).is_some(), "{pm}");
+        }
+        for (pm, _) in SANDBOX_METHODS {
+            assert!(SANDBOX_PAYMENT_METHODS.contains(&pm), "{pm}");
+        }
+        assert!(method("pm_card_unknown").is_none());
+    }
 
     fn request(key: &str, pm: &str) -> ChargeRequest {
         ChargeRequest {

@@ -142,7 +142,8 @@ pub(crate) async fn create_account(
 
 /// An account (admin, or the account itself).
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
-    responses((status = 200, body = AccountBody), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AccountBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden: another account's", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get_account(
     State(state): State<AppState>,
     caller: Caller,

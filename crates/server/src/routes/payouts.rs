@@ -180,7 +180,8 @@ pub(crate) async fn creator_payouts(
 
 /// One payout (its creator, or admin).
 #[utoipa::path(get, path = "/v1/payouts/{id}", tag = "payouts", params(("id" = String, Path)),
-    responses((status = 200, body = PayoutBody), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = PayoutBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 403, description = "forbidden: another account's", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn get_payout(
     State(state): State<AppState>,

@@ -46,6 +46,7 @@ pub(crate) struct BuyBadge {
         ("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
     request_body = BuyBadge,
     responses((status = 201, body = PurchaseBody),
+        (status = 202, description = "the provider has not confirmed the payment yet: the purchase with `\"status\": \"processing\"`; the badge is granted when it confirms", body = PurchaseBody),
         (status = 402, description = "card_declined, insufficient_funds (wallet)", body = crate::error::ErrorBody),
         (status = 403, description = "self_purchase, country_not_supported, spending_limit, forbidden", body = crate::error::ErrorBody),
         (status = 409, description = "live_not_active, idempotency_key_reused", body = crate::error::ErrorBody),
@@ -65,8 +66,9 @@ pub(crate) async fn buy_badge(
             "badges are bought with a viewer or creator token".into(),
         ));
     }
+    // Read as the handlers below read it (a malformed body is refused there, with its key).
     let wallet =
-        serde_json::from_slice::<BuyBadge>(body).is_ok_and(|r| r.payment_method == "wallet");
+        crate::extract::parse_json::<BuyBadge>(body).is_ok_and(|r| r.payment_method == "wallet");
     // Before the key is taken: a 429 is not stored as the key's answer.
     state.limits.purchase(user.id.as_str())?;
     if !wallet {

@@ -149,6 +149,7 @@ fn buyer(caller: &Caller) -> Result<std::sync::Arc<User>, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "1–255 characters")),
     request_body = TopupRequest,
     responses((status = 201, body = TopupBody),
+        (status = 202, description = "the provider has not confirmed the payment yet: the top-up with `\"status\": \"processing\"`", body = TopupBody),
         (status = 402, description = "card_declined", body = crate::error::ErrorBody),
         (status = 403, description = "forbidden, country_not_supported", body = crate::error::ErrorBody),
         (status = 409, description = "idempotency_key_reused", body = crate::error::ErrorBody),
