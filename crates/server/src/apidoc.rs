@@ -187,11 +187,111 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
     ),
     ("BuyBadge", "tier", &[Rule::Range(1, 3)]),
     (
+        "ProductRequest",
+        "title",
+        &[
+            Rule::Pattern(freetext::PATTERN_ONE_LINE),
+            Rule::Length(1, 200),
+        ],
+    ),
+    (
+        "ProductRequest",
+        "category",
+        &[
+            Rule::Pattern(freetext::PATTERN_ONE_LINE),
+            Rule::Length(1, 50),
+        ],
+    ),
+    (
+        "ProductRequest",
+        "url",
+        &[Rule::Pattern(WEB_ADDRESS), Rule::Length(8, 2_048)],
+    ),
+    ("ProductRequest", "commission_bps", &[Rule::Range(1, 9_000)]),
+    (
+        "ProductRequest",
+        "return_window_days",
+        &[Rule::Range(0, 365)],
+    ),
+    ("ProductPatch", "commission_bps", &[Rule::Range(1, 9_000)]),
+    (
+        "CouponRequest",
+        "code",
+        &[Rule::Pattern("^[A-Z0-9]{4,20}$"), Rule::Length(4, 20)],
+    ),
+    (
+        "CampaignRequest",
+        "title",
+        &[
+            Rule::Pattern(freetext::PATTERN_ONE_LINE),
+            Rule::Length(1, 200),
+        ],
+    ),
+    (
+        "CampaignRequest",
+        "brief",
+        &[
+            Rule::Pattern(freetext::PATTERN_MANY_LINES),
+            Rule::Length(1, 5_000),
+        ],
+    ),
+    ("CampaignRequest", "slots", &[Rule::Range(1, 1_000)]),
+    (
+        "ProfileRequest",
+        "bio",
+        &[
+            Rule::Pattern(freetext::PATTERN_MANY_LINES),
+            Rule::Length(1, 1_000),
+        ],
+    ),
+    (
+        "DeliverRequest",
+        "url",
+        &[Rule::Pattern(WEB_ADDRESS), Rule::Length(8, 2_048)],
+    ),
+    (
+        "ChangesRequest",
+        "note",
+        &[
+            Rule::Pattern(freetext::PATTERN_MANY_LINES),
+            Rule::Length(1, 2_000),
+        ],
+    ),
+    ("RatingRequest", "stars", &[Rule::Range(1, 5)]),
+    (
+        "MetricsRequest",
+        "followers",
+        &[Rule::Range(0, 10_000_000_000)],
+    ),
+    (
+        "MetricsRequest",
+        "avg_views",
+        &[Rule::Range(0, 10_000_000_000)],
+    ),
+    (
+        "MetricsRequest",
+        "engagement_bps",
+        &[Rule::Range(0, 10_000)],
+    ),
+    (
+        "MatchProgramRequest",
+        "name",
+        &[
+            Rule::Pattern(freetext::PATTERN_ONE_LINE),
+            Rule::Length(1, 100),
+        ],
+    ),
+    ("MatchProgramRequest", "rate_bps", &[Rule::Range(1, 10_000)]),
+    (
         "BuyBadge",
         "payment_method",
         &[Rule::Pattern("^(wallet|pm_[A-Za-z0-9_]{1,100})$")],
     ),
 ];
+
+/// An absolute `http` or `https` address of visible ASCII with a plain host name (stricter
+/// than the server, which takes any host that is not empty).
+const WEB_ADDRESS: &str = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
 
 /// The rules of path, query and header parameters, by name, wherever they are taken. (An id
 /// in a path that breaks its rule is answered 404, as an id of nothing.)
@@ -339,9 +439,16 @@ impl Modify for InputRules {
         let bodies = request_bodies(openapi);
         if let Some(components) = openapi.components.as_mut() {
             for (schema, property, rules) in BODY_RULES {
-                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema)
-                    && let Some(field) = object.properties.get_mut(*property)
-                {
+                let field = match components.schemas.get_mut(*schema) {
+                    Some(RefOr::T(Schema::Object(object))) => object.properties.get_mut(*property),
+                    _ => None,
+                };
+                // A rule that names no field is a typo here: every test's server catches it.
+                debug_assert!(
+                    field.is_some(),
+                    "the input rule for {schema}.{property} names no field"
+                );
+                if let Some(field) = field {
                     InputRules::apply(field, rules);
                 }
             }
