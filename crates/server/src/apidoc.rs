@@ -5,7 +5,7 @@
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, SchemaFormat};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 
@@ -145,6 +145,10 @@ enum Rule {
     OneOf(&'static [&'static str]),
     /// An officially assigned ISO 3166-1 alpha-2 code.
     Country,
+    /// An array of at most this many items.
+    MaxItems(usize),
+    /// An array whose every item follows these rules.
+    Each(&'static [Rule]),
     /// A `YYYY-MM-DD` date not in the future: a date, and a pattern admitting the days 1–28
     /// of the years from 1900 to last year (stricter than the server, which takes any past
     /// date: JSON Schema cannot say "not after today").
@@ -236,6 +240,13 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         ],
     ),
     ("CampaignRequest", "slots", &[Rule::Range(1, 1_000)]),
+    ("CampaignRequest", "niches", NICHES),
+    (
+        "CampaignRequest",
+        "countries",
+        &[Rule::MaxItems(50), Rule::Each(&[Rule::Country])],
+    ),
+    ("ProfileRequest", "niches", NICHES),
     (
         "ProfileRequest",
         "bio",
@@ -289,6 +300,12 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
     ),
 ];
 
+/// A list of niches: at most 20, each 1–40 of `A-Z`, `a-z`, `0-9`, `-` and `_`.
+const NICHES: &[Rule] = &[
+    Rule::MaxItems(20),
+    Rule::Each(&[Rule::Pattern("^[A-Za-z0-9_-]{1,40}$"), Rule::Length(1, 40)]),
+];
+
 /// An absolute `http` or `https` address of visible ASCII with a plain host name (stricter
 /// than the server, which takes any host that is not empty).
 const WEB_ADDRESS: &str = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$";
@@ -328,6 +345,20 @@ struct InputRules {
 
 impl InputRules {
     fn apply(schema: &mut RefOr<Schema>, rules: &[Rule]) {
+        if let RefOr::T(Schema::Array(array)) = schema {
+            for rule in rules {
+                match *rule {
+                    Rule::MaxItems(n) => array.max_items = Some(n),
+                    Rule::Each(item_rules) => {
+                        if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                            InputRules::apply(items, item_rules);
+                        }
+                    }
+                    _ => debug_assert!(false, "{rule:?} is not a rule of arrays"),
+                }
+            }
+            return;
+        }
         let RefOr::T(Schema::Object(object)) = schema else {
             return;
         };
@@ -351,6 +382,9 @@ impl InputRules {
                             .map(|c| c.as_str().into())
                             .collect(),
                     );
+                }
+                Rule::MaxItems(_) | Rule::Each(_) => {
+                    debug_assert!(false, "{rule:?} is a rule of arrays");
                 }
                 Rule::PastDate => {
                     object.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
