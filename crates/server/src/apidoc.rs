@@ -171,41 +171,13 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
     ("CreateAccount", "country", &[Rule::Country]),
     ("CreateAccount", "birth_date", &[Rule::PastDate]),
     ("CreateAccount", "followers", &[Rule::Range(0, i64::MAX)]),
-    (
-        "CreateLive",
-        "title",
-        &[
-            Rule::Pattern(freetext::PATTERN_ONE_LINE),
-            Rule::Length(1, 200),
-        ],
-    ),
+    ("CreateLive", "title", &one_line(200)),
     ("CreateLive", "goal_hearts", &[Rule::Range(1, 1_000_000)]),
     ("SetGoal", "goal_hearts", &[Rule::Range(1, 1_000_000)]),
-    (
-        "CreateComment",
-        "text",
-        &[
-            Rule::Pattern(freetext::PATTERN_MANY_LINES),
-            Rule::Length(1, 300),
-        ],
-    ),
+    ("CreateComment", "text", &many_lines(300)),
     ("BuyBadge", "tier", &[Rule::Range(1, 3)]),
-    (
-        "ProductRequest",
-        "title",
-        &[
-            Rule::Pattern(freetext::PATTERN_ONE_LINE),
-            Rule::Length(1, 200),
-        ],
-    ),
-    (
-        "ProductRequest",
-        "category",
-        &[
-            Rule::Pattern(freetext::PATTERN_ONE_LINE),
-            Rule::Length(1, 50),
-        ],
-    ),
+    ("ProductRequest", "title", &one_line(200)),
+    ("ProductRequest", "category", &one_line(50)),
     (
         "ProductRequest",
         "url",
@@ -223,22 +195,8 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         "code",
         &[Rule::Pattern("^[A-Z0-9]{4,20}$"), Rule::Length(4, 20)],
     ),
-    (
-        "CampaignRequest",
-        "title",
-        &[
-            Rule::Pattern(freetext::PATTERN_ONE_LINE),
-            Rule::Length(1, 200),
-        ],
-    ),
-    (
-        "CampaignRequest",
-        "brief",
-        &[
-            Rule::Pattern(freetext::PATTERN_MANY_LINES),
-            Rule::Length(1, 5_000),
-        ],
-    ),
+    ("CampaignRequest", "title", &one_line(200)),
+    ("CampaignRequest", "brief", &many_lines(5_000)),
     ("CampaignRequest", "slots", &[Rule::Range(1, 1_000)]),
     ("CampaignRequest", "niches", NICHES),
     (
@@ -247,27 +205,13 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         &[Rule::MaxItems(50), Rule::Each(&[Rule::Country])],
     ),
     ("ProfileRequest", "niches", NICHES),
-    (
-        "ProfileRequest",
-        "bio",
-        &[
-            Rule::Pattern(freetext::PATTERN_MANY_LINES),
-            Rule::Length(1, 1_000),
-        ],
-    ),
+    ("ProfileRequest", "bio", &many_lines(1_000)),
     (
         "DeliverRequest",
         "url",
         &[Rule::Pattern(WEB_ADDRESS), Rule::Length(8, 2_048)],
     ),
-    (
-        "ChangesRequest",
-        "note",
-        &[
-            Rule::Pattern(freetext::PATTERN_MANY_LINES),
-            Rule::Length(1, 2_000),
-        ],
-    ),
+    ("ChangesRequest", "note", &many_lines(2_000)),
     ("RatingRequest", "stars", &[Rule::Range(1, 5)]),
     (
         "MetricsRequest",
@@ -284,14 +228,7 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         "engagement_bps",
         &[Rule::Range(0, 10_000)],
     ),
-    (
-        "MatchProgramRequest",
-        "name",
-        &[
-            Rule::Pattern(freetext::PATTERN_ONE_LINE),
-            Rule::Length(1, 100),
-        ],
-    ),
+    ("MatchProgramRequest", "name", &one_line(100)),
     ("MatchProgramRequest", "rate_bps", &[Rule::Range(1, 10_000)]),
     (
         "BuyBadge",
@@ -299,6 +236,22 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         &[Rule::Pattern("^(wallet|pm_[A-Za-z0-9_]{1,100})$")],
     ),
 ];
+
+/// Free text on one line, of 1 to `max` characters.
+const fn one_line(max: usize) -> [Rule; 2] {
+    [
+        Rule::Pattern(freetext::PATTERN_ONE_LINE),
+        Rule::Length(1, max),
+    ]
+}
+
+/// Free text that may span lines, of 1 to `max` characters.
+const fn many_lines(max: usize) -> [Rule; 2] {
+    [
+        Rule::Pattern(freetext::PATTERN_MANY_LINES),
+        Rule::Length(1, max),
+    ]
+}
 
 /// A list of niches: at most 20, each 1–40 of `A-Z`, `a-z`, `0-9`, `-` and `_`.
 const NICHES: &[Rule] = &[
@@ -528,32 +481,36 @@ impl Modify for InputRules {
                 .schemas
                 .insert(JSON_WITHOUT_NUL.to_owned(), RefOr::T(json_without_nul()));
         }
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for parameter in operation.parameters.iter_mut().flatten() {
-                    let RefOr::T(parameter) = parameter else {
-                        continue;
-                    };
-                    if let Some((_, rules)) = PARAMETER_RULES
-                        .iter()
-                        .find(|(name, _)| *name == parameter.name)
-                        && let Some(schema) = parameter.schema.as_mut()
-                    {
-                        InputRules::apply(schema, rules);
-                    }
+        for operation in operations_mut(openapi) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if let Some((_, rules)) = PARAMETER_RULES
+                    .iter()
+                    .find(|(name, _)| *name == parameter.name)
+                    && let Some(schema) = parameter.schema.as_mut()
+                {
+                    InputRules::apply(schema, rules);
                 }
             }
         }
     }
+}
+
+/// Every operation of the document.
+fn operations_mut(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// A response with the API's error body.
@@ -571,20 +528,7 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                CommonErrors::add(operation);
-            }
-        }
+        operations_mut(openapi).for_each(CommonErrors::add);
     }
 }
 
