@@ -424,19 +424,13 @@ impl Checkout<'_> {
                 .await
             }
             Err(PaymentError::UnknownPaymentMethod(pm)) => {
+                // Nothing was charged: the attempt ends here, and its 422 is the key's answer
+                // (a retry with the key and this body gets it again; with another body, 409).
                 let error = invalid(format!(
                     "payment_method {pm:?} is not a known payment method"
                 ));
-                // Nothing was charged: the attempt ends here, and a retry may fix the body.
-                let job = rules::attempt_settled_job(
-                    attempt,
-                    AttemptStatus::Abandoned,
-                    None,
-                    None,
-                    store::now(),
-                );
-                self.store.writer().submit(job).await?;
-                Err(error)
+                self.close(attempt, AttemptStatus::Abandoned, None, &error)
+                    .await
             }
             Err(PaymentError::Unavailable(why)) => {
                 tracing::warn!(%why, attempt = %attempt.key, "payment provider unavailable or its answer lost: the attempt stays pending");

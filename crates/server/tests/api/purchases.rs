@@ -158,6 +158,47 @@ async fn a_missing_or_unknown_payment_method_is_422_naming_payment_method() {
 }
 
 #[conformance]
+async fn a_retry_of_an_unknown_payment_method_under_its_key_is_422_again_not_503() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "hello").await;
+    for _ in 0..3 {
+        let answer = app
+            .buy(
+                &bob.token,
+                &live,
+                1,
+                "pm_card_unheard_of",
+                Some("unknown-pm"),
+            )
+            .await;
+        assert_invalid(&answer, "payment_method");
+    }
+    // The key is spent on that request: another body under it is 409.
+    let answer = app
+        .buy(&bob.token, &live, 1, "pm_card_visa", Some("unknown-pm"))
+        .await;
+    assert_error(&answer, 409, "idempotency_key_reused");
+    // A top-up's key likewise.
+    let topup = json!({"amount": {"amount": 500, "currency": "USD"}, "payment_method": "0"});
+    for _ in 0..2 {
+        let answer = app
+            .request(
+                reqwest::Method::POST,
+                "/v1/wallet/topups",
+                Some(&bob.token),
+                Some("unknown-topup"),
+                Some(topup.to_string()),
+            )
+            .await;
+        assert_invalid(&answer, "payment_method");
+    }
+    assert_eq!(app.earnings_of(&ana.id).await["balances"], json!([]));
+    app.verify().await;
+}
+
+#[conformance]
 async fn a_minor_cannot_buy_by_default_403_spending_limit() {
     let app = spawn_app().await;
     let ana = app.creator("ana").await;
