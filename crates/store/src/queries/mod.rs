@@ -30,6 +30,18 @@ use live::Tier;
 use crate::StoreError;
 use crate::columns::corrupt;
 
+/// Ids read in one `IN (…)` list, well under either database's limit of parameters.
+pub(crate) const IDS_PER_READ: usize = 500;
+
+/// `$first, $first+1, …`, `n` of them, for an `IN (…)` list: only placeholders are
+/// formatted into the SQL, nothing of the input.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One page of a list: the items and the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

@@ -106,12 +106,11 @@ impl Store {
     /// Purchases by id.
     pub async fn purchases(&self, ids: &[String]) -> Result<Vec<Purchase>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+        for chunk in ids.chunks(super::IDS_PER_READ) {
             let sql = format!(
                 "SELECT {} FROM purchases WHERE id IN ({})",
                 purchase_columns!(),
-                list.join(", ")
+                super::placeholders(1, chunk.len())
             );
             let rows = with_pool!(&self.db, pool => {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -230,12 +229,11 @@ impl Store {
         };
         // `viewer_id IN ($n, …)`: one placeholder per supporter of the page, the same SQL
         // on both backends; only placeholders are formatted in, nothing of the input.
-        let list: Vec<String> = (0..data.len()).map(|i| format!("${}", i + first)).collect();
         let sql = format!(
             "SELECT viewer_id, currency, CAST(SUM(amount) AS BIGINT) AS total FROM purchases \
              WHERE {filter} AND status = 'succeeded' AND viewer_id IN ({}) \
              GROUP BY viewer_id, currency ORDER BY viewer_id, currency",
-            list.join(", ")
+            super::placeholders(first, data.len())
         );
         let totals = with_pool!(&self.db, pool => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

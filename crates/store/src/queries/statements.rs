@@ -10,19 +10,9 @@
 use ledger::{AccountId, Balances, Transfer, TransferId};
 use time::OffsetDateTime;
 
+use super::{IDS_PER_READ, placeholders};
 use crate::columns::{Columns, corrupt, transfer_columns, transfer_from};
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
-
-/// Ids per read of [`Store::transfers_by_id`].
-const IDS_PER_READ: usize = 500;
-
-/// `$first, $first+1, …` for `n` accounts: only placeholders are formatted into the SQL.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl Store {
     /// The ledger balances of `accounts` (none of them the platform's: those read as zero)
