@@ -99,6 +99,19 @@ impl Currency {
             .and_then(|e| u8::try_from(e).ok())
             .expect("a Currency is only built from codes whose exponent is defined and small")
     }
+
+    /// Every currency [`Currency::parse`] takes, in alphabetical order of code.
+    pub fn all() -> impl Iterator<Item = Currency> {
+        let letters = b'A'..=b'Z';
+        letters.clone().flat_map(move |a| {
+            let letters = letters.clone();
+            letters.clone().flat_map(move |b| {
+                letters.clone().filter_map(move |c| {
+                    Currency::parse(std::str::from_utf8(&[a, b, c]).ok()?).ok()
+                })
+            })
+        })
+    }
 }
 
 impl fmt::Debug for Currency {
@@ -401,6 +414,20 @@ mod tests {
 
     fn usd(amount: i64) -> Money {
         Money::new(amount, Currency::USD)
+    }
+
+    #[test]
+    fn all_is_what_parse_takes() {
+        let all: Vec<Currency> = Currency::all().collect();
+        assert!(all.len() > 150, "{}", all.len());
+        for c in [Currency::USD, Currency::JPY, Currency::BHD, Currency::EUR] {
+            assert!(all.contains(&c), "{c}");
+        }
+        assert!(all.windows(2).all(|w| w[0].code() < w[1].code()));
+        assert!(
+            !all.iter()
+                .any(|c| ["XAU", "XXX", "XTS"].contains(&c.code()))
+        );
     }
 
     #[test]

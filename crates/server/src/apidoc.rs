@@ -5,7 +5,7 @@
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{ArrayItems, KnownFormat, SchemaFormat};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 
@@ -112,14 +112,16 @@ impl CommonErrors {
 }
 
 /// `doc`, with its paths, given the answers common to every operation of a kind and the
-/// input rules of [`InputRules`] (the payment methods those of `payments`).
+/// input rules of [`InputRules`] (those that are settings, as `config` sets them).
 pub(crate) fn complete(
     mut doc: utoipa::openapi::OpenApi,
-    payments: &crate::settings::PaymentsConfig,
+    config: &crate::settings::Config,
 ) -> utoipa::openapi::OpenApi {
     CommonErrors.modify(&mut doc);
     InputRules {
-        sandbox: matches!(payments, crate::settings::PaymentsConfig::Sandbox),
+        sandbox: matches!(config.payments, crate::settings::PaymentsConfig::Sandbox),
+        token_secs_max: i64::try_from(config.token_lifetime_max.as_secs()).unwrap_or(i64::MAX),
+        this_year: store::now().year(),
     }
     .modify(&mut doc);
     doc
@@ -132,9 +134,13 @@ const NO_NUL: &str = "^[^\\u0000]*$";
 /// body may carry besides the fields the server reads (it ignores them).
 const JSON_WITHOUT_NUL: &str = "JsonWithoutNul";
 
+/// The name of the schema of the currencies the server takes: ISO 4217 codes with a minor
+/// unit.
+const CURRENCY: &str = "Currency";
+
 /// A rule the server enforces on an input, as JSON Schema says it.
 #[derive(Debug, Clone, Copy)]
-enum Rule {
+enum Rule<'a> {
     /// A string matching this (ECMA-262) pattern.
     Pattern(&'static str),
     /// A string of this many characters.
@@ -142,22 +148,43 @@ enum Rule {
     /// An integer in this range.
     Range(i64, i64),
     /// One of these strings.
-    OneOf(&'static [&'static str]),
+    OneOf(&'a [&'a str]),
     /// An officially assigned ISO 3166-1 alpha-2 code.
     Country,
-    /// An array of at most this many items.
-    MaxItems(usize),
+    /// An array of this many items.
+    Items(usize, usize),
+    /// An array with no item twice.
+    Distinct,
     /// An array whose every item follows these rules.
-    Each(&'static [Rule]),
-    /// A `YYYY-MM-DD` date not in the future: a date, and a pattern admitting the days 1–28
-    /// of the years from 1900 to last year (stricter than the server, which takes any past
-    /// date: JSON Schema cannot say "not after today").
-    PastDate,
+    Each(&'a [Rule<'a>]),
+    /// An amount of money in a currency the server takes, of this many minor units: an
+    /// object in place of the shared `MoneyBody` (whose answers may hold any amount).
+    Money(i64, i64),
+    /// A `YYYY-MM-DD` date on days 1–28 of a month of these years (stricter than the
+    /// server: JSON Schema cannot say "not after today", nor which days a month has).
+    Date(Years),
+    /// An RFC 3339 time on days 1–28 of a month of these years.
+    Time(Years),
+    /// Shares in basis points, summing to at most 10,000, by keys that follow these rules:
+    /// at most this many entries, each of at most its even part of 10,000 (stricter than the
+    /// server, which takes any shares within their sum: JSON Schema cannot say a sum).
+    Shares(&'a [Rule<'a>], usize),
+}
+
+/// The years a date or a time may be in, counted from the year the document is made.
+#[derive(Debug, Clone, Copy)]
+enum Years {
+    /// From this year to last year.
+    Since(i32),
+    /// Next year: a time in the future, and within two years.
+    Next,
+    /// Years 1000 to 9999.
+    Any,
 }
 
 /// The rules of the request bodies' fields, by schema and property: what the handlers check,
 /// so that a schema-driven client generates requests the server takes.
-const BODY_RULES: &[(&str, &str, &[Rule])] = &[
+const BODY_RULES: &[(&str, &str, &[Rule<'static>])] = &[
     (
         "CreateAccount",
         "handle",
@@ -169,7 +196,11 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         &[Rule::OneOf(&["creator", "viewer", "brand"])],
     ),
     ("CreateAccount", "country", &[Rule::Country]),
-    ("CreateAccount", "birth_date", &[Rule::PastDate]),
+    (
+        "CreateAccount",
+        "birth_date",
+        &[Rule::Date(Years::Since(1900))],
+    ),
     ("CreateAccount", "followers", &[Rule::Range(0, i64::MAX)]),
     ("CreateLive", "title", &one_line(200)),
     ("CreateLive", "goal_hearts", &[Rule::Range(1, 1_000_000)]),
@@ -189,7 +220,87 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         "return_window_days",
         &[Rule::Range(0, 365)],
     ),
+    ("ProductRequest", "price", &[Rule::Money(1, i64::MAX)]),
     ("ProductPatch", "commission_bps", &[Rule::Range(1, 9_000)]),
+    ("ProductPatch", "price", &[Rule::Money(1, i64::MAX)]),
+    (
+        "ShopRequest",
+        "products",
+        &[Rule::Items(0, 200), Rule::Distinct],
+    ),
+    (
+        "ShopSettingsRequest",
+        "attribution_window_days",
+        &[Rule::Range(1, 90)],
+    ),
+    ("OrderRequest", "order_id", PRINTABLE_100),
+    (
+        "OrderRequest",
+        "ordered_at",
+        &[Rule::Time(Years::Since(2000))],
+    ),
+    ("OrderRequest", "items", &[Rule::Items(1, 100)]),
+    ("OrderItemRequest", "quantity", &[Rule::Range(1, 10_000)]),
+    (
+        "OrderItemRequest",
+        "amount",
+        &[Rule::Money(1, 1_000_000_000_000)],
+    ),
+    ("ReturnRequest", "items", &[Rule::Items(1, 100)]),
+    ("ReturnItemRequest", "quantity", &[Rule::Range(1, 10_000)]),
+    ("TopupRequest", "amount", &[Rule::Money(1, 100_000_000)]),
+    (
+        "TopupRequest",
+        "payment_method",
+        &[Rule::Pattern("^pm_[A-Za-z0-9_]{1,100}$")],
+    ),
+    (
+        "SpendingLimitsRequest",
+        "daily",
+        &[Rule::Money(0, i64::MAX)],
+    ),
+    (
+        "SpendingLimitsRequest",
+        "weekly",
+        &[Rule::Money(0, i64::MAX)],
+    ),
+    (
+        "PayoutAccountBody",
+        "payout_account",
+        &[
+            Rule::Pattern("^[A-Za-z0-9_-]{1,255}$"),
+            Rule::Length(1, 255),
+        ],
+    ),
+    (
+        "FundRequest",
+        "amount",
+        &[Rule::Money(1, 1_000_000_000_000)],
+    ),
+    (
+        "MatchProgramRequest",
+        "caps",
+        &[
+            Rule::Items(1, usize::MAX),
+            Rule::Each(&[Rule::Money(1, 1_000_000_000_000)]),
+        ],
+    ),
+    (
+        "MatchProgramRequest",
+        "budget",
+        &[Rule::Each(&[Rule::Money(1, 1_000_000_000_000)])],
+    ),
+    (
+        "MatchProgramRequest",
+        "countries",
+        &[Rule::Each(&[Rule::Country])],
+    ),
+    (
+        "MatchProgramRequest",
+        "starts_at",
+        &[Rule::Time(Years::Any)],
+    ),
+    ("MatchProgramRequest", "ends_at", &[Rule::Time(Years::Any)]),
     (
         "CouponRequest",
         "code",
@@ -202,10 +313,14 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
     (
         "CampaignRequest",
         "countries",
-        &[Rule::MaxItems(50), Rule::Each(&[Rule::Country])],
+        &[Rule::Items(0, 50), Rule::Each(&[Rule::Country])],
     ),
+    ("CampaignRequest", "fee", &[Rule::Money(1, FEE_MAX)]),
+    ("CampaignRequest", "deadline", &[Rule::Time(Years::Next)]),
+    ("OfferRequest", "fee", &[Rule::Money(1, FEE_MAX)]),
     ("ProfileRequest", "niches", NICHES),
     ("ProfileRequest", "bio", &many_lines(1_000)),
+    ("ProfileRequest", "rate", &[Rule::Money(1, FEE_MAX)]),
     (
         "DeliverRequest",
         "url",
@@ -228,6 +343,22 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
         "engagement_bps",
         &[Rule::Range(0, 10_000)],
     ),
+    (
+        "MetricsRequest",
+        "audience_countries",
+        &[Rule::Shares(&[Rule::Country], 20)],
+    ),
+    (
+        "MetricsRequest",
+        "audience_ages",
+        &[Rule::Shares(
+            // The usual ranges (the server takes any `a-b` with a ≤ b, or `a+`).
+            &[Rule::OneOf(&[
+                "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+",
+            ])],
+            7,
+        )],
+    ),
     ("MatchProgramRequest", "name", &one_line(100)),
     ("MatchProgramRequest", "rate_bps", &[Rule::Range(1, 10_000)]),
     (
@@ -238,7 +369,7 @@ const BODY_RULES: &[(&str, &str, &[Rule])] = &[
 ];
 
 /// Free text on one line, of 1 to `max` characters.
-const fn one_line(max: usize) -> [Rule; 2] {
+const fn one_line(max: usize) -> [Rule<'static>; 2] {
     [
         Rule::Pattern(freetext::PATTERN_ONE_LINE),
         Rule::Length(1, max),
@@ -246,7 +377,7 @@ const fn one_line(max: usize) -> [Rule; 2] {
 }
 
 /// Free text that may span lines, of 1 to `max` characters.
-const fn many_lines(max: usize) -> [Rule; 2] {
+const fn many_lines(max: usize) -> [Rule<'static>; 2] {
     [
         Rule::Pattern(freetext::PATTERN_MANY_LINES),
         Rule::Length(1, max),
@@ -254,10 +385,16 @@ const fn many_lines(max: usize) -> [Rule; 2] {
 }
 
 /// A list of niches: at most 20, each 1–40 of `A-Z`, `a-z`, `0-9`, `-` and `_`.
-const NICHES: &[Rule] = &[
-    Rule::MaxItems(20),
+const NICHES: &[Rule<'static>] = &[
+    Rule::Items(0, 20),
     Rule::Each(&[Rule::Pattern("^[A-Za-z0-9_-]{1,40}$"), Rule::Length(1, 40)]),
 ];
+
+/// 1–100 of the printable ASCII characters but space.
+const PRINTABLE_100: &[Rule<'static>] = &[Rule::Pattern("^[!-~]{1,100}$"), Rule::Length(1, 100)];
+
+/// The largest fee of a deal (and a creator's rate), in minor units.
+const FEE_MAX: i64 = 100_000_000_000;
 
 /// An absolute `http` or `https` address of visible ASCII with a plain host name (stricter
 /// than the server, which takes any host that is not empty).
@@ -265,19 +402,10 @@ const WEB_ADDRESS: &str = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$
 
 /// The rules of path, query and header parameters, by name, wherever they are taken. (An id
 /// in a path that breaks its rule is answered 404, as an id of nothing.)
-const PARAMETER_RULES: &[(&str, &[Rule])] = &[
-    (
-        "id",
-        &[Rule::Pattern("^[!-~]{1,100}$"), Rule::Length(1, 100)],
-    ),
-    (
-        "token_id",
-        &[Rule::Pattern("^[!-~]{1,100}$"), Rule::Length(1, 100)],
-    ),
-    (
-        "code",
-        &[Rule::Pattern("^[!-~]{1,100}$"), Rule::Length(1, 100)],
-    ),
+const PARAMETER_RULES: &[(&str, &[Rule<'static>])] = &[
+    ("id", PRINTABLE_100),
+    ("token_id", PRINTABLE_100),
+    ("code", PRINTABLE_100),
     ("limit", &[Rule::Range(1, 500)]),
     (
         "cursor",
@@ -294,17 +422,39 @@ const PARAMETER_RULES: &[(&str, &[Rule])] = &[
 struct InputRules {
     /// The sandbox provider: it takes only its test methods.
     sandbox: bool,
+    /// The longest a token may be asked to last.
+    token_secs_max: i64,
+    /// The year dates and times are counted from.
+    this_year: i32,
 }
 
 impl InputRules {
-    fn apply(schema: &mut RefOr<Schema>, rules: &[Rule]) {
+    fn apply(&self, schema: &mut RefOr<Schema>, rules: &[Rule<'_>]) {
+        if let [Rule::Money(min, max)] = *rules {
+            // In place of the reference to `MoneyBody` (kept if it may be null).
+            match schema {
+                RefOr::T(Schema::OneOf(one_of)) => {
+                    for item in &mut one_of.items {
+                        if matches!(item, RefOr::Ref(_)) {
+                            *item = money_request(min, max);
+                        }
+                    }
+                }
+                _ => *schema = money_request(min, max),
+            }
+            return;
+        }
         if let RefOr::T(Schema::Array(array)) = schema {
             for rule in rules {
                 match *rule {
-                    Rule::MaxItems(n) => array.max_items = Some(n),
+                    Rule::Items(min, max) => {
+                        array.min_items = (min > 0).then_some(min);
+                        array.max_items = (max < usize::MAX).then_some(max);
+                    }
+                    Rule::Distinct => array.unique_items = true,
                     Rule::Each(item_rules) => {
                         if let ArrayItems::RefOrSchema(items) = &mut array.items {
-                            InputRules::apply(items, item_rules);
+                            self.apply(items, item_rules);
                         }
                     }
                     _ => debug_assert!(false, "{rule:?} is not a rule of arrays"),
@@ -336,16 +486,94 @@ impl InputRules {
                             .collect(),
                     );
                 }
-                Rule::MaxItems(_) | Rule::Each(_) => {
+                Rule::Items(..) | Rule::Distinct | Rule::Each(_) => {
                     debug_assert!(false, "{rule:?} is a rule of arrays");
                 }
-                Rule::PastDate => {
+                Rule::Money(..) => debug_assert!(false, "{rule:?} is a rule of its own"),
+                Rule::Date(years) => {
                     object.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
-                    object.pattern = Some(past_dates(store::now().year()));
+                    object.pattern = Some(format!("^{}$", dates(years, self.this_year)));
+                }
+                Rule::Shares(keys, most) => {
+                    let mut key = RefOr::T(Schema::Object(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .build(),
+                    ));
+                    self.apply(&mut key, keys);
+                    object.max_properties = Some(most);
+                    if let RefOr::T(key) = key {
+                        object.property_names = Some(Box::new(key));
+                    }
+                    object.additional_properties = Some(Box::new(
+                        serde_json::from_value(serde_json::json!({
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 10_000 / most.max(1),
+                        }))
+                        .expect("the schema reads back"),
+                    ));
+                }
+                Rule::Time(years) => {
+                    object.pattern =
+                        Some(format!("^{}T{TIME_OF_DAY}$", dates(years, self.this_year)));
                 }
             }
         }
     }
+}
+
+/// A request's amount of money: `min..=max` minor units of a currency the server takes.
+fn money_request(min: i64, max: i64) -> RefOr<Schema> {
+    let mut amount = serde_json::json!({
+        "type": "integer",
+        "format": "int64",
+        "minimum": min,
+        "description": "Integer minor units (cents; yen have none).",
+    });
+    if max < i64::MAX {
+        amount["maximum"] = max.into();
+    }
+    let schema = serde_json::json!({
+        "type": "object",
+        "description": format!("{{\"amount\": <minor units>, \"currency\": \"USD\"}}, of {min} to {max} minor units."),
+        "required": ["amount", "currency"],
+        "properties": {
+            "amount": amount,
+            "currency": {"$ref": format!("#/components/schemas/{CURRENCY}")},
+        },
+        "propertyNames": {"type": "string", "pattern": NO_NUL},
+        "additionalProperties": {"$ref": format!("#/components/schemas/{JSON_WITHOUT_NUL}")},
+    });
+    RefOr::T(serde_json::from_value(schema).expect("the schema reads back"))
+}
+
+/// The currencies the server takes.
+fn currency() -> Schema {
+    serde_json::from_value(serde_json::json!({
+        "type": "string",
+        "description": "An ISO 4217 code of a currency with a minor unit (not a metal, SDR or test code).",
+        "enum": money::Currency::all().map(money::Currency::code).collect::<Vec<_>>(),
+    }))
+    .expect("the schema reads back")
+}
+
+/// `HH:MM:SS`, a fraction of a second, and `Z` or an offset, as RFC 3339 writes them.
+const TIME_OF_DAY: &str =
+    "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
+
+/// A pattern of `YYYY-MM-DD` dates in `years` as counted from `this_year`, on days 1–28 of a
+/// month (so that every date it admits exists).
+fn dates(years: Years, this_year: i32) -> String {
+    let years = match years {
+        Years::Since(first) => (first..this_year.max(first + 1))
+            .map(|y| y.to_string())
+            .collect::<Vec<_>>()
+            .join("|"),
+        Years::Next => (this_year + 1).to_string(),
+        Years::Any => "[1-9][0-9]{3}".to_owned(),
+    };
+    format!("({years})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])")
 }
 
 /// The names of the schemas request bodies refer to.
@@ -372,11 +600,31 @@ fn request_bodies(openapi: &utoipa::openapi::OpenApi) -> Vec<String> {
     names
 }
 
-fn is_string(t: &utoipa::openapi::schema::SchemaType) -> bool {
-    use utoipa::openapi::schema::{SchemaType, Type};
+/// Pushes the names of the schemas `schema` refers to onto `names`.
+fn references(schema: &serde_json::Value, names: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if key == "$ref"
+                    && let Some(name) = value
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    names.push(name.to_owned());
+                }
+                references(value, names);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, names)),
+        _ => {}
+    }
+}
+
+/// Whether a schema of type `t` may be a `wanted`.
+fn admits(t: &SchemaType, wanted: &Type) -> bool {
     match t {
-        SchemaType::Type(t) => *t == Type::String,
-        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::Type(t) => t == wanted,
+        SchemaType::Array(types) => types.contains(wanted),
         SchemaType::AnyValue => false,
     }
 }
@@ -402,28 +650,13 @@ fn json_without_nul() -> Schema {
     .expect("the schema reads back")
 }
 
-/// A pattern of `YYYY-MM-DD` dates from 1900 to the end of the year before `this_year`, on
-/// days 1–28 of a month (so that every date it admits exists).
-fn past_dates(this_year: i32) -> String {
-    let last = (this_year - 1).clamp(2000, 2099) - 2000;
-    let (decade, unit) = (last / 10, last % 10);
-    let earlier_decades = if decade > 0 {
-        format!("|20[0-{}][0-9]", decade - 1)
-    } else {
-        String::new()
-    };
-    format!(
-        "^(19[0-9]{{2}}{earlier_decades}|20{decade}[0-{unit}])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
-    )
-}
-
 fn i64_number(n: i64) -> Option<utoipa::Number> {
     isize::try_from(n).ok().map(utoipa::Number::Int)
 }
 
 impl Modify for InputRules {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let bodies = request_bodies(openapi);
+        let mut bodies = request_bodies(openapi);
         if let Some(components) = openapi.components.as_mut() {
             for (schema, property, rules) in BODY_RULES {
                 let field = match components.schemas.get_mut(*schema) {
@@ -436,33 +669,60 @@ impl Modify for InputRules {
                     "the input rule for {schema}.{property} names no field"
                 );
                 if let Some(field) = field {
-                    InputRules::apply(field, rules);
+                    self.apply(field, rules);
                 }
             }
-            if self.sandbox
-                && let Some(RefOr::T(Schema::Object(object))) =
-                    components.schemas.get_mut("BuyBadge")
-                && let Some(RefOr::T(Schema::Object(method))) =
-                    object.properties.get_mut("payment_method")
-            {
-                method.pattern = None;
-                method.enum_values = Some(
-                    std::iter::once("wallet")
-                        .chain(crate::payments::sandbox::SANDBOX_PAYMENT_METHODS)
-                        .map(Into::into)
-                        .collect(),
-                );
+            let token_secs = [Rule::Range(60, self.token_secs_max)];
+            let mut settings = vec![("CreateToken", "expires_in_secs", &token_secs[..])];
+            // The sandbox takes only its test cards (and a buyer's wallet).
+            let with_wallet: Vec<&str> = std::iter::once("wallet")
+                .chain(crate::payments::sandbox::SANDBOX_PAYMENT_METHODS)
+                .collect();
+            let sandbox_cards = [Rule::OneOf(
+                &crate::payments::sandbox::SANDBOX_PAYMENT_METHODS,
+            )];
+            let sandbox_methods = [Rule::OneOf(&with_wallet)];
+            if self.sandbox {
+                settings.push(("BuyBadge", "payment_method", &sandbox_methods[..]));
+                settings.push(("TopupRequest", "payment_method", &sandbox_cards[..]));
+            }
+            for (schema, property, rules) in settings {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema)
+                    && let Some(field) = object.properties.get_mut(property)
+                {
+                    if let RefOr::T(Schema::Object(field)) = field {
+                        field.pattern = None;
+                    }
+                    self.apply(field, rules);
+                }
             }
             // What requests carry holds no NUL: their bodies' strings, and the fields they
-            // may carry besides (unless they refuse any other field). Answers may quote it.
+            // may carry besides (unless they refuse any other field), down to the objects
+            // they hold. Answers may quote it.
+            let mut i = 0;
+            while let Some(name) = bodies.get(i) {
+                let mut held = Vec::new();
+                if let Some(schema) = components.schemas.get(name) {
+                    references(&serde_json::to_value(schema).unwrap_or_default(), &mut held);
+                }
+                for name in held {
+                    if name != JSON_WITHOUT_NUL && !bodies.contains(&name) {
+                        bodies.push(name);
+                    }
+                }
+                i += 1;
+            }
             for name in &bodies {
                 let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
                 else {
                     continue;
                 };
+                if !admits(&object.schema_type, &Type::Object) {
+                    continue;
+                }
                 for field in object.properties.values_mut() {
                     if let RefOr::T(Schema::Object(field)) = field
-                        && is_string(&field.schema_type)
+                        && admits(&field.schema_type, &Type::String)
                         && field.pattern.is_none()
                         && field.enum_values.is_none()
                         && field.format.is_none()
@@ -480,6 +740,9 @@ impl Modify for InputRules {
             components
                 .schemas
                 .insert(JSON_WITHOUT_NUL.to_owned(), RefOr::T(json_without_nul()));
+            components
+                .schemas
+                .insert(CURRENCY.to_owned(), RefOr::T(currency()));
         }
         for operation in operations_mut(openapi) {
             for parameter in operation.parameters.iter_mut().flatten() {
@@ -491,7 +754,7 @@ impl Modify for InputRules {
                     .find(|(name, _)| *name == parameter.name)
                     && let Some(schema) = parameter.schema.as_mut()
                 {
-                    InputRules::apply(schema, rules);
+                    self.apply(schema, rules);
                 }
             }
         }
@@ -537,8 +800,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn past_dates_run_from_1900_to_last_year() {
-        let pattern = regex::Regex::new(&past_dates(2026)).expect("compiles");
+    fn dates_run_over_their_years() {
+        let dates =
+            |years| regex::Regex::new(&format!("^{}$", dates(years, 2026))).expect("compiles");
+        let pattern = dates(Years::Since(1900));
         for date in [
             "1900-01-01",
             "1999-12-28",
@@ -558,7 +823,39 @@ mod tests {
         ] {
             assert!(!pattern.is_match(date), "{date}");
         }
-        let pattern = regex::Regex::new(&past_dates(2001)).expect("compiles");
-        assert!(pattern.is_match("2000-01-01") && !pattern.is_match("2001-01-01"));
+        let next = dates(Years::Next);
+        assert!(next.is_match("2027-01-01") && next.is_match("2027-12-28"));
+        assert!(!next.is_match("2026-12-28") && !next.is_match("2028-01-01"));
+        let any = dates(Years::Any);
+        assert!(any.is_match("1000-01-01") && any.is_match("9999-12-28"));
+        assert!(!any.is_match("0999-12-28"));
+    }
+
+    /// Every time the patterns admit is one the server reads, in the years they name.
+    #[test]
+    fn times_are_rfc_3339() {
+        use time::format_description::well_known::Rfc3339;
+        let pattern = regex::Regex::new(&format!(
+            "^{}T{TIME_OF_DAY}$",
+            dates(Years::Since(2000), 2026)
+        ))
+        .expect("compiles");
+        for t in [
+            "2000-01-01T00:00:00Z",
+            "2025-12-28T23:59:59.123456789+23:59",
+            "2013-07-09T12:30:00-05:00",
+        ] {
+            assert!(pattern.is_match(t), "{t}");
+            let read = time::OffsetDateTime::parse(t, &Rfc3339).expect(t);
+            assert!((2000..2026).contains(&read.year()), "{t}");
+        }
+        for t in [
+            "2025-12-28T24:00:00Z",
+            "2025-12-28T23:59:60Z",
+            "2025-12-28 10:00:00Z",
+            "2025-12-28T10:00:00",
+        ] {
+            assert!(!pattern.is_match(t), "{t}");
+        }
     }
 }

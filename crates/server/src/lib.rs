@@ -141,10 +141,7 @@ pub fn router(state: AppState) -> Router {
         pages::session_api,
     ));
     Router::new()
-        .merge(SwaggerUi::new("/docs").url(
-            "/openapi.json",
-            apidoc::complete(doc, &state.config.payments),
-        ))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", apidoc::complete(doc, &state.config)))
         .merge(api)
         .merge(pages::router(state).layer(axum::middleware::from_fn(pages::with_page_headers)))
         .nest("/app", app_api)

@@ -172,10 +172,11 @@ pub(crate) async fn create_token(
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     caller.admin()?;
+    // No body, or `null`, asks for a token that lasts until revoked.
     let request: CreateToken = if body.iter().all(u8::is_ascii_whitespace) {
         CreateToken::default()
     } else {
-        crate::extract::parse_json(&body)?
+        crate::extract::parse_json::<Option<CreateToken>>(&body)?.unwrap_or_default()
     };
     let max_secs = i64::try_from(state.config.token_lifetime_max.as_secs()).unwrap_or(i64::MAX);
     let expires_at = match request.expires_in_secs {

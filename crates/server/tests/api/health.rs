@@ -178,6 +178,57 @@ async fn every_operation_in_the_document_is_served_and_every_route_is_in_it() {
     assert_eq!(operations, 74, "operations in /openapi.json");
 }
 
+#[conformance]
+async fn the_document_states_the_money_and_the_maps_requests_may_carry() {
+    let app = spawn_app().await;
+    let (_, text) = app.get_text("/openapi.json").await;
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let schemas = &doc["components"]["schemas"];
+    // A top-up's amount: 1 to 100,000,000 minor units of a currency the server takes.
+    let amount = &schemas["TopupRequest"]["properties"]["amount"];
+    assert_eq!(amount["properties"]["amount"]["minimum"], 1, "{amount}");
+    assert_eq!(
+        amount["properties"]["amount"]["maximum"], 100_000_000,
+        "{amount}"
+    );
+    assert_eq!(
+        amount["required"],
+        json!(["amount", "currency"]),
+        "{amount}"
+    );
+    let currencies = schemas["Currency"]["enum"].as_array().expect("an enum");
+    for code in ["USD", "JPY", "BHD", "EUR"] {
+        assert!(currencies.contains(&json!(code)), "{code}");
+    }
+    for code in ["XAU", "XXX", "usd"] {
+        assert!(!currencies.contains(&json!(code)), "{code}");
+    }
+    // A spending limit may be zero, or null to remove it.
+    let daily = schemas["SpendingLimitsRequest"]["properties"]["daily"].to_string();
+    assert!(
+        daily.contains(r#""minimum":0"#) && daily.contains("null"),
+        "{daily}"
+    );
+    // Answers keep the plain money body: they may hold any amount.
+    assert_eq!(
+        schemas["TopupBody"]["properties"]["amount"]["$ref"],
+        "#/components/schemas/MoneyBody"
+    );
+    // Audience shares: keys from their lists, each within its even part of 10,000.
+    let ages = &schemas["MetricsRequest"]["properties"]["audience_ages"];
+    assert!(
+        ages["propertyNames"]["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("18-24"))),
+        "{ages}"
+    );
+    assert_eq!(ages["maxProperties"], 7, "{ages}");
+    assert_eq!(ages["additionalProperties"]["maximum"], 1_428, "{ages}");
+    // Nested request objects carry no NUL either.
+    let line = &schemas["OrderItemRequest"]["properties"]["product_id"];
+    assert_eq!(line["pattern"], "^[^\\u0000]*$", "{line}");
+}
+
 /// `promtool`, or `None` (with the reason printed) where this machine has none and it is not
 /// required.
 fn promtool() -> Option<std::path::PathBuf> {

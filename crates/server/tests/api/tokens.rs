@@ -76,6 +76,10 @@ async fn a_token_with_an_expiry_is_401_once_it_has_passed() {
             .await,
         "expires_in_secs",
     );
+    // `null`, as the document allows for the optional body, asks for no expiry.
+    let (status, lasting) = app.post(&path, Some(ADMIN), &json!(null)).await;
+    assert_eq!(status, 201, "{lasting}");
+    assert!(lasting["expires_at"].is_null(), "{lasting}");
     let (status, issued) = app
         .post(&path, Some(ADMIN), &json!({"expires_in_secs": 60}))
         .await;
