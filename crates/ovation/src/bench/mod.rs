@@ -5,6 +5,7 @@
 mod fanout;
 mod http;
 mod ledger;
+mod load;
 mod matching;
 mod nodes;
 mod pages;

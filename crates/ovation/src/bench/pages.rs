@@ -98,7 +98,7 @@ async fn measure(args: &PagesArgs, mut config: server::Config, where_: &str) -> 
     let addr = authority(&base)?;
     let seeded = seed(&addr, &server.admin, args.viewers.max(1), 16).await?;
     let filled = Instant::now();
-    let (totals, _) = drive(
+    let totals = drive(
         &addr,
         &seeded,
         0,

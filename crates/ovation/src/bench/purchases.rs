@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use clap::Args;
@@ -15,7 +15,8 @@ use hyper::{Method, StatusCode};
 use serde_json::Value;
 
 use super::http::{Conn, Seeded, authority, seed};
-use super::report::{Block, Latencies, cpu_seconds, machine, mean, ms, per_sec, thousands};
+use super::load::{self, Run};
+use super::report::{Block, cpu_seconds, machine, mean, ms, per_sec, thousands};
 use super::{BenchDb, Common, InProcess, temp_dir};
 
 /// Options of `ovation bench purchases`.
@@ -45,6 +46,10 @@ pub(crate) struct PurchasesArgs {
     /// instead of by card.
     #[arg(long)]
     wallet: bool,
+    /// Fail unless purchases/s ÷ `GET /healthz`/s (both measured in this run) is at least
+    /// this: CI's check that the purchase path has not collapsed (`scripts/bench-check`).
+    #[arg(long)]
+    floor: Option<f64>,
     /// The admin token of the server at --url.
     #[arg(long, env = "OVATION_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -52,13 +57,8 @@ pub(crate) struct PurchasesArgs {
     common: Common,
 }
 
-pub(super) struct Totals {
-    lat: Latencies,
-    pub(super) errors: u64,
-    pub(super) first_error: Option<String>,
-}
-
-/// Buys `count` badges (purchase numbers `from`…) over `concurrency` connections.
+/// Buys `count` badges (purchase numbers `from`…) over `concurrency` connections, each by
+/// one of the seeded viewers in turn, with an `Idempotency-Key` of its own.
 pub(super) async fn drive(
     addr: &str,
     seeded: &Seeded,
@@ -67,78 +67,42 @@ pub(super) async fn drive(
     concurrency: usize,
     run: &str,
     method: &str,
-) -> anyhow::Result<(Totals, Duration)> {
+) -> anyhow::Result<Run> {
     let viewers: Arc<Vec<(String, String)>> = Arc::new(seeded.viewers.clone());
     let path: Arc<str> = format!("/v1/lives/{}/badges", seeded.live_id).into();
-    let next = Arc::new(AtomicU64::new(from));
-    let end = from + count;
-    // Connect everybody first: connection set-up is not part of the figure.
-    let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency.max(1) {
-        conns.push(Conn::connect(addr).await?);
-    }
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(conns.len());
-    for mut conn in conns {
-        let viewers = viewers.clone();
-        let path = path.clone();
-        let next = next.clone();
-        let run = run.to_owned();
-        let method = method.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut totals = Totals {
-                lat: Latencies::with_capacity(4096),
-                errors: 0,
-                first_error: None,
-            };
-            let bodies: Vec<Bytes> = (1..=3)
-                .map(|t| Bytes::from(format!(r#"{{"tier":{t},"payment_method":"{method}"}}"#)))
-                .collect();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    break;
-                }
-                let (_, token) = &viewers[usize::try_from(n).unwrap_or(0) % viewers.len()];
-                let key = format!("bench-{run}-{n}");
-                let body = bodies[usize::try_from(n % 3).unwrap_or(0)].clone();
-                let t = Instant::now();
-                let answer = conn
-                    .send(Method::POST, &path, token, Some(&key), Some(body))
-                    .await;
-                totals.lat.record(t.elapsed());
-                match answer {
-                    Ok((StatusCode::CREATED, _)) => {}
-                    Ok((status, bytes)) => {
-                        totals.errors += 1;
-                        totals.first_error.get_or_insert_with(|| {
-                            format!("{status}: {}", String::from_utf8_lossy(&bytes))
-                        });
-                    }
-                    Err(e) => {
-                        totals.errors += 1;
-                        totals.first_error.get_or_insert_with(|| e.to_string());
-                        return totals;
-                    }
-                }
-            }
-            totals
-        }));
-    }
-    let mut all = Totals {
-        lat: Latencies::with_capacity(usize::try_from(count).unwrap_or(0)),
-        errors: 0,
-        first_error: None,
-    };
-    for t in tasks {
-        let t = t.await?;
-        all.lat.merge(t.lat);
-        all.errors += t.errors;
-        if all.first_error.is_none() {
-            all.first_error = t.first_error;
+    let run: Arc<str> = run.into();
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (1..=3)
+            .map(|t| Bytes::from(format!(r#"{{"tier":{t},"payment_method":"{method}"}}"#)))
+            .collect(),
+    );
+    let buy = move |mut conn: Conn, n: u64| {
+        let (viewers, path, run, bodies) =
+            (viewers.clone(), path.clone(), run.clone(), bodies.clone());
+        async move {
+            let (_, token) = &viewers[usize::try_from(n).unwrap_or(0) % viewers.len()];
+            let key = format!("bench-{run}-{n}");
+            let body = bodies[usize::try_from(n % 3).unwrap_or(0)].clone();
+            let answer = conn
+                .send(Method::POST, &path, token, Some(&key), Some(body))
+                .await;
+            (conn, answer)
         }
-    }
-    Ok((all, started.elapsed()))
+    };
+    load::drive(addr, from, count, concurrency, StatusCode::CREATED, buy).await
+}
+
+/// `count` requests to `GET /healthz` over `concurrency` connections: the floor of a request
+/// on this server and machine, for the ratio that travels between machines.
+pub(super) async fn healthz(addr: &str, count: u64, concurrency: usize) -> anyhow::Result<Run> {
+    let health = |mut conn: Conn, _n: u64| async move {
+        let answer = conn
+            .get_with("/healthz", &[])
+            .await
+            .map(|(s, _)| (s, Bytes::new()));
+        (conn, answer)
+    };
+    load::drive(addr, 0, count, concurrency, StatusCode::OK, health).await
 }
 
 /// Tops up every seeded viewer's wallet with `amount` US cents, 16 connections at a time.
@@ -264,7 +228,7 @@ async fn measure(
         .await?;
     }
     if args.warmup > 0 {
-        let (w, _) = drive(
+        let w = drive(
             &addr,
             &seeded,
             0,
@@ -281,7 +245,7 @@ async fn measure(
 
     let before = batch_metric(&addr, &admin).await;
     let cpu_before = cpu_seconds("self");
-    let (mut totals, elapsed) = drive(
+    let totals = drive(
         &addr,
         &seeded,
         args.warmup,
@@ -293,7 +257,18 @@ async fn measure(
     .await?;
     let cpu = cpu_seconds("self").zip(cpu_before).map(|(a, b)| a - b);
     let after = batch_metric(&addr, &admin).await;
-    totals.lat.sort();
+    let elapsed = totals.elapsed;
+    // The floor of a request on this server and machine, in the same minute: a purchase's
+    // cost is the ratio of the two rates.
+    let health = healthz(&addr, args.purchases, args.concurrency).await?;
+    anyhow::ensure!(
+        health.errors == 0,
+        "GET /healthz failed: {:?}",
+        health.first_error
+    );
+    let rate = per_sec(args.purchases, elapsed);
+    let health_rate = per_sec(args.purchases, health.elapsed);
+    let share = rate / health_rate;
 
     let mut conn = Conn::connect(&addr).await?;
     let verify_started = Instant::now();
@@ -312,7 +287,7 @@ async fn measure(
         "ovation bench purchases — POST /v1/lives/{id}/badges over HTTP/1.1 keep-alive, durable",
     );
     block
-        .line("purchases/s", thousands(per_sec(args.purchases, elapsed)))
+        .line("purchases/s", thousands(rate))
         .line(
             "latency",
             format!(
@@ -335,6 +310,15 @@ async fn measure(
                     .unwrap_or_default()
             ),
         );
+    block.line(
+        "GET /healthz",
+        format!(
+            "{}; a purchase costs {:.1} times a trivial request (purchases/s ÷ healthz/s {:.3})",
+            load::describe(&health, args.purchases),
+            1.0 / share,
+            share
+        ),
+    );
     if let (Some(b), Some(a)) = (before, after) {
         let batches = a.1.saturating_sub(b.1);
         block.line(
@@ -386,5 +370,12 @@ async fn measure(
     block.print();
     anyhow::ensure!(verified, "GET /v1/ledger/verify is not ok: {verify}");
     anyhow::ensure!(totals.errors == 0, "{} purchases failed", totals.errors);
+    if let Some(floor) = args.floor {
+        anyhow::ensure!(
+            share >= floor,
+            "purchases/s ÷ healthz/s is {share:.4}, below the floor of {floor:.4}: the purchase path collapsed"
+        );
+        println!("purchases/s ÷ healthz/s {share:.4} is at or above the floor {floor:.4}");
+    }
     Ok(())
 }

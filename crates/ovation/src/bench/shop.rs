@@ -13,7 +13,6 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +21,8 @@ use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::http::{Conn, field};
-use super::report::{Block, Latencies, machine, ms, per_sec, thousands};
+use super::load::{Run, describe, drive};
+use super::report::{Block, machine, per_sec, thousands};
 use super::{BenchDb, Common, InProcess, temp_dir};
 
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
@@ -200,105 +200,6 @@ async fn shop(
     Ok((brand_token, ids, codes))
 }
 
-/// What one way of loading the server did.
-struct Run {
-    lat: Latencies,
-    elapsed: Duration,
-    errors: u64,
-    first_error: Option<String>,
-}
-
-/// Sends `count` requests (numbers `from`…) over `concurrency` connections, each made by
-/// `request` from its number; `ok` is the status each must get.
-async fn drive<F, Fut>(
-    addr: &str,
-    from: u64,
-    count: u64,
-    concurrency: usize,
-    ok: StatusCode,
-    request: F,
-) -> anyhow::Result<Run>
-where
-    F: Fn(Conn, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = (Conn, anyhow::Result<StatusCode>)> + Send,
-{
-    let request = Arc::new(request);
-    let next = Arc::new(AtomicU64::new(from));
-    let end = from + count;
-    let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency.max(1) {
-        conns.push(Conn::connect(addr).await?);
-    }
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(conns.len());
-    for conn in conns {
-        let (request, next) = (request.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut run = Run {
-                lat: Latencies::with_capacity(4_096),
-                elapsed: Duration::ZERO,
-                errors: 0,
-                first_error: None,
-            };
-            let mut conn = conn;
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    return run;
-                }
-                let t = Instant::now();
-                let (back, answer) = request(conn, n).await;
-                conn = back;
-                run.lat.record(t.elapsed());
-                match answer {
-                    Ok(status) if status == ok => {}
-                    Ok(status) => {
-                        run.errors += 1;
-                        run.first_error
-                            .get_or_insert_with(|| format!("answered {status}"));
-                    }
-                    Err(e) => {
-                        run.errors += 1;
-                        run.first_error.get_or_insert_with(|| e.to_string());
-                        return run;
-                    }
-                }
-            }
-        }));
-    }
-    let mut all = Run {
-        lat: Latencies::with_capacity(usize::try_from(count).unwrap_or(0)),
-        elapsed: Duration::ZERO,
-        errors: 0,
-        first_error: None,
-    };
-    for t in tasks {
-        let t = t.await?;
-        all.lat.merge(t.lat);
-        all.errors += t.errors;
-        if all.first_error.is_none() {
-            all.first_error = t.first_error;
-        }
-    }
-    all.elapsed = started.elapsed();
-    all.lat.sort();
-    Ok(all)
-}
-
-fn describe(run: &Run, count: u64) -> String {
-    format!(
-        "{}/s  p50 {}  p99 {}  max {}{}",
-        thousands(per_sec(count, run.elapsed)),
-        ms(run.lat.pct(50)),
-        ms(run.lat.pct(99)),
-        ms(run.lat.max()),
-        match &run.first_error {
-            Some(e) => format!("  ({} errors, first: {e})", run.errors),
-            None => String::new(),
-        }
-    )
-}
-
 /// A distinct client address for request `n`.
 fn address(n: u64) -> String {
     format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
@@ -348,7 +249,10 @@ async fn measure_redirects(args: &RedirectsArgs, fresh: &Fresh) -> anyhow::Resul
     let paths: Arc<Vec<String>> = Arc::new(codes.iter().map(|c| format!("/r/{c}")).collect());
     let health = |conn: Conn, _n: u64| async move {
         let mut conn = conn;
-        let answer = conn.get_with("/healthz", &[]).await.map(|(s, _)| s);
+        let answer = conn
+            .get_with("/healthz", &[])
+            .await
+            .map(|(s, _)| (s, Bytes::new()));
         (conn, answer)
     };
     let plain = {
@@ -363,7 +267,7 @@ async fn measure_redirects(args: &RedirectsArgs, fresh: &Fresh) -> anyhow::Resul
                         &[("user-agent", CRAWLER), ("x-forwarded-for", "192.0.2.1")],
                     )
                     .await
-                    .map(|(s, _)| s);
+                    .map(|(s, _)| (s, Bytes::new()));
                 (conn, answer)
             }
         }
@@ -381,7 +285,7 @@ async fn measure_redirects(args: &RedirectsArgs, fresh: &Fresh) -> anyhow::Resul
                         &[("user-agent", BROWSER), ("x-forwarded-for", &client)],
                     )
                     .await
-                    .map(|(s, _)| s);
+                    .map(|(s, _)| (s, Bytes::new()));
                 (conn, answer)
             }
         }
@@ -521,8 +425,7 @@ async fn measure_orders(args: &OrdersArgs, fresh: &Fresh) -> anyhow::Result<()> 
             );
             let answer = conn
                 .send(Method::POST, "/v1/shop/orders", &token, None, Some(body))
-                .await
-                .map(|(s, _)| s);
+                .await;
             (conn, answer)
         }
     };
