@@ -104,6 +104,23 @@ const FAMILIES: &[Family] = &[
         Kind::Histogram(SECONDS),
         "Time the ledger writer took to load, plan, write and commit one batch.",
     ),
+    labelled(
+        "ovation_ledger_phase_seconds",
+        Kind::Histogram(SECONDS),
+        "Time one ledger batch spent in each phase on SQLite: lock (waiting for the write lock), load, plan, write (its statements), commit (the WAL's fsync, and a checkpoint when one falls due).",
+        &[
+            &[("phase", "lock")],
+            &[("phase", "load")],
+            &[("phase", "plan")],
+            &[("phase", "write")],
+            &[("phase", "commit")],
+        ],
+    ),
+    family(
+        "ovation_sqlite_checkpoint_seconds",
+        Kind::Histogram(SECONDS),
+        "Time one passive WAL checkpoint took on the checkpointer's own connection (SQLite), off every commit's path.",
+    ),
     family(
         "ovation_ledger_batch_jobs",
         Kind::Histogram(BATCH),

@@ -165,6 +165,8 @@ fn parse_url(url: &str) -> Result<Url, StoreError> {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
+            // The writer's checkpointer thread checkpoints: no commit of the pool's does.
+            .pragma("wal_autocheckpoint", "0")
             .log_statements(tracing::log::LevelFilter::Trace);
         Ok(Url::Sqlite(options))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

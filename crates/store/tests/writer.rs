@@ -772,3 +772,40 @@ async fn a_comment_beyond_a_full_queue_is_refused_at_once_as_busy() {
             .is_some()
     );
 }
+
+/// On SQLite no commit checkpoints (every connection has `wal_autocheckpoint=0`); the
+/// writer's checkpointer copies the WAL into the database file soon after, so the file holds
+/// what was committed and the WAL does not grow without end.
+#[tokio::test]
+async fn the_wal_is_checkpointed_off_the_commit_path() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("ovation.db");
+    let store = Store::open(&StoreConfig::new(format!("sqlite://{}", path.display())))
+        .await
+        .expect("store opens");
+    let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = file_size();
+    let mut tasks = Vec::new();
+    for i in 0..2_000 {
+        let writer = store.writer().clone();
+        tasks.push(tokio::spawn(async move {
+            writer
+                .submit(job(&format!("w{i}"), &format!("c{}", i % 50), 1))
+                .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task").expect("committed"), Outcome::Applied);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_size() < before + 100_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        file_size() >= before + 100_000,
+        "the database file did not take the committed pages: {before} → {} bytes",
+        file_size()
+    );
+    let report = store.verify_ledger().await.expect("verifies");
+    assert!(report.ok, "{:?}", report.problems);
+}

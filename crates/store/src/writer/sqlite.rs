@@ -60,6 +60,8 @@ impl WriterDb {
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Checkpoints are the checkpointer thread's (see `checkpoints`), not a commit's.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
@@ -69,6 +71,17 @@ impl WriterDb {
 pub(crate) fn start(db: WriterDb, config: WriterConfig) -> Result<Writer, StoreError> {
     let conn = db.open()?;
     let (writer, queues) = super::queues(&config);
+    let committed = if db.in_memory {
+        None
+    } else {
+        let checkpointer = db.open()?;
+        let (committed, commits) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoints(&checkpointer, &commits))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpointer: {e}")))?;
+        Some(committed)
+    };
     // The thread waits on two queues at once, which takes a future: a runtime of its own,
     // on this thread only, that does nothing but wait.
     let waiter = tokio::runtime::Builder::new_current_thread()
@@ -76,7 +89,7 @@ pub(crate) fn start(db: WriterDb, config: WriterConfig) -> Result<Writer, StoreE
         .map_err(|e| StoreError::Corrupt(format!("cannot start the ledger writer: {e}")))?;
     std::thread::Builder::new()
         .name("ledger-writer".into())
-        .spawn(move || run(&db, conn, queues, &config, &waiter))
+        .spawn(move || run(&db, conn, queues, &config, &waiter, committed.as_ref()))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the ledger writer: {e}")))?;
     Ok(writer)
 }
@@ -87,6 +100,7 @@ fn run(
     mut queues: Queues,
     config: &WriterConfig,
     waiter: &tokio::runtime::Runtime,
+    committed: Option<&std::sync::mpsc::SyncSender<()>>,
 ) {
     let batch_max = config.batch_max.max(1);
     let mut conn = Some(conn);
@@ -125,12 +139,51 @@ fn run(
                 // one is broken; reopening costs about a millisecond.
                 conn = None;
             }
+            if result.is_ok()
+                && let Some(committed) = committed
+            {
+                // Full means a nudge is waiting already.
+                let _ = committed.try_send(());
+            }
             batch.answer(result, started, &counters);
         }
         if let Some(ack) = stop {
             queues.stop(ack);
             return;
         }
+    }
+}
+
+/// How often, at most, the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The checkpointer thread: after commits (nudged through `commits`, at most every
+/// [`CHECKPOINT_EVERY`]), copies what the WAL holds into the database file with a passive
+/// checkpoint, on its own connection. Every connection runs with `wal_autocheckpoint=0`, so
+/// no commit pays for a checkpoint (its writes and the database file's fsync) while
+/// requests wait on it; a passive checkpoint never blocks the writer, and once it has
+/// copied every frame the next commit starts the WAL again from its beginning. Ends with a
+/// last checkpoint when the writer stops.
+fn checkpoints(conn: &Connection, commits: &std::sync::mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        while commits.try_recv().is_ok() {}
+        checkpoint(conn);
+    }
+    checkpoint(conn);
+}
+
+fn checkpoint(conn: &Connection) {
+    let started = Instant::now();
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    }) {
+        Ok((wal_pages, copied)) => {
+            metrics::histogram!("ovation_sqlite_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64());
+            tracing::trace!(wal_pages, copied, "checkpoint");
+        }
+        Err(e) => tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries"),
     }
 }
 
@@ -141,21 +194,44 @@ fn commit_batch(
     jobs: &[WriteJob],
     comments: &[NewComment],
 ) -> Result<Committed, StoreError> {
+    let mut phases = Phases::start();
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    phases.end("lock");
     let now = to_micros(crate::now());
     let outcomes = if jobs.is_empty() {
         Vec::new()
     } else {
         let needs = Needs::of(jobs);
         let loaded = load(&tx, &needs)?;
+        phases.end("load");
         let plan = super::plan(jobs, loaded)?;
+        phases.end("plan");
         write_changes(&tx, &plan, now)?;
         write_rows(&tx, &plan, now)?;
         plan.outcomes
     };
     let comments = write_comments(&mut tx, comments, now)?;
+    phases.end("write");
     tx.commit()?;
+    phases.end("commit");
     Ok(Committed { outcomes, comments })
+}
+
+/// Times a batch's phases into `ovation_ledger_phase_seconds`: where a batch's time goes.
+struct Phases(Instant);
+
+impl Phases {
+    fn start() -> Phases {
+        Phases(Instant::now())
+    }
+
+    /// Records the time since the previous phase ended as `phase`'s.
+    fn end(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        metrics::histogram!("ovation_ledger_phase_seconds", "phase" => phase)
+            .record(now.duration_since(self.0).as_secs_f64());
+        self.0 = now;
+    }
 }
 
 /// Inserts the batch's comments behind a savepoint: when one fails, they are all rolled back
