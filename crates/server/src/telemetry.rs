@@ -116,10 +116,11 @@ const FAMILIES: &[Family] = &[
             &[("phase", "commit")],
         ],
     ),
-    family(
+    labelled(
         "ovation_sqlite_checkpoint_seconds",
         Kind::Histogram(SECONDS),
-        "Time one passive WAL checkpoint took on the checkpointer's own connection (SQLite), off every commit's path.",
+        "Time one WAL checkpoint took on the checkpointer's own connection (SQLite), off every commit's path: passive after commits, restart when the WAL has grown long.",
+        &[&[("mode", "passive")], &[("mode", "restart")]],
     ),
     family(
         "ovation_ledger_batch_jobs",
