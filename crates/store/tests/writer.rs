@@ -809,3 +809,46 @@ async fn the_wal_is_checkpointed_off_the_commit_path() {
     let report = store.verify_ledger().await.expect("verifies");
     assert!(report.ok, "{:?}", report.problems);
 }
+
+/// The sandbox's charges (on SQLite through the writer's batches, on PostgreSQL through the
+/// pool): each key is stored once, whoever comes first, and every caller gets what is
+/// stored under its key, concurrent callers and repeated keys included.
+#[conformance]
+async fn sandbox_charges_are_stored_once_per_key_whoever_comes_first() {
+    let (store, _dir) = open().await;
+    let charge = |n: usize, id: &str| store::SandboxCharge {
+        id: id.to_owned(),
+        idempotency_key: format!("key-{n}"),
+        amount: Money::new(99, Currency::USD),
+        payment_method: "pm_card_visa".into(),
+        status: "succeeded".into(),
+        reference: format!("pur_{n}"),
+        answered: true,
+        created_at: store::now(),
+        updated_at: store::now(),
+    };
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (store, first, again) = (
+            store.clone(),
+            charge(i % 20, &format!("pi_{i}")),
+            charge(i % 20, &format!("pi_again_{i}")),
+        );
+        tasks.push(tokio::spawn(async move {
+            store.sandbox_charges_insert(&[first, again]).await
+        }));
+    }
+    let mut winners = std::collections::HashMap::new();
+    for t in tasks {
+        let stored = t.await.expect("task").expect("stored");
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[0].id, stored[1].id, "one charge per key");
+        let winner = winners
+            .entry(stored[0].idempotency_key.clone())
+            .or_insert_with(|| stored[0].id.clone());
+        assert_eq!(*winner, stored[0].id, "every caller sees the same charge");
+    }
+    assert_eq!(winners.len(), 20);
+    let page = store.sandbox_charges(None, 100).await.expect("reads");
+    assert_eq!(page.data.len(), 20, "one row per key");
+}

@@ -1,5 +1,7 @@
-//! The sandbox provider's records of its charges. Only the sandbox writes them (through the
-//! pool, not the ledger writer: they are the provider's side, not Ovation's).
+//! The sandbox provider's records of its charges. Only the sandbox writes them. They are the
+//! provider's side, not Ovation's, and move no money; on PostgreSQL they are inserted through
+//! the pool, on SQLite by the ledger writer's thread beside its batches (the file's one
+//! writer: see [`crate::Writer`]), with the same statements.
 
 use money::{Currency, Money};
 use time::OffsetDateTime;
@@ -16,7 +18,20 @@ macro_rules! charge_columns {
     };
 }
 
-fn charge_from_row(row: &impl Columns) -> Result<SandboxCharge, StoreError> {
+/// Inserts a charge unless one is stored under its idempotency key (`$9` is both its
+/// creation and its last change).
+pub(crate) const INSERT_CHARGE: &str = "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
+                              reference, answered, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (idempotency_key) DO NOTHING";
+
+/// The charge stored under an idempotency key.
+pub(crate) const CHARGE_BY_KEY: &str = concat!(
+    "SELECT ",
+    charge_columns!(),
+    " FROM sandbox_charges WHERE idempotency_key = $1"
+);
+
+pub(crate) fn charge_from_row(row: &impl Columns) -> Result<SandboxCharge, StoreError> {
     let id = row.text("id")?;
     let currency = Currency::parse(&row.text("currency")?)
         .map_err(|e| corrupt(format!("sandbox charge {id}: {e}")))?;
@@ -53,20 +68,14 @@ impl Store {
         &self,
         charges: &[SandboxCharge],
     ) -> Result<Vec<SandboxCharge>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            charge_columns!(),
-            " FROM sandbox_charges WHERE idempotency_key = $1"
-        );
+        if matches!(self.db, crate::Db::Sqlite(_)) {
+            return self.writer().sandbox_charges(charges.to_vec()).await;
+        }
         with_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let mut stored = Vec::with_capacity(charges.len());
             for charge in charges {
-                let inserted = sqlx::query(
-                    "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
-                                                  reference, answered, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (idempotency_key) DO NOTHING",
-                )
+                let inserted = sqlx::query(INSERT_CHARGE)
                 .bind(&charge.id)
                 .bind(&charge.idempotency_key)
                 .bind(charge.amount.amount())
@@ -82,7 +91,7 @@ impl Store {
                 if inserted == 1 {
                     stored.push(charge.clone());
                 } else {
-                    let row = sqlx::query(sql)
+                    let row = sqlx::query(CHARGE_BY_KEY)
                         .bind(&charge.idempotency_key)
                         .fetch_one(&mut *tx)
                         .await?;

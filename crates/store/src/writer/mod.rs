@@ -26,8 +26,13 @@
 //! their own queue and their place in every batch however many comments wait. A comment's
 //! caller too is answered after the commit.
 //!
-//! This module is the queues: jobs and comments in, batches taken, callers answered after
-//! the commit.
+//! The sandbox provider's charge records ride along the same way on SQLite, for the same
+//! reason (they were the second writer that card purchases waited on): a third queue of
+//! groups of charges, inserted behind a savepoint of their own after the comments, each
+//! group answered after the commit. On PostgreSQL they go through the pool.
+//!
+//! This module is the queues: jobs, comments and charges in, batches taken, callers
+//! answered after the commit.
 //!
 //! The backends differ in how they load and write: [`sqlite`] runs on its own OS thread with
 //! a `rusqlite` connection (cached point statements; SQLite has one writer anyway);
@@ -51,7 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 use crate::columns::corrupt;
-use crate::rows::{CommentId, LiveId, UserId};
+use crate::rows::{CommentId, LiveId, SandboxCharge, UserId};
 
 /// Limits of the writer.
 #[derive(Debug, Clone)]
@@ -120,6 +125,19 @@ pub(crate) type CommentAnswer = Result<Option<WrittenComment>, StoreError>;
 
 pub(crate) struct CommentMsg(NewComment, oneshot::Sender<CommentAnswer>);
 
+/// The sandbox's charges' answer: for each charge, the one stored under its key.
+pub(crate) type ChargesAnswer = Result<Vec<SandboxCharge>, StoreError>;
+
+/// A group of the sandbox's charges to record (SQLite only: there the writer is the one
+/// writer of the file; see [`Writer::sandbox_charges`]).
+pub(crate) struct ChargesMsg(Vec<SandboxCharge>, oneshot::Sender<ChargesAnswer>);
+
+impl std::fmt::Debug for ChargesMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChargesMsg")
+    }
+}
+
 impl std::fmt::Debug for CommentMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CommentMsg")
@@ -150,6 +168,7 @@ pub(crate) struct Counters {
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
     comments: mpsc::Sender<CommentMsg>,
+    charges: mpsc::Sender<ChargesMsg>,
     counters: Arc<Counters>,
 }
 
@@ -158,22 +177,29 @@ pub struct Writer {
 pub(crate) struct Queues {
     jobs: mpsc::Receiver<Msg>,
     comments: mpsc::Receiver<CommentMsg>,
+    charges: mpsc::Receiver<ChargesMsg>,
     counters: Arc<Counters>,
 }
+
+/// Groups of sandbox charges waiting at most (each group is the sandbox's own batch).
+const CHARGE_GROUPS_MAX: usize = 1_024;
 
 /// A new writer's handle and queues, bounded by `config`.
 pub(crate) fn queues(config: &WriterConfig) -> (Writer, Queues) {
     let (tx, jobs) = mpsc::channel(config.queue_max.max(1));
     let (comments_tx, comments) = mpsc::channel(config.comment_queue_max.max(1));
+    let (charges_tx, charges) = mpsc::channel(CHARGE_GROUPS_MAX);
     let counters = Arc::new(Counters::default());
     let writer = Writer {
         tx,
         comments: comments_tx,
+        charges: charges_tx,
         counters: Arc::clone(&counters),
     };
     let queues = Queues {
         jobs,
         comments,
+        charges,
         counters,
     };
     (writer, queues)
@@ -206,6 +232,20 @@ impl Writer {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
+    /// Records the sandbox's charges in the next batch, each unless one is stored under its
+    /// idempotency key, and waits for the commit; gives, for each, the charge stored under
+    /// its key. On SQLite the sandbox's records go this way so that the file has one writer:
+    /// through the pool they took SQLite's write lock between the ledger's batches, and the
+    /// writer waited for it.
+    pub(crate) async fn sandbox_charges(&self, charges: Vec<SandboxCharge>) -> ChargesAnswer {
+        let (reply, answer) = oneshot::channel();
+        self.charges
+            .send(ChargesMsg(charges, reply))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
     /// What the writer has committed so far.
     pub fn stats(&self) -> WriterStats {
         WriterStats {
@@ -229,6 +269,7 @@ impl Writer {
 pub(crate) struct Taken {
     msgs: Vec<Msg>,
     comments: Vec<CommentMsg>,
+    charges: Vec<ChargesMsg>,
 }
 
 impl Taken {
@@ -260,6 +301,10 @@ impl Queues {
                 taken.comments.push(c);
                 true
             }
+            Some(c) = self.charges.recv() => {
+                taken.charges.push(c);
+                true
+            }
         }
     }
 
@@ -280,6 +325,9 @@ impl Queues {
                 Err(_) => break,
             }
         }
+        while let Ok(c) = self.charges.try_recv() {
+            taken.charges.push(c);
+        }
     }
 
     /// Refuses what is still queued and acknowledges the stop.
@@ -293,6 +341,7 @@ impl Queues {
     pub(crate) fn refuse_queued(&mut self) {
         self.jobs.close();
         self.comments.close();
+        self.charges.close();
         while let Ok(m) = self.jobs.try_recv() {
             match m {
                 Msg::Job(_, reply) => {
@@ -306,6 +355,9 @@ impl Queues {
         while let Ok(CommentMsg(_, reply)) = self.comments.try_recv() {
             let _ = reply.send(Err(StoreError::WriterStopped));
         }
+        while let Ok(ChargesMsg(_, reply)) = self.charges.try_recv() {
+            let _ = reply.send(Err(StoreError::WriterStopped));
+        }
     }
 }
 
@@ -315,6 +367,9 @@ impl Queues {
 pub(crate) struct Committed {
     pub(crate) outcomes: Vec<Outcome>,
     pub(crate) comments: Result<Vec<Option<WrittenComment>>, StoreError>,
+    /// The sandbox's charges as stored, in the batch's order (or why they failed, rolled
+    /// back to their savepoint).
+    pub(crate) charges: ChargesAnswer,
 }
 
 /// One batch taken from the queues: the jobs and comments, whom to answer, and a stop
@@ -324,6 +379,10 @@ pub(crate) struct Batch {
     replies: Vec<oneshot::Sender<Result<Outcome, StoreError>>>,
     pub(crate) comments: Vec<NewComment>,
     comment_replies: Vec<oneshot::Sender<CommentAnswer>>,
+    /// Every group's charges, one after the other.
+    pub(crate) charges: Vec<SandboxCharge>,
+    /// Each group's caller, with how many of `charges` are its.
+    charge_replies: Vec<(usize, oneshot::Sender<ChargesAnswer>)>,
     pub(crate) stop: Option<oneshot::Sender<()>>,
 }
 
@@ -334,6 +393,8 @@ impl Batch {
             replies: Vec::with_capacity(taken.msgs.len()),
             comments: Vec::with_capacity(taken.comments.len()),
             comment_replies: Vec::with_capacity(taken.comments.len()),
+            charges: Vec::new(),
+            charge_replies: Vec::with_capacity(taken.charges.len()),
             stop: None,
         };
         for m in taken.msgs.drain(..) {
@@ -352,12 +413,37 @@ impl Batch {
             batch.comments.push(comment);
             batch.comment_replies.push(reply);
         }
+        for ChargesMsg(charges, reply) in taken.charges.drain(..) {
+            batch.charge_replies.push((charges.len(), reply));
+            batch.charges.extend(charges);
+        }
         batch
     }
 
     /// Whether there is nothing to commit.
     pub(crate) fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.comments.is_empty()
+        self.jobs.is_empty() && self.comments.is_empty() && self.charges.is_empty()
+    }
+
+    /// Answers each group of sandbox charges with its part of `stored` (or the error).
+    fn answer_charges(
+        replies: Vec<(usize, oneshot::Sender<ChargesAnswer>)>,
+        stored: ChargesAnswer,
+    ) {
+        match stored {
+            Ok(stored) => {
+                let mut stored = stored.into_iter();
+                for (count, reply) in replies {
+                    let _ = reply.send(Ok(stored.by_ref().take(count).collect()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, groups = replies.len(), "the sandbox charges of a ledger batch failed");
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(rolled_back("sandbox charges failed and rolled back")));
+                }
+            }
+        }
     }
 
     /// Answers every caller with the batch's result; records the commit's metrics and
@@ -396,6 +482,7 @@ impl Batch {
                         }
                     }
                 }
+                Batch::answer_charges(self.charge_replies, committed.charges);
             }
             Err(e) => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), jobs = self.jobs.len(), comments = self.comments.len(), "ledger batch failed");
@@ -411,6 +498,9 @@ impl Batch {
                     let _ = reply.send(Err(error()));
                 }
                 for reply in self.comment_replies {
+                    let _ = reply.send(Err(error()));
+                }
+                for (_, reply) in self.charge_replies {
                     let _ = reply.send(Err(error()));
                 }
             }

@@ -201,6 +201,9 @@ async fn commit_batch(
     Ok(Ok(Committed {
         outcomes: plan.outcomes,
         comments,
+        // On PostgreSQL the sandbox records its charges through the pool
+        // (`Store::sandbox_charges_insert`): none come this way.
+        charges: Ok(Vec::new()),
     }))
 }
 

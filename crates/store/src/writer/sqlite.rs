@@ -23,7 +23,7 @@ use crate::columns::{
 };
 use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
-use crate::rows::CommentId;
+use crate::rows::{CommentId, SandboxCharge};
 use crate::{StoreError, to_micros};
 
 /// Where the writer's connection goes: the same file (or shared in-memory database) the
@@ -128,7 +128,7 @@ fn run(
                 }
             }
             let result = match conn.as_mut() {
-                Some(c) => commit_batch(c, &batch.jobs, &batch.comments),
+                Some(c) => commit_batch(c, &batch.jobs, &batch.comments, &batch.charges),
                 None => Err(StoreError::Unavailable(sqlx::Error::Protocol(
                     "ledger writer has no connection".into(),
                 ))),
@@ -207,6 +207,7 @@ fn commit_batch(
     conn: &mut Connection,
     jobs: &[WriteJob],
     comments: &[NewComment],
+    charges: &[SandboxCharge],
 ) -> Result<Committed, StoreError> {
     let mut phases = Phases::start();
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -225,10 +226,15 @@ fn commit_batch(
         plan.outcomes
     };
     let comments = write_comments(&mut tx, comments, now)?;
+    let charges = write_charges(&mut tx, charges)?;
     phases.end("write");
     tx.commit()?;
     phases.end("commit");
-    Ok(Committed { outcomes, comments })
+    Ok(Committed {
+        outcomes,
+        comments,
+        charges,
+    })
 }
 
 /// Times a batch's phases into `ovation_ledger_phase_seconds`: where a batch's time goes.
@@ -271,6 +277,62 @@ fn write_comments(
         // Dropping the savepoint rolls it back.
         Err(e) => Ok(Err(e)),
     }
+}
+
+/// Records the sandbox's charges behind a savepoint, as the comments: when one fails, they
+/// are all rolled back and answered with the error (the outer `Ok`); the jobs commit without
+/// them.
+fn write_charges(
+    tx: &mut rusqlite::Transaction<'_>,
+    charges: &[SandboxCharge],
+) -> Result<Result<Vec<SandboxCharge>, StoreError>, StoreError> {
+    if charges.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let savepoint = match tx.savepoint() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    match insert_charges(&savepoint, charges) {
+        Ok(stored) => {
+            savepoint.commit()?;
+            Ok(Ok(stored))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Each charge unless one is stored under its idempotency key; for each, the one stored.
+fn insert_charges(
+    conn: &Connection,
+    charges: &[SandboxCharge],
+) -> Result<Vec<SandboxCharge>, StoreError> {
+    let mut insert = conn.prepare_cached(crate::queries::sandbox::INSERT_CHARGE)?;
+    let mut stored = Vec::with_capacity(charges.len());
+    for charge in charges {
+        let inserted = insert.execute(params![
+            charge.id,
+            charge.idempotency_key,
+            charge.amount.amount(),
+            charge.amount.currency().code(),
+            charge.payment_method,
+            charge.status,
+            charge.reference,
+            i64::from(charge.answered),
+            to_micros(charge.created_at),
+        ])?;
+        if inserted == 1 {
+            stored.push(charge.clone());
+        } else {
+            let mut read = conn.prepare_cached(crate::queries::sandbox::CHARGE_BY_KEY)?;
+            let mut rows = read.query([&charge.idempotency_key])?;
+            let row = rows
+                .next()?
+                .ok_or_else(|| corrupt("a sandbox charge's key conflicted with no row"))?;
+            stored.push(crate::queries::sandbox::charge_from_row(row)?);
+        }
+    }
+    Ok(stored)
 }
 
 /// One cached statement per comment, as the pool inserted them: the badge is the author's
