@@ -225,8 +225,10 @@ fn commit_batch(
         write_rows(&tx, &plan, now)?;
         plan.outcomes
     };
-    let comments = write_comments(&mut tx, comments, now)?;
-    let charges = write_charges(&mut tx, charges)?;
+    let comments = behind_savepoint(&mut tx, comments, |c, comments| {
+        insert_comments(c, comments, now)
+    })?;
+    let charges = behind_savepoint(&mut tx, charges, insert_charges)?;
     phases.end("write");
     tx.commit()?;
     phases.end("commit");
@@ -254,50 +256,29 @@ impl Phases {
     }
 }
 
-/// Inserts the batch's comments behind a savepoint: when one fails, they are all rolled back
-/// and answered with the error (the outer `Ok`), and the jobs commit without them. The outer
-/// error is for a savepoint that cannot be released: the whole batch fails.
-fn write_comments(
+/// Runs `write` behind a savepoint, for what rides along with a batch's jobs (comments, the
+/// sandbox's charges): when it fails, its writes are rolled back and it is answered with the
+/// error (the outer `Ok`), and the jobs commit without them. The outer error is for a
+/// savepoint that cannot be released: the whole batch fails. Nothing to write is no
+/// savepoint.
+fn behind_savepoint<T, R>(
     tx: &mut rusqlite::Transaction<'_>,
-    comments: &[NewComment],
-    now: i64,
-) -> Result<Result<Vec<Option<WrittenComment>>, StoreError>, StoreError> {
-    if comments.is_empty() {
+    items: &[T],
+    write: impl FnOnce(&Connection, &[T]) -> Result<Vec<R>, StoreError>,
+) -> Result<Result<Vec<R>, StoreError>, StoreError> {
+    if items.is_empty() {
         return Ok(Ok(Vec::new()));
     }
     let savepoint = match tx.savepoint() {
         Ok(s) => s,
         Err(e) => return Ok(Err(e.into())),
     };
-    match insert_comments(&savepoint, comments, now) {
+    match write(&savepoint, items) {
         Ok(written) => {
             savepoint.commit()?;
             Ok(Ok(written))
         }
         // Dropping the savepoint rolls it back.
-        Err(e) => Ok(Err(e)),
-    }
-}
-
-/// Records the sandbox's charges behind a savepoint, as the comments: when one fails, they
-/// are all rolled back and answered with the error (the outer `Ok`); the jobs commit without
-/// them.
-fn write_charges(
-    tx: &mut rusqlite::Transaction<'_>,
-    charges: &[SandboxCharge],
-) -> Result<Result<Vec<SandboxCharge>, StoreError>, StoreError> {
-    if charges.is_empty() {
-        return Ok(Ok(Vec::new()));
-    }
-    let savepoint = match tx.savepoint() {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(e.into())),
-    };
-    match insert_charges(&savepoint, charges) {
-        Ok(stored) => {
-            savepoint.commit()?;
-            Ok(Ok(stored))
-        }
         Err(e) => Ok(Err(e)),
     }
 }
