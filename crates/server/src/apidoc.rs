@@ -2,7 +2,13 @@
 //! `#[utoipa::path]` entries as [`crate::router`] registers them; then [`complete`] adds the
 //! answers that every operation of a kind can give, whatever its handler does.
 
+use shop::ProductRules;
 use utoipa::Modify;
+
+use crate::routes::market::FEE_MAX;
+use crate::routes::matching::FUND_MAX;
+use crate::routes::shop::ORDER_LINE_AMOUNT_MAX;
+use crate::routes::wallet::TOPUP_MAX;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ArrayItems, KnownFormat, SchemaFormat, SchemaType, Type};
@@ -226,7 +232,7 @@ const BODY_RULES: &[(&str, &str, &[Rule<'static>])] = &[
     (
         "ShopRequest",
         "products",
-        &[Rule::Items(0, 200), Rule::Distinct],
+        &[Rule::Items(0, ProductRules::SHOP_MAX), Rule::Distinct],
     ),
     (
         "ShopSettingsRequest",
@@ -239,16 +245,24 @@ const BODY_RULES: &[(&str, &str, &[Rule<'static>])] = &[
         "ordered_at",
         &[Rule::Time(Years::Since(2000))],
     ),
-    ("OrderRequest", "items", &[Rule::Items(1, 100)]),
+    (
+        "OrderRequest",
+        "items",
+        &[Rule::Items(1, ProductRules::ORDER_LINES_MAX)],
+    ),
     ("OrderItemRequest", "quantity", &[Rule::Range(1, 10_000)]),
     (
         "OrderItemRequest",
         "amount",
-        &[Rule::Money(1, 1_000_000_000_000)],
+        &[Rule::Money(1, ORDER_LINE_AMOUNT_MAX)],
     ),
-    ("ReturnRequest", "items", &[Rule::Items(1, 100)]),
+    (
+        "ReturnRequest",
+        "items",
+        &[Rule::Items(1, ProductRules::ORDER_LINES_MAX)],
+    ),
     ("ReturnItemRequest", "quantity", &[Rule::Range(1, 10_000)]),
-    ("TopupRequest", "amount", &[Rule::Money(1, 100_000_000)]),
+    ("TopupRequest", "amount", &[Rule::Money(1, TOPUP_MAX)]),
     (
         "TopupRequest",
         "payment_method",
@@ -272,23 +286,19 @@ const BODY_RULES: &[(&str, &str, &[Rule<'static>])] = &[
             Rule::Length(1, 255),
         ],
     ),
-    (
-        "FundRequest",
-        "amount",
-        &[Rule::Money(1, 1_000_000_000_000)],
-    ),
+    ("FundRequest", "amount", &[Rule::Money(1, FUND_MAX)]),
     (
         "MatchProgramRequest",
         "caps",
         &[
             Rule::Items(1, usize::MAX),
-            Rule::Each(&[Rule::Money(1, 1_000_000_000_000)]),
+            Rule::Each(&[Rule::Money(1, FUND_MAX)]),
         ],
     ),
     (
         "MatchProgramRequest",
         "budget",
-        &[Rule::Each(&[Rule::Money(1, 1_000_000_000_000)])],
+        &[Rule::Each(&[Rule::Money(1, FUND_MAX)])],
     ),
     (
         "MatchProgramRequest",
@@ -392,9 +402,6 @@ const NICHES: &[Rule<'static>] = &[
 
 /// 1–100 of the printable ASCII characters but space.
 const PRINTABLE_100: &[Rule<'static>] = &[Rule::Pattern("^[!-~]{1,100}$"), Rule::Length(1, 100)];
-
-/// The largest fee of a deal (and a creator's rate), in minor units.
-const FEE_MAX: i64 = 100_000_000_000;
 
 /// An absolute `http` or `https` address of visible ASCII with a plain host name (stricter
 /// than the server, which takes any host that is not empty).

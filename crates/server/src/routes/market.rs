@@ -296,7 +296,7 @@ pub(crate) struct OfferList {
 /// Most followers or views a creator can be reported with.
 const AUDIENCE_MAX: u64 = 10_000_000_000;
 /// Largest fee, in minor units.
-const FEE_MAX: i64 = 100_000_000_000;
+pub(crate) const FEE_MAX: i64 = 100_000_000_000;
 
 fn niche(field: &str, raw: &str) -> Result<String, ApiError> {
     let n = raw.trim().to_ascii_lowercase();

@@ -99,7 +99,7 @@ pub(crate) struct MatchProgramBody {
 // ---- Handlers and their helpers ----
 
 /// Largest budget added at once, in minor units.
-const FUND_MAX: i64 = 1_000_000_000_000;
+pub(crate) const FUND_MAX: i64 = 1_000_000_000_000;
 
 /// A program's budget in one currency: funded, matched so far, remaining.
 #[derive(Debug, Clone, Copy)]

@@ -780,6 +780,9 @@ pub(crate) async fn create_order(
         .await
 }
 
+/// The most an order line may be, in minor units.
+pub(crate) const ORDER_LINE_AMOUNT_MAX: i64 = 1_000_000_000_000;
+
 async fn book_order(
     state: &AppState,
     brand: &User,
@@ -830,7 +833,7 @@ async fn book_order(
             quantity: ProductRules::quantity("quantity", item.quantity).map_err(shop_invalid)?,
             amount: item
                 .amount
-                .to_money(&format!("items[{i}].amount"), 1_000_000_000_000)?,
+                .to_money(&format!("items[{i}].amount"), ORDER_LINE_AMOUNT_MAX)?,
         });
     }
     let new = NewOrder {

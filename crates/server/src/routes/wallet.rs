@@ -118,7 +118,7 @@ pub(crate) struct SpendingLimitsBody {
 // ---- Handlers and their helpers ----
 
 /// Largest top-up, in minor units.
-const TOPUP_MAX: i64 = 100_000_000;
+pub(crate) const TOPUP_MAX: i64 = 100_000_000;
 
 /// The currency of `user`'s wallet: their country's badge currency.
 fn wallet_currency(state: &AppState, user: &User) -> Result<money::Currency, ApiError> {
