@@ -14,6 +14,7 @@
 mod balances;
 mod columns;
 mod queries;
+mod readers;
 mod rows;
 mod verify;
 mod writer;
@@ -143,6 +144,8 @@ pub(crate) use with_pool;
 pub struct Store {
     db: Db,
     writer: Writer,
+    /// On a SQLite file: the hot point reads, in place ([`readers`]).
+    readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 /// How long a request waits for a PostgreSQL connection before it is answered 503: when
@@ -235,10 +238,13 @@ impl Store {
                     in_memory: path.to_string_lossy().starts_with("file:sqlx-in-memory-"),
                     path,
                 };
+                let readers =
+                    (!db.in_memory).then(|| std::sync::Arc::new(readers::Readers::new(db.clone())));
                 let writer = writer::sqlite::start(db, config.writer.clone())?;
                 Ok(Store {
                     db: Db::Sqlite(pool),
                     writer,
+                    readers,
                 })
             }
             Url::Postgres(options) => {
@@ -265,6 +271,7 @@ impl Store {
                 Ok(Store {
                     db: Db::Postgres(pool),
                     writer,
+                    readers: None,
                 })
             }
         }

@@ -852,3 +852,60 @@ async fn sandbox_charges_are_stored_once_per_key_whoever_comes_first() {
     let page = store.sandbox_charges(None, 100).await.expect("reads");
     assert_eq!(page.data.len(), 20, "one row per key");
 }
+
+/// The reads a purchase makes on its way (its key's stored answer, the buyer's spending, a
+/// purchase by its payment; on a SQLite file they run on the store's own connections, in
+/// place) see each commit as soon as the writer has answered it: no reader is left on an
+/// older snapshot.
+#[conformance]
+async fn the_hot_reads_see_each_commit_as_soon_as_the_writer_answers() {
+    let (store, _dir) = open().await;
+    let viewer = store
+        .create_user(NewUser {
+            handle: live::Handle::parse("reader").expect("handle"),
+            kind: live::AccountKind::Viewer,
+            country: live::CountryCode::parse("US").expect("country"),
+            birth_date: None,
+            followers: None,
+        })
+        .await
+        .expect("user");
+    let since = store::now() - time::Duration::hours(1);
+    for n in 1..=20_i64 {
+        let key = format!("hot-{n}");
+        let payment = format!("pi_{n}");
+        assert!(
+            store
+                .idempotency("acc_v", &key)
+                .await
+                .expect("reads")
+                .is_none()
+        );
+        assert!(
+            store
+                .purchase_by_payment(&payment)
+                .await
+                .expect("reads")
+                .is_none()
+        );
+        let job = WriteJob {
+            idempotency: Some(record(&key, &format!("answer {n}"))),
+            ..capped_purchase(&viewer.id, Vec::new(), usize::try_from(n).expect("small"))
+        };
+        assert_eq!(
+            store.writer().submit(job).await.expect("ok"),
+            Outcome::Applied
+        );
+        let stored = store.idempotency("acc_v", &key).await.expect("reads");
+        assert_eq!(stored.map(|r| r.body), Some(format!("answer {n}")));
+        assert_eq!(
+            store
+                .spent_since(&viewer.id, Currency::USD, since)
+                .await
+                .expect("reads"),
+            99 * n
+        );
+        let bought = store.purchase_by_payment(&payment).await.expect("reads");
+        assert_eq!(bought.map(|p| p.viewer_id), Some(viewer.id.clone()));
+    }
+}

@@ -42,12 +42,15 @@ fn attempt_from_row(row: &impl Columns) -> Result<PaymentAttempt, StoreError> {
 impl Store {
     /// The attempt recorded under a provider idempotency key.
     pub async fn attempt(&self, key: &str) -> Result<Option<PaymentAttempt>, StoreError> {
-        let sql = concat!(
+        const SQL: &str = concat!(
             "SELECT ",
             attempt_columns!(),
             " FROM payment_attempts WHERE key = $1"
         );
-        with_pool!(&self.db, pool => sqlx::query(sql)
+        if let Some(readers) = &self.readers {
+            return readers.optional(SQL, [key], |row| attempt_from_row(row));
+        }
+        with_pool!(&self.db, pool => sqlx::query(SQL)
             .bind(key)
             .fetch_optional(pool)
             .await?

@@ -11,11 +11,15 @@ impl Store {
         account: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(concat!(
+        const SQL: &str = concat!(
             "SELECT ",
             idempotency_columns!(),
             " FROM idempotency WHERE account_id = $1 AND key = $2"
-        ))
+        );
+        if let Some(readers) = &self.readers {
+            return readers.optional(SQL, [account, key], |row| idempotency_from(row));
+        }
+        with_pool!(&self.db, pool => sqlx::query(SQL)
         .bind(account)
         .bind(key)
         .fetch_optional(pool)

@@ -90,11 +90,15 @@ impl Store {
         &self,
         payment_id: &str,
     ) -> Result<Option<Purchase>, StoreError> {
-        with_pool!(&self.db, pool => sqlx::query(concat!(
+        const SQL: &str = concat!(
             "SELECT ",
             purchase_columns!(),
             " FROM purchases WHERE payment_id = $1"
-        ))
+        );
+        if let Some(readers) = &self.readers {
+            return readers.optional(SQL, [payment_id], |row| purchase_from_row(row));
+        }
+        with_pool!(&self.db, pool => sqlx::query(SQL)
         .bind(payment_id)
         .fetch_optional(pool)
         .await?
@@ -136,10 +140,14 @@ impl Store {
         currency: Currency,
         since: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
-             WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3",
-        )
+        const SQL: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM purchases \
+             WHERE viewer_id = $1 AND currency = $2 AND status = 'succeeded' AND created_at >= $3";
+        if let Some(readers) = &self.readers {
+            let params = rusqlite::params![viewer.as_str(), currency.code(), to_micros(since)];
+            let spent = readers.optional(SQL, params, |row| Ok(row.get::<_, i64>(0)?))?;
+            return Ok(spent.unwrap_or(0));
+        }
+        Ok(with_pool!(&self.db, pool => sqlx::query_scalar(SQL)
         .bind(viewer.as_str())
         .bind(currency.code())
         .bind(to_micros(since))

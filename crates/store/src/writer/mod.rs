@@ -208,17 +208,21 @@ pub(crate) fn queues(config: &WriterConfig) -> (Writer, Queues) {
 impl Writer {
     /// Queues `job` and waits until its batch is committed (or refused).
     pub async fn submit(&self, job: WriteJob) -> Result<Outcome, StoreError> {
+        let since = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Msg::Job(Box::new(job), reply))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let answer = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        waited("jobs", since);
+        answer
     }
 
     /// Queues a comment and waits until its batch is committed; refused at once with
     /// [`StoreError::Busy`] when `comment_queue_max` comments are waiting already.
     pub(crate) async fn comment(&self, comment: NewComment) -> CommentAnswer {
+        let since = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.comments
             .try_send(CommentMsg(comment, reply))
@@ -229,7 +233,9 @@ impl Writer {
                 }
                 TrySendError::Closed(_) => StoreError::WriterStopped,
             })?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let answer = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        waited("comments", since);
+        answer
     }
 
     /// Records the sandbox's charges in the next batch, each unless one is stored under its
@@ -238,12 +244,15 @@ impl Writer {
     /// through the pool they took SQLite's write lock between the ledger's batches, and the
     /// writer waited for it.
     pub(crate) async fn sandbox_charges(&self, charges: Vec<SandboxCharge>) -> ChargesAnswer {
+        let since = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.charges
             .send(ChargesMsg(charges, reply))
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let answer = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        waited("charges", since);
+        answer
     }
 
     /// What the writer has committed so far.
@@ -262,6 +271,14 @@ impl Writer {
             let _ = done.await;
         }
     }
+}
+
+/// Records how long a write waited, from its submission to its answer: its time in the
+/// queue and its batch's (`ovation_writer_wait_seconds{queue}`). A card purchase makes three
+/// writes in sequence, a wallet purchase one: the sum is most of a purchase's latency.
+fn waited(queue: &'static str, since: Instant) {
+    metrics::histogram!("ovation_writer_wait_seconds", "queue" => queue)
+        .record(since.elapsed().as_secs_f64());
 }
 
 /// What was taken from the queues for the next batch.

@@ -38,8 +38,9 @@ pub(crate) struct WriterDb {
 
 impl WriterDb {
     /// Opens a connection with the store's pragmas: WAL, `synchronous=FULL` (every commit
-    /// is fsynced before anyone is answered), foreign keys, a 5 s busy timeout.
-    fn open(&self) -> Result<Connection, rusqlite::Error> {
+    /// is fsynced before anyone is answered), foreign keys, short busy waits up to ~5 s
+    /// ([`short_waits`]).
+    pub(crate) fn open(&self) -> Result<Connection, rusqlite::Error> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_URI
@@ -48,7 +49,7 @@ impl WriterDb {
             flags |= OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE;
         }
         let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_handler(Some(short_waits))?;
         if !self.in_memory {
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -65,6 +66,30 @@ impl WriterDb {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
+}
+
+/// Waits this long for a lock at first (readers and checkpoints hold theirs for well under a
+/// millisecond)…
+const BUSY_SHORT_WAIT: Duration = Duration::from_micros(50);
+/// …for this many tries, then a millisecond a try…
+const BUSY_SHORT_TRIES: i32 = 200;
+/// …up to about five seconds in all, when the lock is given up (`SQLITE_BUSY`).
+const BUSY_TRIES: i32 = BUSY_SHORT_TRIES + 5_000;
+
+/// The writer's and the checkpointer's busy handler: SQLite's own (`busy_timeout`) sleeps
+/// 1, 2, 5, 10… up to 100 ms between tries, so a lock freed after 0.1 ms was still waited
+/// on for milliseconds, and a `RESTART` checkpoint waiting for the readers of the WAL held
+/// the writer off for ~200 ms. These waits follow the lock instead.
+fn short_waits(tries: i32) -> bool {
+    if tries >= BUSY_TRIES {
+        return false;
+    }
+    std::thread::sleep(if tries < BUSY_SHORT_TRIES {
+        BUSY_SHORT_WAIT
+    } else {
+        Duration::from_millis(1)
+    });
+    true
 }
 
 /// Opens the writer's connection and starts its thread.
