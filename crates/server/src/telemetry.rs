@@ -107,13 +107,23 @@ const FAMILIES: &[Family] = &[
     labelled(
         "ovation_ledger_phase_seconds",
         Kind::Histogram(SECONDS),
-        "Time one ledger batch spent in each phase on SQLite: lock (waiting for the write lock), load, plan, write (its statements), commit (the WAL's fsync, and a checkpoint when one falls due).",
+        "Time one ledger batch spent in each phase on SQLite: lock (waiting for the write lock), load, plan, write (its statements), commit (the WAL's writes and fsync).",
         &[
             &[("phase", "lock")],
             &[("phase", "load")],
             &[("phase", "plan")],
             &[("phase", "write")],
             &[("phase", "commit")],
+        ],
+    ),
+    labelled(
+        "ovation_writer_wait_seconds",
+        Kind::Histogram(SECONDS),
+        "Time from a write's submission to the ledger writer to its answer: its wait in the queue and its batch's commit. A card purchase makes three in sequence (its payment attempt, the sandbox's charge record, its booking), a wallet purchase one.",
+        &[
+            &[("queue", "jobs")],
+            &[("queue", "charges")],
+            &[("queue", "comments")],
         ],
     ),
     labelled(

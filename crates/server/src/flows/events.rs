@@ -616,13 +616,6 @@ pub fn apply_directly(
             programs.clone(),
         );
         Box::pin(async move {
-            let event = match crate::payments::parse_event(body.as_bytes()) {
-                Ok(event) => event,
-                Err(why) => {
-                    tracing::warn!(%why, "a provider event that cannot be read");
-                    return false;
-                }
-            };
             let events = ProviderEvents {
                 checkout: Checkout {
                     store: &store,
@@ -632,13 +625,28 @@ pub fn apply_directly(
                     programs: &programs,
                 },
             };
-            match events.apply(&event, body.as_bytes()).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::debug!(error = %e, "provider event not applied; retrying");
-                    false
-                }
-            }
+            events.apply_text(&body).await
         })
+    }
+}
+
+impl ProviderEvents<'_> {
+    /// Applies an event delivered in this process (its JSON text, from the sandbox's
+    /// outbox): `true` once applied; `false` to have it delivered again.
+    pub async fn apply_text(self, body: &str) -> bool {
+        let event = match crate::payments::parse_event(body.as_bytes()) {
+            Ok(event) => event,
+            Err(why) => {
+                tracing::warn!(%why, "a provider event that cannot be read");
+                return false;
+            }
+        };
+        match self.apply(&event, body.as_bytes()).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "provider event not applied; retrying");
+                false
+            }
+        }
     }
 }

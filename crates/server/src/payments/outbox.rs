@@ -1,7 +1,7 @@
 //! The sandbox's outgoing webhooks: queued when a charge, refund or payout happens, each
 //! sent when due, retried with backoff until the receiver takes it. What receives them is
-//! the caller's: `serve` signs them and sends them through its own router (the real webhook
-//! path); a command applies them to the ledger directly.
+//! the caller's: `serve` and `ovation payouts run` apply them to the ledger in the process
+//! (`flows::events`, the code the webhook route hands a processor's events to).
 
 use std::future::Future;
 use std::sync::Arc;
