@@ -909,3 +909,88 @@ async fn the_hot_reads_see_each_commit_as_soon_as_the_writer_answers() {
         assert_eq!(bought.map(|p| p.viewer_id), Some(viewer.id.clone()));
     }
 }
+
+/// Payment attempts recorded and moved in one batch (on PostgreSQL each kind is one
+/// statement): a key recorded twice keeps the first, and an attempt moved twice ends as the
+/// moves applied in turn leave it — the last status, the last payment id given.
+#[conformance]
+async fn attempts_recorded_and_moved_in_one_batch_end_as_applied_in_turn() {
+    let (store, _dir) = open().await;
+    let attempt = |key: &str, reference: &str| store::PaymentAttempt {
+        key: key.to_owned(),
+        kind: store::AttemptKind::Purchase,
+        reference: reference.to_owned(),
+        account_id: "acc_v".into(),
+        idempotency_key: (key == "a").then(|| "k-a".to_owned()),
+        fingerprint: format!("fp-{reference}"),
+        order: "{}".into(),
+        amount: Money::new(99, Currency::USD),
+        status: store::AttemptStatus::Pending,
+        payment_id: None,
+        created_at: store::now(),
+        updated_at: store::now(),
+    };
+    let set = |key: &str, status, payment: Option<&str>| Effect::SetAttempt {
+        key: key.to_owned(),
+        status,
+        payment_id: payment.map(str::to_owned),
+        at: store::now(),
+    };
+    let recorded = WriteJob {
+        effects: vec![
+            Effect::InsertAttempt(Box::new(attempt("b", "pur_b"))),
+            Effect::InsertAttempt(Box::new(attempt("a", "pur_a"))),
+            Effect::InsertAttempt(Box::new(attempt("c", "pur_c"))),
+        ],
+        ..WriteJob::default()
+    };
+    assert_eq!(
+        store.writer().submit(recorded).await.expect("ok"),
+        Outcome::Applied
+    );
+    let again = WriteJob {
+        effects: vec![Effect::InsertAttempt(Box::new(store::PaymentAttempt {
+            fingerprint: "another".into(),
+            ..attempt("a", "pur_a")
+        }))],
+        ..WriteJob::default()
+    };
+    assert_eq!(
+        store.writer().submit(again).await.expect("ok"),
+        Outcome::Applied
+    );
+    let moved = WriteJob {
+        effects: vec![
+            set("a", store::AttemptStatus::Processing, Some("pi_a")),
+            set("b", store::AttemptStatus::Declined, None),
+            set("a", store::AttemptStatus::Booked, None),
+        ],
+        ..WriteJob::default()
+    };
+    assert_eq!(
+        store.writer().submit(moved).await.expect("ok"),
+        Outcome::Applied
+    );
+    let read = |key: &'static str| {
+        let store = store.clone();
+        async move { store.attempt(key).await.expect("reads").expect("stored") }
+    };
+    let a = read("a").await;
+    assert_eq!(
+        a.fingerprint, "fp-pur_a",
+        "the first record of a key stands"
+    );
+    assert_eq!(a.idempotency_key.as_deref(), Some("k-a"));
+    assert_eq!(a.status, store::AttemptStatus::Booked);
+    assert_eq!(a.payment_id.as_deref(), Some("pi_a"));
+    let b = read("b").await;
+    assert_eq!(
+        (b.status, b.payment_id),
+        (store::AttemptStatus::Declined, None)
+    );
+    let c = read("c").await;
+    assert_eq!(
+        (c.status, c.reference.as_str()),
+        (store::AttemptStatus::Pending, "pur_c")
+    );
+}

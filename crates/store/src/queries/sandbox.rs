@@ -1,7 +1,7 @@
 //! The sandbox provider's records of its charges. Only the sandbox writes them. They are the
 //! provider's side, not Ovation's, and move no money; on PostgreSQL they are inserted through
-//! the pool, on SQLite by the ledger writer's thread beside its batches (the file's one
-//! writer: see [`crate::Writer`]), with the same statements.
+//! the pool, a group in one statement, on SQLite by the ledger writer's thread beside its
+//! batches (the file's one writer: see [`crate::Writer`]).
 
 use money::{Currency, Money};
 use time::OffsetDateTime;
@@ -68,39 +68,10 @@ impl Store {
         &self,
         charges: &[SandboxCharge],
     ) -> Result<Vec<SandboxCharge>, StoreError> {
-        if matches!(self.db, crate::Db::Sqlite(_)) {
-            return self.writer().sandbox_charges(charges.to_vec()).await;
+        match &self.db {
+            crate::Db::Sqlite(_) => self.writer().sandbox_charges(charges.to_vec()).await,
+            crate::Db::Postgres(pool) => insert_charges(pool, charges).await,
         }
-        with_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let mut stored = Vec::with_capacity(charges.len());
-            for charge in charges {
-                let inserted = sqlx::query(INSERT_CHARGE)
-                .bind(&charge.id)
-                .bind(&charge.idempotency_key)
-                .bind(charge.amount.amount())
-                .bind(charge.amount.currency().code())
-                .bind(&charge.payment_method)
-                .bind(&charge.status)
-                .bind(&charge.reference)
-                .bind(i64::from(charge.answered))
-                .bind(to_micros(charge.created_at))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 1 {
-                    stored.push(charge.clone());
-                } else {
-                    let row = sqlx::query(CHARGE_BY_KEY)
-                        .bind(&charge.idempotency_key)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    stored.push(charge_from_row(&row)?);
-                }
-            }
-            tx.commit().await?;
-            Ok(stored)
-        })
     }
 
     /// Claims sandbox payout ids under their idempotency keys, in one transaction: for each
@@ -281,4 +252,74 @@ impl Store {
             next_cursor: next,
         })
     }
+}
+
+/// On PostgreSQL: the charges in one statement, each unless one is stored under its key (in
+/// key order: another node may be inserting some of the same keys), then the ones stored
+/// before under their keys read back in one more.
+async fn insert_charges(
+    pool: &sqlx::PgPool,
+    charges: &[SandboxCharge],
+) -> Result<Vec<SandboxCharge>, StoreError> {
+    let mut sorted: Vec<&SandboxCharge> = charges.iter().collect();
+    sorted.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+    let texts =
+        |f: fn(&SandboxCharge) -> &str| -> Vec<&str> { sorted.iter().map(|c| f(c)).collect() };
+    let ints = |f: fn(&SandboxCharge) -> i64| -> Vec<i64> { sorted.iter().map(|c| f(c)).collect() };
+    let inserted: std::collections::HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
+                                      reference, answered, created_at, updated_at) \
+         SELECT i, k, a, c, m, s, r, an, t, t \
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                     $8::bigint[], $9::bigint[]) AS u(i, k, a, c, m, s, r, an, t) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(texts(|c| &c.id))
+    .bind(texts(|c| &c.idempotency_key))
+    .bind(ints(|c| c.amount.amount()))
+    .bind(texts(|c| c.amount.currency().code()))
+    .bind(texts(|c| &c.payment_method))
+    .bind(texts(|c| &c.status))
+    .bind(texts(|c| &c.reference))
+    .bind(ints(|c| i64::from(c.answered)))
+    .bind(ints(|c| to_micros(c.created_at)))
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let others: Vec<&str> = charges
+        .iter()
+        .filter(|c| !inserted.contains(&c.id))
+        .map(|c| c.idempotency_key.as_str())
+        .collect();
+    let mut earlier = std::collections::HashMap::new();
+    if !others.is_empty() {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            charge_columns!(),
+            " FROM sandbox_charges WHERE idempotency_key = ANY($1)"
+        ))
+        .bind(&others)
+        .fetch_all(pool)
+        .await?;
+        for row in &rows {
+            let charge = charge_from_row(row)?;
+            earlier.insert(charge.idempotency_key.clone(), charge);
+        }
+    }
+    charges
+        .iter()
+        .map(|c| {
+            if inserted.contains(&c.id) {
+                Ok(c.clone())
+            } else {
+                earlier.get(&c.idempotency_key).cloned().ok_or_else(|| {
+                    corrupt(format!(
+                        "sandbox charge under {} vanished",
+                        c.idempotency_key
+                    ))
+                })
+            }
+        })
+        .collect()
 }
