@@ -860,16 +860,7 @@ async fn sandbox_charges_are_stored_once_per_key_whoever_comes_first() {
 #[conformance]
 async fn the_hot_reads_see_each_commit_as_soon_as_the_writer_answers() {
     let (store, _dir) = open().await;
-    let viewer = store
-        .create_user(NewUser {
-            handle: live::Handle::parse("reader").expect("handle"),
-            kind: live::AccountKind::Viewer,
-            country: live::CountryCode::parse("US").expect("country"),
-            birth_date: None,
-            followers: None,
-        })
-        .await
-        .expect("user");
+    let viewer = user(&store, "reader", live::AccountKind::Viewer).await;
     let since = store::now() - time::Duration::hours(1);
     for n in 1..=20_i64 {
         let key = format!("hot-{n}");
