@@ -200,8 +200,12 @@ fn checkpoints(conn: &Connection, commits: &std::sync::mpsc::Receiver<()>) {
 
 /// A WAL longer than this many pages is started again from its beginning by the next
 /// checkpoint: under steady load some reader always holds a snapshot in it, so a passive
-/// checkpoint alone lets it grow without end (and every lookup in it slows down).
-const WAL_RESTART_PAGES: i64 = 16_384;
+/// checkpoint alone lets it grow without end (and every lookup in it slows down). A restart
+/// holds the writer off ~20 ms whatever the WAL's length (measured at 4,096, 16,384 and
+/// 65,536 pages), so the fewer the better: at 65,536 pages (256 MiB of 4 KiB pages) a
+/// 30,000-purchase run restarts 3–5 times instead of 11–20, and the p99 of purchases fell
+/// by a fifth to a third with no loss of throughput.
+const WAL_RESTART_PAGES: i64 = 65_536;
 
 fn checkpoint(conn: &Connection) {
     let run = |mode: &str| {
