@@ -129,8 +129,12 @@ const FAMILIES: &[Family] = &[
     labelled(
         "ovation_sqlite_checkpoint_seconds",
         Kind::Histogram(SECONDS),
-        "Time one WAL checkpoint took on the checkpointer's own connection (SQLite), off every commit's path: passive after commits, restart when the WAL has grown long.",
-        &[&[("mode", "passive")], &[("mode", "restart")]],
+        "Time one WAL checkpoint took on the checkpointer's own connection (SQLite), off every commit's path: passive after commits, restart when the WAL has grown long, flush (the database file's fsync before a restart, holding no lock).",
+        &[
+            &[("mode", "passive")],
+            &[("mode", "restart")],
+            &[("mode", "flush")],
+        ],
     ),
     family(
         "ovation_ledger_batch_jobs",
