@@ -42,6 +42,11 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// One column of `rows`, for an `UNNEST($n::…[])` parameter of a set-wise PostgreSQL write.
+pub(crate) fn column<'a, T, V>(rows: &[&'a T], value: impl Fn(&'a T) -> V) -> Vec<V> {
+    rows.iter().map(|row| value(row)).collect()
+}
+
 /// One page of a list: the items and the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

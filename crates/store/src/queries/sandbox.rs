@@ -6,7 +6,7 @@
 use money::{Currency, Money};
 use time::OffsetDateTime;
 
-use super::Page;
+use super::{Page, column};
 use crate::columns::{Columns, corrupt};
 use crate::rows::SandboxCharge;
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
@@ -263,9 +263,6 @@ async fn insert_charges(
 ) -> Result<Vec<SandboxCharge>, StoreError> {
     let mut sorted: Vec<&SandboxCharge> = charges.iter().collect();
     sorted.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
-    let texts =
-        |f: fn(&SandboxCharge) -> &str| -> Vec<&str> { sorted.iter().map(|c| f(c)).collect() };
-    let ints = |f: fn(&SandboxCharge) -> i64| -> Vec<i64> { sorted.iter().map(|c| f(c)).collect() };
     let inserted: std::collections::HashSet<String> = sqlx::query_scalar(
         "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
                                       reference, answered, created_at, updated_at) \
@@ -274,15 +271,15 @@ async fn insert_charges(
                      $8::bigint[], $9::bigint[]) AS u(i, k, a, c, m, s, r, an, t) \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
     )
-    .bind(texts(|c| &c.id))
-    .bind(texts(|c| &c.idempotency_key))
-    .bind(ints(|c| c.amount.amount()))
-    .bind(texts(|c| c.amount.currency().code()))
-    .bind(texts(|c| &c.payment_method))
-    .bind(texts(|c| &c.status))
-    .bind(texts(|c| &c.reference))
-    .bind(ints(|c| i64::from(c.answered)))
-    .bind(ints(|c| to_micros(c.created_at)))
+    .bind(column(&sorted, |c| c.id.as_str()))
+    .bind(column(&sorted, |c| c.idempotency_key.as_str()))
+    .bind(column(&sorted, |c| c.amount.amount()))
+    .bind(column(&sorted, |c| c.amount.currency().code()))
+    .bind(column(&sorted, |c| c.payment_method.as_str()))
+    .bind(column(&sorted, |c| c.status.as_str()))
+    .bind(column(&sorted, |c| c.reference.as_str()))
+    .bind(column(&sorted, |c| i64::from(c.answered)))
+    .bind(column(&sorted, |c| to_micros(c.created_at)))
     .fetch_all(pool)
     .await?
     .into_iter()

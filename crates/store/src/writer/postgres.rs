@@ -47,6 +47,7 @@ use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
     transfer_columns, transfer_from,
 };
+use crate::queries::column;
 use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
 use crate::rows::CommentId;
@@ -1039,19 +1040,10 @@ async fn settle_claims(
 /// statement (row by row they were two round trips a card purchase, the batch's slowest part).
 async fn write_attempts(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
     if !plan.attempts.is_empty() {
-        let mut attempts: Vec<_> = plan.attempts.iter().collect();
+        let mut attempts = plan.attempts.clone();
         // Keys in one order, as every lock of the batch is taken (another node's batch may
         // insert some of the same keys).
         attempts.sort_by(|a, b| a.key.cmp(&b.key));
-        let texts = |f: fn(&postings::PaymentAttempt) -> &str| -> Vec<&str> {
-            attempts.iter().map(|a| f(a)).collect()
-        };
-        let optional = |f: fn(&postings::PaymentAttempt) -> Option<&str>| -> Vec<Option<&str>> {
-            attempts.iter().map(|a| f(a)).collect()
-        };
-        let ints = |f: fn(&postings::PaymentAttempt) -> i64| -> Vec<i64> {
-            attempts.iter().map(|a| f(a)).collect()
-        };
         sqlx::query(
             "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
                                            amount, currency, status, payment_id, created_at, updated_at) \
@@ -1059,19 +1051,19 @@ async fn write_attempts(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> 
                                   $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[]) \
              ON CONFLICT (key) DO NOTHING",
         )
-        .bind(texts(|a| &a.key))
-        .bind(texts(|a| a.kind.as_str()))
-        .bind(texts(|a| &a.reference))
-        .bind(texts(|a| &a.account_id))
-        .bind(optional(|a| a.idempotency_key.as_deref()))
-        .bind(texts(|a| &a.fingerprint))
-        .bind(texts(|a| &a.order))
-        .bind(ints(|a| a.amount.amount()))
-        .bind(texts(|a| a.amount.currency().code()))
-        .bind(texts(|a| a.status.as_str()))
-        .bind(optional(|a| a.payment_id.as_deref()))
-        .bind(ints(|a| to_micros(a.created_at)))
-        .bind(ints(|a| to_micros(a.updated_at)))
+        .bind(column(&attempts, |a| a.key.as_str()))
+        .bind(column(&attempts, |a| a.kind.as_str()))
+        .bind(column(&attempts, |a| a.reference.as_str()))
+        .bind(column(&attempts, |a| a.account_id.as_str()))
+        .bind(column(&attempts, |a| a.idempotency_key.as_deref()))
+        .bind(column(&attempts, |a| a.fingerprint.as_str()))
+        .bind(column(&attempts, |a| a.order.as_str()))
+        .bind(column(&attempts, |a| a.amount.amount()))
+        .bind(column(&attempts, |a| a.amount.currency().code()))
+        .bind(column(&attempts, |a| a.status.as_str()))
+        .bind(column(&attempts, |a| a.payment_id.as_deref()))
+        .bind(column(&attempts, |a| to_micros(a.created_at)))
+        .bind(column(&attempts, |a| to_micros(a.updated_at)))
         .execute(&mut **tx)
         .await?;
     }

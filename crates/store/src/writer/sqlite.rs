@@ -79,7 +79,7 @@ const BUSY_TRIES: i32 = BUSY_SHORT_TRIES + 5_000;
 /// The writer's and the checkpointer's busy handler: SQLite's own (`busy_timeout`) sleeps
 /// 1, 2, 5, 10… up to 100 ms between tries, so a lock freed after 0.1 ms was still waited
 /// on for milliseconds, and a `RESTART` checkpoint waiting for the readers of the WAL held
-/// the writer off for ~200 ms. These waits follow the lock instead.
+/// the writer off for 0.4–0.7 s. These waits follow the lock instead.
 fn short_waits(tries: i32) -> bool {
     if tries >= BUSY_TRIES {
         return false;
@@ -232,7 +232,7 @@ fn checkpoint(conn: &Connection, path: &Path) {
         pages
     };
     match run("PASSIVE") {
-        // RESTART waits (within the busy timeout) for the readers still in the WAL, holding
+        // RESTART waits (within `short_waits`) for the readers still in the WAL, holding
         // off the writer meanwhile, so that the next commit writes at its beginning.
         Ok(pages) if pages > WAL_RESTART_PAGES => {
             flush_database(path);
