@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::ids::{LiveId, OfferId, PayoutId, PurchaseId, TopupId, UserId};
 use crate::records::{
     AttemptStatus, Hold, HoldStatus, IdempotencyRecord, Offer, OfferStatus, PaymentAttempt, Payout,
-    PayoutStatus, Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
+    PayoutStatus, Purchase, PurchaseStatus, SandboxCharge, ShopOrder, Topup, TopupStatus,
 };
 
 /// The stored status of a live that is on air (the other is `ended`).
@@ -70,6 +70,9 @@ pub enum Guard {
     },
     /// The row must exist and have this status.
     Status(RowRef, &'static str),
+    /// The row must not exist, neither stored nor inserted by an earlier job of the batch: a
+    /// job that inserts it may count on being the one that did.
+    Absent(RowRef),
 }
 
 impl Guard {
@@ -109,6 +112,11 @@ impl Guard {
     /// The payment attempt exists with `status`.
     pub fn attempt(key: &str, status: AttemptStatus) -> Guard {
         Guard::Status(RowRef::Attempt(key.to_owned()), status.as_str())
+    }
+
+    /// No payment attempt has `key` yet.
+    pub fn no_attempt(key: &str) -> Guard {
+        Guard::Absent(RowRef::Attempt(key.to_owned()))
     }
 }
 
@@ -267,8 +275,13 @@ pub enum Effect {
         /// The change.
         delta: i64,
     },
-    /// Records a card payment attempt, unless one with its key exists (a retry's).
+    /// Records a card payment attempt, unless one with its key exists (a retry's). Under a
+    /// [`Guard::Absent`] of the attempt, it is a new one, and the batch fails rather than
+    /// leave a stored one in its place (another node's batch inserting the same key first).
     InsertAttempt(Box<PaymentAttempt>),
+    /// Records a charge in the sandbox provider's records, written with the booking it pays
+    /// for (its key's attempt is new in the same job).
+    InsertCharge(Box<SandboxCharge>),
     /// Moves a payment attempt to a new status, with the provider's payment id if known.
     SetAttempt {
         /// The attempt's provider key.
@@ -333,9 +346,11 @@ impl Effect {
             Effect::InsertOffer(o) | Effect::SetOffer(o) => {
                 Some((RowRef::Offer(o.id.clone()), o.status.as_str()))
             }
-            // Inserted only when absent: what a later job sees is what is stored.
+            // Inserted only when absent: what a later job sees is what is stored (the plan
+            // shows a later job an attempt this batch inserts where none was).
             Effect::MatchUsage { .. }
             | Effect::InsertAttempt(_)
+            | Effect::InsertCharge(_)
             | Effect::InsertShopOrder(_)
             | Effect::SetShopOrder(_) => None,
         }
@@ -386,7 +401,8 @@ pub enum Refusal {
     },
     /// A [`Guard::SpendLimit`] failed.
     SpendingLimit,
-    /// A [`Guard::Status`] failed: the row is missing or has another status.
+    /// A [`Guard::Status`] failed (the row is missing or has another status), or a
+    /// [`Guard::Absent`] (the row exists).
     Status(RowRef),
     /// A [`Computed::PayOut`] found less than its minimum.
     BelowMinimum,

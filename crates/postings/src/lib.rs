@@ -34,7 +34,7 @@ pub use job::{
 pub use records::{
     AttemptKind, AttemptStatus, Hold, HoldStatus, IdempotencyRecord, MatchProgram, Offer,
     OfferAction, OfferStatus, OrderAttribution, PaymentAttempt, PaymentMethod, Payout,
-    PayoutStatus, Purchase, PurchaseStatus, ShopOrder, Topup, TopupStatus,
+    PayoutStatus, Purchase, PurchaseStatus, SandboxCharge, ShopOrder, Topup, TopupStatus,
 };
 pub use rules::PLATFORM;
 pub use source::IncomeSource;

@@ -403,6 +403,32 @@ pub struct PaymentAttempt {
     pub updated_at: OffsetDateTime,
 }
 
+/// A charge in the sandbox provider's own records (a table of the store's database, as a
+/// processor keeps its own). Usually written by the sandbox itself; a charge that succeeds at
+/// once is written by the ledger batch that books what it pays for
+/// ([`crate::Effect::InsertCharge`]), so that the charge and its booking commit together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxCharge {
+    /// `pi_…`.
+    pub id: String,
+    /// The idempotency key it was made under.
+    pub idempotency_key: String,
+    /// How much.
+    pub amount: Money,
+    /// The test payment method.
+    pub payment_method: String,
+    /// `processing`, `succeeded`, `refunded` or `disputed`.
+    pub status: String,
+    /// Ovation's reference in its metadata (the purchase or top-up).
+    pub reference: String,
+    /// Whether an answer under its key reached the caller (`pm_card_lostAnswer`'s first did not).
+    pub answered: bool,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When its status last changed.
+    pub updated_at: OffsetDateTime,
+}
+
 /// Who a shop sale was attributed to, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderAttribution {

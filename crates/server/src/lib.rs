@@ -344,7 +344,11 @@ pub fn provider(config: &Config, store: &store::Store) -> Provider {
         settings::PaymentsConfig::Sandbox => {
             let (sandbox, outbox) =
                 Sandbox::with_webhooks(store.clone(), config.sandbox_webhook_delay);
-            let sandbox = Arc::new(sandbox);
+            let sandbox = Arc::new(if config.sandbox_charges_with_booking {
+                sandbox
+            } else {
+                sandbox.charging_first()
+            });
             Provider {
                 provider: sandbox.clone(),
                 outbox: Some(outbox),

@@ -371,6 +371,11 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// How long after a payment the sandbox sends its webhook.
     pub sandbox_webhook_delay: std::time::Duration,
+    /// Whether the sandbox charges a card that succeeds in the ledger job that books it (the
+    /// default: one commit). `false` makes it charge first and the booking follow, as a
+    /// remote processor's charges do: the path Stripe payments take, for tests to rehearse
+    /// with the sandbox. Not a setting.
+    pub sandbox_charges_with_booking: bool,
     /// Minimum payout, major units.
     pub payout_minimum_major: u64,
     /// Creator eligibility.
@@ -805,6 +810,7 @@ impl Settings {
                 .then(|| std::time::Duration::from_secs(self.release_interval_secs)),
             payments,
             sandbox_webhook_delay: std::time::Duration::from_millis(self.sandbox_webhook_delay_ms),
+            sandbox_charges_with_booking: true,
             webhooks: WebhookConfig {
                 secret: self.webhook_secret,
                 tolerance: std::time::Duration::from_secs(self.webhook_tolerance_secs),

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 pub use postings::{
     AttemptKind, AttemptStatus, CommentId, Hold, HoldStatus, IdempotencyRecord, LiveId,
     MatchProgram, MatchProgramId, OrderAttribution, PaymentAttempt, PaymentMethod, Payout,
-    PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId, PurchaseStatus, ShopOrder,
-    ShopOrderId, Topup, TopupId, TopupStatus, UserId,
+    PayoutId, PayoutStatus, ProductId, Purchase, PurchaseId, PurchaseStatus, SandboxCharge,
+    ShopOrder, ShopOrderId, Topup, TopupId, TopupStatus, UserId,
 };
 
 /// A user account: a creator, a viewer or a brand.
@@ -122,27 +122,4 @@ pub struct Earnings {
     pub balances: Vec<CurrencyBalances>,
     /// Per source and currency.
     pub by_source: Vec<SourceTotal>,
-}
-
-/// A charge in the sandbox provider's own records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxCharge {
-    /// `pi_…`.
-    pub id: String,
-    /// The idempotency key it was made under.
-    pub idempotency_key: String,
-    /// How much.
-    pub amount: Money,
-    /// The test payment method.
-    pub payment_method: String,
-    /// `processing`, `succeeded`, `refunded` or `disputed`.
-    pub status: String,
-    /// Ovation's reference in its metadata (the purchase or top-up).
-    pub reference: String,
-    /// Whether an answer under its key reached the caller (`pm_card_lostAnswer`'s first did not).
-    pub answered: bool,
-    /// When it was made.
-    pub created_at: OffsetDateTime,
-    /// When its status last changed.
-    pub updated_at: OffsetDateTime,
 }

@@ -901,13 +901,10 @@ async fn the_hot_reads_see_each_commit_as_soon_as_the_writer_answers() {
     }
 }
 
-/// Payment attempts recorded and moved in one batch (on PostgreSQL each kind is one
-/// statement): a key recorded twice keeps the first, and an attempt moved twice ends as the
-/// moves applied in turn leave it — the last status, the last payment id given.
-#[conformance]
-async fn attempts_recorded_and_moved_in_one_batch_end_as_applied_in_turn() {
-    let (store, _dir) = open().await;
-    let attempt = |key: &str, reference: &str| store::PaymentAttempt {
+/// A pending payment attempt under `key` (with an idempotency key of its own when `key` is
+/// `a`), to book `reference`.
+fn attempt(key: &str, reference: &str) -> store::PaymentAttempt {
+    store::PaymentAttempt {
         key: key.to_owned(),
         kind: store::AttemptKind::Purchase,
         reference: reference.to_owned(),
@@ -920,7 +917,15 @@ async fn attempts_recorded_and_moved_in_one_batch_end_as_applied_in_turn() {
         payment_id: None,
         created_at: store::now(),
         updated_at: store::now(),
-    };
+    }
+}
+
+/// Payment attempts recorded and moved in one batch (on PostgreSQL each kind is one
+/// statement): a key recorded twice keeps the first, and an attempt moved twice ends as the
+/// moves applied in turn leave it — the last status, the last payment id given.
+#[conformance]
+async fn attempts_recorded_and_moved_in_one_batch_end_as_applied_in_turn() {
+    let (store, _dir) = open().await;
     let set = |key: &str, status, payment: Option<&str>| Effect::SetAttempt {
         key: key.to_owned(),
         status,
@@ -984,4 +989,75 @@ async fn attempts_recorded_and_moved_in_one_batch_end_as_applied_in_turn() {
         (c.status, c.reference.as_str()),
         (store::AttemptStatus::Pending, "pur_c")
     );
+}
+
+/// The sandbox's card payment in one job: the attempt, new, written booked with its charge
+/// and the booking. Of two such jobs with one key (in one batch or two), one is applied and
+/// the other refused by its guard, leaving one attempt and one charge; a key whose attempt
+/// was recorded the long way is refused too, and charges nothing.
+#[conformance]
+async fn a_new_attempt_is_written_with_its_charge_once_per_key() {
+    let (store, _dir) = open().await;
+    let charged = |key: &str, id: &str, transfer: &str| {
+        let a = attempt(key, &format!("pur_{id}"));
+        let charge = store::SandboxCharge {
+            id: id.to_owned(),
+            idempotency_key: key.to_owned(),
+            amount: a.amount,
+            payment_method: "pm_card_visa".into(),
+            status: "succeeded".into(),
+            reference: a.reference.clone(),
+            answered: true,
+            created_at: a.created_at,
+            updated_at: a.created_at,
+        };
+        postings::rules::charged_with(job(transfer, "c", 99), &a, &charge, store::now())
+    };
+    let (w1, w2) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(
+        w1.submit(charged("n", "pi_1", "t1")),
+        w2.submit(charged("n", "pi_2", "t2"))
+    );
+    let outcomes = [r1.expect("ok"), r2.expect("ok")];
+    let refused = Outcome::Refused(Refusal::Status(RowRef::Attempt("n".into())));
+    assert!(
+        outcomes.contains(&Outcome::Applied) && outcomes.contains(&refused),
+        "{outcomes:?}"
+    );
+    let paid = if outcomes[0] == Outcome::Applied {
+        "pi_1"
+    } else {
+        "pi_2"
+    };
+    assert_eq!(earned_of(&store, "c").await, 99);
+    let stored = store.attempt("n").await.expect("reads").expect("stored");
+    assert_eq!(
+        (stored.status, stored.payment_id.as_deref()),
+        (store::AttemptStatus::Booked, Some(paid))
+    );
+    let charge = store.sandbox_charge_by_key("n").await.expect("reads");
+    assert_eq!(charge.map(|c| c.id).as_deref(), Some(paid));
+
+    let long_way = postings::rules::attempt_job(&attempt("p", "pur_p"));
+    assert_eq!(
+        store.writer().submit(long_way).await.expect("ok"),
+        Outcome::Applied
+    );
+    assert_eq!(
+        store
+            .writer()
+            .submit(charged("p", "pi_3", "t3"))
+            .await
+            .expect("ok"),
+        Outcome::Refused(Refusal::Status(RowRef::Attempt("p".into())))
+    );
+    assert!(
+        store
+            .sandbox_charge_by_key("p")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    assert_eq!(earned_of(&store, "c").await, 99);
+    assert!(store.verify_ledger().await.expect("verifies").ok);
 }

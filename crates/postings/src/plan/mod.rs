@@ -147,7 +147,7 @@ impl<'a> Needs<'a> {
             }
             for guard in &job.guards {
                 match guard {
-                    Guard::Status(row, _) => {
+                    Guard::Status(row, _) | Guard::Absent(row) => {
                         needs.rows.insert(row);
                     }
                     Guard::SpendLimit {
@@ -209,6 +209,12 @@ pub struct Plan<'a> {
     pub payout_statuses: Vec<&'a Effect>,
     /// Payment attempts to insert where their key is not stored yet.
     pub attempts: Vec<&'a crate::PaymentAttempt>,
+    /// Payment attempts to insert that must be new: their job was planned on their key's
+    /// absence ([`Guard::Absent`]), so a row found in their place fails the batch (on
+    /// PostgreSQL, another node's batch that inserted it meanwhile: the batch is retried).
+    pub new_attempts: Vec<&'a crate::PaymentAttempt>,
+    /// The sandbox provider's charges written with their bookings.
+    pub charges: Vec<&'a crate::SandboxCharge>,
     /// Payment attempts whose status changes ([`Effect::SetAttempt`]s).
     pub attempt_statuses: Vec<&'a Effect>,
     /// Match usage to add, per (program, creator, currency).
@@ -257,6 +263,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
     let mut payouts: Vec<Cow<'_, Payout>> = Vec::new();
     let mut payout_statuses = Vec::new();
     let mut attempts = Vec::new();
+    let mut new_attempts = Vec::new();
+    let mut charges = Vec::new();
     let mut attempt_statuses = Vec::new();
     let mut purchase_statuses = Vec::new();
     let mut hold_statuses = Vec::new();
@@ -404,7 +412,19 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
                     Cow::Borrowed(&**p)
                 }),
                 Effect::SetPayoutStatus { .. } => payout_statuses.push(effect),
-                Effect::InsertAttempt(a) => attempts.push(&**a),
+                Effect::InsertAttempt(a) => {
+                    let row = RowRef::Attempt(a.key.clone());
+                    if job.guards.contains(&Guard::Absent(row.clone())) {
+                        new_attempts.push(&**a);
+                    } else {
+                        attempts.push(&**a);
+                    }
+                    // Inserted unless one is there: later jobs see the one that stays.
+                    statuses
+                        .entry(row)
+                        .or_insert_with(|| a.status.as_str().to_owned());
+                }
+                Effect::InsertCharge(c) => charges.push(&**c),
                 Effect::InsertShopOrder(o) => shop_orders.push(&**o),
                 Effect::SetShopOrder(o) => shop_order_changes.push(&**o),
                 Effect::InsertOffer(o) | Effect::SetOffer(o) => offers.push(&**o),
@@ -465,6 +485,8 @@ pub fn plan(jobs: &[WriteJob], loaded: Loaded) -> Result<Plan<'_>, PlanError> {
         payouts,
         payout_statuses,
         attempts,
+        new_attempts,
+        charges,
         attempt_statuses,
         match_usage,
         purchase_statuses,
@@ -614,6 +636,11 @@ fn check_guards(
         match guard {
             Guard::Status(row, expected) => {
                 if statuses.get(row).map(String::as_str) != Some(*expected) {
+                    return Some(Refusal::Status(row.clone()));
+                }
+            }
+            Guard::Absent(row) => {
+                if statuses.contains_key(row) {
                     return Some(Refusal::Status(row.clone()));
                 }
             }

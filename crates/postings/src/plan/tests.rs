@@ -753,3 +753,117 @@ mod shop_orders {
 
     const PLATFORM_OWNER: &str = crate::PLATFORM;
 }
+
+fn new_attempt(key: &str, reference: &str) -> crate::PaymentAttempt {
+    let now = OffsetDateTime::now_utc();
+    crate::PaymentAttempt {
+        key: key.into(),
+        kind: crate::AttemptKind::Purchase,
+        reference: reference.into(),
+        account_id: "acc_1".into(),
+        idempotency_key: Some("k".into()),
+        fingerprint: "f".into(),
+        order: "{}".into(),
+        amount: Money::new(499, Currency::USD),
+        status: crate::AttemptStatus::Pending,
+        payment_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn charge_of(attempt: &crate::PaymentAttempt, id: &str) -> crate::SandboxCharge {
+    crate::SandboxCharge {
+        id: id.into(),
+        idempotency_key: attempt.key.clone(),
+        amount: attempt.amount,
+        payment_method: "pm_card_visa".into(),
+        status: "succeeded".into(),
+        reference: attempt.reference.clone(),
+        answered: true,
+        created_at: attempt.created_at,
+        updated_at: attempt.created_at,
+    }
+}
+
+#[test]
+fn an_attempt_charged_with_its_booking_is_new_once_per_key_and_seen_booked_after() {
+    let (a, b) = (
+        purchase(PaymentMethod::Card, 499, 425, 74, 0),
+        purchase(PaymentMethod::Card, 499, 425, 74, 0),
+    );
+    let (first, second) = (
+        new_attempt("pk", a.id.as_str()),
+        new_attempt("pk", b.id.as_str()),
+    );
+    let now = OffsetDateTime::now_utc();
+    let jobs = [
+        rules::charged_with(card_job(&a), &first, &charge_of(&first, "pi_a"), now),
+        rules::charged_with(card_job(&b), &second, &charge_of(&second, "pi_b"), now),
+        WriteJob {
+            guards: vec![Guard::attempt("pk", crate::AttemptStatus::Booked)],
+            ..WriteJob::default()
+        },
+    ];
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Refused(Refusal::Status(RowRef::Attempt("pk".into()))),
+            Outcome::Applied,
+        ]
+    );
+    assert!(planned.attempts.is_empty());
+    let recorded: Vec<_> = planned
+        .new_attempts
+        .iter()
+        .map(|a| (a.reference.as_str(), a.status, a.payment_id.as_deref()))
+        .collect();
+    assert_eq!(
+        recorded,
+        [(a.id.as_str(), crate::AttemptStatus::Booked, Some("pi_a"))]
+    );
+    let charged: Vec<&str> = planned.charges.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(charged, ["pi_a"]);
+    assert_eq!(planned.purchases.len(), 1);
+
+    // A key whose attempt is stored (a request recorded the long way) charges nothing.
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Attempt("pk".into()), "pending".into());
+    let planned = plan(&jobs[..1], loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes,
+        [Outcome::Refused(Refusal::Status(RowRef::Attempt(
+            "pk".into()
+        )))]
+    );
+    assert!(planned.charges.is_empty() && planned.new_attempts.is_empty());
+}
+
+#[test]
+fn a_later_job_of_the_batch_sees_the_attempt_that_stays_where_one_was_recorded() {
+    let pending = crate::AttemptStatus::Pending;
+    let jobs = [
+        rules::attempt_job(&new_attempt("pk", "pur_1")),
+        WriteJob {
+            guards: vec![Guard::attempt("pk", pending)],
+            ..WriteJob::default()
+        },
+    ];
+    let planned = plan(&jobs, Loaded::default()).expect("plans");
+    assert_eq!(planned.outcomes, [Outcome::Applied, Outcome::Applied]);
+    assert_eq!(planned.attempts.len(), 1);
+    // One stored already, booked: it stays, and the guard sees it.
+    let mut loaded = Loaded::default();
+    loaded
+        .statuses
+        .insert(RowRef::Attempt("pk".into()), "booked".into());
+    let planned = plan(&jobs, loaded).expect("plans");
+    assert_eq!(
+        planned.outcomes[1],
+        Outcome::Refused(Refusal::Status(RowRef::Attempt("pk".into())))
+    );
+}

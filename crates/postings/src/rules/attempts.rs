@@ -2,10 +2,16 @@
 //! — booked with what they pay for, or declined, refunded, abandoned. Each settlement is
 //! guarded by the status it was read in, so that the request, the provider's webhook and the
 //! reconciler, racing on one attempt, settle it once.
+//!
+//! A provider whose records are the store's own (the sandbox) can do it in one step: the
+//! attempt, its charge and the booking written by one job ([`charged_with`]), so that none
+//! of them is ever there without the others.
 
 use time::OffsetDateTime;
 
-use crate::{AttemptStatus, Effect, Guard, IdempotencyRecord, PaymentAttempt, WriteJob};
+use crate::{
+    AttemptStatus, Effect, Guard, IdempotencyRecord, PaymentAttempt, SandboxCharge, WriteJob,
+};
 
 /// The job recording `attempt` (unless its key is stored already: a retry's).
 pub fn attempt_job(attempt: &PaymentAttempt) -> WriteJob {
@@ -57,4 +63,28 @@ pub fn attempt_settled_job(
         }],
         ..WriteJob::default()
     }
+}
+
+/// `booking` (the job of the purchase or top-up `attempt` pays for) made to record the new
+/// attempt, already booked, and the sandbox's `charge` of it: the three commit together or
+/// not at all. Applied only while no attempt has the key (a retry of a request whose attempt
+/// is recorded goes the long way, through the recorded attempt); refused, nothing is charged.
+pub fn charged_with(
+    booking: WriteJob,
+    attempt: &PaymentAttempt,
+    charge: &SandboxCharge,
+    at: OffsetDateTime,
+) -> WriteJob {
+    let mut job = booking;
+    job.guards.push(Guard::no_attempt(&attempt.key));
+    job.effects
+        .push(Effect::InsertAttempt(Box::new(PaymentAttempt {
+            status: AttemptStatus::Booked,
+            payment_id: Some(charge.id.clone()),
+            updated_at: at,
+            ..attempt.clone()
+        })));
+    job.effects
+        .push(Effect::InsertCharge(Box::new(charge.clone())));
+    job
 }

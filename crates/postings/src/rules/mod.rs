@@ -28,7 +28,7 @@ mod reversal;
 mod shop;
 mod wallet;
 
-pub use attempts::{attempt_job, attempt_settled_job, booked_with};
+pub use attempts::{attempt_job, attempt_settled_job, booked_with, charged_with};
 pub use deals::{InvalidStep, StepDetails, StepTimes, deal_split, offer_job, offer_step_job};
 pub use matching::{budget_account, funding_job, match_for, match_needs_country};
 pub use payout::{

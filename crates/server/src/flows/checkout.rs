@@ -18,7 +18,7 @@ use postings::rules;
 use postings::{
     AttemptKind, AttemptStatus, Guard, IdempotencyRecord, Outcome, PaymentAttempt, PaymentMethod,
     Purchase, PurchaseId, PurchaseStatus, Refusal, RowRef, Topup, TopupId, TopupStatus, UserId,
-    caps,
+    WriteJob, caps,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -276,6 +276,83 @@ fn record_of(
         })
 }
 
+/// A new attempt to pay for `new`, not recorded yet.
+fn attempt_of(new: NewAttempt) -> PaymentAttempt {
+    let now = store::now();
+    PaymentAttempt {
+        key: provider_key(&new.account_id, new.idempotency_key.as_deref()),
+        kind: new.kind,
+        reference: new.reference,
+        account_id: new.account_id,
+        idempotency_key: new.idempotency_key,
+        fingerprint: new.fingerprint,
+        order: new.order.to_json(),
+        amount: new.amount,
+        status: AttemptStatus::Pending,
+        payment_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The charge paying for `attempt`, under its provider key.
+fn charge_request(
+    attempt: &PaymentAttempt,
+    payment_method: &str,
+    description: &str,
+) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: attempt.key.clone(),
+        amount: attempt.amount,
+        payment_method: payment_method.to_owned(),
+        description: description.to_owned(),
+        reference: attempt.reference.clone(),
+    }
+}
+
+/// A booking's answer, and what it books.
+struct Booked {
+    what: What,
+    /// The 201's body.
+    body: String,
+}
+
+/// What a booking books.
+enum What {
+    /// A purchase, with its answer and the buyer's handle (for its live's `badge` event).
+    Purchase(Box<(Purchase, PurchaseBody, String)>),
+    /// A wallet top-up.
+    Topup(Topup),
+}
+
+/// The error a refused booking answers: the live ended or a cap was reached since the
+/// request checked (anything else is a bug).
+fn refused(booked: &Booked, refusal: Refusal) -> ApiError {
+    match (&booked.what, refusal) {
+        (What::Purchase(_), Refusal::Status(RowRef::Live(_))) => ApiError::LiveNotActive,
+        (What::Purchase(p), Refusal::SpendingLimit) => ApiError::SpendingLimit(format!(
+            "this {} badge would go over a spending limit",
+            p.0.price
+        )),
+        (What::Purchase(p), other) => {
+            ApiError::Internal(anyhow::anyhow!("purchase {} not booked: {other:?}", p.0.id))
+        }
+        (What::Topup(t), other) => {
+            ApiError::Internal(anyhow::anyhow!("top-up {} not booked: {other:?}", t.id))
+        }
+    }
+}
+
+/// A booking's write that failed: when its commit is uncertain, the reconciler settles the
+/// attempt (or finds nothing to settle: nothing of it committed), and the caller retries.
+fn uncertain(attempt: &PaymentAttempt, e: store::StoreError) -> ApiError {
+    if let store::StoreError::CommitUncertain = e {
+        tracing::error!(attempt = %attempt.key, "booking commit uncertain: the reconciler settles it");
+        return ApiError::Unavailable;
+    }
+    e.into()
+}
+
 /// What card payments are made and booked with.
 #[derive(Clone, Copy)]
 pub struct Checkout<'a> {
@@ -340,59 +417,72 @@ impl NewAttempt {
     }
 }
 
-/// Counts a card declined by this very request (not a retry answered from its settled
-/// attempt) against the account's card-testing brake.
-pub(crate) fn count_decline(
-    state: &crate::state::AppState,
-    user: &User,
-    attempt: &PaymentAttempt,
-    answer: &Answer,
-) {
-    if attempt.status.unsettled() && answer.status == StatusCode::PAYMENT_REQUIRED {
+/// Counts a card declined by this very request (not a retry answered with its key's stored
+/// answer) against the account's card-testing brake.
+pub(crate) fn count_decline(state: &crate::state::AppState, user: &User, answer: &Answer) {
+    if !answer.replayed && answer.status == StatusCode::PAYMENT_REQUIRED {
         state.limits.card_declined(user.id.as_str());
     }
 }
 
 impl Checkout<'_> {
+    /// Pays for `new` with `payment_method` and books what it pays for: a card payment
+    /// request's whole path, with the guards the request checked before the charge (a
+    /// purchase's live and spending caps; none for a top-up).
+    ///
+    /// A provider whose records are the store's own charges a card that succeeds at once in
+    /// the ledger job that books it ([`PaymentProvider::charge_with_booking`]): the attempt,
+    /// the charge and the booking commit together, one write instead of three. Otherwise —
+    /// and when the key's attempt is recorded already (a retry, a request still in flight) —
+    /// the attempt is recorded first ([`Checkout::begin`]), then charged and booked
+    /// ([`Checkout::pay`]).
+    pub async fn buy(
+        self,
+        new: NewAttempt,
+        payment_method: &str,
+        description: &str,
+        guards: Vec<Guard>,
+    ) -> Result<Answer, ApiError> {
+        let attempt = attempt_of(new);
+        let request = charge_request(&attempt, payment_method, description);
+        if let Some(charge) = self.provider.charge_with_booking(&request)
+            && let Some(answer) = self
+                .book_with_charge(&attempt, &charge, guards.clone())
+                .await?
+        {
+            return Ok(answer);
+        }
+        let attempt = self.record(attempt).await?;
+        self.pay(&attempt, payment_method, description, guards)
+            .await
+    }
+
     /// Records the attempt before any charge, or finds the one an earlier request with the
     /// same key recorded (whose order, not this one's, is then what is charged and booked).
     pub async fn begin(self, new: NewAttempt) -> Result<PaymentAttempt, ApiError> {
-        let key = provider_key(&new.account_id, new.idempotency_key.as_deref());
-        let now = store::now();
-        let attempt = PaymentAttempt {
-            key: key.clone(),
-            kind: new.kind,
-            reference: new.reference,
-            account_id: new.account_id,
-            idempotency_key: new.idempotency_key,
-            fingerprint: new.fingerprint,
-            order: new.order.to_json(),
-            amount: new.amount,
-            status: AttemptStatus::Pending,
-            payment_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+        self.record(attempt_of(new)).await
+    }
+
+    async fn record(self, attempt: PaymentAttempt) -> Result<PaymentAttempt, ApiError> {
         self.store
             .writer()
             .submit(rules::attempt_job(&attempt))
             .await?;
         let stored = self
             .store
-            .attempt(&key)
+            .attempt(&attempt.key)
             .await?
-            .ok_or_else(|| corrupt(format!("{key} not stored")))?;
+            .ok_or_else(|| corrupt(format!("{} not stored", attempt.key)))?;
         if stored.fingerprint != attempt.fingerprint {
             return Err(ApiError::IdempotencyKeyReused);
         }
         Ok(stored)
     }
 
-    /// Charges the attempt's card under its provider key and books what it pays for: the
-    /// request's path, with the guards the request checked before the charge (a purchase's
-    /// live and spending caps; none for a top-up), so they are not read again. A lost answer
-    /// or an unreachable provider is 503 with the attempt left pending (a retry, or the
-    /// reconciler, settles it).
+    /// Charges the recorded attempt's card under its provider key and books what it pays
+    /// for, with the guards the request checked before the charge, so they are not read
+    /// again. A lost answer or an unreachable provider is 503 with the attempt left pending
+    /// (a retry, or the reconciler, settles it).
     pub async fn pay(
         self,
         attempt: &PaymentAttempt,
@@ -403,13 +493,7 @@ impl Checkout<'_> {
         if !attempt.status.unsettled() {
             return self.settled(attempt).await;
         }
-        let request = ChargeRequest {
-            idempotency_key: attempt.key.clone(),
-            amount: attempt.amount,
-            payment_method: payment_method.to_owned(),
-            description: description.to_owned(),
-            reference: attempt.reference.clone(),
-        };
+        let request = charge_request(attempt, payment_method, description);
         match self.provider.charge(request).await {
             Ok(charge) if charge.processing => self.processing(attempt, &charge.id).await,
             Ok(charge) => self.book_with(attempt, &charge.id, Some(guards)).await,
@@ -491,117 +575,131 @@ impl Checkout<'_> {
         self,
         attempt: &PaymentAttempt,
         payment_id: &str,
-        guards: Option<Vec<Guard>>,
-    ) -> Result<Answer, ApiError> {
-        let order: Order = serde_json::from_str(&attempt.order).map_err(corrupt)?;
-        match &order {
-            Order::Purchase { viewer_handle, .. } => {
-                let purchase = purchase_of(&order, &attempt.reference, payment_id)?;
-                self.book_purchase(attempt, purchase, viewer_handle, guards)
-                    .await
-            }
-            Order::Topup { .. } => {
-                let topup = topup_of(&order, &attempt.reference, payment_id)?;
-                self.book_topup(attempt, topup).await
-            }
-        }
-    }
-
-    async fn book_purchase(
-        self,
-        attempt: &PaymentAttempt,
-        purchase: Purchase,
-        viewer_handle: &str,
         checked: Option<Vec<Guard>>,
     ) -> Result<Answer, ApiError> {
-        let price = purchase.price;
-        let guards = match checked {
-            Some(guards) => guards,
-            None => {
-                let mut guards = vec![Guard::live_active(&purchase.live_id)];
-                match self.cap_guards(&purchase.viewer_id, price).await? {
+        let order: Order = serde_json::from_str(&attempt.order).map_err(corrupt)?;
+        let guards = match (checked, &order) {
+            (Some(guards), _) => guards,
+            (None, Order::Topup { .. }) => Vec::new(),
+            (
+                None,
+                Order::Purchase {
+                    live_id, viewer_id, ..
+                },
+            ) => {
+                let mut guards = vec![Guard::live_active(&postings::LiveId::from_string(
+                    live_id.clone(),
+                ))];
+                let viewer = UserId::from_string(viewer_id.clone());
+                match self.cap_guards(&viewer, attempt.amount).await? {
                     Ok(caps) => guards.extend(caps),
-                    Err(over) => {
-                        return self.give_back(attempt, &purchase.payment_id, &over).await;
-                    }
+                    Err(over) => return self.give_back(attempt, payment_id, &over).await,
                 }
                 guards
             }
         };
-        let matched = self.match_for(&purchase).await?;
-        let answer = PurchaseBody::from(&purchase);
-        let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.into()))?;
-        let job = rules::booked_with(
-            rules::purchase_job(
-                &purchase,
-                self.config.hold_period,
-                matched,
-                guards,
-                record_of(attempt, StatusCode::CREATED, &body),
-            ),
-            attempt,
-            &purchase.payment_id,
-            store::now(),
-        );
+        let (job, booked) = self.booking(attempt, &order, payment_id, guards).await?;
+        let job = rules::booked_with(job, attempt, payment_id, store::now());
         match self.store.writer().submit(job).await {
-            Ok(Outcome::Applied) => {
-                self.announce(&purchase, &answer, viewer_handle);
-                Ok(Answer::fresh(StatusCode::CREATED, body))
-            }
+            Ok(Outcome::Applied) => Ok(self.booked(booked)),
             Ok(Outcome::Duplicate(record)) => Ok(Answer::replay(record)),
             Ok(Outcome::Refused(Refusal::Status(RowRef::Attempt(_))) | Outcome::Replayed) => {
                 self.settled(attempt).await
             }
-            Ok(Outcome::Refused(Refusal::Status(RowRef::Live(_)))) => {
-                self.give_back(attempt, &purchase.payment_id, &ApiError::LiveNotActive)
-                    .await
-            }
-            Ok(Outcome::Refused(Refusal::SpendingLimit)) => {
-                let error = ApiError::SpendingLimit(format!(
-                    "this {price} badge would go over a spending limit"
-                ));
-                self.give_back(attempt, &purchase.payment_id, &error).await
-            }
-            Ok(Outcome::Refused(other)) => Err(ApiError::Internal(anyhow::anyhow!(
-                "purchase {} not booked: {other:?}",
-                purchase.id
-            ))),
-            Err(store::StoreError::CommitUncertain) => {
-                tracing::error!(attempt = %attempt.key, "purchase commit uncertain: the reconciler settles it");
-                Err(ApiError::Unavailable)
-            }
-            Err(e) => Err(e.into()),
+            Ok(Outcome::Refused(refusal)) => match refused(&booked, refusal) {
+                // Charged and not booked: given back.
+                error @ (ApiError::LiveNotActive | ApiError::SpendingLimit(_)) => {
+                    self.give_back(attempt, payment_id, &error).await
+                }
+                error => Err(error),
+            },
+            Err(e) => Err(uncertain(attempt, e)),
         }
     }
 
-    async fn book_topup(self, attempt: &PaymentAttempt, topup: Topup) -> Result<Answer, ApiError> {
-        let body = serde_json::to_string(&crate::routes::wallet::topup_body(&topup))
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        let job = rules::booked_with(
-            rules::topup_job(&topup, record_of(attempt, StatusCode::CREATED, &body)),
-            attempt,
-            &topup.payment_id,
-            store::now(),
-        );
+    /// Books `attempt` — new, not recorded — with the provider's `charge` of it, in one
+    /// ledger job that records both ([`rules::charged_with`]). `None` when an attempt has its
+    /// key already: a retry, which goes the long way. A booking the ledger refuses (the live
+    /// ended, a cap reached meanwhile) charged nothing: the refusal is the answer, stored
+    /// nowhere, as a refusal before any charge.
+    async fn book_with_charge(
+        self,
+        attempt: &PaymentAttempt,
+        charge: &store::SandboxCharge,
+        guards: Vec<Guard>,
+    ) -> Result<Option<Answer>, ApiError> {
+        let order: Order = serde_json::from_str(&attempt.order).map_err(corrupt)?;
+        let (job, booked) = self.booking(attempt, &order, &charge.id, guards).await?;
+        let job = rules::charged_with(job, attempt, charge, store::now());
         match self.store.writer().submit(job).await {
             Ok(Outcome::Applied) => {
-                metrics::counter!("ovation_wallet_topups_total").increment(1);
-                Ok(Answer::fresh(StatusCode::CREATED, body))
+                self.provider.charged_with_booking(charge);
+                Ok(Some(self.booked(booked)))
             }
-            Ok(Outcome::Duplicate(record)) => Ok(Answer::replay(record)),
-            Ok(Outcome::Refused(Refusal::Status(RowRef::Attempt(_))) | Outcome::Replayed) => {
-                self.settled(attempt).await
+            // Another request with the key (on another node) was booked first.
+            Ok(Outcome::Duplicate(record)) if record.fingerprint == attempt.fingerprint => {
+                Ok(Some(Answer::replay(record)))
             }
-            Ok(Outcome::Refused(other)) => Err(ApiError::Internal(anyhow::anyhow!(
-                "top-up {} not booked: {other:?}",
-                topup.id
-            ))),
-            Err(store::StoreError::CommitUncertain) => {
-                tracing::error!(attempt = %attempt.key, "top-up commit uncertain: the reconciler settles it");
-                Err(ApiError::Unavailable)
-            }
-            Err(e) => Err(e.into()),
+            Ok(Outcome::Duplicate(_)) => Err(ApiError::IdempotencyKeyReused),
+            Ok(Outcome::Refused(Refusal::Status(RowRef::Attempt(_)))) => Ok(None),
+            Ok(Outcome::Refused(refusal)) => Err(refused(&booked, refusal)),
+            Ok(Outcome::Replayed) => Err(corrupt(format!("{} replayed", attempt.key))),
+            Err(e) => Err(uncertain(attempt, e)),
         }
+    }
+
+    /// The job booking `order` as `attempt`'s reference, paid by `payment_id`, with the
+    /// answer stored under the attempt's key; and what to do once it is booked.
+    async fn booking(
+        self,
+        attempt: &PaymentAttempt,
+        order: &Order,
+        payment_id: &str,
+        guards: Vec<Guard>,
+    ) -> Result<(WriteJob, Booked), ApiError> {
+        let internal = |e: serde_json::Error| ApiError::Internal(e.into());
+        match order {
+            Order::Purchase { viewer_handle, .. } => {
+                let purchase = purchase_of(order, &attempt.reference, payment_id)?;
+                let matched = self.match_for(&purchase).await?;
+                let answer = PurchaseBody::from(&purchase);
+                let body = serde_json::to_string(&answer).map_err(internal)?;
+                let job = rules::purchase_job(
+                    &purchase,
+                    self.config.hold_period,
+                    matched,
+                    guards,
+                    record_of(attempt, StatusCode::CREATED, &body),
+                );
+                let what = What::Purchase(Box::new((purchase, answer, viewer_handle.clone())));
+                Ok((job, Booked { what, body }))
+            }
+            Order::Topup { .. } => {
+                let topup = topup_of(order, &attempt.reference, payment_id)?;
+                let body = serde_json::to_string(&crate::routes::wallet::topup_body(&topup))
+                    .map_err(internal)?;
+                let job = rules::topup_job(&topup, record_of(attempt, StatusCode::CREATED, &body));
+                Ok((
+                    job,
+                    Booked {
+                        what: What::Topup(topup),
+                        body,
+                    },
+                ))
+            }
+        }
+    }
+
+    /// The answer to a booking just committed, announced (a badge in its live) or counted.
+    fn booked(self, booked: Booked) -> Answer {
+        match &booked.what {
+            What::Purchase(p) => {
+                let (purchase, answer, viewer_handle) = &**p;
+                self.announce(purchase, answer, viewer_handle);
+            }
+            What::Topup(_) => metrics::counter!("ovation_wallet_topups_total").increment(1),
+        }
+        Answer::fresh(StatusCode::CREATED, booked.body)
     }
 
     /// Counts a purchase just booked and announces it in its live (a `badge` event).

@@ -146,6 +146,21 @@ pub trait PaymentProvider: Send + Sync + Debug {
     }
     /// Charges a payment method; the same idempotency key gives the same answer.
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError>;
+    /// The charge of `request` as a record to write with its booking, for a provider whose
+    /// records are the store's own (the sandbox): the checkout writes it in the ledger job
+    /// that records the attempt and books what it pays for
+    /// ([`postings::rules::charged_with`]), so that the charge is made exactly when the
+    /// booking commits. `None` — any other provider, or a payment method that does not
+    /// simply succeed at once — is charged with [`PaymentProvider::charge`].
+    fn charge_with_booking(&self, request: &ChargeRequest) -> Option<store::SandboxCharge> {
+        let _ = request;
+        None
+    }
+    /// What the provider does once a charge from [`PaymentProvider::charge_with_booking`]
+    /// committed with its booking (the sandbox: its webhooks).
+    fn charged_with_booking(&self, charge: &store::SandboxCharge) {
+        let _ = charge;
+    }
     /// Refunds a charge in full; the same key refunds once.
     async fn refund(
         &self,

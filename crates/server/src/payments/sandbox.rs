@@ -171,6 +171,8 @@ pub struct Sandbox {
     delay: Duration,
     /// Webhooks queued or being delivered.
     undelivered: Undelivered,
+    /// Charges a card that succeeds with its booking ([`PaymentProvider::charge_with_booking`]).
+    with_booking: bool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> PaymentError {
@@ -187,6 +189,16 @@ impl Sandbox {
             outbox: None,
             delay: SANDBOX_WEBHOOK_DELAY,
             undelivered: Undelivered::default(),
+            with_booking: true,
+        }
+    }
+
+    /// This sandbox, charging every card first and leaving the booking to follow, as a
+    /// remote processor does (none of its charges is written with its booking).
+    pub fn charging_first(self) -> Sandbox {
+        Sandbox {
+            with_booking: false,
+            ..self
         }
     }
 
@@ -202,6 +214,7 @@ impl Sandbox {
                 outbox: Some(tx),
                 delay,
                 undelivered: undelivered.clone(),
+                with_booking: true,
             },
             Outbox {
                 receiver,
@@ -258,6 +271,28 @@ impl Sandbox {
             }),
             delay,
         );
+    }
+
+    /// The webhooks that follow a new charge: `payment_intent.succeeded` (for a processing
+    /// one, when it succeeds), and a dispute for `pm_card_createDispute`'s.
+    fn charged(&self, charge: &SandboxCharge) {
+        if charge.status != "processing" {
+            self.send_succeeded(charge, self.delay);
+        }
+        if charge.status == "disputed" {
+            let amount = charge.amount.amount();
+            let currency = charge.amount.currency().code().to_ascii_lowercase();
+            self.send(
+                "charge.dispute.created",
+                json!({
+                    "id": format!("dp_{}", charge.id.trim_start_matches("pi_")),
+                    "object": "dispute", "status": "needs_response", "reason": "fraudulent",
+                    "charge": format!("ch_{}", charge.id.trim_start_matches("pi_")),
+                    "payment_intent": charge.id, "amount": amount, "currency": currency,
+                }),
+                self.delay,
+            );
+        }
     }
 
     /// A processing charge whose delay has passed succeeds (once, whoever sees it first).
@@ -332,6 +367,28 @@ impl Sandbox {
     }
 }
 
+/// A new charge of `request` by a card that does `method` (not declined).
+fn new_charge(request: &ChargeRequest, method: Method) -> SandboxCharge {
+    let now = store::now();
+    SandboxCharge {
+        id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
+        idempotency_key: request.idempotency_key.clone(),
+        amount: request.amount,
+        payment_method: request.payment_method.clone(),
+        status: match method {
+            Method::Processing => "processing",
+            // Stripe's test card whose payment succeeds and is then disputed.
+            Method::Disputed => "disputed",
+            _ => "succeeded",
+        }
+        .into(),
+        reference: request.reference.clone(),
+        answered: method != Method::LostAnswer,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The answer a stored charge gives.
 fn answer_of(charge: &SandboxCharge) -> Charge {
     Charge {
@@ -347,30 +404,12 @@ impl PaymentProvider for Sandbox {
     }
 
     async fn charge(&self, request: ChargeRequest) -> Result<Charge, PaymentError> {
-        let key = &request.idempotency_key;
         let method = method(&request.payment_method)
             .ok_or_else(|| PaymentError::UnknownPaymentMethod(request.payment_method.clone()))?;
         if method == Method::Declined {
             return Err(PaymentError::Declined);
         }
-        let now = store::now();
-        let fresh = SandboxCharge {
-            id: format!("pi_{}", uuid::Uuid::now_v7().simple()),
-            idempotency_key: key.clone(),
-            amount: request.amount,
-            payment_method: request.payment_method.clone(),
-            status: match method {
-                Method::Processing => "processing",
-                // Stripe's test card whose payment succeeds and is then disputed.
-                Method::Disputed => "disputed",
-                _ => "succeeded",
-            }
-            .into(),
-            reference: request.reference.clone(),
-            answered: method != Method::LostAnswer,
-            created_at: now,
-            updated_at: now,
-        };
+        let fresh = new_charge(&request, method);
         let charge = write_grouped(&self.charges, fresh.clone())
             .await
             .map_err(unavailable)?;
@@ -392,30 +431,25 @@ impl PaymentProvider for Sandbox {
             }
             return Ok(answer_of(&charge));
         }
-        match method {
-            Method::Processing => {}
-            _ => self.send_succeeded(&charge, self.delay),
-        }
-        if method == Method::Disputed {
-            let amount = charge.amount.amount();
-            let currency = charge.amount.currency().code().to_ascii_lowercase();
-            self.send(
-                "charge.dispute.created",
-                json!({
-                    "id": format!("dp_{}", charge.id.trim_start_matches("pi_")),
-                    "object": "dispute", "status": "needs_response", "reason": "fraudulent",
-                    "charge": format!("ch_{}", charge.id.trim_start_matches("pi_")),
-                    "payment_intent": charge.id, "amount": amount, "currency": currency,
-                }),
-                self.delay,
-            );
-        }
+        self.charged(&charge);
         if method == Method::LostAnswer {
             return Err(PaymentError::Unavailable(
                 "the sandbox charged pm_card_lostAnswer and lost its answer".into(),
             ));
         }
         Ok(answer_of(&charge))
+    }
+
+    fn charge_with_booking(&self, request: &ChargeRequest) -> Option<SandboxCharge> {
+        // A card that succeeds (or succeeds and is disputed later) is charged with its
+        // booking; the others' outcomes (declined, pending, a lost answer) go the long way.
+        let method = method(&request.payment_method)?;
+        (self.with_booking && matches!(method, Method::Succeeds | Method::Disputed))
+            .then(|| new_charge(request, method))
+    }
+
+    fn charged_with_booking(&self, charge: &SandboxCharge) {
+        self.charged(charge);
     }
 
     async fn refund(

@@ -82,8 +82,8 @@ pub(crate) async fn buy_badge(
     request.once(&state, user.id.as_str(), buy).await
 }
 
-/// A card purchase: validated, its payment attempt recorded, the card charged, the purchase
-/// booked ([`crate::flows::checkout`]), answered.
+/// A card purchase: validated, then paid and booked ([`crate::flows::checkout`]: the payment
+/// attempt recorded, the card charged, the purchase booked), answered.
 async fn card_purchase(
     state: &AppState,
     user: &User,
@@ -93,21 +93,19 @@ async fn card_purchase(
 ) -> Result<Response, ApiError> {
     let order = validate(state, user, live_id, body).await?;
     let p = &order.purchase;
-    let checkout = state.checkout();
-    let attempt = checkout
-        .begin(NewAttempt::of_request(
-            user,
-            idem.as_ref(),
-            p.id.to_string(),
-            checkout::Order::of_purchase(p, &user.handle),
-            p.price,
-        ))
-        .await?;
+    let attempt = NewAttempt::of_request(
+        user,
+        idem.as_ref(),
+        p.id.to_string(),
+        checkout::Order::of_purchase(p, &user.handle),
+        p.price,
+    );
     let description = format!("{}-heart badge in live {}", p.tier.hearts(), p.live_id);
-    let answer = checkout
-        .pay(&attempt, &order.payment_method, &description, order.guards)
+    let answer = state
+        .checkout()
+        .buy(attempt, &order.payment_method, &description, order.guards)
         .await?;
-    checkout::count_decline(state, user, &attempt, &answer);
+    checkout::count_decline(state, user, &answer);
     Ok(answer.response())
 }
 

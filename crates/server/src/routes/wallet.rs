@@ -203,25 +203,23 @@ async fn book_topup(
         status: TopupStatus::Succeeded,
         created_at: store::now(),
     };
-    let checkout = state.checkout();
-    let attempt = checkout
-        .begin(NewAttempt::of_request(
-            user,
-            idem.as_ref(),
-            topup.id.to_string(),
-            checkout::Order::of_topup(&topup),
-            amount,
-        ))
-        .await?;
-    let answer = checkout
-        .pay(
-            &attempt,
+    let attempt = NewAttempt::of_request(
+        user,
+        idem.as_ref(),
+        topup.id.to_string(),
+        checkout::Order::of_topup(&topup),
+        amount,
+    );
+    let answer = state
+        .checkout()
+        .buy(
+            attempt,
             &request.payment_method,
             "wallet top-up",
             Vec::new(),
         )
         .await?;
-    checkout::count_decline(state, user, &attempt, &answer);
+    checkout::count_decline(state, user, &answer);
     Ok(answer.response())
 }
 

@@ -145,9 +145,10 @@ const BREAK_PURCHASES_POSTGRES: &str = "CREATE FUNCTION test_fault() RETURNS tri
      CREATE TRIGGER test_fault BEFORE INSERT ON purchases \
      FOR EACH ROW EXECUTE FUNCTION test_fault();";
 
+/// With the sandbox charging before the booking, as a remote processor's charges are made.
 #[conformance]
 async fn a_store_failing_after_the_charge_is_503_and_the_charge_is_booked_once_it_recovers() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.sandbox_charges_with_booking = false).await;
     let ana = app.creator("ana").await;
     let bob = app.viewer("bob", "US").await;
     let cy = app.viewer("cy", "US").await;
@@ -197,6 +198,43 @@ async fn a_store_failing_after_the_charge_is_503_and_the_charge_is_booked_once_i
         "{charges:?}"
     );
     assert!(charges.iter().any(|c| c["reference"] == bought["id"]));
+    app.settled().await;
+    app.verify().await;
+}
+
+/// The sandbox's card written with its booking: a store failing there charges nothing, and
+/// the retry after it recovers is charged and booked once.
+#[conformance]
+async fn a_store_failing_at_a_charge_written_with_its_booking_is_503_and_charges_nothing() {
+    let app = spawn_app().await;
+    let ana = app.creator("ana").await;
+    let bob = app.viewer("bob", "US").await;
+    let live = app.start_live(&ana.token, "faulty").await;
+    app.execute(BREAK_PURCHASES_SQLITE, BREAK_PURCHASES_POSTGRES)
+        .await;
+    let (status, body) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_error(&(status, body), 503, "unavailable");
+    assert_eq!(charges(&app).await.len(), 0, "nothing charged");
+    assert_eq!(badges_of(&app, &live).await, 0);
+    app.execute(
+        "DROP TRIGGER test_fault;",
+        "DROP TRIGGER test_fault ON purchases; DROP FUNCTION test_fault();",
+    )
+    .await;
+    let (status, bought) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_eq!(status, 201, "{bought}");
+    let (status, again) = app
+        .buy(&bob.token, &live, 2, "pm_card_visa", Some("k-bob"))
+        .await;
+    assert_eq!((status, &again), (201, &bought));
+    let charges = charges(&app).await;
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["reference"], bought["id"]);
+    assert_eq!(badges_of(&app, &live).await, 1);
     app.settled().await;
     app.verify().await;
 }

@@ -18,6 +18,41 @@ macro_rules! charge_columns {
     };
 }
 
+/// The set-wise insert of sandbox charges on PostgreSQL, followed by `$tail`.
+macro_rules! charges_unnest_insert {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
+                                          reference, answered, created_at, updated_at) \
+             SELECT i, k, a, c, m, s, r, an, t, t \
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                         $8::bigint[], $9::bigint[]) AS u(i, k, a, c, m, s, r, an, t)",
+            $tail
+        )
+    };
+}
+
+/// Charges (sorted by key) inserted all, none under a key stored already: the ledger
+/// writer's, for charges written with their bookings.
+pub(crate) const INSERT_NEW_CHARGES: &str = charges_unnest_insert!("");
+
+/// `sql`, one of the set-wise inserts, with `charges` bound.
+pub(crate) fn bind_charges<'q>(
+    sql: &'static str,
+    charges: &[&'q SandboxCharge],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(column(charges, |c| c.id.as_str()))
+        .bind(column(charges, |c| c.idempotency_key.as_str()))
+        .bind(column(charges, |c| c.amount.amount()))
+        .bind(column(charges, |c| c.amount.currency().code()))
+        .bind(column(charges, |c| c.payment_method.as_str()))
+        .bind(column(charges, |c| c.status.as_str()))
+        .bind(column(charges, |c| c.reference.as_str()))
+        .bind(column(charges, |c| i64::from(c.answered)))
+        .bind(column(charges, |c| to_micros(c.created_at)))
+}
+
 /// Inserts a charge unless one is stored under its idempotency key (`$9` is both its
 /// creation and its last change).
 pub(crate) const INSERT_CHARGE: &str = "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
@@ -263,27 +298,14 @@ async fn insert_charges(
 ) -> Result<Vec<SandboxCharge>, StoreError> {
     let mut sorted: Vec<&SandboxCharge> = charges.iter().collect();
     sorted.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
-    let inserted: std::collections::HashSet<String> = sqlx::query_scalar(
-        "INSERT INTO sandbox_charges (id, idempotency_key, amount, currency, payment_method, status, \
-                                      reference, answered, created_at, updated_at) \
-         SELECT i, k, a, c, m, s, r, an, t, t \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                     $8::bigint[], $9::bigint[]) AS u(i, k, a, c, m, s, r, an, t) \
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-    )
-    .bind(column(&sorted, |c| c.id.as_str()))
-    .bind(column(&sorted, |c| c.idempotency_key.as_str()))
-    .bind(column(&sorted, |c| c.amount.amount()))
-    .bind(column(&sorted, |c| c.amount.currency().code()))
-    .bind(column(&sorted, |c| c.payment_method.as_str()))
-    .bind(column(&sorted, |c| c.status.as_str()))
-    .bind(column(&sorted, |c| c.reference.as_str()))
-    .bind(column(&sorted, |c| i64::from(c.answered)))
-    .bind(column(&sorted, |c| to_micros(c.created_at)))
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
+    const INSERT: &str =
+        charges_unnest_insert!(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id");
+    let inserted: std::collections::HashSet<String> = bind_charges(INSERT, &sorted)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| row.text("id"))
+        .collect::<Result<_, _>>()?;
     let others: Vec<&str> = charges
         .iter()
         .filter(|c| !inserted.contains(&c.id))

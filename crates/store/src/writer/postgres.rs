@@ -143,9 +143,16 @@ fn retryable(e: &StoreError) -> bool {
     match e {
         StoreError::Unavailable(sqlx::Error::Database(db)) => match db.code().as_deref() {
             Some("40P01" | "40001") => true,
+            // A new attempt (and so its charge) inserted by another batch since this one
+            // found its key free: on the retry, the job's guard sees it.
             Some("23505") => matches!(
                 db.constraint(),
-                Some("transfers_id_key" | "transfers_resolving")
+                Some(
+                    "transfers_id_key"
+                        | "transfers_resolving"
+                        | "payment_attempts_pkey"
+                        | "sandbox_charges_idempotency_key_key"
+                )
             ),
             _ => false,
         },
@@ -1038,32 +1045,59 @@ async fn settle_claims(
 
 /// Payment attempts recorded (unless their key is stored) and moved, each kind in one
 /// statement (row by row they were two round trips a card purchase, the batch's slowest part).
+/// New attempts, and the sandbox's charges written with their bookings, are inserted without
+/// `ON CONFLICT`: one inserted by another batch meanwhile is a unique violation, and the
+/// batch is retried ([`retryable`]).
 async fn write_attempts(tx: &mut Tx, plan: &Plan<'_>) -> Result<(), StoreError> {
-    if !plan.attempts.is_empty() {
-        let mut attempts = plan.attempts.clone();
+    macro_rules! attempts_insert {
+        ($tail:literal) => {
+            concat!(
+                "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
+                                               amount, currency, status, payment_id, created_at, updated_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                                      $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])",
+                $tail
+            )
+        };
+    }
+    for (list, sql) in [
+        (
+            &plan.attempts,
+            attempts_insert!(" ON CONFLICT (key) DO NOTHING"),
+        ),
+        (&plan.new_attempts, attempts_insert!("")),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut attempts = list.clone();
         // Keys in one order, as every lock of the batch is taken (another node's batch may
         // insert some of the same keys).
         attempts.sort_by(|a, b| a.key.cmp(&b.key));
-        sqlx::query(
-            "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
-                                           amount, currency, status, payment_id, created_at, updated_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                                  $8::bigint[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[]) \
-             ON CONFLICT (key) DO NOTHING",
+        sqlx::query(sql)
+            .bind(column(&attempts, |a| a.key.as_str()))
+            .bind(column(&attempts, |a| a.kind.as_str()))
+            .bind(column(&attempts, |a| a.reference.as_str()))
+            .bind(column(&attempts, |a| a.account_id.as_str()))
+            .bind(column(&attempts, |a| a.idempotency_key.as_deref()))
+            .bind(column(&attempts, |a| a.fingerprint.as_str()))
+            .bind(column(&attempts, |a| a.order.as_str()))
+            .bind(column(&attempts, |a| a.amount.amount()))
+            .bind(column(&attempts, |a| a.amount.currency().code()))
+            .bind(column(&attempts, |a| a.status.as_str()))
+            .bind(column(&attempts, |a| a.payment_id.as_deref()))
+            .bind(column(&attempts, |a| to_micros(a.created_at)))
+            .bind(column(&attempts, |a| to_micros(a.updated_at)))
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !plan.charges.is_empty() {
+        let mut charges = plan.charges.clone();
+        charges.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+        crate::queries::sandbox::bind_charges(
+            crate::queries::sandbox::INSERT_NEW_CHARGES,
+            &charges,
         )
-        .bind(column(&attempts, |a| a.key.as_str()))
-        .bind(column(&attempts, |a| a.kind.as_str()))
-        .bind(column(&attempts, |a| a.reference.as_str()))
-        .bind(column(&attempts, |a| a.account_id.as_str()))
-        .bind(column(&attempts, |a| a.idempotency_key.as_deref()))
-        .bind(column(&attempts, |a| a.fingerprint.as_str()))
-        .bind(column(&attempts, |a| a.order.as_str()))
-        .bind(column(&attempts, |a| a.amount.amount()))
-        .bind(column(&attempts, |a| a.amount.currency().code()))
-        .bind(column(&attempts, |a| a.status.as_str()))
-        .bind(column(&attempts, |a| a.payment_id.as_deref()))
-        .bind(column(&attempts, |a| to_micros(a.created_at)))
-        .bind(column(&attempts, |a| to_micros(a.updated_at)))
         .execute(&mut **tx)
         .await?;
     }

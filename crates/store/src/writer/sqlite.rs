@@ -335,17 +335,7 @@ fn insert_charges(
     let mut insert = conn.prepare_cached(crate::queries::sandbox::INSERT_CHARGE)?;
     let mut stored = Vec::with_capacity(charges.len());
     for charge in charges {
-        let inserted = insert.execute(params![
-            charge.id,
-            charge.idempotency_key,
-            charge.amount.amount(),
-            charge.amount.currency().code(),
-            charge.payment_method,
-            charge.status,
-            charge.reference,
-            i64::from(charge.answered),
-            to_micros(charge.created_at),
-        ])?;
+        let inserted = insert.execute(charge_params(charge))?;
         if inserted == 1 {
             stored.push(charge.clone());
         } else {
@@ -358,6 +348,21 @@ fn insert_charges(
         }
     }
     Ok(stored)
+}
+
+/// The parameters of [`crate::queries::sandbox::INSERT_CHARGE`].
+fn charge_params(charge: &SandboxCharge) -> impl rusqlite::Params + '_ {
+    (
+        &charge.id,
+        &charge.idempotency_key,
+        charge.amount.amount(),
+        charge.amount.currency().code(),
+        &charge.payment_method,
+        &charge.status,
+        &charge.reference,
+        i64::from(charge.answered),
+        to_micros(charge.created_at),
+    )
 }
 
 /// One cached statement per comment, as the pool inserted them: the badge is the author's
@@ -891,16 +896,18 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// Payment attempts recorded (unless their key is stored) and moved.
+/// Payment attempts recorded (unless their key is stored; a new one's must not be) and
+/// moved, and the sandbox's charges written with their bookings.
 fn write_attempts(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
-    if !plan.attempts.is_empty() {
+    if !plan.attempts.is_empty() || !plan.new_attempts.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
                                            amount, currency, status, payment_id, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (key) DO NOTHING",
         )?;
-        for a in &plan.attempts {
-            stmt.execute(params![
+        let new = plan.new_attempts.iter().map(|a| (a, true));
+        for (a, must_be_new) in plan.attempts.iter().map(|a| (a, false)).chain(new) {
+            let inserted = stmt.execute(params![
                 a.key,
                 a.kind.as_str(),
                 a.reference,
@@ -915,6 +922,18 @@ fn write_attempts(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> 
                 to_micros(a.created_at),
                 to_micros(a.updated_at)
             ])?;
+            // The batch planned on its absence, holding the one write lock: a bug.
+            if must_be_new && inserted == 0 {
+                return Err(corrupt(format!("payment attempt {} exists", a.key)));
+            }
+        }
+    }
+    if !plan.charges.is_empty() {
+        let mut insert = conn.prepare_cached(crate::queries::sandbox::INSERT_CHARGE)?;
+        for charge in &plan.charges {
+            if insert.execute(charge_params(charge))? == 0 {
+                return Err(corrupt(format!("sandbox charge {} exists", charge.id)));
+            }
         }
     }
     if !plan.attempt_statuses.is_empty() {
