@@ -1,9 +1,10 @@
 //! The `sandbox` provider, which behaves like a card processor's test mode: test payment
 //! method ids that succeed, decline, are disputed later, lose their answer
 //! (`pm_card_lostAnswer`) or stay pending a moment (`pm_card_processing`), followed by the
-//! signed webhooks a processor sends (Stripe's events), delivered through the server's own
-//! `POST /v1/webhooks/payments` with retries, so that the sandbox exercises the real webhook
-//! path. Its charges are kept in its own table, so they outlive the process.
+//! events a processor sends (Stripe's), which `serve` applies in the process with retries
+//! through the same code as a webhook's. Its charges are kept in its own table, so they
+//! outlive the process; a card that succeeds at once is charged in the ledger job that books
+//! it ([`PaymentProvider::charge_with_booking`]), the others by [`PaymentProvider::charge`].
 
 use std::time::{Duration, Instant};
 

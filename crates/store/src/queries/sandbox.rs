@@ -1,7 +1,8 @@
-//! The sandbox provider's records of its charges. Only the sandbox writes them. They are the
-//! provider's side, not Ovation's, and move no money; on PostgreSQL they are inserted through
-//! the pool, a group in one statement, on SQLite by the ledger writer's thread beside its
-//! batches (the file's one writer: see [`crate::Writer`]).
+//! The sandbox provider's records of its charges. They are the provider's side, not
+//! Ovation's, and move no money; on PostgreSQL the sandbox inserts them through the pool, a
+//! group in one statement, on SQLite by the ledger writer's thread beside its batches (the
+//! file's one writer: see [`crate::Writer`]). A charge that succeeds at once is instead part
+//! of the ledger job that books it (`Effect::InsertCharge`), written by the writer with it.
 
 use money::{Currency, Money};
 use time::OffsetDateTime;

@@ -29,7 +29,8 @@
 //! The sandbox provider's charge records ride along the same way on SQLite, for the same
 //! reason (they were the second writer that card purchases waited on): a third queue of
 //! groups of charges, inserted behind a savepoint of their own after the comments, each
-//! group answered after the commit. On PostgreSQL they go through the pool.
+//! group answered after the commit. On PostgreSQL they go through the pool. (A charge that is
+//! part of a job, [`Effect::InsertCharge`], is written with the job's rows instead.)
 //!
 //! This module is the queues: jobs, comments and charges in, batches taken, callers
 //! answered after the commit.
