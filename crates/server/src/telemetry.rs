@@ -107,7 +107,7 @@ const FAMILIES: &[Family] = &[
     labelled(
         "ovation_ledger_phase_seconds",
         Kind::Histogram(SECONDS),
-        "Time one ledger batch spent in each phase on SQLite: lock (waiting for the write lock), load, plan, write (its statements), commit (the WAL's writes and fsync).",
+        "Time one ledger batch spent in each phase: lock (SQLite: waiting for the write lock; PostgreSQL: BEGIN and claiming the batch's keys), load, plan, write (its statements), commit (SQLite: the WAL's writes and fsync; PostgreSQL: COMMIT).",
         &[
             &[("phase", "lock")],
             &[("phase", "load")],

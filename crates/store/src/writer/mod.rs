@@ -379,6 +379,23 @@ impl Queues {
     }
 }
 
+/// Times a batch's phases into `ovation_ledger_phase_seconds`: where a batch's time goes.
+pub(crate) struct Phases(Instant);
+
+impl Phases {
+    pub(crate) fn start() -> Phases {
+        Phases(Instant::now())
+    }
+
+    /// Records the time since the previous phase ended as `phase`'s.
+    pub(crate) fn end(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        metrics::histogram!("ovation_ledger_phase_seconds", "phase" => phase)
+            .record(now.duration_since(self.0).as_secs_f64());
+        self.0 = now;
+    }
+}
+
 /// What a committed batch answers: each job's outcome, and each comment's — or why the
 /// comments failed (rolled back to their savepoint; the jobs committed regardless).
 #[derive(Debug)]

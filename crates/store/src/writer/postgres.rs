@@ -40,8 +40,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{
-    Batch, Committed, Counters, Loaded, Needs, NewComment, Plan, Queues, RowRef, Taken, WriteJob,
-    Writer, WriterConfig, WrittenComment,
+    Batch, Committed, Counters, Loaded, Needs, NewComment, Phases, Plan, Queues, RowRef, Taken,
+    WriteJob, Writer, WriterConfig, WrittenComment,
 };
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
@@ -186,6 +186,7 @@ async fn commit_batch(
     jobs: &[WriteJob],
     comments: &[NewComment],
 ) -> Result<Result<Committed, ClaimVanished>, StoreError> {
+    let mut phases = Phases::start();
     let mut tx = pool.begin().await?;
     let now = to_micros(crate::now());
     let needs = Needs::of(jobs);
@@ -194,18 +195,23 @@ async fn commit_batch(
     if claimed.len() + loaded.answers.len() < needs.keys.len() {
         return Ok(Err(ClaimVanished));
     }
+    phases.end("lock");
     let authors: Vec<&str> = comments.iter().map(|c| c.author_id.as_str()).collect();
     load(&mut tx, &needs, &authors, now, &mut loaded).await?;
+    phases.end("load");
     let plan = super::plan(jobs, loaded)?;
+    phases.end("plan");
     write_rows(&mut tx, &plan, now).await?;
     let comments = write_comments(&mut tx, comments, now).await?;
     settle_claims(&mut tx, &needs, &claimed, &plan).await?;
     write_balances(&mut tx, &plan).await?;
+    phases.end("write");
     // Everything before this rolls back when it fails; a failed COMMIT may have committed.
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, jobs = jobs.len(), "ledger batch commit failed: outcome unknown");
         return Err(StoreError::CommitUncertain);
     }
+    phases.end("commit");
     Ok(Ok(Committed {
         outcomes: plan.outcomes,
         comments,

@@ -14,8 +14,8 @@ use ledger::Transfer;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::{
-    Batch, Committed, Loaded, Needs, NewComment, Plan, Queues, RowRef, Taken, WriteJob, Writer,
-    WriterConfig, WrittenComment,
+    Batch, Committed, Loaded, Needs, NewComment, Phases, Plan, Queues, RowRef, Taken, WriteJob,
+    Writer, WriterConfig, WrittenComment,
 };
 use crate::columns::{
     account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
@@ -281,23 +281,6 @@ fn commit_batch(
         comments,
         charges,
     })
-}
-
-/// Times a batch's phases into `ovation_ledger_phase_seconds`: where a batch's time goes.
-struct Phases(Instant);
-
-impl Phases {
-    fn start() -> Phases {
-        Phases(Instant::now())
-    }
-
-    /// Records the time since the previous phase ended as `phase`'s.
-    fn end(&mut self, phase: &'static str) {
-        let now = Instant::now();
-        metrics::histogram!("ovation_ledger_phase_seconds", "phase" => phase)
-            .record(now.duration_since(self.0).as_secs_f64());
-        self.0 = now;
-    }
 }
 
 /// Runs `write` behind a savepoint, for what rides along with a batch's jobs (comments, the
