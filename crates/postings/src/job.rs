@@ -211,6 +211,18 @@ impl Computed {
             Computed::Repay { debt, .. } => debt,
         }
     }
+
+    /// Every account the computed transfer may name.
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        match self {
+            Computed::Match { budget, to, .. } => vec![budget, to],
+            Computed::PayOut { from, to, .. } => vec![from, to],
+            Computed::Drain {
+                from, fallback, to, ..
+            } => vec![from, fallback, to],
+            Computed::Repay { from, debt, .. } => vec![from, debt],
+        }
+    }
 }
 
 /// What an account can still give: posted credits minus posted and pending debits. The one
@@ -379,6 +391,20 @@ pub struct WriteJob {
 }
 
 impl WriteJob {
+    /// Whether the job names `account`: opens it, moves money on it, or may compute a
+    /// transfer on it.
+    pub fn names(&self, account: &str) -> bool {
+        self.accounts.iter().any(|a| a.id.as_str() == account)
+            || self
+                .transfers
+                .iter()
+                .any(|t| t.debit.as_str() == account || t.credit.as_str() == account)
+            || self
+                .computed
+                .as_ref()
+                .is_some_and(|c| c.accounts().iter().any(|a| a.as_str() == account))
+    }
+
     /// A job that only stores an answer under its key (a declined card, an event that
     /// changes nothing), so that a retry is answered the same; a used key is a duplicate.
     pub fn answer(record: IdempotencyRecord) -> WriteJob {

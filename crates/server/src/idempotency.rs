@@ -169,14 +169,52 @@ impl Keyed {
         let Some(idem) = self.idempotency(scope)? else {
             return handle(None).await;
         };
-        let (key, fingerprint) = (idem.key.clone(), idem.fingerprint.clone());
-        match handle(Some(idem)).await {
-            Err(error) => match state.store.idempotency(scope, &key).await? {
-                Some(record) => Ok(replay(&record, &fingerprint)),
-                None => Err(error),
-            },
-            answered => answered,
-        }
+        answered_once(state, scope, idem, handle).await
+    }
+
+    /// Like [`Keyed::once_in_batch`], for a card payment ([`crate::flows::checkout`]): no
+    /// read first either — its ledger job claims the key, and its payment attempt, keyed by
+    /// the caller's key, finds an earlier request's charge and answer — but the key's lock
+    /// on this node is held while it runs, so that a retry sent while the first is still
+    /// charging waits for it instead of asking the provider at the same moment.
+    pub(crate) async fn once_charging<F, Fut>(
+        &self,
+        state: &AppState,
+        scope: &str,
+        handle: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce(Option<Idempotency>) -> Fut,
+        Fut: Future<Output = Result<Response, ApiError>>,
+    {
+        let Some(idem) = self.idempotency(scope)? else {
+            return handle(None).await;
+        };
+        let _guard = state.key_locks.lock(scope, &idem.key).await;
+        answered_once(state, scope, idem, handle).await
+    }
+}
+
+/// Runs `handle` with the request's key; an error may be the answer to a retry of a request
+/// that succeeded (refused now by what changed since: the live ended, a cap reached), so
+/// the key's stored answer, if there is one, is replayed instead.
+async fn answered_once<F, Fut>(
+    state: &AppState,
+    scope: &str,
+    idem: Idempotency,
+    handle: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Option<Idempotency>) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let (key, fingerprint) = (idem.key.clone(), idem.fingerprint.clone());
+    match handle(Some(idem)).await {
+        Err(error) => match state.store.idempotency(scope, &key).await? {
+            Some(record) => Ok(replay(&record, &fingerprint)),
+            None => Err(error),
+        },
+        answered => answered,
     }
 }
 

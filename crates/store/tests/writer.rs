@@ -410,6 +410,60 @@ async fn a_live_guard_refuses_missing_and_ended_lives_within_the_same_batch() {
 }
 
 #[conformance]
+async fn a_refused_job_opens_no_account_and_one_an_applied_job_shares_is_kept() {
+    // One batch: a refused job naming an account of its own and the platform's, and an
+    // applied one naming the platform's too.
+    let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
+    let missing = store::LiveId::from_string("live_missing".into());
+    let refused = WriteJob {
+        guards: vec![Guard::live_active(&missing)],
+        ..job("refused", "lonely", 10)
+    };
+    let (a, b) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(a.submit(refused), b.submit(job("applied", "c", 7)));
+    assert_eq!(
+        r1.expect("ok"),
+        Outcome::Refused(Refusal::Status(RowRef::Live(missing.clone())))
+    );
+    assert_eq!(r2.expect("ok"), Outcome::Applied);
+    let balance = |owner: &str, purpose| {
+        let id = AccountId::of(owner, purpose, Currency::USD);
+        let store = &store;
+        async move { store.ledger_balance(&id).await }
+    };
+    assert!(
+        balance("lonely", Purpose::CreatorAvailable)
+            .await
+            .expect("reads")
+            .is_none(),
+        "the refused job's own account was not opened"
+    );
+    assert!(
+        balance("platform", Purpose::ProcessorClearing)
+            .await
+            .expect("reads")
+            .is_some()
+    );
+    assert_eq!(earned_of(&store, "c").await, 7);
+    // Alone in its batch, likewise.
+    let alone = WriteJob {
+        guards: vec![Guard::live_active(&missing)],
+        ..job("alone", "lonelier", 10)
+    };
+    assert!(matches!(
+        store.writer().submit(alone).await.expect("ok"),
+        Outcome::Refused(_)
+    ));
+    assert!(
+        balance("lonelier", Purpose::CreatorAvailable)
+            .await
+            .expect("reads")
+            .is_none()
+    );
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}
+
+#[conformance]
 async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_the_next_commits() {
     let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
     let live_id = store::LiveId::from_string("live_x".into());

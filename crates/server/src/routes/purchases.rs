@@ -79,7 +79,7 @@ pub(crate) async fn buy_badge(
         return request.once_in_batch(&state, user.id.as_str(), buy).await;
     }
     let buy = |idem| card_purchase(&state, &user, id, body, idem);
-    request.once(&state, user.id.as_str(), buy).await
+    request.once_charging(&state, user.id.as_str(), buy).await
 }
 
 /// A card purchase: validated, then paid and booked ([`crate::flows::checkout`]: the payment

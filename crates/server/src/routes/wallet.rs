@@ -166,7 +166,7 @@ pub(crate) async fn top_up(
     // Before the key is taken: a 429 is not stored as the key's answer.
     state.limits.card_payment(user.id.as_str())?;
     request
-        .once(&state, user.id.as_str(), |idem| {
+        .once_charging(&state, user.id.as_str(), |idem| {
             book_topup(&state, &user, body, idem)
         })
         .await

@@ -40,8 +40,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{
-    Batch, Committed, Counters, Loaded, Needs, NewComment, Phases, Plan, Queues, RowRef, Taken,
-    WriteJob, Writer, WriterConfig, WrittenComment,
+    Batch, Committed, Counters, Loaded, Needs, NewComment, Outcome, Phases, Plan, Queues, RowRef,
+    Taken, WriteJob, Writer, WriterConfig, WrittenComment,
 };
 use crate::columns::{
     Columns, account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
@@ -197,10 +197,11 @@ async fn commit_batch(
     }
     phases.end("lock");
     let authors: Vec<&str> = comments.iter().map(|c| c.author_id.as_str()).collect();
-    load(&mut tx, &needs, &authors, now, &mut loaded).await?;
+    let opened = load(&mut tx, &needs, &authors, now, &mut loaded).await?;
     phases.end("load");
     let plan = super::plan(jobs, loaded)?;
     phases.end("plan");
+    drop_unused(&mut tx, &opened, jobs, &plan).await?;
     write_rows(&mut tx, &plan, now).await?;
     let comments = write_comments(&mut tx, comments, now).await?;
     settle_claims(&mut tx, &needs, &claimed, &plan).await?;
@@ -377,7 +378,8 @@ async fn load(
     authors: &[&str],
     now: i64,
     loaded: &mut Loaded,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
+    let mut opened = Vec::new();
     let users: Vec<&str> = needs
         .spends
         .iter()
@@ -472,6 +474,7 @@ async fn load(
             insert_accounts(tx, &missing, now).await?;
             let ids: Vec<&str> = missing.iter().map(|a| a.id.as_str()).collect();
             found.extend(read_accounts(tx, &ids, false).await?);
+            opened.extend(ids.into_iter().map(str::to_owned));
         }
         // Accounts with a balance rule are planned against their committed balance: lock
         // them now and read it again.
@@ -537,6 +540,35 @@ async fn load(
             .map(transfer_from)
             .collect::<Result<Vec<_>, _>>()?;
         loaded.transfers = super::with_resolution(found, &resolved);
+    }
+    Ok(opened)
+}
+
+/// Deletes the accounts this batch created (`opened`, by [`load`], before planning) that
+/// no applied job names: a refused job — a retry under a spent key, a purchase whose live
+/// ended — leaves nothing behind, not even an empty account, as on SQLite, where only the
+/// plan opens accounts. No other transaction has seen them: they are this one's inserts.
+async fn drop_unused(
+    tx: &mut Tx,
+    opened: &[String],
+    jobs: &[WriteJob],
+    plan: &Plan<'_>,
+) -> Result<(), StoreError> {
+    let unused: Vec<&str> = opened
+        .iter()
+        .map(String::as_str)
+        .filter(|id| {
+            !jobs
+                .iter()
+                .zip(&plan.outcomes)
+                .any(|(job, outcome)| *outcome == Outcome::Applied && job.names(id))
+        })
+        .collect();
+    if !unused.is_empty() {
+        sqlx::query("DELETE FROM ledger_accounts WHERE id = ANY($1)")
+            .bind(&unused)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
