@@ -157,7 +157,8 @@ pub trait PaymentProvider: Send + Sync + Debug {
         None
     }
     /// What the provider does once a charge from [`PaymentProvider::charge_with_booking`]
-    /// committed with its booking (the sandbox: its webhooks).
+    /// committed with its booking (the sandbox: a dispute's webhook, for the card whose
+    /// charge is disputed later; no confirmation, which would find the booking made).
     fn charged_with_booking(&self, charge: &store::SandboxCharge) {
         let _ = charge;
     }

@@ -280,6 +280,11 @@ impl Sandbox {
         if charge.status != "processing" {
             self.send_succeeded(charge, self.delay);
         }
+        self.disputed(charge);
+    }
+
+    /// `charge.dispute.created` for a charge of `pm_card_createDispute`.
+    fn disputed(&self, charge: &SandboxCharge) {
         if charge.status == "disputed" {
             let amount = charge.amount.amount();
             let currency = charge.amount.currency().code().to_ascii_lowercase();
@@ -450,7 +455,10 @@ impl PaymentProvider for Sandbox {
     }
 
     fn charged_with_booking(&self, charge: &SandboxCharge) {
-        self.charged(charge);
+        // Booked in the commit that recorded the charge: its `payment_intent.succeeded` would
+        // find it booked and change nothing (two reads per card purchase for nothing), so
+        // none is sent. A dispute still follows.
+        self.disputed(charge);
     }
 
     async fn refund(
@@ -655,6 +663,28 @@ mod tests {
         assert!(second.due >= first.due);
         // A decline sends nothing.
         let _ = sandbox.charge(request("e", "pm_card_chargeDeclined")).await;
+        assert!(outbox.receiver.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_charge_booked_with_its_booking_sends_no_confirmation_but_its_dispute() {
+        let (_dir, store) = store().await;
+        let (sandbox, mut outbox) = Sandbox::with_webhooks(store, SANDBOX_WEBHOOK_DELAY);
+        let visa = sandbox
+            .charge_with_booking(&request("f", "pm_card_visa"))
+            .expect("charged with its booking");
+        sandbox.charged_with_booking(&visa);
+        assert!(outbox.receiver.try_recv().is_err());
+        let disputed = sandbox
+            .charge_with_booking(&request("g", "pm_card_createDispute"))
+            .expect("charged with its booking");
+        sandbox.charged_with_booking(&disputed);
+        let event = outbox.receiver.recv().await.expect("an event");
+        assert_eq!(event.event["type"], "charge.dispute.created");
+        assert_eq!(
+            event.event["data"]["object"]["payment_intent"],
+            disputed.id.as_str()
+        );
         assert!(outbox.receiver.try_recv().is_err());
     }
 
