@@ -169,7 +169,14 @@ impl Keyed {
         let Some(idem) = self.idempotency(scope)? else {
             return handle(None).await;
         };
-        answered_once(state, scope, idem, handle).await
+        let (key, fingerprint) = (idem.key.clone(), idem.fingerprint.clone());
+        match handle(Some(idem)).await {
+            Err(error) => match state.store.idempotency(scope, &key).await? {
+                Some(record) => Ok(replay(&record, &fingerprint)),
+                None => Err(error),
+            },
+            answered => answered,
+        }
     }
 
     /// Like [`Keyed::once_in_batch`], for a card payment ([`crate::flows::checkout`]): no
@@ -187,34 +194,12 @@ impl Keyed {
         F: FnOnce(Option<Idempotency>) -> Fut,
         Fut: Future<Output = Result<Response, ApiError>>,
     {
-        let Some(idem) = self.idempotency(scope)? else {
-            return handle(None).await;
+        let _guard = match self.key() {
+            Ok(Some(key)) => Some(state.key_locks.lock(scope, &key).await),
+            // No key, or a malformed one that `once_in_batch` refuses.
+            _ => None,
         };
-        let _guard = state.key_locks.lock(scope, &idem.key).await;
-        answered_once(state, scope, idem, handle).await
-    }
-}
-
-/// Runs `handle` with the request's key; an error may be the answer to a retry of a request
-/// that succeeded (refused now by what changed since: the live ended, a cap reached), so
-/// the key's stored answer, if there is one, is replayed instead.
-async fn answered_once<F, Fut>(
-    state: &AppState,
-    scope: &str,
-    idem: Idempotency,
-    handle: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(Option<Idempotency>) -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
-{
-    let (key, fingerprint) = (idem.key.clone(), idem.fingerprint.clone());
-    match handle(Some(idem)).await {
-        Err(error) => match state.store.idempotency(scope, &key).await? {
-            Some(record) => Ok(replay(&record, &fingerprint)),
-            None => Err(error),
-        },
-        answered => answered,
+        self.once_in_batch(state, scope, handle).await
     }
 }
 
