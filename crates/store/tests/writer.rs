@@ -464,6 +464,39 @@ async fn a_refused_job_opens_no_account_and_one_an_applied_job_shares_is_kept() 
 }
 
 #[conformance]
+async fn an_account_another_process_opened_while_a_refused_job_waited_on_it_is_kept() {
+    // Two processes on one database: one applies jobs that open a new creator's accounts
+    // while the other's jobs, naming the same accounts, are refused. On PostgreSQL the
+    // second one's insert of the account waits for the first one's and then finds it
+    // there: the account is the first one's, and stays with its money.
+    let (one, db) = open_with_wait(std::time::Duration::ZERO).await;
+    let two = Store::open(&StoreConfig::new(db.url()))
+        .await
+        .expect("a second store opens");
+    let missing = store::LiveId::from_string("live_missing".into());
+    for round in 0..40 {
+        let creator = format!("c{round}");
+        let refused = WriteJob {
+            guards: vec![Guard::live_active(&missing)],
+            ..job(&format!("refused{round}"), &creator, 5)
+        };
+        let (applied, refused) = tokio::join!(
+            one.writer()
+                .submit(job(&format!("applied{round}"), &creator, 7)),
+            two.writer().submit(refused)
+        );
+        assert_eq!(applied.expect("ok"), Outcome::Applied);
+        assert!(
+            matches!(refused.expect("ok"), Outcome::Refused(Refusal::Status(_))),
+            "round {round}"
+        );
+        assert_eq!(earned_of(&one, &creator).await, 7, "round {round}");
+    }
+    assert!(one.verify_ledger().await.expect("verifies").ok);
+    two.close().await;
+}
+
+#[conformance]
 async fn a_batch_that_fails_as_a_whole_writes_nothing_answers_unavailable_and_the_next_commits() {
     let (store, _dir) = open_with_wait(std::time::Duration::from_millis(100)).await;
     let live_id = store::LiveId::from_string("live_x".into());

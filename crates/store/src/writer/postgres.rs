@@ -471,10 +471,11 @@ async fn load(
             .collect();
         drop(existing);
         if !missing.is_empty() {
-            insert_accounts(tx, &missing, now).await?;
+            // Only what this batch created is its to drop again: an account another batch
+            // committed while this one waited on its insert is that batch's, in use.
+            opened = insert_accounts(tx, &missing, now).await?;
             let ids: Vec<&str> = missing.iter().map(|a| a.id.as_str()).collect();
             found.extend(read_accounts(tx, &ids, false).await?);
-            opened.extend(ids.into_iter().map(str::to_owned));
         }
         // Accounts with a balance rule are planned against their committed balance: lock
         // them now and read it again.
@@ -597,8 +598,13 @@ async fn read_accounts(
     rows.iter().map(account_from).collect()
 }
 
-/// Creates `accounts` where they do not exist yet.
-async fn insert_accounts(tx: &mut Tx, accounts: &[&Account], now: i64) -> Result<(), StoreError> {
+/// Creates `accounts` where they do not exist yet; the ids of those this transaction
+/// created, not those another one had (or was, as it waited for it) creating.
+async fn insert_accounts(
+    tx: &mut Tx,
+    accounts: &[&Account],
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
     let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
     let owners: Vec<&str> = accounts.iter().map(|a| a.owner.as_str()).collect();
     let purposes: Vec<&str> = accounts.iter().map(|a| a.purpose.as_str()).collect();
@@ -608,7 +614,7 @@ async fn insert_accounts(tx: &mut Tx, accounts: &[&Account], now: i64) -> Result
         "INSERT INTO ledger_accounts (id, owner, purpose, currency, rule, created_at) \
          SELECT id, o, p, c, r, $6 \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, o, p, c, r) \
-         ORDER BY id ON CONFLICT (id) DO NOTHING",
+         ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(&ids)
     .bind(&owners)
@@ -616,9 +622,11 @@ async fn insert_accounts(tx: &mut Tx, accounts: &[&Account], now: i64) -> Result
     .bind(&currencies)
     .bind(&rules)
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|row| row.text("id"))
+    .collect()
 }
 
 /// Writes the plan's rows, which no other batch locks: accounts it opened, transfers (in
