@@ -47,7 +47,7 @@ pub(crate) mod sqlite;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ledger::{Transfer, TransferId};
 pub(crate) use postings::plan::{Loaded, Needs, Plan};
@@ -486,11 +486,10 @@ impl Batch {
     pub(crate) fn answer(
         self,
         result: Result<Committed, StoreError>,
-        started: Instant,
+        elapsed: Duration,
         counters: &Counters,
     ) {
-        metrics::histogram!("ovation_ledger_commit_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("ovation_ledger_commit_seconds").record(elapsed.as_secs_f64());
         metrics::histogram!("ovation_ledger_batch_jobs").record(self.jobs.len() as f64);
         metrics::histogram!("ovation_writer_batch_comments").record(self.comments.len() as f64);
         match result {

@@ -119,7 +119,7 @@ async fn run(shared: Arc<Tasks>) {
         if !batch.is_empty() {
             let started = Instant::now();
             let result = commit_with_retries(&shared.pool, &batch.jobs, &batch.comments).await;
-            batch.answer(result, started, &shared.counters);
+            batch.answer(result, started.elapsed(), &shared.counters);
         }
         drop(permit);
         if let Some(ack) = stop {
