@@ -64,10 +64,21 @@ impl WriterDb {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Checkpoints are the checkpointer thread's (see `checkpoints`), not a commit's.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A large batch (thousands of jobs) dirties more pages than the 2 MiB cache holds:
+        // SQLite then spills them into the WAL mid-transaction and writes many of them
+        // again at the commit, and its statement journals (multi-row inserts) outgrow
+        // memory into a temporary file. Both stay in memory up to a bound: spills only past
+        // 64 MiB of pages, statement journals in memory. Small batches never reach either.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_spill", WRITER_SPILL_PAGES)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
 }
+
+/// Pages (4 KiB) a writer transaction may hold dirty in memory before SQLite spills them
+/// into the WAL: 64 MiB.
+const WRITER_SPILL_PAGES: i64 = 16_384;
 
 /// Waits this long for a lock at first (readers and checkpoints hold theirs for well under a
 /// millisecond)…
