@@ -1,4 +1,6 @@
-use std::collections::{HashMap, HashSet};
+// Ids are the server's own (purchase, payout, offer ids and a suffix), never a caller's
+// text: a fast hash, not a DoS-resistant one, is right for them.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{Account, AccountId, Balances, LedgerError, Transfer, TransferId, TransferKind};
 
@@ -92,7 +94,7 @@ impl Book {
     /// Applies `set` atomically: every transfer or none. A set whose transfers all exist
     /// already with the same fields is a replay and changes nothing.
     pub fn apply(&mut self, set: &[Transfer]) -> Result<Applied, LedgerError> {
-        let mut ids = HashSet::with_capacity(set.len());
+        let mut ids = HashSet::with_capacity_and_hasher(set.len(), Default::default());
         for t in set {
             if !ids.insert(&t.id) {
                 return Err(LedgerError::DuplicateInSet(t.id.clone()));
@@ -102,8 +104,8 @@ impl Book {
             return Ok(applied);
         }
 
-        let mut staged: HashMap<&AccountId, Balances> = HashMap::new();
-        let mut resolving: HashSet<&TransferId> = HashSet::new();
+        let mut staged: HashMap<&AccountId, Balances> = HashMap::default();
+        let mut resolving: HashSet<&TransferId> = HashSet::default();
         for t in set {
             self.stage(t, set, &mut staged, &mut resolving)?;
         }
