@@ -65,23 +65,28 @@ pub struct Needs<'a> {
 impl<'a> Needs<'a> {
     pub fn of(jobs: &'a [WriteJob]) -> Needs<'a> {
         let mut needs = Needs::default();
+        // The many (accounts, transfer ids) are gathered first and sorted once: a sorted
+        // set built in bulk, not thousands of ordered inserts comparing long ids.
+        let mut accounts: Vec<&'a str> = Vec::with_capacity(jobs.len() * 4);
+        let mut transfer_ids: Vec<&'a str> = Vec::with_capacity(jobs.len() * 3);
+        let mut pending_ids: Vec<&'a str> = Vec::new();
         for job in jobs {
             for a in &job.accounts {
-                needs.accounts.insert(a.id.as_str());
+                accounts.push(a.id.as_str());
                 needs.opened.entry(a.id.as_str()).or_insert(a);
             }
             for t in &job.transfers {
-                needs.accounts.insert(t.debit.as_str());
-                needs.accounts.insert(t.credit.as_str());
-                needs.transfer_ids.insert(t.id.as_str());
+                accounts.push(t.debit.as_str());
+                accounts.push(t.credit.as_str());
+                transfer_ids.push(t.id.as_str());
                 if let Some(p) = t.kind.pending_id() {
-                    needs.pending_ids.insert(p.as_str());
-                    needs.transfer_ids.insert(p.as_str());
+                    pending_ids.push(p.as_str());
+                    transfer_ids.push(p.as_str());
                 }
             }
             if let Some(c) = &job.computed {
                 let decides = c.decides().as_str();
-                needs.accounts.insert(decides);
+                accounts.push(decides);
                 needs.decide.insert(decides);
                 match c {
                     Computed::Match {
@@ -93,17 +98,17 @@ impl<'a> Needs<'a> {
                         id,
                         ..
                     } => {
-                        needs.accounts.insert(budget.as_str());
-                        needs.accounts.insert(to.as_str());
-                        needs.transfer_ids.insert(id.as_str());
+                        accounts.push(budget.as_str());
+                        accounts.push(to.as_str());
+                        transfer_ids.push(id.as_str());
                         needs
                             .match_usage
                             .insert((program.as_str(), creator.as_str(), *currency));
                     }
                     Computed::PayOut { from, to, id, .. } => {
-                        needs.accounts.insert(from.as_str());
-                        needs.accounts.insert(to.as_str());
-                        needs.transfer_ids.insert(id.as_str());
+                        accounts.push(from.as_str());
+                        accounts.push(to.as_str());
+                        transfer_ids.push(id.as_str());
                     }
                     Computed::Drain {
                         from,
@@ -112,17 +117,17 @@ impl<'a> Needs<'a> {
                         legs,
                         ..
                     } => {
-                        needs.accounts.insert(from.as_str());
-                        needs.accounts.insert(fallback.as_str());
-                        needs.accounts.insert(to.as_str());
+                        accounts.push(from.as_str());
+                        accounts.push(fallback.as_str());
+                        accounts.push(to.as_str());
                         for (id, _) in legs {
-                            needs.transfer_ids.insert(id.as_str());
+                            transfer_ids.push(id.as_str());
                         }
                     }
                     Computed::Repay { from, debt, id, .. } => {
-                        needs.accounts.insert(from.as_str());
-                        needs.accounts.insert(debt.as_str());
-                        needs.transfer_ids.insert(id.as_str());
+                        accounts.push(from.as_str());
+                        accounts.push(debt.as_str());
+                        transfer_ids.push(id.as_str());
                     }
                 }
             }
@@ -165,8 +170,18 @@ impl<'a> Needs<'a> {
                 }
             }
         }
+        needs.accounts = sorted(accounts);
+        needs.transfer_ids = sorted(transfer_ids);
+        needs.pending_ids = sorted(pending_ids);
         needs
     }
+}
+
+/// `ids` as a set, sorted and deduplicated in one pass first.
+fn sorted(mut ids: Vec<&str>) -> BTreeSet<&str> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter().collect()
 }
 
 /// What a batch found in the database.
