@@ -177,7 +177,8 @@ impl<'a> Needs<'a> {
     }
 }
 
-/// `ids` as a set, sorted and deduplicated in one pass first.
+/// `ids` as a set: sorted (unstably: equal ids are the same) and deduplicated first, so that
+/// building the set finds them in order and has only the distinct ones left to take.
 fn sorted(mut ids: Vec<&str>) -> BTreeSet<&str> {
     ids.sort_unstable();
     ids.dedup();
