@@ -759,6 +759,53 @@ async fn a_comment_and_a_purchase_sent_together_commit_in_one_transaction_badge_
 }
 
 #[conformance]
+async fn a_top_tier_counts_the_buyers_purchases_in_that_live_only_even_dated_a_little_before_it() {
+    let (store, _dir) = open_with(|_| {}).await;
+    let creator = user(&store, "streamer", live::AccountKind::Creator).await;
+    let viewer = user(&store, "fan", live::AccountKind::Viewer).await;
+    let other = user(&store, "other", live::AccountKind::Viewer).await;
+    let earlier = store
+        .create_live(&creator.id, "earlier", None)
+        .await
+        .expect("live");
+    let on_air = store
+        .create_live(&creator.id, "on air", None)
+        .await
+        .expect("live");
+    let buy = |viewer: &UserId, live: &store::LiveId, tier, at| {
+        let mut job = badge_purchase(viewer, live, tier, PurchaseStatus::Succeeded);
+        if let Some(Effect::InsertPurchase(p)) = job.effects.first_mut() {
+            p.created_at = at;
+        }
+        job
+    };
+    // Tier 3 in another live and by another buyer in this one; tier 2 in this one, dated a
+    // minute before it started (the selling node's clock behind the starting node's).
+    let minute_early = on_air.started_at - time::Duration::minutes(1);
+    for job in [
+        buy(&viewer.id, &earlier.id, 3, store::now()),
+        buy(&other.id, &on_air.id, 3, store::now()),
+        buy(&viewer.id, &on_air.id, 2, minute_early),
+        buy(&viewer.id, &on_air.id, 1, store::now()),
+    ] {
+        assert_eq!(
+            store.writer().submit(job).await.expect("ok"),
+            Outcome::Applied
+        );
+    }
+    let tier = store.top_tier(&on_air.id, &viewer.id).await.expect("reads");
+    assert_eq!(tier.map(|t| t.get()), Some(2));
+    let comment = store
+        .insert_comment(&on_air.id, &viewer, "hi")
+        .await
+        .expect("stored")
+        .expect("the live is on");
+    assert_eq!(comment.badge_tier.map(|t| t.get()), Some(2));
+    let none = store.top_tier(&earlier.id, &other.id).await.expect("reads");
+    assert_eq!(none, None);
+}
+
+#[conformance]
 async fn a_comment_on_an_ended_or_missing_live_is_refused_and_its_batch_commits() {
     let (store, _dir) = open_with(|w| w.batch_wait = std::time::Duration::from_millis(100)).await;
     let creator = user(&store, "streamer", live::AccountKind::Creator).await;

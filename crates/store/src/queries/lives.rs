@@ -3,7 +3,7 @@
 
 use live::Tier;
 
-use super::tier_from;
+use super::{tier_from, top_tier_of};
 use crate::columns::Columns;
 use crate::rows::{Live, LiveId, UserId};
 use crate::{Db, Store, StoreError, from_micros, to_micros, with_pool};
@@ -180,13 +180,25 @@ impl Store {
         live: &LiveId,
         viewer: &UserId,
     ) -> Result<Option<Tier>, StoreError> {
-        let tier: Option<i64> = with_pool!(&self.db, pool => sqlx::query_scalar(
-            "SELECT MAX(tier) FROM purchases WHERE live_id = $1 AND viewer_id = $2 AND status = 'succeeded'",
-        )
-        .bind(live.as_str())
-        .bind(viewer.as_str())
-        .fetch_one(pool)
-        .await?);
+        let tier: Option<i64> = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(concat!(
+                    "SELECT ",
+                    top_tier_of!("purchases INDEXED BY purchases_by_viewer_time", "$1", "$2")
+                ))
+                .bind(live.as_str())
+                .bind(viewer.as_str())
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(concat!("SELECT ", top_tier_of!("purchases", "$1", "$2")))
+                    .bind(live.as_str())
+                    .bind(viewer.as_str())
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
         tier.map(tier_from).transpose()
     }
 

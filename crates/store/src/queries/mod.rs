@@ -30,6 +30,31 @@ use live::Tier;
 use crate::StoreError;
 use crate::columns::corrupt;
 
+/// A buyer's top tier in a live, as a scalar subquery: the highest tier of their standing
+/// purchases in it. Read through the buyer's purchases by time (`purchases_by_viewer_time`)
+/// from a day before the live started — a purchase is made while its live is on, and the day
+/// covers any drift between the clocks of the nodes that started the live and sold the badge
+/// — so that the purchases have no index by (live, buyer), a write at a random place each.
+/// `$from` is the table (with SQLite's `INDEXED BY`: both indexes that lead with an equality
+/// look alike to it without statistics), `$live` and `$viewer` the expressions compared.
+macro_rules! top_tier_of {
+    ($from:literal, $live:literal, $viewer:literal) => {
+        concat!(
+            "(SELECT MAX(tier) FROM ",
+            $from,
+            " WHERE viewer_id = ",
+            $viewer,
+            " AND live_id = ",
+            $live,
+            " AND status = 'succeeded' AND created_at >= ",
+            "(SELECT started_at FROM lives WHERE id = ",
+            $live,
+            ") - 86400000000)"
+        )
+    };
+}
+pub(crate) use top_tier_of;
+
 /// Ids read in one `IN (…)` list, well under either database's limit of parameters.
 pub(crate) const IDS_PER_READ: usize = 500;
 

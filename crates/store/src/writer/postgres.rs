@@ -266,15 +266,14 @@ async fn insert_comments(
     let lives: Vec<&str> = comments.iter().map(|c| c.live_id.as_str()).collect();
     let authors: Vec<&str> = comments.iter().map(|c| c.author_id.as_str()).collect();
     let texts: Vec<&str> = comments.iter().map(|c| c.text.as_str()).collect();
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
-         SELECT t.id, t.live, t.author, t.body, \
-           (SELECT MAX(p.tier) FROM purchases p \
-             WHERE p.live_id = t.live AND p.viewer_id = t.author AND p.status = 'succeeded'), $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(id, live, author, body) \
+         SELECT t.id, t.live, t.author, t.body, ",
+        crate::queries::top_tier_of!("purchases", "t.live", "t.author"),
+        ", $5 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(id, live, author, body) \
          WHERE EXISTS (SELECT 1 FROM lives l WHERE l.id = t.live AND l.status = 'live') \
-         RETURNING id, badge_tier",
-    )
+         RETURNING id, badge_tier"
+    ))
     .bind(&id_texts)
     .bind(&lives)
     .bind(&authors)

@@ -407,13 +407,11 @@ fn insert_comments(
     comments: &[NewComment],
     now: i64,
 ) -> Result<Vec<Option<WrittenComment>>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) \
-         SELECT ?1, ?2, ?3, ?4, \
-           (SELECT MAX(tier) FROM purchases WHERE live_id = ?2 AND viewer_id = ?3 AND status = 'succeeded'), ?5 \
-         WHERE EXISTS (SELECT 1 FROM lives WHERE id = ?2 AND status = 'live') \
-         RETURNING badge_tier",
-    )?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "INSERT INTO comments (id, live_id, author_id, text, badge_tier, created_at) SELECT ?1, ?2, ?3, ?4, ",
+        crate::queries::top_tier_of!("purchases INDEXED BY purchases_by_viewer_time", "?2", "?3"),
+        ", ?5 WHERE EXISTS (SELECT 1 FROM lives WHERE id = ?2 AND status = 'live') RETURNING badge_tier"
+    ))?;
     let mut written = Vec::with_capacity(comments.len());
     for c in comments {
         let id = CommentId::generate();
