@@ -277,15 +277,15 @@ fn record_of(
 }
 
 /// A new attempt to pay for `new`, not recorded yet.
-fn attempt_of(new: NewAttempt) -> PaymentAttempt {
+fn attempt_of(new: &NewAttempt) -> PaymentAttempt {
     let now = store::now();
     PaymentAttempt {
         key: provider_key(&new.account_id, new.idempotency_key.as_deref()),
         kind: new.kind,
-        reference: new.reference,
-        account_id: new.account_id,
-        idempotency_key: new.idempotency_key,
-        fingerprint: new.fingerprint,
+        reference: new.reference.clone(),
+        account_id: new.account_id.clone(),
+        idempotency_key: new.idempotency_key.clone(),
+        fingerprint: new.fingerprint.clone(),
         order: new.order.to_json(),
         amount: new.amount,
         status: AttemptStatus::Pending,
@@ -443,11 +443,11 @@ impl Checkout<'_> {
         description: &str,
         guards: Vec<Guard>,
     ) -> Result<Answer, ApiError> {
-        let attempt = attempt_of(new);
+        let attempt = attempt_of(&new);
         let request = charge_request(&attempt, payment_method, description);
         if let Some(charge) = self.provider.charge_with_booking(&request)
             && let Some(answer) = self
-                .book_with_charge(&attempt, &charge, guards.clone())
+                .book_with_charge(&attempt, &new.order, &charge, guards.clone())
                 .await?
         {
             return Ok(answer);
@@ -460,7 +460,7 @@ impl Checkout<'_> {
     /// Records the attempt before any charge, or finds the one an earlier request with the
     /// same key recorded (whose order, not this one's, is then what is charged and booked).
     pub async fn begin(self, new: NewAttempt) -> Result<PaymentAttempt, ApiError> {
-        self.record(attempt_of(new)).await
+        self.record(attempt_of(&new)).await
     }
 
     async fn record(self, attempt: PaymentAttempt) -> Result<PaymentAttempt, ApiError> {
@@ -621,15 +621,16 @@ impl Checkout<'_> {
     /// ledger job that records both ([`rules::charged_with`]). `None` when an attempt has its
     /// key already: a retry, which goes the long way. A booking the ledger refuses (the live
     /// ended, a cap reached meanwhile) charged nothing: the refusal is the answer, stored
-    /// nowhere, as a refusal before any charge.
+    /// nowhere, as a refusal before any charge. `order` is the attempt's, as made (not read
+    /// back from its JSON).
     async fn book_with_charge(
         self,
         attempt: &PaymentAttempt,
+        order: &Order,
         charge: &store::SandboxCharge,
         guards: Vec<Guard>,
     ) -> Result<Option<Answer>, ApiError> {
-        let order: Order = serde_json::from_str(&attempt.order).map_err(corrupt)?;
-        let (job, booked) = self.booking(attempt, &order, &charge.id, guards).await?;
+        let (job, booked) = self.booking(attempt, order, &charge.id, guards).await?;
         let job = rules::charged_with(job, attempt, charge, store::now());
         match self.store.writer().submit(job).await {
             Ok(Outcome::Applied) => {
