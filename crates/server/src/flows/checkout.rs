@@ -276,23 +276,25 @@ fn record_of(
         })
 }
 
-/// A new attempt to pay for `new`, not recorded yet.
-fn attempt_of(new: &NewAttempt) -> PaymentAttempt {
+/// A new attempt to pay for `new`, not recorded yet, and the order it records (as made, so
+/// that the one-step booking need not read it back from the attempt's JSON).
+fn attempt_of(new: NewAttempt) -> (PaymentAttempt, Order) {
     let now = store::now();
-    PaymentAttempt {
+    let attempt = PaymentAttempt {
         key: provider_key(&new.account_id, new.idempotency_key.as_deref()),
         kind: new.kind,
-        reference: new.reference.clone(),
-        account_id: new.account_id.clone(),
-        idempotency_key: new.idempotency_key.clone(),
-        fingerprint: new.fingerprint.clone(),
+        reference: new.reference,
+        account_id: new.account_id,
+        idempotency_key: new.idempotency_key,
+        fingerprint: new.fingerprint,
         order: new.order.to_json(),
         amount: new.amount,
         status: AttemptStatus::Pending,
         payment_id: None,
         created_at: now,
         updated_at: now,
-    }
+    };
+    (attempt, new.order)
 }
 
 /// The charge paying for `attempt`, under its provider key.
@@ -443,11 +445,11 @@ impl Checkout<'_> {
         description: &str,
         guards: Vec<Guard>,
     ) -> Result<Answer, ApiError> {
-        let attempt = attempt_of(&new);
+        let (attempt, order) = attempt_of(new);
         let request = charge_request(&attempt, payment_method, description);
         if let Some(charge) = self.provider.charge_with_booking(&request)
             && let Some(answer) = self
-                .book_with_charge(&attempt, &new.order, &charge, guards.clone())
+                .book_with_charge(&attempt, &order, &charge, guards.clone())
                 .await?
         {
             return Ok(answer);
@@ -460,7 +462,7 @@ impl Checkout<'_> {
     /// Records the attempt before any charge, or finds the one an earlier request with the
     /// same key recorded (whose order, not this one's, is then what is charged and booked).
     pub async fn begin(self, new: NewAttempt) -> Result<PaymentAttempt, ApiError> {
-        self.record(attempt_of(&new)).await
+        self.record(attempt_of(new).0).await
     }
 
     async fn record(self, attempt: PaymentAttempt) -> Result<PaymentAttempt, ApiError> {

@@ -180,25 +180,18 @@ impl Store {
         live: &LiveId,
         viewer: &UserId,
     ) -> Result<Option<Tier>, StoreError> {
-        let tier: Option<i64> = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query_scalar(concat!(
-                    "SELECT ",
-                    top_tier_of!("purchases INDEXED BY purchases_by_viewer_time", "$1", "$2")
-                ))
-                .bind(live.as_str())
-                .bind(viewer.as_str())
-                .fetch_one(pool)
-                .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_scalar(concat!("SELECT ", top_tier_of!("purchases", "$1", "$2")))
-                    .bind(live.as_str())
-                    .bind(viewer.as_str())
-                    .fetch_one(pool)
-                    .await?
-            }
+        let sql = match &self.db {
+            Db::Sqlite(_) => concat!(
+                "SELECT ",
+                top_tier_of!("purchases INDEXED BY purchases_by_viewer_time", "$1", "$2")
+            ),
+            Db::Postgres(_) => concat!("SELECT ", top_tier_of!("purchases", "$1", "$2")),
         };
+        let tier: Option<i64> = with_pool!(&self.db, pool => sqlx::query_scalar(sql)
+            .bind(live.as_str())
+            .bind(viewer.as_str())
+            .fetch_one(pool)
+            .await?);
         tier.map(tier_from).transpose()
     }
 

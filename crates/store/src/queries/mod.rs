@@ -37,6 +37,8 @@ use crate::columns::corrupt;
 /// — so that the purchases have no index by (live, buyer), a write at a random place each.
 /// `$from` is the table (with SQLite's `INDEXED BY`: both indexes that lead with an equality
 /// look alike to it without statistics), `$live` and `$viewer` the expressions compared.
+/// (Migration 0014's comment calls the day's margin `TOP_TIER_SINCE`: it is this macro's
+/// `86400000000` microseconds; the migration is left as applied.)
 macro_rules! top_tier_of {
     ($from:literal, $live:literal, $viewer:literal) => {
         concat!(
