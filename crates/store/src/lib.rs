@@ -33,6 +33,7 @@ pub use postings::{
     Outcome, Refusal, RowRef, WriteJob, from_micros, to_micros,
 };
 pub use queries::Page;
+pub use queries::attempts::provider_key;
 pub use queries::earnings::{DailyIncome, LedgerTotal, LiveSummary};
 pub use queries::income::CreatorIncome;
 pub use queries::market::{Campaign, CreatorMetrics, CreatorProfile, MarketCreator, Rating};

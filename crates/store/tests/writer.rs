@@ -1195,3 +1195,119 @@ async fn a_new_attempt_is_written_with_its_charge_once_per_key() {
     assert_eq!(earned_of(&store, "c").await, 99);
     assert!(store.verify_ledger().await.expect("verifies").ok);
 }
+
+/// A card purchase booked with its charge stores its answer under the caller's key (on
+/// SQLite in its attempt's row, on PostgreSQL in `idempotency`): the key has that one
+/// answer for every later read and job — a wallet purchase under the same key, in another
+/// batch or in the same one, is answered with it and moves nothing.
+#[conformance]
+async fn a_card_purchase_booked_with_its_charge_keeps_its_key_from_any_other_request() {
+    let (store, _dir) = open().await;
+    let card = |idem: &str, id: &str, transfer: &str| {
+        let key = store::provider_key("acc_v", Some(idem));
+        let a = store::PaymentAttempt {
+            idempotency_key: Some(idem.to_owned()),
+            fingerprint: "fp-card".into(),
+            ..attempt(&key, &format!("pur_{id}"))
+        };
+        let charge = store::SandboxCharge {
+            id: id.to_owned(),
+            idempotency_key: key,
+            amount: a.amount,
+            payment_method: "pm_card_visa".into(),
+            status: "succeeded".into(),
+            reference: a.reference.clone(),
+            answered: true,
+            created_at: a.created_at,
+            updated_at: a.created_at,
+        };
+        let booking = WriteJob {
+            idempotency: Some(IdempotencyRecord {
+                fingerprint: "fp-card".into(),
+                ..record(idem, &format!("card {id}"))
+            }),
+            ..job(transfer, "c", 99)
+        };
+        postings::rules::charged_with(booking, &a, &charge, store::now())
+    };
+    let wallet = |idem: &str, transfer: &str| WriteJob {
+        idempotency: Some(record(idem, "wallet")),
+        ..job(transfer, "c", 50)
+    };
+
+    assert_eq!(
+        store
+            .writer()
+            .submit(card("k-1", "pi_1", "t1"))
+            .await
+            .expect("ok"),
+        Outcome::Applied
+    );
+    let answer = store
+        .idempotency("acc_v", "k-1")
+        .await
+        .expect("reads")
+        .expect("stored");
+    assert_eq!(
+        (
+            answer.key.as_str(),
+            answer.fingerprint.as_str(),
+            answer.status,
+            answer.body.as_str()
+        ),
+        ("k-1", "fp-card", 201, "card pi_1")
+    );
+    assert_eq!(
+        store
+            .writer()
+            .submit(wallet("k-1", "t2"))
+            .await
+            .expect("ok"),
+        Outcome::Duplicate(answer.clone()),
+        "a later job under the key gets the card purchase's answer"
+    );
+    assert!(
+        store
+            .idempotency("acc_v", "k-2")
+            .await
+            .expect("reads")
+            .is_none()
+    );
+
+    let (w1, w2) = (store.writer().clone(), store.writer().clone());
+    let (r1, r2) = tokio::join!(
+        w1.submit(card("k-2", "pi_2", "t3")),
+        w2.submit(wallet("k-2", "t4"))
+    );
+    let (r1, r2) = (r1.expect("ok"), r2.expect("ok"));
+    let stored = store
+        .idempotency("acc_v", "k-2")
+        .await
+        .expect("reads")
+        .expect("stored");
+    let earned = earned_of(&store, "c").await;
+    match (&r1, &r2) {
+        (Outcome::Applied, Outcome::Duplicate(first)) => {
+            assert_eq!(
+                (first, stored.body.as_str(), earned),
+                (&stored, "card pi_2", 198)
+            );
+        }
+        (Outcome::Duplicate(first), Outcome::Applied) => {
+            assert_eq!(
+                (first, stored.body.as_str(), earned),
+                (&stored, "wallet", 149)
+            );
+            assert!(
+                store
+                    .sandbox_charge_by_key(&store::provider_key("acc_v", Some("k-2")))
+                    .await
+                    .expect("reads")
+                    .is_none(),
+                "the card job answered from the key charged nothing"
+            );
+        }
+        other => panic!("one of two jobs under one key applies: {other:?}"),
+    }
+    assert!(store.verify_ledger().await.expect("verifies").ok);
+}

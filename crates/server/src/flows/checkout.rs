@@ -21,7 +21,6 @@ use postings::{
     WriteJob, caps,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use store::{Store, User};
 
 use crate::bus::{Event, EventBus};
@@ -32,22 +31,7 @@ use crate::payments::{ChargeRequest, PaymentError, PaymentProvider};
 use crate::settings::Config;
 use crate::state::ProgramCache;
 
-/// The provider idempotency key of a card payment: derived from the caller's scope and
-/// `Idempotency-Key`, so that every retry of a request reaches the same charge; without a
-/// key, the request's own (each request is then a payment of its own).
-pub fn provider_key(scope: &str, idempotency_key: Option<&str>) -> String {
-    match idempotency_key {
-        Some(key) => {
-            let mut hash = Sha256::new();
-            // The scope's length first: no scope and key can be shifted into another pair.
-            hash.update((scope.len() as u64).to_be_bytes());
-            hash.update(scope.as_bytes());
-            hash.update(key.as_bytes());
-            format!("ovation-{}", hex::encode(&hash.finalize()[..20]))
-        }
-        None => format!("ovation-req-{}", uuid::Uuid::now_v7().simple()),
-    }
-}
+pub use store::provider_key;
 
 /// What a card payment books, kept in its attempt so that whoever settles the attempt books
 /// the same thing, priced and split as the request was.

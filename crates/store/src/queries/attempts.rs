@@ -2,11 +2,29 @@
 //! purchase or top-up they pay for, and the unsettled ones the reconciler walks.
 
 use money::{Currency, Money};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::columns::{Columns, corrupt};
 use crate::rows::{AttemptKind, AttemptStatus, PaymentAttempt};
 use crate::{Store, StoreError, from_micros, to_micros, with_pool};
+
+/// The provider idempotency key of a card payment: derived from the caller's scope and
+/// `Idempotency-Key`, so that every retry of a request reaches the same charge; without a
+/// key, the request's own (each request is then a payment of its own).
+pub fn provider_key(scope: &str, idempotency_key: Option<&str>) -> String {
+    match idempotency_key {
+        Some(key) => {
+            let mut hash = Sha256::new();
+            // The scope's length first: no scope and key can be shifted into another pair.
+            hash.update((scope.len() as u64).to_be_bytes());
+            hash.update(scope.as_bytes());
+            hash.update(key.as_bytes());
+            format!("ovation-{}", hex::encode(&hash.finalize()[..20]))
+        }
+        None => format!("ovation-req-{}", uuid::Uuid::now_v7().simple()),
+    }
+}
 
 macro_rules! attempt_columns {
     () => {

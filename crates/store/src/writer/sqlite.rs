@@ -19,12 +19,11 @@ use super::{
     Writer, WriterConfig, WrittenComment,
 };
 use crate::columns::{
-    account_columns, account_from, corrupt, idempotency_columns, idempotency_from,
-    transfer_columns, transfer_from,
+    account_columns, account_from, corrupt, idempotency_from, transfer_columns, transfer_from,
 };
 use crate::queries::market::offer_columns;
 use crate::queries::shop::{lines_json, order_columns, order_sales};
-use crate::rows::{CommentId, SandboxCharge};
+use crate::rows::{CommentId, IdempotencyRecord, SandboxCharge};
 use crate::{StoreError, to_micros};
 
 /// Where the writer's connection goes: the same file (or shared in-memory database) the
@@ -476,13 +475,11 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
         loaded.transfers = super::with_resolution(found, &resolved);
     }
     if !needs.keys.is_empty() {
-        let mut stmt = conn.prepare_cached(concat!(
-            "SELECT ",
-            idempotency_columns!(),
-            " FROM idempotency WHERE account_id = ?1 AND key = ?2"
-        ))?;
+        // A key's answer is in `idempotency`, or with the card payment attempt it answers.
+        let mut stmt = conn.prepare_cached(crate::queries::idempotency::STORED_ANSWER)?;
         for (account_id, key) in needs.keys.keys() {
-            let mut rows = stmt.query([account_id, key])?;
+            let attempt = crate::provider_key(account_id, Some(key));
+            let mut rows = stmt.query([account_id, key, &attempt.as_str()])?;
             if let Some(row) = rows.next()? {
                 let record = idempotency_from(row)?;
                 loaded
@@ -753,7 +750,6 @@ fn write_wallet_payout_rows(conn: &Connection, plan: &Plan<'_>) -> Result<(), St
             }
         }
     }
-    write_attempts(conn, plan)?;
     if !plan.match_usage.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO match_usage (program_id, creator_id, currency, matched) VALUES (?1, ?2, ?3, ?4) \
@@ -846,7 +842,9 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         answers,
         ..
     } = plan;
+    let kept = AnswersKept::of(plan);
     write_wallet_payout_rows(conn, plan)?;
+    write_attempts(conn, plan, &kept)?;
     write_shop_rows(conn, plan)?;
     write_offers(conn, plan)?;
     if !purchases.is_empty() {
@@ -914,7 +912,10 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
             "INSERT INTO idempotency (account_id, key, fingerprint, status, body, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for r in answers {
+        for (i, r) in answers.iter().enumerate() {
+            if kept.answers.contains(&i) {
+                continue;
+            }
             stmt.execute(params![
                 r.account_id,
                 r.key,
@@ -928,17 +929,73 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
     Ok(())
 }
 
-/// Payment attempts recorded (unless their key is stored; a new one's must not be) and
-/// moved, and the sandbox's charges written with their bookings.
-fn write_attempts(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> {
+/// Which of a batch's answers are kept in the row of the new payment attempt they answer
+/// (a card purchase booked with its charge) instead of a row of `idempotency`: one random
+/// place fewer in the file per purchase. [`STORED_ANSWER`](crate::queries::idempotency)
+/// finds them there; a new attempt's key is free in both tables (the batch planned on it,
+/// holding the one write lock), so the key still has one answer.
+struct AnswersKept<'p> {
+    /// By the attempt's position in `plan.new_attempts`.
+    by_attempt: Vec<Option<&'p IdempotencyRecord>>,
+    /// Positions in `plan.answers`.
+    answers: HashSet<usize>,
+}
+
+impl<'p> AnswersKept<'p> {
+    fn of(plan: &'p Plan<'_>) -> AnswersKept<'p> {
+        let mut kept = AnswersKept {
+            by_attempt: Vec::with_capacity(plan.new_attempts.len()),
+            answers: HashSet::new(),
+        };
+        if plan.new_attempts.is_empty() {
+            return kept;
+        }
+        let positions: std::collections::HashMap<(&str, &str), usize> = plan
+            .answers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.account_id.as_str(), r.key.as_str()), i))
+            .collect();
+        for a in &plan.new_attempts {
+            let found = a.idempotency_key.as_deref().and_then(|key| {
+                let i = *positions.get(&(a.account_id.as_str(), key))?;
+                let r = plan.answers[i];
+                // Found again only under the key derived from the caller's, with its print.
+                (r.fingerprint == a.fingerprint
+                    && a.key == crate::provider_key(&r.account_id, Some(&r.key)))
+                .then_some((i, r))
+            });
+            kept.by_attempt.push(found.map(|(i, r)| {
+                kept.answers.insert(i);
+                r
+            }));
+        }
+        kept
+    }
+}
+
+/// Payment attempts recorded (unless their key is stored; a new one's must not be, and may
+/// keep its answer: [`AnswersKept`]) and moved, and the sandbox's charges written with
+/// their bookings.
+fn write_attempts(
+    conn: &Connection,
+    plan: &Plan<'_>,
+    kept: &AnswersKept<'_>,
+) -> Result<(), StoreError> {
     if !plan.attempts.is_empty() || !plan.new_attempts.is_empty() {
         let mut stmt = conn.prepare_cached(
             "INSERT INTO payment_attempts (key, kind, reference, account_id, idempotency_key, fingerprint, \"order\", \
-                                           amount, currency, status, payment_id, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (key) DO NOTHING",
+                                           amount, currency, status, payment_id, created_at, updated_at, \
+                                           answer_status, answer_body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (key) DO NOTHING",
         )?;
-        let new = plan.new_attempts.iter().map(|a| (a, true));
-        for (a, must_be_new) in plan.attempts.iter().map(|a| (a, false)).chain(new) {
+        let new = plan
+            .new_attempts
+            .iter()
+            .zip(&kept.by_attempt)
+            .map(|(a, answer)| (a, true, *answer));
+        let old = plan.attempts.iter().map(|a| (a, false, None));
+        for (a, must_be_new, answer) in old.chain(new) {
             let inserted = stmt.execute(params![
                 a.key,
                 a.kind.as_str(),
@@ -952,7 +1009,9 @@ fn write_attempts(conn: &Connection, plan: &Plan<'_>) -> Result<(), StoreError> 
                 a.status.as_str(),
                 a.payment_id,
                 to_micros(a.created_at),
-                to_micros(a.updated_at)
+                to_micros(a.updated_at),
+                answer.map(|r| r.status),
+                answer.map(|r| r.body.as_str())
             ])?;
             // The batch planned on its absence, holding the one write lock: a bug.
             if must_be_new && inserted == 0 {
