@@ -1054,6 +1054,21 @@ fn attempt(key: &str, reference: &str) -> store::PaymentAttempt {
     }
 }
 
+/// The sandbox's charge `id` of `a`, succeeded, under the attempt's key.
+fn charge_of(a: &store::PaymentAttempt, id: &str) -> store::SandboxCharge {
+    store::SandboxCharge {
+        id: id.to_owned(),
+        idempotency_key: a.key.clone(),
+        amount: a.amount,
+        payment_method: "pm_card_visa".into(),
+        status: "succeeded".into(),
+        reference: a.reference.clone(),
+        answered: true,
+        created_at: a.created_at,
+        updated_at: a.created_at,
+    }
+}
+
 /// Payment attempts recorded and moved in one batch (on PostgreSQL each kind is one
 /// statement): a key recorded twice keeps the first, and an attempt moved twice ends as the
 /// moves applied in turn leave it — the last status, the last payment id given.
@@ -1134,18 +1149,7 @@ async fn a_new_attempt_is_written_with_its_charge_once_per_key() {
     let (store, _dir) = open().await;
     let charged = |key: &str, id: &str, transfer: &str| {
         let a = attempt(key, &format!("pur_{id}"));
-        let charge = store::SandboxCharge {
-            id: id.to_owned(),
-            idempotency_key: key.to_owned(),
-            amount: a.amount,
-            payment_method: "pm_card_visa".into(),
-            status: "succeeded".into(),
-            reference: a.reference.clone(),
-            answered: true,
-            created_at: a.created_at,
-            updated_at: a.created_at,
-        };
-        postings::rules::charged_with(job(transfer, "c", 99), &a, &charge, store::now())
+        postings::rules::charged_with(job(transfer, "c", 99), &a, &charge_of(&a, id), store::now())
     };
     let (w1, w2) = (store.writer().clone(), store.writer().clone());
     let (r1, r2) = tokio::join!(
@@ -1210,17 +1214,6 @@ async fn a_card_purchase_booked_with_its_charge_keeps_its_key_from_any_other_req
             fingerprint: "fp-card".into(),
             ..attempt(&key, &format!("pur_{id}"))
         };
-        let charge = store::SandboxCharge {
-            id: id.to_owned(),
-            idempotency_key: key,
-            amount: a.amount,
-            payment_method: "pm_card_visa".into(),
-            status: "succeeded".into(),
-            reference: a.reference.clone(),
-            answered: true,
-            created_at: a.created_at,
-            updated_at: a.created_at,
-        };
         let booking = WriteJob {
             idempotency: Some(IdempotencyRecord {
                 fingerprint: "fp-card".into(),
@@ -1228,7 +1221,7 @@ async fn a_card_purchase_booked_with_its_charge_keeps_its_key_from_any_other_req
             }),
             ..job(transfer, "c", 99)
         };
-        postings::rules::charged_with(booking, &a, &charge, store::now())
+        postings::rules::charged_with(booking, &a, &charge_of(&a, id), store::now())
     };
     let wallet = |idem: &str, transfer: &str| WriteJob {
         idempotency: Some(record(idem, "wallet")),
