@@ -31,7 +31,7 @@ use crate::payments::{ChargeRequest, PaymentError, PaymentProvider};
 use crate::settings::Config;
 use crate::state::ProgramCache;
 
-pub use store::provider_key;
+use store::provider_key;
 
 /// What a card payment books, kept in its attempt so that whoever settles the attempt books
 /// the same thing, priced and split as the request was.
@@ -872,22 +872,6 @@ pub(crate) fn caps_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_provider_key_is_the_same_for_a_retry_and_differs_between_callers_and_keys() {
-        let a = provider_key("usr_1", Some("k1"));
-        assert_eq!(a, provider_key("usr_1", Some("k1")));
-        assert_ne!(a, provider_key("usr_2", Some("k1")));
-        assert_ne!(a, provider_key("usr_1", Some("k2")));
-        // The scope and the key cannot be shifted into one another.
-        assert_ne!(
-            provider_key("a", Some("b\nc")),
-            provider_key("a\nb", Some("c"))
-        );
-        assert!(a.len() <= 255);
-        // Without a key, each request is its own payment.
-        assert_ne!(provider_key("usr_1", None), provider_key("usr_1", None));
-    }
 
     #[test]
     fn an_order_books_the_purchase_it_was_made_from() {

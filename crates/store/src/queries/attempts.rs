@@ -125,3 +125,24 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::provider_key;
+
+    #[test]
+    fn the_provider_key_is_the_same_for_a_retry_and_differs_between_callers_and_keys() {
+        let a = provider_key("usr_1", Some("k1"));
+        assert_eq!(a, provider_key("usr_1", Some("k1")));
+        assert_ne!(a, provider_key("usr_2", Some("k1")));
+        assert_ne!(a, provider_key("usr_1", Some("k2")));
+        // The scope and the key cannot be shifted into one another.
+        assert_ne!(
+            provider_key("a", Some("b\nc")),
+            provider_key("a\nb", Some("c"))
+        );
+        assert!(a.len() <= 255);
+        // Without a key, each request is its own payment.
+        assert_ne!(provider_key("usr_1", None), provider_key("usr_1", None));
+    }
+}

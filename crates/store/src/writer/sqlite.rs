@@ -6,7 +6,7 @@
 //! Comments go in the same transaction, one cached statement each, after the jobs' rows, so
 //! a flood of them takes no write lock of its own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -311,12 +311,13 @@ fn commit_batch(
         Vec::new()
     } else {
         let needs = Needs::of(jobs);
-        let loaded = load(&tx, &needs)?;
+        let attempts = AttemptKeys::of(&needs);
+        let loaded = load(&tx, &needs, &attempts)?;
         phases.end("load");
         let plan = super::plan(jobs, loaded)?;
         phases.end("plan");
         write_changes(&tx, &plan, now)?;
-        write_rows(&tx, &plan, now)?;
+        write_rows(&tx, &plan, &attempts, now)?;
         plan.outcomes
     };
     let comments = behind_savepoint(&mut tx, comments, |c, comments| {
@@ -435,7 +436,35 @@ fn insert_comments(
 }
 
 /// Loads what the batch touches, one cached point query per row.
-fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
+/// The payment attempt key derived from each of a batch's (caller, key) pairs
+/// ([`crate::provider_key`]), made once: the load finds an answer kept with its attempt
+/// under it, and [`AnswersKept`] keeps an answer there only under it.
+struct AttemptKeys<'a>(HashMap<(&'a str, &'a str), String>);
+
+impl<'a> AttemptKeys<'a> {
+    fn of(needs: &Needs<'a>) -> AttemptKeys<'a> {
+        AttemptKeys(
+            needs
+                .keys
+                .keys()
+                .map(|&(account, key)| ((account, key), crate::provider_key(account, Some(key))))
+                .collect(),
+        )
+    }
+
+    fn of_answer<'s>(&'s self, r: &'s IdempotencyRecord) -> Option<&'s str> {
+        // The map's keys live as long as the batch's jobs; looked up with the record's own.
+        let keys: &HashMap<(&str, &str), String> = &self.0;
+        keys.get(&(r.account_id.as_str(), r.key.as_str()))
+            .map(String::as_str)
+    }
+}
+
+fn load(
+    conn: &Connection,
+    needs: &Needs<'_>,
+    attempts: &AttemptKeys<'_>,
+) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded::default();
     if !needs.accounts.is_empty() {
         let mut stmt = conn.prepare_cached(concat!(
@@ -477,9 +506,8 @@ fn load(conn: &Connection, needs: &Needs<'_>) -> Result<Loaded, StoreError> {
     if !needs.keys.is_empty() {
         // A key's answer is in `idempotency`, or with the card payment attempt it answers.
         let mut stmt = conn.prepare_cached(crate::queries::idempotency::STORED_ANSWER)?;
-        for (account_id, key) in needs.keys.keys() {
-            let attempt = crate::provider_key(account_id, Some(key));
-            let mut rows = stmt.query([account_id, key, &attempt.as_str()])?;
+        for ((account_id, key), attempt) in &attempts.0 {
+            let mut rows = stmt.query([*account_id, *key, attempt.as_str()])?;
             if let Some(row) = rows.next()? {
                 let record = idempotency_from(row)?;
                 loaded
@@ -833,7 +861,12 @@ fn insert_transfers(conn: &Connection, transfers: &[Transfer], now: i64) -> Resu
     Ok(())
 }
 
-fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreError> {
+fn write_rows(
+    conn: &Connection,
+    plan: &Plan<'_>,
+    attempts: &AttemptKeys<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
     let Plan {
         purchases,
         holds,
@@ -842,7 +875,7 @@ fn write_rows(conn: &Connection, plan: &Plan<'_>, now: i64) -> Result<(), StoreE
         answers,
         ..
     } = plan;
-    let kept = AnswersKept::of(plan);
+    let kept = AnswersKept::of(plan, attempts);
     write_wallet_payout_rows(conn, plan)?;
     write_attempts(conn, plan, &kept)?;
     write_shop_rows(conn, plan)?;
@@ -942,7 +975,7 @@ struct AnswersKept<'p> {
 }
 
 impl<'p> AnswersKept<'p> {
-    fn of(plan: &'p Plan<'_>) -> AnswersKept<'p> {
+    fn of(plan: &'p Plan<'_>, attempts: &AttemptKeys<'_>) -> AnswersKept<'p> {
         let mut kept = AnswersKept {
             by_attempt: Vec::with_capacity(plan.new_attempts.len()),
             answers: HashSet::new(),
@@ -950,7 +983,7 @@ impl<'p> AnswersKept<'p> {
         if plan.new_attempts.is_empty() {
             return kept;
         }
-        let positions: std::collections::HashMap<(&str, &str), usize> = plan
+        let positions: HashMap<(&str, &str), usize> = plan
             .answers
             .iter()
             .enumerate()
@@ -961,9 +994,8 @@ impl<'p> AnswersKept<'p> {
                 let i = *positions.get(&(a.account_id.as_str(), key))?;
                 let r = plan.answers[i];
                 // Found again only under the key derived from the caller's, with its print.
-                (r.fingerprint == a.fingerprint
-                    && a.key == crate::provider_key(&r.account_id, Some(&r.key)))
-                .then_some((i, r))
+                (r.fingerprint == a.fingerprint && attempts.of_answer(r) == Some(a.key.as_str()))
+                    .then_some((i, r))
             });
             kept.by_attempt.push(found.map(|(i, r)| {
                 kept.answers.insert(i);
